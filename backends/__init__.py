@@ -1,0 +1,1 @@
+"""Backends: one module per upstream type behind the :class:`backends.base.Backend` protocol."""

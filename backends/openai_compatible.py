@@ -1,0 +1,127 @@
+"""Any upstream that speaks the OpenAI HTTP API: hosted OpenAI, vLLM, SGLang, TGI, and the like.
+
+Other OpenAI-compatible engines subclass :class:`OpenAICompatibleBackend` and override only what
+differs (which base URL serves a request, how readiness is probed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import msgspec
+
+from backends.base import JSON, BackendContext, Operation
+from backends.errors import UpstreamProtocolError, UpstreamStatusError
+from backends.http import decode_json, mapped_transport_errors, open_stream, post_json
+from backends.sse import iter_events
+
+
+class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
+    """Seconds. ``read`` bounds the wait for each piece of the answer, so for a stream it is the
+    longest tolerated gap between chunks (time to first token included)."""
+
+    connect: float = 5.0
+    read: float = 600.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
+
+
+class OpenAICompatibleConfig(msgspec.Struct, tag="openai_compatible", forbid_unknown_fields=True):
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    region: str | None = None
+
+
+class OpenAICompatibleBackend:
+    def __init__(
+        self,
+        name: str,
+        ctx: BackendContext,
+        *,
+        api_key: str | None,
+        headers: dict[str, str],
+        timeouts: Timeouts,
+        base_url: str = "",
+    ) -> None:
+        self.name = name
+        self._http = ctx.http
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeouts.to_httpx()
+        self._headers = {"content-type": "application/json", **headers}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+
+    @classmethod
+    def from_config(cls, name: str, config: OpenAICompatibleConfig, ctx: BackendContext) -> OpenAICompatibleBackend:
+        return cls(
+            name,
+            ctx,
+            base_url=config.base_url,
+            api_key=config.api_key,
+            headers=config.headers,
+            timeouts=config.timeouts,
+        )
+
+    def supports(self, op: Operation) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def _replica(self) -> Iterator[str]:
+        """The base URL that serves one request; pools override this to balance replicas."""
+        yield self._base_url
+
+    async def request(self, op: Operation, body: JSON) -> JSON:
+        with self._replica() as base_url:
+            return await post_json(
+                self._http, self.name, f"{base_url}/{op.value}", body, headers=self._headers, timeout=self._timeout
+            )
+
+    async def stream(self, op: Operation, body: JSON) -> AsyncIterator[JSON]:
+        finished = False
+        with self._replica() as base_url:
+            url = f"{base_url}/{op.value}"
+            async with open_stream(
+                self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
+            ) as chunks:
+                async for event in iter_events(chunks):
+                    if event.data.strip() == "[DONE]":
+                        return
+                    chunk = decode_json(self.name, event.data.encode())
+                    if "error" in chunk:
+                        raise _stream_error(self.name, chunk)
+                    finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or ())
+                    yield chunk
+        if not finished:
+            raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
+
+    async def ready(self) -> bool:
+        return await self._probe(f"{self._base_url}/models")
+
+    async def _probe(self, url: str) -> bool:
+        try:
+            with mapped_transport_errors(self.name):
+                response = await self._http.get(url, headers=self._headers, timeout=httpx.Timeout(2.0))
+        except Exception:
+            return False
+        return response.status_code < 500
+
+    async def aclose(self) -> None:
+        """The shared HTTP client belongs to the gateway's lifespan, not to the backend."""
+
+
+def _stream_error(upstream: str, chunk: JSON) -> UpstreamStatusError:
+    error = chunk["error"]
+    if not isinstance(error, dict):
+        error = {"message": str(error)}
+    code = error.get("code")
+    status = code if isinstance(code, int) else 502
+    return UpstreamStatusError(
+        str(error.get("message") or f"upstream {upstream} failed mid-stream"),
+        upstream_status=status,
+        upstream_type=error.get("type"),
+    )

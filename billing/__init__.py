@@ -1,0 +1,1 @@
+"""Stripe billing (meters, credits, webhooks); built in the billing issue."""

@@ -1,0 +1,1 @@
+"""Tollgate: an OpenAI-compatible gateway in front of self-hosted and hosted models."""

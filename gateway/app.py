@@ -1,0 +1,46 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.exceptions import HTTPException
+
+from backends.errors import TollgateError
+from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
+from gateway.routes import health, openai
+from gateway.settings import Settings, load_settings
+from gateway.state import build_state, close_state
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.tollgate = state
+        try:
+            yield
+        finally:
+            await close_state(state)
+
+    return Litestar(
+        route_handlers=[*openai.ROUTES, *health.ROUTES],
+        lifespan=[lifespan],
+        exception_handlers={
+            TollgateError: handle_tollgate_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=settings.max_request_bytes,
+        openapi_config=None,
+        debug=False,
+    )
+
+
+def app_from_environment() -> Litestar:
+    """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
+    environment, which is read here, at the process edge, and nowhere else."""
+    return create_app(load_settings(None, os.environ))

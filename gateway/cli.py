@@ -1,0 +1,62 @@
+"""The ``tollgate`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.settings import ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        load_settings(args.config, os.environ)  # fail fast, before any worker starts
+    except ConfigError as exc:
+        print(f"tollgate: bad config: {exc}", file=sys.stderr)
+        return 2
+    if args.config:
+        os.environ["TOLLGATE_CONFIG"] = os.path.abspath(args.config)
+    from gateway.server import serve
+
+    serve(host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gateway.bench import run
+
+    return run.main(run.options(args.server, args.transport, args.duration, args.output), os.environ)
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="measure the gateway against a zero-latency upstream called directly")
+    bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="both")
+    bench.add_argument("--transport", choices=("aiohttp", "httpx", "both"), default="both")
+    bench.add_argument("--duration", type=float, default=3.0, help="seconds per phase and target (default 3)")
+    bench.add_argument("--output", help="also write the Markdown report to this file")
+    bench.set_defaults(handler=_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tollgate", description="An OpenAI-compatible model gateway.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="YAML config file (default: $TOLLGATE_CONFIG, else the demo config)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve)
+    _add_bench(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The config `tollgate serve` runs when given none: simulator models, plus OpenAI's when keyed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "backends": {"simulator": {"type": "simulator", "ttft_ms": 20, "inter_token_ms": 10}},
+        "models": [
+            {
+                "name": "sim-chat",
+                "kind": "chat",
+                "description": "Tollgate's built-in simulator: deterministic text, not a real model",
+                "deployments": [{"backend": "simulator", "model": "sim-chat"}],
+            },
+            {
+                "name": "sim-embed",
+                "kind": "embeddings",
+                "description": "Tollgate's built-in simulator: hash-derived vectors, not a real model",
+                "deployments": [{"backend": "simulator", "model": "sim-embed"}],
+            },
+        ],
+        "database_url": "sqlite+aiosqlite:///tollgate.db",
+    }
+    if env.get("OPENAI_API_KEY"):
+        config["backends"]["openai"] = {
+            "type": "openai_compatible",
+            "base_url": "https://api.openai.com/v1",
+            "api_key": "${OPENAI_API_KEY}",
+        }
+        for name, kind in (("gpt-4o-mini", "chat"), ("gpt-4o", "chat"), ("text-embedding-3-small", "embeddings")):
+            config["models"].append({"name": name, "kind": kind, "deployments": [{"backend": "openai", "model": name}]})
+    return config

@@ -1,0 +1,1 @@
+"""Shared helpers, one named module per topic."""

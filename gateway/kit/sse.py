@@ -1,0 +1,15 @@
+"""The one place that writes Server-Sent Events framing for clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+DONE = b"data: [DONE]\n\n"
+
+_encode = msgspec.json.Encoder().encode
+
+
+def event(data: Any) -> bytes:
+    return b"data: " + _encode(data) + b"\n\n"

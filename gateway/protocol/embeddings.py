@@ -1,0 +1,26 @@
+"""``POST /v1/embeddings``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from gateway.protocol.completions import check_token_inputs
+from gateway.protocol.decoding import invalid
+
+
+class EmbeddingRequest(msgspec.Struct):
+    model: str
+    input: str | Annotated[list[Any], Meta(max_length=2048)]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, Meta(ge=1)] | None = None
+    user: str | None = None
+
+    def check(self) -> None:
+        if isinstance(self.input, str):
+            if not self.input:
+                raise invalid("input", "'input' must not be an empty string.")
+            return
+        check_token_inputs("input", self.input, allow_empty_text=False)

@@ -1,0 +1,30 @@
+"""``/healthz`` (the process is alive) and ``/readyz`` (its upstreams can be reached)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Response, get
+
+from gateway.errors import HttpRequest
+from gateway.state import AppState
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: HttpRequest) -> Response[dict[str, object]]:
+    state: AppState = request.app.state.tollgate
+    names = list(state.backends)
+    results = await asyncio.gather(*(state.backends[n].ready() for n in names))
+    backends = {name: ("ok" if ok else "unreachable") for name, ok in zip(names, results, strict=True)}
+    # Ready when every public model has at least one deployment that answers.
+    serving = all(any(backends[d.backend] == "ok" for d in m.deployments) for m in state.settings.models)
+    body: dict[str, object] = {"status": "ready" if serving else "degraded", "backends": backends}
+    return Response(body, status_code=200 if serving else 503)
+
+
+ROUTES = [healthz, readyz]

@@ -1,0 +1,1 @@
+"""The request pipeline below the routes: plain data in, plain data out, no web framework."""

@@ -1,0 +1,133 @@
+"""The one typed settings object, read once at start-up from the YAML config and the environment.
+
+Nothing else in Tollgate reads ``os.environ``: :func:`load_settings` receives the environment as a
+mapping, so the CLI, the ASGI factory and the tests all go through the same path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from backends.registry import BackendConfig
+
+ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_OVERRIDES = {
+    "TOLLGATE_DATABASE_URL": "database_url",
+    "TOLLGATE_REDIS_URL": "redis_url",
+    "TOLLGATE_ADMIN_TOKEN": "admin_token",
+}
+
+
+class ConfigError(Exception):
+    """A config that cannot be served; the message names the file, the key path and the problem."""
+
+
+class Deployment(msgspec.Struct, forbid_unknown_fields=True):
+    backend: str
+    model: str
+
+
+class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    deployments: list[Deployment]
+    kind: ModelKind = "chat"
+    description: str | None = None
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    backends: dict[str, BackendConfig]
+    models: list[ModelSettings]
+    database_url: str = "sqlite+aiosqlite:///tollgate.db"
+    redis_url: str | None = None
+    admin_token: str | None = None
+    max_request_bytes: int = 16 * 1024 * 1024
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    source: str = "<demo>"
+
+
+def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
+    """Read the config at ``path`` (or ``TOLLGATE_CONFIG``; the demo config when neither is set)."""
+    chosen = path or env.get("TOLLGATE_CONFIG")
+    if chosen:
+        source = str(chosen)
+        raw = _read_yaml(Path(source))
+    else:
+        from gateway.demo import demo_config
+
+        source, raw = "<demo>", demo_config(env)
+    raw = _interpolate(raw, env, source, "$")
+    for variable, key in _ENV_OVERRIDES.items():
+        if env.get(variable):
+            raw[key] = env[variable]
+    raw["source"] = source
+    try:
+        settings = msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from exc
+    _check_references(settings)
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: $: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _interpolate(value: Any, env: Mapping[str, str], source: str, where: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{source}: {where}: environment variable {name} is not set")
+
+        return _ENV_REFERENCE.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, source, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    """msgspec says ``problem - at `$.path` ``; turn it into ``$.path: problem``."""
+    message = str(exc)
+    problem, sep, location = message.rpartition(" - at ")
+    if not sep:
+        return f"$: {message}"
+    return f"{location.strip('`')}: {problem}"
+
+
+def _check_references(settings: Settings) -> None:
+    seen: set[str] = set()
+    for i, model in enumerate(settings.models):
+        where = f"{settings.source}: $.models[{i}]"
+        if model.name in seen:
+            raise ConfigError(f"{where}.name: model {model.name!r} is declared twice")
+        seen.add(model.name)
+        if not model.deployments:
+            raise ConfigError(f"{where}.deployments: a model needs at least one deployment")
+        for j, deployment in enumerate(model.deployments):
+            if deployment.backend not in settings.backends:
+                known = ", ".join(sorted(settings.backends)) or "none"
+                raise ConfigError(
+                    f"{where}.deployments[{j}].backend: unknown backend {deployment.backend!r} (declared: {known})"
+                )

@@ -1,0 +1,64 @@
+"""Fixtures shared by the integration and end-to-end tests: fake upstreams and a real gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.openai_server import API_KEY, FakeOpenAI
+from tests.fakes.threaded import free_port, serve_in_thread
+from tests.support.gateway_process import running_gateway
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
+    fake = FakeOpenAI()
+    with serve_in_thread(fake.app) as url:
+        yield fake, f"{url}/v1"
+
+
+def gateway_config(openai_url: str) -> dict[str, Any]:
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    return {
+        "backends": {
+            "fake-openai": {"type": "openai_compatible", "base_url": openai_url, "api_key": API_KEY},
+            "fake-openai-impatient": {
+                "type": "openai_compatible",
+                "base_url": openai_url,
+                "api_key": API_KEY,
+                "timeouts": {"connect": 1, "read": 0.5},
+            },
+            "fake-openai-badkey": {"type": "openai_compatible", "base_url": openai_url, "api_key": "wrong"},
+            "dead": {"type": "openai_compatible", "base_url": dead},
+            "sim": {"type": "simulator"},
+        },
+        "models": [
+            {"name": "gpt-fake", "deployments": [{"backend": "fake-openai", "model": "gpt-upstream"}]},
+            {
+                "name": "gpt-fake-completion",
+                "kind": "completion",
+                "deployments": [{"backend": "fake-openai", "model": "davinci-upstream"}],
+            },
+            {
+                "name": "embed-fake",
+                "kind": "embeddings",
+                "deployments": [{"backend": "fake-openai", "model": "embed-upstream"}],
+            },
+            {"name": "gpt-impatient", "deployments": [{"backend": "fake-openai-impatient", "model": "gpt-upstream"}]},
+            {"name": "gpt-badkey", "deployments": [{"backend": "fake-openai-badkey", "model": "gpt-upstream"}]},
+            {"name": "gpt-dead", "deployments": [{"backend": "dead", "model": "gpt-upstream"}]},
+            {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]},
+            {"name": "sim-embed", "kind": "embeddings", "deployments": [{"backend": "sim", "model": "sim"}]},
+        ],
+        "max_request_bytes": 65536,
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway_url(fake_openai: tuple[FakeOpenAI, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("gateway")
+    with running_gateway(gateway_config(fake_openai[1]), workdir) as url:
+        yield url
