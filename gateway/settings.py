@@ -68,6 +68,7 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         if env.get(variable):
             raw[key] = env[variable]
     raw["source"] = source
+    _check_backend_entries(raw.get("backends"), source)
     try:
         settings = msgspec.convert(raw, Settings)
     except msgspec.ValidationError as exc:
@@ -107,13 +108,24 @@ def _interpolate(value: Any, env: Mapping[str, str], source: str, where: str) ->
     return value
 
 
-def _describe(exc: msgspec.ValidationError) -> str:
+def _check_backend_entries(backends: Any, source: str) -> None:
+    """Validate each backend on its own: msgspec names a mapping's entries ``[...]``, not by key."""
+    if not isinstance(backends, dict):
+        return
+    for name, entry in backends.items():
+        try:
+            msgspec.convert(entry, BackendConfig)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc, f'$.backends.{name}')}") from exc
+
+
+def _describe(exc: msgspec.ValidationError, root: str = "$") -> str:
     """msgspec says ``problem - at `$.path` ``; turn it into ``$.path: problem``."""
     message = str(exc)
     problem, sep, location = message.rpartition(" - at ")
     if not sep:
-        return f"$: {message}"
-    return f"{location.strip('`')}: {problem}"
+        return f"{root}: {message}"
+    return f"{root}{location.strip('`')[1:]}: {problem}"
 
 
 def _check_references(settings: Settings) -> None:

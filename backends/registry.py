@@ -1,0 +1,25 @@
+"""The closed registry of backend types, keyed by the config ``type``.
+
+Every backend module is imported here unconditionally: an import error is an error, never a
+silently missing backend.
+"""
+
+from __future__ import annotations
+
+from backends.anthropic import AnthropicBackend, AnthropicConfig
+from backends.base import Backend, BackendContext
+from backends.openai_compatible import OpenAICompatibleBackend, OpenAICompatibleConfig
+from backends.simulator import SimulatorBackend, SimulatorConfig
+from backends.vllm import VLLMBackend, VLLMConfig
+
+BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig
+
+
+def build_backend(name: str, config: BackendConfig, ctx: BackendContext) -> Backend:
+    if isinstance(config, VLLMConfig):
+        return VLLMBackend.from_config(name, config, ctx)
+    if isinstance(config, OpenAICompatibleConfig):
+        return OpenAICompatibleBackend.from_config(name, config, ctx)
+    if isinstance(config, AnthropicConfig):
+        return AnthropicBackend.from_config(name, config, ctx)
+    return SimulatorBackend.from_config(name, config, ctx)
