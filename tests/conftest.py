@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.fakes import anthropic_server
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import API_KEY, FakeOpenAI
 from tests.fakes.threaded import free_port, serve_in_thread
 from tests.support.gateway_process import running_gateway
@@ -20,7 +22,15 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
         yield fake, f"{url}/v1"
 
 
-def gateway_config(openai_url: str) -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    with serve_in_thread(anthropic_server.build_app(fake)) as url:
+        fake.base_url = f"{url}/v1"
+        yield fake
+
+
+def gateway_config(openai_url: str, anthropic_url: str) -> dict[str, Any]:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     return {
         "backends": {
@@ -34,6 +44,7 @@ def gateway_config(openai_url: str) -> dict[str, Any]:
             "fake-openai-badkey": {"type": "openai_compatible", "base_url": openai_url, "api_key": "wrong"},
             "dead": {"type": "openai_compatible", "base_url": dead},
             "sim": {"type": "simulator"},
+            "fake-anthropic": {"type": "anthropic", "base_url": anthropic_url, "api_key": anthropic_server.API_KEY},
         },
         "models": [
             {"name": "gpt-fake", "deployments": [{"backend": "fake-openai", "model": "gpt-upstream"}]},
@@ -50,6 +61,7 @@ def gateway_config(openai_url: str) -> dict[str, Any]:
             {"name": "gpt-impatient", "deployments": [{"backend": "fake-openai-impatient", "model": "gpt-upstream"}]},
             {"name": "gpt-badkey", "deployments": [{"backend": "fake-openai-badkey", "model": "gpt-upstream"}]},
             {"name": "gpt-dead", "deployments": [{"backend": "dead", "model": "gpt-upstream"}]},
+            {"name": "claude-fake", "deployments": [{"backend": "fake-anthropic", "model": anthropic_server.MODEL}]},
             {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]},
             {"name": "sim-embed", "kind": "embeddings", "deployments": [{"backend": "sim", "model": "sim"}]},
         ],
@@ -58,7 +70,9 @@ def gateway_config(openai_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def gateway_url(fake_openai: tuple[FakeOpenAI, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway_url(
+    fake_openai: tuple[FakeOpenAI, str], fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     workdir: Path = tmp_path_factory.mktemp("gateway")
-    with running_gateway(gateway_config(fake_openai[1]), workdir) as url:
+    with running_gateway(gateway_config(fake_openai[1], fake_anthropic.base_url), workdir) as url:
         yield url

@@ -91,14 +91,18 @@ class FakeAnthropic:
         return f"{prefix}_fake{self._counter:06d}"
 
 
+def build_app(fake: FakeAnthropic) -> web.Application:
+    app = web.Application()
+    app.router.add_post("/v1/messages", functools.partial(_messages, fake))
+    app.router.add_get("/v1/models", functools.partial(_models, fake))
+    return app
+
+
 @contextlib.asynccontextmanager
 async def running_fake_anthropic(*, api_key: str = API_KEY) -> AsyncIterator[FakeAnthropic]:
     """Serve the fake on 127.0.0.1 on a free port for the duration of the block."""
     fake = FakeAnthropic(api_key=api_key)
-    app = web.Application()
-    app.router.add_post("/v1/messages", functools.partial(_messages, fake))
-    app.router.add_get("/v1/models", functools.partial(_models, fake))
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(build_app(fake), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
