@@ -59,6 +59,12 @@ class AuthenticationFailed(TollgateError):
     default_code = "invalid_api_key"
 
 
+class PermissionDenied(TollgateError):
+    status = 403
+    type = "permission_error"
+    default_code = "model_not_allowed"
+
+
 class ModelNotFound(TollgateError):
     status = 404
     type = "invalid_request_error"
@@ -69,6 +75,14 @@ class NotFound(TollgateError):
     status = 404
     type = "invalid_request_error"
     default_code = "not_found"
+
+
+class Conflict(TollgateError):
+    """The request would duplicate something that must be unique (a customer's name, for one)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "already_exists"
 
 
 class MethodNotAllowed(TollgateError):

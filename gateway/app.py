@@ -10,16 +10,18 @@ from litestar import Litestar
 from litestar.exceptions import HTTPException
 
 from backends.errors import TollgateError
+from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
-from gateway.routes import health, openai
+from gateway.routes import admin, health, openai
 from gateway.settings import Settings, load_settings
-from gateway.state import build_state, close_state
+from gateway.state import close_state, start_state
 
 
 def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        state = build_state(settings)
+        await migrate_on_start(settings.database_url)
+        state = await start_state(settings)
         app.state.tollgate = state
         try:
             yield
@@ -27,7 +29,7 @@ def create_app(settings: Settings) -> Litestar:
             await close_state(state)
 
     return Litestar(
-        route_handlers=[*openai.ROUTES, *health.ROUTES],
+        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES],
         lifespan=[lifespan],
         exception_handlers={
             TollgateError: handle_tollgate_error,

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway import cli_admin
 from gateway.settings import ConfigError, load_settings
 
 
@@ -34,7 +35,7 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench = commands.add_parser("bench", help="measure the gateway against a zero-latency upstream called directly")
     bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="both")
     bench.add_argument("--transport", choices=("aiohttp", "httpx", "both"), default="both")
-    bench.add_argument("--duration", type=float, default=3.0, help="seconds per phase and target (default 3)")
+    bench.add_argument("--duration", type=float, default=4.0, help="seconds per phase and target (default 4)")
     bench.add_argument("--output", help="also write the Markdown report to this file")
     bench.set_defaults(handler=_bench)
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(handler=_serve)
     _add_bench(commands)
+    cli_admin.register(commands)
     return parser
 
 

@@ -15,15 +15,18 @@ def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
                 "kind": "chat",
                 "description": "Tollgate's built-in simulator: deterministic text, not a real model",
                 "deployments": [{"backend": "simulator", "model": "sim-chat"}],
+                "pricing": {"input_per_mtok": "0.50", "output_per_mtok": "1.50"},
             },
             {
                 "name": "sim-embed",
                 "kind": "embeddings",
                 "description": "Tollgate's built-in simulator: hash-derived vectors, not a real model",
                 "deployments": [{"backend": "simulator", "model": "sim-embed"}],
+                "pricing": {"input_per_mtok": "0.02"},
             },
         ],
-        "database_url": "sqlite+aiosqlite:///tollgate.db",
+        # The demo answers requests without a key, billed to this customer; real configs leave it out.
+        "anonymous_customer": "demo",
     }
     if env.get("OPENAI_API_KEY"):
         config["backends"]["openai"] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,21 +36,44 @@ class Deployment(msgspec.Struct, forbid_unknown_fields=True):
     model: str
 
 
+class Pricing(msgspec.Struct, forbid_unknown_fields=True):
+    """Dollars; token prices per million tokens. Published as a new price-book version when changed."""
+
+    input_per_mtok: Decimal = Decimal(0)
+    output_per_mtok: Decimal = Decimal(0)
+    cached_input_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    reasoning_per_mtok: Decimal | None = None
+    per_image: dict[str, Decimal] | None = None
+    per_audio_second: Decimal | None = None
+    per_mchar: Decimal | None = None
+    gpu_hour_usd: Decimal | None = None
+    tokens_per_gpu_hour: int | None = None
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     deployments: list[Deployment]
     kind: ModelKind = "chat"
     description: str | None = None
+    pricing: Pricing | None = None
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     backends: dict[str, BackendConfig]
     models: list[ModelSettings]
-    database_url: str = "sqlite+aiosqlite:///tollgate.db"
+    database_url: str = "sqlite+aiosqlite:///.tollgate/tollgate.db"
     redis_url: str | None = None
     admin_token: str | None = None
     max_request_bytes: int = 16 * 1024 * 1024
     upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # Requests without an Authorization header are served as this customer (the demo uses it);
+    # unset, such requests get 401.
+    anonymous_customer: str | None = None
+    journal_dir: str = ".tollgate/journal"
+    # How often each replica looks for keys changed elsewhere (revocations reach it by Redis sooner).
+    key_poll_seconds: float = 1.0
+    price_poll_seconds: float = 5.0
     source: str = "<demo>"
 
 

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backends.base import Backend, BackendContext
 from backends.http import build_client
 from backends.registry import build_backend
+from gateway.auth.anonymous import anonymous_principal
+from gateway.auth.cache import KeyCache
+from gateway.auth.store import KeyStore
+from gateway.auth.sync import KeySync
+from gateway.db.engine import build_engine, session_factory
+from gateway.metering import price_book
+from gateway.metering.drain import JournalDrain
+from gateway.metering.journal import Journal
+from gateway.metering.meter import Meter
+from gateway.metering.price_sync import publish_config_prices
 from gateway.services.catalog import Catalog
+from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 
@@ -21,17 +38,81 @@ class AppState:
     tokens: Tokenizer
     backends: dict[str, Backend]
     catalog: Catalog
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline
+    drain: JournalDrain
+    key_sync: KeySync
+    redis: Any | None = None
+    # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
+    key_revoked: Callable[[str], Awaitable[None]] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append(asyncio.create_task(work))
 
 
-def build_state(settings: Settings, tokens: Tokenizer | None = None) -> AppState:
+async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> AppState:
+    """Build everything, replay what an earlier run left in the journal, and start background work."""
     http = build_client(transport=settings.upstream_transport)
     tokens = tokens or Tokenizer()
     ctx = BackendContext(http=http, tokens=tokens)
     backends = {name: build_backend(name, config, ctx) for name, config in settings.backends.items()}
-    return AppState(settings, http, tokens, backends, Catalog(settings, backends))
+    catalog = Catalog(settings, backends)
+    engine = build_engine(settings.database_url)
+    sessions = session_factory(engine)
+    await publish_config_prices(sessions, settings)
+    meter = Meter(Journal(Path(settings.journal_dir)), await price_book.load_current(sessions))
+    store = KeyStore(sessions)
+    keys = KeyCache(store.load)
+    redis = _redis(settings.redis_url)
+    key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds)
+    anonymous = (
+        await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
+    )
+    drain = JournalDrain(meter.journal, sessions)
+    await drain.drain_once()
+    state = AppState(
+        settings=settings,
+        http=http,
+        tokens=tokens,
+        backends=backends,
+        catalog=catalog,
+        engine=engine,
+        sessions=sessions,
+        pipeline=Pipeline(catalog, keys, meter, tokens, anonymous=anonymous),
+        drain=drain,
+        key_sync=key_sync,
+        redis=redis,
+        key_revoked=key_sync.key_changed,
+    )
+    state.spawn(drain.run_forever())
+    state.spawn(key_sync.poll_forever())
+    state.spawn(key_sync.listen_forever())
+    state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
+    return state
+
+
+def _redis(url: str | None) -> Any | None:
+    if not url:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url)
 
 
 async def close_state(state: AppState) -> None:
+    for task in state.tasks:
+        task.cancel()
+    for task in state.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):  # what is left stays in the journal for the next start
+        await state.drain.drain_once()
+    state.drain.close()
     for backend in state.backends.values():
         await backend.aclose()
     await state.http.aclose()
+    if state.redis is not None:
+        await state.redis.aclose()
+    await state.engine.dispose()

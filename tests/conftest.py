@@ -12,7 +12,10 @@ from tests.fakes import anthropic_server
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import API_KEY, FakeOpenAI
 from tests.fakes.threaded import free_port, serve_in_thread
-from tests.support.gateway_process import running_gateway
+from tests.support.gateway_process import create_key, running_gateway
+
+# Throwaway SQLite and Postgres databases: `database_url`, `empty_database_url`, `sessions`.
+pytest_plugins = ["tests.support.databases"]
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +33,7 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
         yield fake
 
 
-def gateway_config(openai_url: str, anthropic_url: str) -> dict[str, Any]:
+def gateway_config(openai_url: str, anthropic_url: str, workdir: Path) -> dict[str, Any]:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     return {
         "backends": {
@@ -66,13 +69,29 @@ def gateway_config(openai_url: str, anthropic_url: str) -> dict[str, Any]:
             {"name": "sim-embed", "kind": "embeddings", "deployments": [{"backend": "sim", "model": "sim"}]},
         ],
         "max_request_bytes": 65536,
+        "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
     }
 
 
 @pytest.fixture(scope="session")
-def gateway_url(
-    fake_openai: tuple[FakeOpenAI, str], fake_anthropic: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    workdir: Path = tmp_path_factory.mktemp("gateway")
-    with running_gateway(gateway_config(fake_openai[1], fake_anthropic.base_url), workdir) as url:
+def gateway_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gateway")
+
+
+@pytest.fixture(scope="session")
+def shared_config(
+    fake_openai: tuple[FakeOpenAI, str], fake_anthropic: FakeAnthropic, gateway_workdir: Path
+) -> dict[str, Any]:
+    return gateway_config(fake_openai[1], fake_anthropic.base_url, gateway_workdir)
+
+
+@pytest.fixture(scope="session")
+def api_key(shared_config: dict[str, Any], gateway_workdir: Path) -> str:
+    """A key of customer ``acme`` on the shared gateway, with no limits."""
+    return create_key(shared_config, gateway_workdir, "acme")
+
+
+@pytest.fixture(scope="session")
+def gateway_url(shared_config: dict[str, Any], gateway_workdir: Path, api_key: str) -> Iterator[str]:
+    with running_gateway(shared_config, gateway_workdir) as url:
         yield url

@@ -8,7 +8,7 @@ import msgspec
 
 DONE = b"data: [DONE]\n\n"
 
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
 def event(data: Any) -> bytes:

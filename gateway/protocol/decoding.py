@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,6 +13,7 @@ from backends.errors import InvalidRequest
 T = TypeVar("T")
 
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -34,6 +36,14 @@ def validate(raw: dict[str, Any], model: type[T]) -> T:
         raise _as_invalid_request(str(exc)) from exc
 
 
+def validate_query(params: Mapping[str, str], model: type[T]) -> T:
+    """Query parameters arrive as strings: numbers in them are read leniently."""
+    try:
+        return msgspec.convert(dict(params), model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _as_invalid_request(str(exc)) from exc
+
+
 def _as_invalid_request(message: str) -> InvalidRequest:
     problem, _, location = message.rpartition(" - at ")
     if not problem:
@@ -43,6 +53,11 @@ def _as_invalid_request(message: str) -> InvalidRequest:
     if missing:
         param = _param(f"{location}.{missing.group(1)}")
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    unknown = _UNKNOWN.match(problem)
+    if unknown:  # only structs that forbid unknown fields, such as the admin API's
+        parent, name = _param(location), unknown.group(1)  # a name as sent, even one like `group-by`
+        param = name if location == "$" else f"{parent}.{name}"
+        return InvalidRequest(f"Unrecognized argument: '{param}'.", param=param, code="unknown_parameter")
     param = _param(location)
     code = "invalid_type" if problem.startswith("Expected `") and "got `" in problem else "invalid_value"
     return InvalidRequest(f"Invalid value for '{param}': {_humanise(problem)}.", param=param, code=code)

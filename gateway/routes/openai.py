@@ -10,16 +10,19 @@ from litestar import Response, get, post
 from litestar.response import Stream
 
 from backends.base import Operation
+from gateway.auth.principal import Principal
 from gateway.errors import HttpRequest, request_id_of
+from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.decoding import decode_object, validate
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.models import ModelList
-from gateway.services import relay
+from gateway.services.catalog import model_not_found
+from gateway.services.pipeline import Call, Pipeline
 from gateway.state import AppState
 
-_encode = msgspec.json.Encoder().encode
+_encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
 def _state(request: HttpRequest) -> AppState:
@@ -27,89 +30,93 @@ def _state(request: HttpRequest) -> AppState:
     return state
 
 
-def _headers(request: HttpRequest, deployment: str, started: float, upstream_seconds: float) -> dict[str, str]:
+def _headers(request_id: str, deployment: str, started: float, upstream_seconds: float) -> dict[str, str]:
     overhead_ms = (time.perf_counter() - started - upstream_seconds) * 1000
     return {
-        "x-request-id": request_id_of(request),
+        "x-request-id": request_id,
         "x-tollgate-backend": deployment,
+        "x-tollgate-cache": "miss",
         "x-tollgate-overhead-ms": f"{max(overhead_ms, 0.0):.3f}",
     }
 
 
-async def _generate(
-    request: HttpRequest,
-    op: Operation,
-    raw: dict[str, Any],
-    model: str,
-    stream: bool,
-    wants_usage: bool,
-    prompt_tokens: int,
-    started: float,
-) -> Response[Any]:
-    state = _state(request)
-    route = state.catalog.resolve(model, op)
-    if stream:
-        relayed = await relay.open_stream(
-            route, op, raw, wants_usage=wants_usage, tokens=state.tokens, prompt_tokens=prompt_tokens
-        )
-        headers = _headers(request, route.deployment, started, relayed.upstream_first_chunk_seconds)
+async def _serve(pipeline: Pipeline, principal: Principal, call: Call) -> Response[Any]:
+    if call.stream:
+        streaming = await pipeline.stream(principal, call)
+        headers = _headers(call.request_id, streaming.deployment, call.started, streaming.upstream_seconds)
         headers["cache-control"] = "no-cache"
-        return Stream(relayed, media_type="text/event-stream", headers=headers)
-    answer = await relay.complete(route, op, raw)
-    headers = _headers(request, route.deployment, started, answer.upstream_seconds)
-    return Response(_encode(answer.body), media_type="application/json", headers=headers)
+        return Stream(streaming.relay, media_type="text/event-stream", headers=headers)
+    done = await pipeline.complete(principal, call)
+    headers = _headers(call.request_id, done.deployment, call.started, done.upstream_seconds)
+    headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
+    return Response(_encode(done.body), media_type="application/json", headers=headers)
+
+
+async def _begin(request: HttpRequest) -> tuple[Pipeline, Principal, dict[str, Any], float]:
+    """Authenticate first (a request without a valid key learns nothing else), then decode the body."""
+    started = time.perf_counter()
+    pipeline = _state(request).pipeline
+    principal = await pipeline.authenticate(request.headers.get("authorization"))
+    return pipeline, principal, decode_object(await request.body()), started
 
 
 @post("/v1/chat/completions", status_code=200)
 async def chat_completions(request: HttpRequest) -> Response[Any]:
-    started = time.perf_counter()
-    raw = decode_object(await request.body())
+    pipeline, principal, raw, started = await _begin(request)
     parsed = validate(raw, ChatCompletionRequest)
     parsed.check()
-    prompt_tokens = _state(request).tokens.count_chat(raw["messages"]) if parsed.stream else 0
-    return await _generate(
-        request, Operation.CHAT, raw, parsed.model, bool(parsed.stream), parsed.wants_usage, prompt_tokens, started
+    call = Call(
+        request_id_of(request), Operation.CHAT, parsed.model, raw, bool(parsed.stream), parsed.wants_usage, started
     )
+    return await _serve(pipeline, principal, call)
 
 
 @post("/v1/completions", status_code=200)
 async def completions(request: HttpRequest) -> Response[Any]:
-    started = time.perf_counter()
-    raw = decode_object(await request.body())
+    pipeline, principal, raw, started = await _begin(request)
     parsed = validate(raw, CompletionRequest)
     parsed.check()
-    prompt_tokens = _state(request).tokens.count_prompt(parsed.prompt) if parsed.stream else 0
-    return await _generate(
-        request,
+    call = Call(
+        request_id_of(request),
         Operation.COMPLETIONS,
-        raw,
         parsed.model,
+        raw,
         bool(parsed.stream),
         parsed.wants_usage,
-        prompt_tokens,
         started,
     )
+    return await _serve(pipeline, principal, call)
 
 
 @post("/v1/embeddings", status_code=200)
 async def embeddings(request: HttpRequest) -> Response[Any]:
-    started = time.perf_counter()
-    raw = decode_object(await request.body())
+    pipeline, principal, raw, started = await _begin(request)
     parsed = validate(raw, EmbeddingRequest)
     parsed.check()
-    return await _generate(request, Operation.EMBEDDINGS, raw, parsed.model, False, False, 0, started)
+    call = Call(request_id_of(request), Operation.EMBEDDINGS, parsed.model, raw, False, False, started)
+    return await _serve(pipeline, principal, call)
 
 
 @get("/v1/models")
 async def list_models(request: HttpRequest) -> Response[bytes]:
-    body = _encode(ModelList(data=_state(request).catalog.cards()))
-    return Response(body, media_type="application/json", headers={"x-request-id": request_id_of(request)})
+    """The models this key may use."""
+    state = _state(request)
+    principal = await state.pipeline.authenticate(request.headers.get("authorization"))
+    cards = [card for card in state.catalog.cards() if principal.may_use(card.id)]
+    return Response(
+        _encode(ModelList(data=cards)), media_type="application/json", headers={"x-request-id": request_id_of(request)}
+    )
 
 
 @get("/v1/models/{model_id:path}")
 async def retrieve_model(request: HttpRequest, model_id: str) -> Response[bytes]:
-    body = _encode(_state(request).catalog.card(model_id.lstrip("/")))
-    return Response(body, media_type="application/json", headers={"x-request-id": request_id_of(request)})
+    state = _state(request)
+    principal = await state.pipeline.authenticate(request.headers.get("authorization"))
+    name = model_id.lstrip("/")
+    if not principal.may_use(name):
+        raise model_not_found(name)
+    card = state.catalog.card(name)
+    return Response(_encode(card), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 
 ROUTES = [chat_completions, completions, embeddings, list_models, retrieve_model]

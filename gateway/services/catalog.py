@@ -22,6 +22,10 @@ OPERATIONS: dict[ModelKind, frozenset[Operation]] = {
 }
 
 
+def model_not_found(name: str) -> ModelNotFound:
+    return ModelNotFound(f"The model '{name}' does not exist or you do not have access to it.", param="model")
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """Where one request for a public model goes."""
@@ -58,7 +62,7 @@ class Catalog:
     def resolve(self, name: str, op: Operation) -> Route:
         entry = self._entries.get(name)
         if entry is None:
-            raise ModelNotFound(f"The model '{name}' does not exist or you do not have access to it.", param="model")
+            raise model_not_found(name)
         if op not in OPERATIONS[entry.kind]:
             raise UnsupportedOperation(
                 f"The model '{name}' is a {entry.kind} model and does not serve /v1/{op.value}.", param="model"
@@ -76,5 +80,5 @@ class Catalog:
     def card(self, name: str) -> ModelCard:
         entry = self._entries.get(name)
         if entry is None:
-            raise ModelNotFound(f"The model '{name}' does not exist or you do not have access to it.", param="model")
+            raise model_not_found(name)
         return entry.card

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,11 @@ import anyio
 from backends.base import JSON, Operation, TokenCounter
 from backends.errors import TollgateError, UpstreamProtocolError
 from gateway.kit import sse
+from gateway.metering.meter import Meter, Metered
+from gateway.metering.pricing import usd
 from gateway.services.catalog import Route
+
+CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
 
 
 @dataclass(slots=True)
@@ -38,9 +42,7 @@ async def complete(route: Route, op: Operation, raw: JSON) -> Answer:
     return Answer(body, route, elapsed)
 
 
-async def open_stream(
-    route: Route, op: Operation, raw: JSON, *, wants_usage: bool, tokens: TokenCounter, prompt_tokens: int
-) -> StreamRelay:
+async def open_stream(route: Route, op: Operation, raw: JSON) -> tuple[AsyncIterator[JSON], JSON, float]:
     """Start the upstream stream and wait for its first chunk, so that anything that fails before
     the first byte is still an ordinary HTTP error for the client."""
     body = upstream_body(raw, route)
@@ -55,10 +57,7 @@ async def open_stream(
     except BaseException:
         await _close(chunks)
         raise
-    relay = StreamRelay(route, op, chunks, first, wants_usage=wants_usage, tokens=tokens)
-    relay.prompt_tokens = prompt_tokens
-    relay.upstream_first_chunk_seconds = time.perf_counter() - started
-    return relay
+    return chunks, first, time.perf_counter() - started
 
 
 async def _close(chunks: AsyncIterator[JSON]) -> None:
@@ -68,11 +67,13 @@ async def _close(chunks: AsyncIterator[JSON]) -> None:
 
 
 class StreamRelay:
-    """Relays an upstream stream to the client as SSE bytes, chunk by chunk.
+    """Relays an upstream stream to the client as SSE bytes, chunk by chunk, and meters it once.
 
-    The upstream is always asked for its usage chunk; the client sees it only if it asked. When the
-    upstream sends no usage, it is counted with tiktoken. A failure after the first byte ends the
-    stream with an OpenAI error event (the SDKs raise it) and no ``[DONE]``.
+    The upstream is always asked for its usage chunk; the client sees it (with ``usage.cost``) only
+    if it asked. When the upstream sends no usage, it is counted with tiktoken. A failure after the
+    first byte ends the stream with an OpenAI error event (the SDKs raise it) and no ``[DONE]``.
+    The usage record is journaled before the last byte leaves, and on a client disconnect what was
+    generated up to then is billed.
     """
 
     def __init__(
@@ -84,6 +85,9 @@ class StreamRelay:
         *,
         wants_usage: bool,
         tokens: TokenCounter,
+        prompt_tokens: Callable[[], int],
+        meter: Meter,
+        metered: Metered,
     ) -> None:
         self.route = route
         self._op = op
@@ -91,13 +95,13 @@ class StreamRelay:
         self._first: JSON | None = first
         self._wants_usage = wants_usage
         self._tokens = tokens
+        self._prompt_tokens = prompt_tokens
+        self._meter = meter
+        self._metered = metered
+        self._ttft = time.perf_counter() - metered.started
         self._text: list[str] = []
         self._last: JSON = first
-        self.prompt_tokens = 0
-        self.upstream_first_chunk_seconds = 0.0
-        self.usage: JSON | None = None
-        self.completed = False
-        self.error: TollgateError | None = None
+        self._usage_chunk: JSON | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -108,15 +112,16 @@ class StreamRelay:
                 if out is not None:
                     yield sse.event(out)
                 chunk = await anext(self._chunks, None)
-            tail = self._finish()
+            tail = self._finish("ok", 200)
             if tail is not None:
                 yield sse.event(tail)
-            self.completed = True
             yield sse.DONE
         except TollgateError as exc:
-            self.error = exc
+            self._record("upstream_error", exc.http_status)
             yield sse.event(exc.envelope())
         finally:
+            if not self._metered.recorded:
+                self._record("client_disconnect", CLIENT_CLOSED)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
                 await _close(self._chunks)
@@ -124,12 +129,11 @@ class StreamRelay:
     def _relay(self, chunk: JSON) -> JSON | None:
         if "model" in chunk:
             chunk["model"] = self.route.public_model
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = usage
         choices = chunk.get("choices")
         if not choices:
-            return chunk if (self._wants_usage and usage) else None
+            if chunk.get("usage"):
+                self._usage_chunk = chunk  # held back: it goes last, with the cost added
+            return None
         self._last = chunk
         if not self._wants_usage:
             chunk.pop("usage", None)
@@ -146,17 +150,34 @@ class StreamRelay:
             for call in delta.get("tool_calls") or ():
                 self._text.append((call.get("function") or {}).get("arguments") or "")
 
-    def _finish(self) -> JSON | None:
-        """Count usage the upstream did not send; return the usage chunk to add, if any."""
-        if self.usage is not None:
-            return None
+    def _usage(self) -> JSON:
+        if self._usage_chunk is not None:
+            usage: JSON = self._usage_chunk["usage"]
+            return usage
+        prompt = self._prompt_tokens()
         completion = self._tokens.count("".join(self._text))
-        self.usage = {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": self.prompt_tokens + completion,
-        }
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _record(self, outcome: str, status: int) -> int:
+        charge = self._meter.record(
+            self._metered,
+            deployment=self.route.deployment,
+            status=status,
+            outcome=outcome,
+            usage=self._usage(),
+            ttft=self._ttft,
+        )
+        return charge.cost_micros
+
+    def _finish(self, outcome: str, status: int) -> JSON | None:
+        """Meter the stream, then return the usage chunk the client asked for, with its cost."""
+        usage = self._usage()
+        cost = self._record(outcome, status)
         if not self._wants_usage:
             return None
-        head: JSON = {k: self._last[k] for k in ("id", "object", "created", "model") if k in self._last}
-        return {**head, "choices": [], "usage": self.usage}
+        chunk = self._usage_chunk
+        if chunk is None:
+            chunk = {k: self._last[k] for k in ("id", "object", "created", "model") if k in self._last}
+            chunk["choices"] = []
+        chunk["usage"] = {**usage, "cost": usd(cost)}
+        return chunk

@@ -11,8 +11,8 @@ from tests.fakes.anthropic_server import FakeAnthropic
 
 
 @pytest.fixture
-def client(gateway_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="unused", max_retries=0)
+def client(gateway_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0)
 
 
 def test_chat_with_system_prompt(client: openai.OpenAI, fake_anthropic: FakeAnthropic) -> None:
@@ -32,9 +32,14 @@ def test_chat_with_system_prompt(client: openai.OpenAI, fake_anthropic: FakeAnth
 
 
 def test_stream_with_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="claude-fake", messages=[{"role": "user", "content": "one two three"}], stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="claude-fake",
+            messages=[{"role": "user", "content": "one two three"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "echo: one two three"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
@@ -43,19 +48,34 @@ def test_stream_with_usage(client: openai.OpenAI) -> None:
 
 
 def test_tool_call_round_trip(client: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "description": "weather",
-              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
     first = client.chat.completions.create(
-        model="claude-fake", messages=[{"role": "user", "content": "weather in Paris?"}], tools=tools,  # type: ignore[arg-type]
-        tool_choice="required")
+        model="claude-fake",
+        messages=[{"role": "user", "content": "weather in Paris?"}],
+        tools=tools,  # type: ignore[arg-type]
+        tool_choice="required",
+    )
     call = (first.choices[0].message.tool_calls or [])[0]
     assert first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
     assert "city" in json.loads(call.function.arguments)
-    second = client.chat.completions.create(model="claude-fake", tools=tools, messages=[  # type: ignore[arg-type]
-        {"role": "user", "content": "weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
-    ])
+    second = client.chat.completions.create(
+        model="claude-fake",
+        tools=tools,
+        messages=[  # type: ignore[arg-type]
+            {"role": "user", "content": "weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+        ],
+    )
     assert "sunny, 21C" in (second.choices[0].message.content or "")
 
 

@@ -208,6 +208,7 @@ BAD_INPUTS: list[tuple[str, str, Any, int, str | None, str | None]] = [
 )
 def test_bad_input_is_refused_and_changes_nothing(
     gateway_url: str,
+    api_key: str,
     fake_openai: Fake,
     name: str,
     path: str,
@@ -218,7 +219,8 @@ def test_bad_input_is_refused_and_changes_nothing(
 ) -> None:
     before = len(fake_openai[0].state.requests)
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = httpx.post(f"{gateway_url}{path}", content=content, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json", "authorization": f"Bearer {api_key}"}
+    response = httpx.post(f"{gateway_url}{path}", content=content, headers=headers)
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -234,8 +236,8 @@ def test_wrong_method_is_405_in_envelope(gateway_url: str) -> None:
 
 
 @pytest.fixture
-def client(gateway_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="unused", max_retries=0)
+def client(gateway_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0)
 
 
 def test_upstream_timeout_is_504(client: openai.OpenAI) -> None:
@@ -268,9 +270,11 @@ def test_upstream_auth_failure_is_reported_with_its_status(client: openai.OpenAI
     assert caught.value.code == "invalid_api_key"
 
 
-def test_upstream_429_keeps_retry_after(gateway_url: str) -> None:
+def test_upstream_429_keeps_retry_after(gateway_url: str, api_key: str) -> None:
     response = httpx.post(
-        f"{gateway_url}{CHAT}", json={"model": "gpt-fake", "messages": [{"role": "user", "content": "trigger:429"}]}
+        f"{gateway_url}{CHAT}",
+        json={"model": "gpt-fake", "messages": [{"role": "user", "content": "trigger:429"}]},
+        headers={"authorization": f"Bearer {api_key}"},
     )
     assert response.status_code == 429 and response.headers["retry-after"] == "7"
     assert response.json()["error"]["type"] == "requests"
@@ -303,11 +307,11 @@ def test_error_event_inside_stream_reaches_the_sdk(client: openai.OpenAI) -> Non
     assert "error while processing" in caught.value.message
 
 
-async def test_client_disconnect_cancels_the_upstream_stream(gateway_url: str, fake_openai: Fake) -> None:
+async def test_client_disconnect_cancels_the_upstream_stream(gateway_url: str, api_key: str, fake_openai: Fake) -> None:
     state = fake_openai[0].state
     cancelled_before = state.streams_cancelled
     async with (
-        httpx.AsyncClient() as http,
+        httpx.AsyncClient(headers={"authorization": f"Bearer {api_key}"}) as http,
         http.stream(
             "POST",
             f"{gateway_url}{CHAT}",

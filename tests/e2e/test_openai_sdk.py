@@ -14,13 +14,13 @@ Fake = tuple[FakeOpenAI, str]
 
 
 @pytest.fixture
-def client(gateway_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="unused-for-now", max_retries=0)
+def client(gateway_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0)
 
 
 @pytest.fixture
-def aclient(gateway_url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key="unused-for-now", max_retries=0)
+def aclient(gateway_url: str, api_key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0)
 
 
 def test_chat_non_streaming_relays_upstream_answer(client: openai.OpenAI, fake_openai: Fake) -> None:

@@ -57,6 +57,21 @@ def running_gateway(
         log.close()
 
 
+def create_key(config: dict[str, Any], workdir: Path, customer: str, *options: str) -> str:
+    """Issue a key with the real CLI (which migrates an SQLite database first); returns the secret."""
+    path = workdir / "tollgate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "create", "--customer", customer, "--config", str(path), *options],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

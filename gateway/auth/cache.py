@@ -1,0 +1,83 @@
+"""Authenticating keys from memory: the database is read only on a miss.
+
+Changes reach every replica within a second: through Redis pub/sub when ``redis_url`` is set, and
+in any case through a poll for keys whose ``updated_at`` moved (which also covers replicas that
+missed a message). Unknown keys are remembered briefly, so a flood of bad keys cannot turn into a
+flood of database reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from backends.errors import AuthenticationFailed
+from gateway.auth.keys import hash_key
+from gateway.auth.principal import Principal
+
+LoadKey = Callable[[str], Awaitable[Principal | None]]
+
+_NEGATIVE_TTL = 5.0
+_NEGATIVE_MAX = 10_000
+
+
+class KeyCache:
+    def __init__(self, load: LoadKey, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._load = load
+        self._clock = clock
+        self._known: dict[str, Principal] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        secret = _bearer(authorization)
+        key_hash = hash_key(secret)
+        principal = self._known.get(key_hash)
+        if principal is None:
+            principal = await self._miss(key_hash)
+        # The dictionary found the entry by hash; compare again in constant time, as the contract says.
+        if not hmac.compare_digest(principal.key_hash, key_hash):
+            raise _invalid()
+        principal.check_usable(dt.datetime.now(dt.UTC))
+        return principal
+
+    async def _miss(self, key_hash: str) -> Principal:
+        seen = self._unknown.get(key_hash)
+        if seen is not None and self._clock() - seen < _NEGATIVE_TTL:
+            raise _invalid()
+        principal = await self._load(key_hash)
+        if principal is None:
+            self._unknown[key_hash] = self._clock()
+            self._unknown.move_to_end(key_hash)
+            while len(self._unknown) > _NEGATIVE_MAX:
+                self._unknown.popitem(last=False)
+            raise _invalid()
+        self._unknown.pop(key_hash, None)
+        self._known[key_hash] = principal
+        return principal
+
+    def invalidate(self, key_hash: str) -> None:
+        self._known.pop(key_hash, None)
+        self._unknown.pop(key_hash, None)
+
+    def invalidate_all(self) -> None:
+        self._known.clear()
+        self._unknown.clear()
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.",
+            code="missing_api_key",
+        )
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationFailed("The Authorization header must be 'Bearer YOUR_KEY'.", code="invalid_api_key")
+    return secret.strip()
+
+
+def _invalid() -> AuthenticationFailed:
+    return AuthenticationFailed("Incorrect API key provided.", code="invalid_api_key")

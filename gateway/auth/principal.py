@@ -1,0 +1,39 @@
+"""Who is asking: the authenticated key and its customer, as the hot path needs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from backends.errors import AuthenticationFailed, PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    key_hash: str
+    customer_id: int
+    customer_name: str
+    allowed_models: frozenset[str] | None = None
+    expires_at: dt.datetime | None = None
+    revoked: bool = False
+    markup_percent: Decimal = Decimal(0)
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    budget_micros: int | None = None
+    budget_period: str | None = None
+
+    def check_usable(self, now: dt.datetime) -> None:
+        if self.revoked:
+            raise AuthenticationFailed("This API key has been revoked.", code="invalid_api_key")
+        if self.expires_at is not None and self.expires_at <= now:
+            raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed_models is None or model in self.allowed_models
+
+    def check_model(self, model: str) -> None:
+        if not self.may_use(model):
+            raise PermissionDenied(f"This API key is not allowed to use the model '{model}'.", param="model")

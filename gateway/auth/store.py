@@ -1,0 +1,47 @@
+"""The auth cache's view of the database: keys as principals, and which keys changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.auth.principal import Principal
+from gateway.db.models import ApiKey
+from gateway.db.repositories import api_keys
+from gateway.db.repositories.api_keys import KeyOwner
+
+
+def principal_of(owner: KeyOwner) -> Principal:
+    key, customer = owner.key, owner.customer
+    return Principal(
+        key_id=key.id,
+        key_hash=key.key_hash,
+        customer_id=customer.id,
+        customer_name=customer.name,
+        allowed_models=None if key.allowed_models is None else frozenset(key.allowed_models),
+        expires_at=key.expires_at,
+        revoked=key.revoked_at is not None,
+        markup_percent=customer.markup_percent,
+        rpm=key.rpm,
+        tpm=key.tpm,
+        max_concurrency=key.max_concurrency,
+        budget_micros=key.budget_micros,
+        budget_period=key.budget_period,
+    )
+
+
+class KeyStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def load(self, key_hash: str) -> Principal | None:
+        async with self._sessions() as session:
+            owner = await api_keys.find_by_hash(session, key_hash)
+        return None if owner is None else principal_of(owner)
+
+    async def changed_since(self, since: dt.datetime) -> list[str]:
+        async with self._sessions() as session:
+            result = await session.execute(select(ApiKey.key_hash).where(ApiKey.updated_at > since))
+            return list(result.scalars())

@@ -1,0 +1,65 @@
+"""Spreading key changes to every replica's cache: Redis pub/sub, backed by a database poll."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.auth.cache import KeyCache
+
+log = logging.getLogger("tollgate.auth")
+
+CHANNEL = "tollgate:keys:changed"
+# Rows written by another host's clock may land a little in our past; look back this much further.
+_OVERLAP = dt.timedelta(seconds=5)
+
+ChangedSince = Callable[[dt.datetime], Awaitable[list[str]]]
+
+
+class KeySync:
+    def __init__(self, cache: KeyCache, changed_since: ChangedSince, redis: Any | None, poll_seconds: float) -> None:
+        self._cache = cache
+        self._changed_since = changed_since
+        self._redis = redis
+        self._poll_seconds = poll_seconds
+
+    async def key_changed(self, key_hash: str) -> None:
+        """Called where a key is revoked or edited: forget it here, and tell the other replicas."""
+        self._cache.invalidate(key_hash)
+        if self._redis is not None:
+            try:
+                await self._redis.publish(CHANNEL, key_hash)
+            except Exception as exc:  # the poll still spreads the change within poll_seconds
+                log.warning("could not publish a key change to Redis: %s", exc)
+
+    async def poll_forever(self) -> None:
+        since = dt.datetime.now(dt.UTC)
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            started = dt.datetime.now(dt.UTC)
+            try:
+                for key_hash in await self._changed_since(since - _OVERLAP):
+                    self._cache.invalidate(key_hash)
+                since = started
+            except Exception as exc:
+                log.warning("key change poll failed (keys stay cached): %s", exc)
+
+    async def listen_forever(self) -> None:
+        if self._redis is None:
+            return
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        self._cache.invalidate(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Redis key-change subscription lost (%s); retrying", exc)
+                await asyncio.sleep(1.0)

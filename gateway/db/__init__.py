@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 models (one module per table), the engine, and repositories."""

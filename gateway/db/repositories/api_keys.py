@@ -1,0 +1,183 @@
+"""Customer API keys. The secret is returned once, by :func:`create`; only its hash is stored.
+
+Nothing here hands out a key's hash except :func:`find_by_hash` (the auth cache's lookup) and
+:func:`revoke` (so the caller can evict the key from caches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backends.errors import Conflict, InvalidRequest, NotFound
+from gateway.auth.keys import KEY_PREFIX, generate_key
+from gateway.db.models import ApiKey, Customer
+from gateway.db.models.base import utcnow
+
+BUDGET_PERIODS = ("day", "month")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """Admission limits; ``None`` is unlimited. A budget without a period is a monthly one."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    budget_micros: int | None = None
+    budget_period: str | None = None
+
+    def checked(self) -> KeyLimits:
+        for param in ("rpm", "tpm", "max_concurrency"):
+            value = getattr(self, param)
+            if value is not None and value < 1:
+                raise InvalidRequest(f"{param} must be a positive integer, not {value}.", param=param)
+        if self.budget_micros is not None and self.budget_micros < 0:
+            raise InvalidRequest("budget_usd must not be negative.", param="budget_usd")
+        if self.budget_period is not None and self.budget_period not in BUDGET_PERIODS:
+            raise InvalidRequest(
+                f"budget_period must be one of {', '.join(BUDGET_PERIODS)}, not {self.budget_period!r}.",
+                param="budget_period",
+            )
+        if self.budget_period is not None and self.budget_micros is None:
+            raise InvalidRequest("budget_period needs a budget_usd to apply to.", param="budget_period")
+        if self.budget_micros is not None and self.budget_period is None:
+            return KeyLimits(self.rpm, self.tpm, self.max_concurrency, self.budget_micros, "month")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """Everything about a key that may be shown: never its secret, never its hash."""
+
+    id: int
+    customer_id: int
+    customer: str
+    prefix: str
+    name: str | None
+    allowed_models: list[str] | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    created_at: dt.datetime
+    limits: KeyLimits
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    info: KeyInfo
+    secret: str  # shown to the user once, stored nowhere
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedKey:
+    info: KeyInfo
+    key_hash: str  # for evicting the key from the auth caches
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    key: ApiKey
+    customer: Customer
+
+
+async def create(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    name: str | None = None,
+    allowed_models: list[str] | None = None,
+    expires_at: dt.datetime | None = None,
+    limits: KeyLimits | None = None,
+) -> IssuedKey:
+    checked = (limits or KeyLimits()).checked()
+    if allowed_models is not None and not allowed_models:
+        raise InvalidRequest("models must name at least one model; leave it out to allow all.", param="models")
+    new = generate_key()
+    key = ApiKey(
+        customer_id=customer.id,
+        key_hash=new.key_hash,
+        prefix=new.prefix,
+        name=name,
+        allowed_models=allowed_models,
+        expires_at=expires_at,
+        rpm=checked.rpm,
+        tpm=checked.tpm,
+        max_concurrency=checked.max_concurrency,
+        budget_micros=checked.budget_micros,
+        budget_period=checked.budget_period,
+    )
+    session.add(key)
+    await session.flush()
+    return IssuedKey(_info(key, customer.name), new.secret)
+
+
+async def list_keys(session: AsyncSession, customer_id: int | None = None) -> list[KeyInfo]:
+    query = select(ApiKey, Customer.name).join(Customer, Customer.id == ApiKey.customer_id).order_by(ApiKey.id)
+    if customer_id is not None:
+        query = query.where(ApiKey.customer_id == customer_id)
+    result = await session.execute(query)
+    return [_info(key, customer_name) for key, customer_name in result]
+
+
+async def get(session: AsyncSession, key_id: int) -> KeyInfo | None:
+    key = await session.get(ApiKey, key_id)
+    if key is None:
+        return None
+    customer = await session.get(Customer, key.customer_id)
+    return _info(key, customer.name if customer else "")
+
+
+async def resolve(session: AsyncSession, ref: str, param: str = "key") -> ApiKey:
+    """The key named by its id (``42``) or its displayed prefix (``tg-AbC1234``)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        key = await session.get(ApiKey, int(ref))
+        if key is None:
+            raise NotFound(f"No API key has the id {ref}.", param=param)
+        return key
+    if not ref.startswith(KEY_PREFIX):
+        raise InvalidRequest(f"{ref!r} is neither a key id nor a key prefix ({KEY_PREFIX}...).", param=param)
+    result = await session.execute(select(ApiKey).where(ApiKey.prefix == ref).limit(2))
+    matches = list(result.scalars())
+    if not matches:
+        raise NotFound(f"No API key has the prefix {ref!r}.", param=param)
+    if len(matches) > 1:
+        raise Conflict(f"More than one key has the prefix {ref!r}; name it by id.", param=param, code="ambiguous")
+    return matches[0]
+
+
+async def revoke(session: AsyncSession, ref: str) -> RevokedKey:
+    """Revoke the key named by id or prefix. Revoking it again keeps the first revocation's time."""
+    key = await resolve(session, ref)
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        await session.flush()
+    customer = await session.get(Customer, key.customer_id)
+    return RevokedKey(_info(key, customer.name if customer else ""), key.key_hash)
+
+
+async def find_by_hash(session: AsyncSession, key_hash: str) -> KeyOwner | None:
+    """The key with this hash and its customer, revoked or expired ones included: the caller decides."""
+    result = await session.execute(
+        select(ApiKey, Customer).join(Customer, Customer.id == ApiKey.customer_id).where(ApiKey.key_hash == key_hash)
+    )
+    row = result.one_or_none()
+    return None if row is None else KeyOwner(row[0], row[1])
+
+
+def _info(key: ApiKey, customer: str) -> KeyInfo:
+    return KeyInfo(
+        id=key.id,
+        customer_id=key.customer_id,
+        customer=customer,
+        prefix=key.prefix,
+        name=key.name,
+        allowed_models=key.allowed_models,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        created_at=key.created_at,
+        limits=KeyLimits(key.rpm, key.tpm, key.max_concurrency, key.budget_micros, key.budget_period),
+    )

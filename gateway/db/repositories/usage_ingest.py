@@ -1,0 +1,91 @@
+"""Writing journaled usage into ``usage_events`` and ``usage_rollups``, idempotently.
+
+Events are inserted with ``ON CONFLICT DO NOTHING`` on the request id; only the ones that were
+really inserted are added to the hourly rollups, in the same transaction, so a replayed journal
+never counts anything twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.models import UsageEvent, UsageRollup
+from gateway.metering.record import UsageRecord
+
+_SUMMED = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "audio_seconds",
+    "characters",
+    "cost_micros",
+    "saved_micros",
+)
+_COUNTERS = ("requests", "errors", "cache_hits", *_SUMMED, "latency_ms_sum")
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _event_row(record: UsageRecord) -> dict[str, Any]:
+    row = msgspec.structs.asdict(record)
+    row["created_at"] = dt.datetime.fromtimestamp(record.created_at, dt.UTC)
+    return row
+
+
+def _hour(record: UsageRecord) -> dt.datetime:
+    moment = dt.datetime.fromtimestamp(record.created_at, dt.UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
+    totals: dict[tuple[dt.datetime, int, int, str], dict[str, Any]] = {}
+    for record in records:
+        key = (_hour(record), record.customer_id, record.api_key_id, record.model)
+        row = totals.setdefault(key, dict.fromkeys(_COUNTERS, 0))
+        row["requests"] += 1
+        row["errors"] += record.outcome not in ("ok", "client_disconnect")
+        row["cache_hits"] += record.cache_status != "miss"
+        row["latency_ms_sum"] += record.latency_ms
+        for name in _SUMMED:
+            row[name] += getattr(record, name)
+    return [
+        {"hour": hour, "customer_id": customer, "api_key_id": key, "model": model, **counters}
+        for (hour, customer, key, model), counters in totals.items()
+    ]
+
+
+async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
+    """Store the records not stored yet; returns how many were new."""
+    unique = list({r.request_id: r for r in records}.values())
+    if not unique:
+        return 0
+    insert = _insert(session)
+    statement = (
+        insert(UsageEvent)
+        .values([_event_row(r) for r in unique])
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(UsageEvent.request_id)
+    )
+    inserted = set((await session.execute(statement)).scalars())
+    fresh = [r for r in unique if r.request_id in inserted]
+    rows = rollup_rows(fresh)
+    if rows:
+        upsert = insert(UsageRollup).values(rows)
+        table = UsageRollup.__table__
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["hour", "customer_id", "api_key_id", "model"],
+            set_={name: table.c[name] + upsert.excluded[name] for name in _COUNTERS},
+        )
+        await session.execute(upsert)
+    return len(fresh)

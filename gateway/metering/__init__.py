@@ -1,0 +1,1 @@
+"""Metering: what each request used, what it cost, and the crash-safe path to the database."""

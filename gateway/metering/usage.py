@@ -1,0 +1,49 @@
+"""Provider usage, normalised into disjoint token counts before anything is priced.
+
+OpenAI counts cached tokens inside ``prompt_tokens`` and reasoning tokens inside
+``completion_tokens``. Anthropic reports cache reads and writes apart from ``input_tokens``; its
+backend already folds them into ``prompt_tokens`` (reads as ``cached_tokens``) and keeps the write
+count as ``cache_creation_input_tokens``. After normalising, no token is counted twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class TokenUsage(msgspec.Struct, frozen=True):
+    input: int = 0
+    cached_input: int = 0
+    cache_write: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.cached_input + self.cache_write + self.output + self.reasoning
+
+
+def normalise(usage: dict[str, Any] | None) -> TokenUsage:
+    if not usage:
+        return TokenUsage()
+    prompt = _int(usage.get("prompt_tokens"))
+    completion = _int(usage.get("completion_tokens"))
+    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+    cached = min(cached, prompt)
+    written = min(written, prompt - cached)
+    reasoning = min(reasoning, completion)
+    return TokenUsage(
+        input=prompt - cached - written,
+        cached_input=cached,
+        cache_write=written,
+        output=completion - reasoning,
+        reasoning=reasoning,
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

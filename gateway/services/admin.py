@@ -1,0 +1,252 @@
+"""The admin API's logic: customers, keys and price books, between the wire and the repositories.
+
+Each call is one transaction. Side effects outside the database (evicting a revoked key from the
+auth caches) happen after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backends.errors import InvalidRequest, NotFound
+from gateway.db.models import Customer, ModelPrice
+from gateway.db.repositories import api_keys, customers, price_books
+from gateway.db.repositories.api_keys import KeyInfo, KeyLimits
+from gateway.db.repositories.price_books import PriceBookVersion
+from gateway.kit.instants import instant_param
+from gateway.metering.pricing import MICROS_PER_USD, format_usd
+from gateway.protocol.admin import (
+    CustomerCreate,
+    CustomerList,
+    CustomerOut,
+    CustomerUpdate,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
+    KeyOut,
+    ModelPriceIn,
+    ModelPriceOut,
+    PriceBookOut,
+    PricePublish,
+)
+
+log = logging.getLogger("tollgate.admin")
+
+KeyRevoked = Callable[[str], Awaitable[None]]
+
+_PRICE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_per_mtok",
+    "reasoning_per_mtok",
+    "per_audio_second",
+    "per_mchar",
+    "gpu_hour_usd",
+)
+_MAX_PRICE = Decimal(10) ** 9  # what Numeric(18, 9) holds
+
+
+class AdminService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        key_revoked: KeyRevoked | None = None,
+        known_models: Collection[str] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.key_revoked = key_revoked
+        self.known_models = None if known_models is None else frozenset(known_models)
+
+    async def create_customer(self, body: CustomerCreate) -> CustomerOut:
+        async with self.sessions.begin() as session:
+            return customer_out(await customers.create(session, body.name, body.markup_percent))
+
+    async def list_customers(self) -> CustomerList:
+        async with self.sessions.begin() as session:
+            return CustomerList([customer_out(c) for c in await customers.list_all(session)])
+
+    async def get_customer(self, name: str) -> CustomerOut:
+        async with self.sessions.begin() as session:
+            return customer_out(await customers.require(session, name, param="name"))
+
+    async def update_customer(self, name: str, body: CustomerUpdate) -> CustomerOut:
+        async with self.sessions.begin() as session:
+            return customer_out(await customers.set_markup(session, name, body.markup_percent))
+
+    async def create_key(self, body: KeyCreate, *, create_customer: bool = False) -> KeyCreated:
+        """Issue a key; the answer carries its secret, which is not kept anywhere."""
+        expires_at = instant_param(body.expires_at, "expires_at")
+        if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
+            raise InvalidRequest("expires_at is in the past.", param="expires_at")
+        self._check_models(body.models, "models")
+        budget = None if body.budget_usd is None else _micros(body.budget_usd, "budget_usd")
+        limits = KeyLimits(body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period)
+        async with self.sessions.begin() as session:
+            if create_customer:
+                owner = await customers.get_or_create(session, body.customer)
+            else:
+                owner = await customers.require(session, body.customer)
+            issued = await api_keys.create(
+                session, owner, name=body.name, allowed_models=body.models, expires_at=expires_at, limits=limits
+            )
+        return KeyCreated(**_key_fields(issued.info), key=issued.secret)
+
+    async def list_keys(self, customer: str | None = None) -> KeyList:
+        async with self.sessions.begin() as session:
+            owner = None if customer is None else await customers.require(session, customer)
+            keys = await api_keys.list_keys(session, None if owner is None else owner.id)
+        return KeyList([key_out(info) for info in keys])
+
+    async def revoke_key(self, ref: str) -> KeyOut:
+        async with self.sessions.begin() as session:
+            revoked = await api_keys.revoke(session, ref)
+        if self.key_revoked is not None:
+            try:
+                await self.key_revoked(revoked.key_hash)
+            except Exception:  # the revocation stands; caches still drop the key when it next expires
+                log.exception("key %s was revoked, but evicting it from the auth caches failed", revoked.info.id)
+        return key_out(revoked.info)
+
+    async def current_prices(self) -> PriceBookOut:
+        async with self.sessions.begin() as session:
+            book = await price_books.current(session)
+        if book is None:
+            raise NotFound("No price book has been published yet.", code="no_price_book")
+        return price_book_out(book)
+
+    async def publish_prices(self, body: PricePublish) -> PriceBookOut:
+        _check_percent(body.cache_hit_percent, "cache_hit_percent")
+        self._check_models([price.model for price in body.models], param="models")
+        rows = [_model_price(price, f"models[{i}]") for i, price in enumerate(body.models)]
+        async with self.sessions.begin() as session:
+            book = await price_books.publish(session, rows, note=body.note, cache_hit_percent=body.cache_hit_percent)
+        return price_book_out(book)
+
+    def _check_models(self, models: list[str] | None, param: str) -> None:
+        if models is None or self.known_models is None:
+            return
+        for i, model in enumerate(models):
+            if model not in self.known_models:
+                known = ", ".join(sorted(self.known_models)) or "none"
+                raise InvalidRequest(
+                    f"{model!r} is not a model this gateway serves (it serves: {known}).",
+                    param=f"{param}[{i}]",
+                    code="model_not_found",
+                )
+
+
+def customer_out(customer: Customer) -> CustomerOut:
+    return CustomerOut(
+        id=customer.id,
+        name=customer.name,
+        markup_percent=plain(customer.markup_percent),
+        stripe_customer_id=customer.stripe_customer_id,
+        created_at=customer.created_at,
+    )
+
+
+def key_out(info: KeyInfo) -> KeyOut:
+    return KeyOut(**_key_fields(info))
+
+
+def plain(value: Decimal) -> Decimal:
+    """The same number on every database and however it was typed: ``12.500`` and ``12.5`` are ``12.5``."""
+    return Decimal(format(value.normalize(), "f"))
+
+
+def plain_or_none(value: Decimal | None) -> Decimal | None:
+    return None if value is None else plain(value)
+
+
+def _key_fields(info: KeyInfo) -> dict[str, Any]:
+    budget = info.limits.budget_micros
+    return {
+        "id": info.id,
+        "prefix": info.prefix,
+        "customer": info.customer,
+        "name": info.name,
+        "models": info.allowed_models,
+        "expires_at": info.expires_at,
+        "revoked_at": info.revoked_at,
+        "created_at": info.created_at,
+        "rpm": info.limits.rpm,
+        "tpm": info.limits.tpm,
+        "max_concurrency": info.limits.max_concurrency,
+        "budget_micros": budget,
+        "budget_usd": None if budget is None else format_usd(budget),
+        "budget_period": info.limits.budget_period,
+    }
+
+
+def price_book_out(version: PriceBookVersion) -> PriceBookOut:
+    return PriceBookOut(
+        version=version.book.version,
+        created_at=version.book.created_at,
+        note=version.book.note,
+        cache_hit_percent=plain(version.book.cache_hit_percent),
+        models=[_model_price_out(price) for price in version.prices],
+    )
+
+
+def _model_price_out(price: ModelPrice) -> ModelPriceOut:
+    per_image = None if price.per_image is None else {k: plain(Decimal(v)) for k, v in price.per_image.items()}
+    return ModelPriceOut(
+        model=price.model,
+        input_per_mtok=plain(price.input_per_mtok),
+        output_per_mtok=plain(price.output_per_mtok),
+        cached_input_per_mtok=plain_or_none(price.cached_input_per_mtok),
+        cache_write_per_mtok=plain_or_none(price.cache_write_per_mtok),
+        reasoning_per_mtok=plain_or_none(price.reasoning_per_mtok),
+        per_image=per_image,
+        per_audio_second=plain_or_none(price.per_audio_second),
+        per_mchar=plain_or_none(price.per_mchar),
+        gpu_hour_usd=plain_or_none(price.gpu_hour_usd),
+        tokens_per_gpu_hour=price.tokens_per_gpu_hour,
+    )
+
+
+def _model_price(price: ModelPriceIn, where: str) -> ModelPrice:
+    for field in _PRICE_FIELDS:
+        value = getattr(price, field)
+        if value is not None:
+            _check_price(value, f"{where}.{field}")
+    per_image = None
+    if price.per_image is not None:
+        per_image = {size: str(_check_price(usd, f"{where}.per_image.{size}")) for size, usd in price.per_image.items()}
+    return ModelPrice(
+        model=price.model,
+        per_image=per_image,
+        tokens_per_gpu_hour=price.tokens_per_gpu_hour,
+        **{field: getattr(price, field) for field in _PRICE_FIELDS},
+    )
+
+
+def _check_price(value: Decimal, param: str) -> Decimal:
+    if not value.is_finite() or value < 0 or value >= _MAX_PRICE or value != value.quantize(Decimal("1e-9")):
+        raise InvalidRequest(
+            f"{param} must be a non-negative price below {_MAX_PRICE} with at most 9 decimals, not {value}.",
+            param=param,
+        )
+    return value
+
+
+def _check_percent(value: Decimal, param: str) -> None:
+    if not value.is_finite() or not 0 <= value <= 100:
+        raise InvalidRequest(f"{param} must be a percentage between 0 and 100, not {value}.", param=param)
+
+
+def _micros(usd: Decimal, param: str) -> int:
+    micros = usd * MICROS_PER_USD
+    if not usd.is_finite() or usd < 0 or micros != micros.to_integral_value():
+        raise InvalidRequest(
+            f"{param} must be a non-negative amount of dollars, exact to the micro-dollar.", param=param
+        )
+    return int(micros)

@@ -1,0 +1,284 @@
+"""The admin API over HTTP, against a running gateway on SQLite (migrated by the gateway itself at
+start-up) and on Postgres (migrated beforehand, as an operator does with ``tollgate migrate``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.auth.keys import hash_key
+from gateway.db import migrate
+from tests.support.databases import BACKENDS, empty_database, open_sessions
+from tests.support.gateway_process import running_gateway
+from tests.support.usage_data import BY_CUSTOMER, BY_DAY, BY_MODEL, TOTAL_COST, Seeded, seed_usage
+
+TOKEN = "admin-" + uuid.uuid4().hex
+NO_ENV_TOKEN = {"TOLLGATE_ADMIN_TOKEN": ""}  # an empty variable overrides nothing
+
+
+def config(database_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "backends": {"sim": {"type": "simulator"}},
+        "models": [{"name": n, "deployments": [{"backend": "sim", "model": "sim"}]} for n in ("chat-a", "chat-b")],
+        "database_url": database_url,
+        **extra,
+    }
+
+
+@dataclass
+class Admin:
+    url: str
+    database_url: str
+    seeded: Seeded
+
+    def client(self, token: str | None = TOKEN) -> httpx.AsyncClient:
+        headers = {} if token is None else {"authorization": f"Bearer {token}"}
+        return httpx.AsyncClient(base_url=f"{self.url}/admin", headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def admin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Admin]:
+    workdir: Path = tmp_path_factory.mktemp(f"admin-{request.param}")
+    async with empty_database(request.param, workdir) as url:
+        if request.param == "postgres":
+            await migrate.upgrade(url)
+        with running_gateway(config(url, admin_token=TOKEN), workdir, env=NO_ENV_TOKEN) as gateway:
+            async with open_sessions(url) as sessions:
+                seeded = await seed_usage(sessions)
+            yield Admin(gateway, url, seeded)
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None, param: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert (error["code"], error["param"]) == (code, param), error
+    assert response.headers["x-request-id"]
+    return error
+
+
+ROUTES = [
+    ("GET", "/customers"),
+    ("POST", "/customers"),
+    ("GET", "/keys"),
+    ("POST", "/keys/1/revoke"),
+    ("DELETE", "/keys/1"),
+    ("GET", "/usage"),
+    ("GET", "/usage/events"),
+    ("POST", "/prices"),
+]
+
+
+async def test_every_admin_route_wants_the_admin_token(admin: Admin) -> None:
+    async with admin.client(None) as anonymous, admin.client("wrong") as wrong, admin.client() as right:
+        for method, path in ROUTES:
+            for client in (anonymous, wrong):
+                error = assert_error(await client.request(method, path), 401, "invalid_admin_token")
+                assert error["type"] == "authentication_error"
+            basic = await right.request(method, path, headers={"authorization": f"Basic {TOKEN}"})
+            assert_error(basic, 401, "invalid_admin_token")
+        assert (await right.get("/customers")).status_code == 200
+
+
+async def test_without_an_admin_token_configured_the_admin_api_is_off(tmp_path: Path) -> None:
+    database = tmp_path / "fresh" / "tollgate.db"
+    with running_gateway(config(f"sqlite+aiosqlite:///{database}"), tmp_path, env=NO_ENV_TOKEN) as gateway:
+        async with httpx.AsyncClient(base_url=gateway, headers={"authorization": "Bearer anything"}) as client:
+            refused = await client.get("/admin/customers")
+            healthy = await client.get("/healthz")
+
+    error = assert_error(refused, 403, "admin_api_disabled")
+    assert "disabled" in error["message"] and error["type"] == "permission_error"
+    assert healthy.status_code == 200
+    assert database.exists()  # the embedded database was created and migrated at start-up
+
+
+async def test_customers_are_created_listed_updated_and_never_duplicated(admin: Admin) -> None:
+    name = unique("acme")
+    async with admin.client() as client:
+        created = await client.post("/customers", json={"name": name, "markup_percent": "12.5"})
+        duplicate = await client.post("/customers", json={"name": name})
+        fetched = await client.get(f"/customers/{name}")
+        updated = await client.patch(f"/customers/{name}", json={"markup_percent": -5})
+        listed = await client.get("/customers")
+        missing = await client.get(f"/customers/{unique('nobody')}")
+
+    assert created.status_code == 201
+    assert created.json()["name"] == name and created.json()["markup_percent"] == "12.5"
+    error = assert_error(duplicate, 409, "already_exists", "name")
+    assert f"customer named '{name}' already exists" in error["message"]
+    assert fetched.json()["id"] == created.json()["id"]
+    assert updated.json()["markup_percent"] == "-5"
+    assert name in [c["name"] for c in listed.json()["data"]]
+    assert_error(missing, 404, "not_found", "name")
+
+
+async def test_a_key_is_shown_once_listed_without_secrets_and_revoked(admin: Admin) -> None:
+    customer = unique("keys")
+    async with admin.client() as client:
+        await client.post("/customers", json={"name": customer})
+        body = {"customer": customer, "name": "ci", "models": ["chat-a"], "rpm": 60, "budget_usd": "2.5"}
+        created = await client.post("/keys", json=body)
+        other = await client.post("/keys", json={"customer": customer, "expires_at": "2099-01-01"})
+        listed = await client.get("/keys", params={"customer": customer})
+        revoked = await client.post(f"/keys/{created.json()['prefix']}/revoke")
+        deleted = await client.delete(f"/keys/{other.json()['id']}")
+        after = await client.get("/keys", params={"customer": customer})
+        unknown = await client.post("/keys/tg-nothing/revoke")
+
+    assert created.status_code == 201, created.text
+    key = created.json()
+    secret = key["key"]
+    assert secret.startswith(key["prefix"]) and len(secret) > 40
+    assert (key["models"], key["rpm"], key["budget_usd"], key["budget_period"]) == (["chat-a"], 60, "2.500000", "month")
+    assert other.json()["expires_at"] == "2099-01-01T00:00:00Z"
+    assert [k["id"] for k in listed.json()["data"]] == [key["id"], other.json()["id"]]
+    for page in (listed, after):
+        assert "key" not in page.json()["data"][0]
+        assert secret not in page.text and hash_key(secret) not in page.text
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert deleted.status_code == 200 and deleted.json()["revoked_at"] is not None
+    assert all(k["revoked_at"] is not None for k in after.json()["data"])
+    assert_error(unknown, 404, "not_found", "key")
+
+
+BAD_INPUTS: list[tuple[str, str, str, Any, str | None, str]] = [
+    # (name, method, path, JSON body or query, expected param, expected code)
+    ("invalid json", "POST", "/customers", b'{"name": ', None, "invalid_json"),
+    ("missing name", "POST", "/customers", {}, "name", "missing_required_parameter"),
+    ("empty name", "POST", "/customers", {"name": ""}, "name", "invalid_value"),
+    ("markup not a number", "POST", "/customers", {"name": "x", "markup_percent": "lots"}, "markup_percent", None),
+    ("markup out of range", "POST", "/customers", {"name": "x", "markup_percent": 5000}, "markup_percent", None),
+    ("unknown field", "POST", "/customers", {"name": "x", "nmae": "y"}, "nmae", "unknown_parameter"),
+    ("key without customer", "POST", "/keys", {}, "customer", "missing_required_parameter"),
+    ("key for nobody", "POST", "/keys", {"customer": "nobody-at-all"}, "customer", "not_found"),
+    ("rpm zero", "POST", "/keys", {"customer": "c", "rpm": 0}, "rpm", "invalid_value"),
+    ("rpm a string", "POST", "/keys", {"customer": "c", "rpm": "many"}, "rpm", "invalid_type"),
+    ("budget period", "POST", "/keys", {"customer": "c", "budget_period": "week"}, "budget_period", None),
+    ("budget below a micro", "POST", "/keys", {"customer": "c", "budget_usd": "0.0000001"}, "budget_usd", None),
+    ("expiry not a date", "POST", "/keys", {"customer": "c", "expires_at": "soon"}, "expires_at", None),
+    ("expiry in the past", "POST", "/keys", {"customer": "c", "expires_at": "2001-01-01"}, "expires_at", None),
+    ("unknown model", "POST", "/keys", {"customer": "c", "models": ["chat-a", "gpt-9"]}, "models[1]", None),
+    ("group_by", "GET", "/usage", {"group_by": "week"}, "group_by", "invalid_value"),
+    ("from", "GET", "/usage", {"from": "last tuesday"}, "from", "invalid_value"),
+    ("from after to", "GET", "/usage", {"from": "2025-02-01", "to": "2025-01-01"}, "from", None),
+    ("unknown query parameter", "GET", "/usage", {"group-by": "day"}, "group-by", "unknown_parameter"),
+    ("customer filter", "GET", "/usage", {"customer": "nobody-at-all"}, "customer", "not_found"),
+    ("limit too big", "GET", "/usage/events", {"limit": 5000}, "limit", "invalid_value"),
+    ("limit not a number", "GET", "/usage/events", {"limit": "ten"}, "limit", "invalid_type"),
+    ("cursor", "GET", "/usage/events", {"cursor": "not-a-cursor"}, "cursor", None),
+    ("keys query", "GET", "/keys", {"owner": "x"}, "owner", "unknown_parameter"),
+    (
+        "negative price",
+        "POST",
+        "/prices",
+        {"models": [{"model": "chat-a", "input_per_mtok": "-1"}]},
+        "models[0].input_per_mtok",
+        None,
+    ),
+    ("model priced twice", "POST", "/prices", {"models": [{"model": "chat-a"}, {"model": "chat-a"}]}, "models", None),
+    ("cache hit percent", "POST", "/prices", {"models": [], "cache_hit_percent": 150}, "cache_hit_percent", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "param", "code"), [case[1:] for case in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS]
+)
+async def test_bad_input_is_a_400_that_names_the_parameter(
+    admin: Admin, method: str, path: str, payload: Any, param: str | None, code: str | None
+) -> None:
+    async with admin.client() as client:
+        if method == "GET":
+            response = await client.get(path, params=payload)
+        elif isinstance(payload, bytes):
+            response = await client.post(path, content=payload)
+        else:
+            response = await client.post(path, json=payload)
+
+    status = 404 if code == "not_found" else 400
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param, error
+    if code is not None:
+        assert error["code"] == code, error
+    assert error["type"] == "invalid_request_error"
+
+
+async def _report(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
+    response = await client.get("/usage", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_usage_is_reported_per_model_customer_key_and_day_from_the_rollups(admin: Admin) -> None:
+    async with admin.client() as client:
+        by_model = await _report(client)
+        by_customer = await _report(client, group_by="customer")
+        by_key = await _report(client, group_by="key", customer="acme", model="model-a")
+        by_day = await _report(client, group_by="day")
+        by_hour = await _report(client, group_by="hour", **{"from": "2025-03-01T23:00Z", "to": "2025-03-02T01:00"})
+
+    def totals(report: dict[str, Any]) -> dict[str, tuple[int, int]]:
+        return {row["group"]: (row["requests"], row["cost_micros"]) for row in report["data"]}
+
+    assert totals(by_model) == BY_MODEL
+    assert by_model["total_cost_micros"] == TOTAL_COST and by_model["total_cost_usd"] == "4.500291"
+    assert [row["cost_usd"] for row in by_model["data"]] == ["4.500041", "0.000250"]
+    assert totals(by_customer) == BY_CUSTOMER
+    assert totals(by_key) == {admin.seeded.prefixes["acme-1"]: (5, 4_500_001)}
+    assert by_key["data"][0]["group_id"] == admin.seeded.keys["acme-1"]
+    assert totals(by_day) == BY_DAY
+    assert totals(by_hour) == {"2025-03-01T23:00:00Z": (1, 250), "2025-03-02T00:00:00Z": (3, 3_000_001)}
+    assert (by_hour["from"], by_hour["to"]) == ("2025-03-01T23:00:00Z", "2025-03-02T01:00:00Z")
+
+
+async def test_usage_events_come_newest_first_a_page_at_a_time(admin: Admin) -> None:
+    seen: list[str] = []
+    params: dict[str, Any] = {"customer": "acme", "limit": 2}
+    async with admin.client() as client:
+        while True:
+            page = (await client.get("/usage/events", params=params)).json()
+            seen += [event["request_id"] for event in page["data"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        by_key = (await client.get("/usage/events", params={"key": admin.seeded.prefixes["acme-2"]})).json()
+
+    assert seen == admin.seeded.event_ids
+    assert by_key["data"] == [] and by_key["next_cursor"] is None
+
+
+async def test_price_books_are_published_as_new_versions(admin: Admin) -> None:
+    first = {"models": [{"model": "chat-a", "input_per_mtok": "0.15", "output_per_mtok": 0.6}], "note": "launch"}
+    second = {
+        "models": [
+            {"model": "chat-a", "input_per_mtok": "0.2", "output_per_mtok": "0.8"},
+            {"model": "chat-b", "gpu_hour_usd": "2.5", "tokens_per_gpu_hour": 9000000},
+        ],
+        "cache_hit_percent": "10",
+    }
+    async with admin.client() as client:
+        before = await client.get("/prices")
+        one = await client.post("/prices", json=first)
+        two = await client.post("/prices", json=second)
+        current = await client.get("/prices")
+
+    assert_error(before, 404, "no_price_book")
+    assert one.status_code == 201 and two.status_code == 201
+    assert two.json()["version"] == one.json()["version"] + 1
+    body = current.json()
+    assert body["version"] == two.json()["version"] and body["cache_hit_percent"] == "10"
+    chat_a, chat_b = body["models"]
+    assert (chat_a["model"], chat_a["input_per_mtok"]) == ("chat-a", "0.2")
+    assert (chat_b["gpu_hour_usd"], chat_b["tokens_per_gpu_hour"]) == ("2.5", 9000000)

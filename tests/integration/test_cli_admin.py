@@ -1,0 +1,125 @@
+"""``tollgate keys``, ``customers`` and ``usage`` against a real database, as an operator runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.auth.keys import hash_key
+from gateway.db.models import ApiKey, Customer
+from tests.support.usage_data import seed_usage
+
+Sessions = async_sessionmaker[AsyncSession]
+Tollgate = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def tollgate(database_url: str, tmp_path: Path) -> Tollgate:
+    """Run ``tollgate <args> --config <a config on the test database>``."""
+    config = tmp_path / "tollgate.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backends": {"sim": {"type": "simulator"}},
+                "models": [
+                    {"name": name, "deployments": [{"backend": "sim", "model": "sim"}]} for name in ("chat-a", "chat-b")
+                ],
+                "database_url": database_url,
+            }
+        )
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "gateway", *args, "--config", str(config)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    return run
+
+
+async def test_keys_create_prints_the_key_alone_on_the_last_line_and_stores_its_hash(
+    tollgate: Tollgate, sessions: Sessions
+) -> None:
+    created = tollgate(
+        "keys", "create", "--customer", "acme", "--name", "ci", "--models", "chat-a,chat-b",
+        "--expires", "2099-01-01", "--rpm", "60", "--budget-usd", "12.5", "--budget-period", "day",
+    )  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.splitlines()[-1]
+    assert secret.startswith("tg-") and secret == secret.strip() and " " not in secret
+    async with sessions() as session:
+        key = (await session.execute(select(ApiKey))).scalar_one()
+        customer = (await session.execute(select(Customer))).scalar_one()
+    assert key.key_hash == hash_key(secret)
+    assert secret not in {str(value) for value in vars(key).values()}
+    assert customer.name == "acme"  # created on the way
+    assert (key.name, key.allowed_models, key.rpm) == ("ci", ["chat-a", "chat-b"], 60)
+    assert (key.budget_micros, key.budget_period) == (12_500_000, "day")
+    assert key.expires_at is not None and key.expires_at.year == 2099
+
+
+async def test_keys_list_shows_keys_but_never_their_secrets_and_revoke_marks_them(tollgate: Tollgate) -> None:
+    secrets = [tollgate("keys", "create", "--customer", c).stdout.splitlines()[-1] for c in ("acme", "beta")]
+
+    revoked = tollgate("keys", "revoke", secrets[0][:10])
+    listed = tollgate("keys", "list")
+    only_beta = tollgate("keys", "list", "--customer", "beta")
+
+    assert revoked.returncode == 0, revoked.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["ID", "PREFIX", "CUSTOMER", "NAME", "MODELS", "EXPIRES", "REVOKED"]
+    acme_row, beta_row = lines[1], lines[2]
+    assert secrets[0][:10] in acme_row and "acme" in acme_row and acme_row.rstrip().endswith("Z")  # revoked at
+    assert secrets[1][:10] in beta_row and beta_row.rstrip().endswith("-")
+    for secret in secrets:
+        assert secret not in listed.stdout and hash_key(secret) not in listed.stdout
+    assert [line.split()[2] for line in only_beta.stdout.splitlines()[1:]] == ["beta"]
+
+
+async def test_customers_create_refuses_a_taken_name(tollgate: Tollgate) -> None:
+    first = tollgate("customers", "create", "acme", "--markup-percent", "7.5")
+    second = tollgate("customers", "create", "acme")
+    listed = tollgate("customers", "list")
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 1
+    assert "customer named 'acme' already exists" in second.stderr
+    assert [line.split()[1:3] for line in listed.stdout.splitlines()[1:]] == [["acme", "7.5"]]
+
+
+async def test_bad_options_are_refused_with_a_message(tollgate: Tollgate) -> None:
+    unknown_model = tollgate("keys", "create", "--customer", "acme", "--models", "chat-z")
+    bad_date = tollgate("usage", "--from", "yesterday")
+    unknown_key = tollgate("keys", "revoke", "tg-nope")
+
+    assert unknown_model.returncode == 1 and "'chat-z' is not a model this gateway serves" in unknown_model.stderr
+    assert bad_date.returncode == 1 and "'yesterday' is not an ISO 8601 date" in bad_date.stderr
+    assert unknown_key.returncode == 1 and "No API key has the prefix 'tg-nope'" in unknown_key.stderr
+
+
+async def test_usage_prints_cost_in_dollars_per_group(tollgate: Tollgate, sessions: Sessions) -> None:
+    await seed_usage(sessions)
+
+    by_model = tollgate("usage", "--group-by", "model")
+    by_day = tollgate("usage", "--group-by", "day", "--customer", "acme", "--to", "2025-03-02")
+
+    assert by_model.returncode == 0, by_model.stderr
+    header, *lines = by_model.stdout.splitlines()
+    assert header.startswith("MODEL") and header.endswith("COST USD")
+    assert [(r[0], r[1], r[-1]) for r in (line.split() for line in lines)] == [
+        ("model-a", "9", "4.500041"),
+        ("model-b", "1", "0.000250"),
+        ("TOTAL", "10", "4.500291"),
+    ]
+    day_rows = [line.split() for line in by_day.stdout.splitlines()[1:]]
+    assert [(r[0], r[1], r[-1]) for r in day_rows] == [
+        ("2025-03-01T00:00:00Z", "3", "1.500250"),
+        ("TOTAL", "3", "1.500250"),
+    ]
