@@ -18,6 +18,10 @@ from tests.support.gateway_process import create_key, running_gateway
 pytest_plugins = ["tests.support.databases"]
 
 
+# The fake answers 11 prompt and 7 completion tokens: 11 × 2.50 + 7 × 10.00 = 97.5 → 98 micro-dollars.
+GPT_FAKE_PRICES = {"input_per_mtok": "2.50", "cached_input_per_mtok": "1.25", "output_per_mtok": "10.00"}
+
+
 @pytest.fixture(scope="session")
 def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
     fake = FakeOpenAI()
@@ -50,7 +54,11 @@ def gateway_config(openai_url: str, anthropic_url: str, workdir: Path) -> dict[s
             "fake-anthropic": {"type": "anthropic", "base_url": anthropic_url, "api_key": anthropic_server.API_KEY},
         },
         "models": [
-            {"name": "gpt-fake", "deployments": [{"backend": "fake-openai", "model": "gpt-upstream"}]},
+            {
+                "name": "gpt-fake",
+                "deployments": [{"backend": "fake-openai", "model": "gpt-upstream"}],
+                "pricing": GPT_FAKE_PRICES,
+            },
             {
                 "name": "gpt-fake-completion",
                 "kind": "completion",

@@ -48,13 +48,15 @@ def _trigger(body: dict[str, Any]) -> str:
 
 
 def _usage(body: dict[str, Any], completion: int) -> dict[str, Any]:
+    """11 prompt tokens; with ``trigger:cached``, 8 of them cached and 2 completion tokens reasoning."""
     prompt = 11
+    cached = 8 if _trigger(body) == "cached" else 0
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": 2 if cached else 0},
     }
 
 

@@ -17,44 +17,50 @@ import yaml
 from tests.fakes.threaded import free_port
 
 
+def start_gateway(
+    config: dict[str, Any], workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start a gateway serving ``config`` and wait until it is healthy; the caller stops it."""
+    path = workdir / "tollgate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [sys.executable, "-m", "gateway", "serve", "--config", str(path), "--port", str(port)]
+    with (workdir / "gateway.log").open("ab") as log:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, workdir / "gateway.log")
+    except BaseException:
+        process.kill()
+        raise
+    return url, process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextmanager
 def running_gateway(
     config: dict[str, Any], workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """Yield the root URL of a gateway serving ``config``; stop it afterwards."""
-    path = workdir / "tollgate.yaml"
-    path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log = (workdir / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--config",
-            str(path),
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-        env={**os.environ, **(env or {})},
-    )
-    url = f"http://127.0.0.1:{port}"
+    url, process = start_gateway(config, workdir, workers=workers, env=env)
     try:
-        _wait_healthy(url, process, workdir / "gateway.log")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process)
 
 
 def create_key(config: dict[str, Any], workdir: Path, customer: str, *options: str) -> str:
