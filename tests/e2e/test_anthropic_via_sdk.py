@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.support.usage_events import wait_for_event
 
 
 @pytest.fixture
@@ -92,3 +94,23 @@ def test_n_above_one_is_refused_with_the_parameter_named(client: openai.OpenAI) 
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="claude-fake", messages=[{"role": "user", "content": "x"}], n=2)
     assert caught.value.param == "n"
+
+
+def test_prompt_cache_writes_and_reads_are_billed_at_their_own_prices(client: openai.OpenAI, gateway_workdir: Any) -> None:
+    long_context = "policy " * 40
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": long_context, "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "question one"},
+    ]
+    first = client.chat.completions.with_raw_response.create(model="claude-fake", messages=messages)  # type: ignore[arg-type]
+    second = client.chat.completions.with_raw_response.create(model="claude-fake", messages=messages)  # type: ignore[arg-type]
+    written = wait_for_event(gateway_workdir / "tollgate.db", first.headers["x-request-id"])
+    read = wait_for_event(gateway_workdir / "tollgate.db", second.headers["x-request-id"])
+    # The fake counts one token per word: the 40-word system block is written once, then read.
+    assert (written["cache_write_tokens"], written["cached_input_tokens"]) == (40, 0)
+    assert (read["cache_write_tokens"], read["cached_input_tokens"]) == (0, 40)
+    assert written["input_tokens"] == read["input_tokens"] == 2  # "question one"
+    assert written["output_tokens"] == 3  # "echo: question one"
+    # $/M: 2 × 3 + 40 × 3.75 + 3 × 15 = 6 + 150 + 45 = 201; then 2 × 3 + 40 × 0.30 + 3 × 15 = 6 + 12 + 45 = 63
+    assert (written["cost_micros"], read["cost_micros"]) == (201, 63)
+    assert first.headers["x-tollgate-cost-usd"] == "0.000201" and second.headers["x-tollgate-cost-usd"] == "0.000063"

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.gateway_process import running_gateway
+from tests.support.gateway_process import create_key, running_gateway
 from tests.vllm_support.server import VLLMServer, ensure_model, ensure_vllm, running_vllm
 
 pytestmark = pytest.mark.vllm
@@ -24,18 +24,23 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
 
 
 @pytest.fixture(scope="module")
-def gateway(vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gateway(vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     config = {
         "backends": {"gpu-local": {"type": "vllm", "urls": [vllm_server.base_url]}},
-        "models": [{"name": "tiny", "deployments": [{"backend": "gpu-local", "model": vllm_server.model_name}]}],
+        "models": [{"name": "tiny", "deployments": [{"backend": "gpu-local", "model": vllm_server.model_name}],
+                    # An H100 at $2.00 an hour serving 4M tokens an hour: $0.50 per million tokens.
+                    "pricing": {"gpu_hour_usd": "2.00", "tokens_per_gpu_hour": 4_000_000}}],
     }
-    with running_gateway(config, tmp_path_factory.mktemp("gateway-vllm")) as url:
-        yield url
+    workdir = tmp_path_factory.mktemp("gateway-vllm")
+    key = create_key(config, workdir, "vllm-tests")
+    with running_gateway(config, workdir) as url:
+        yield url, key
 
 
 @pytest.fixture
-def client(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key="unused", max_retries=0)
+def client(gateway: tuple[str, str]) -> openai.OpenAI:
+    url, key = gateway
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
 def test_chat_through_the_pool(client: openai.OpenAI) -> None:
@@ -47,6 +52,9 @@ def test_chat_through_the_pool(client: openai.OpenAI) -> None:
     assert completion.model == "tiny" and completion.choices[0].finish_reason in ("length", "stop")
     assert completion.usage is not None and 0 < completion.usage.completion_tokens <= 8
     assert completion.usage.prompt_tokens > 3  # the ChatML template wraps the message
+    # Every token costs 2.00 / 4,000,000 dollars = 0.5 micro-dollars, rounded half up per request.
+    micros = (completion.usage.total_tokens + 1) // 2
+    assert raw.headers["x-tollgate-cost-usd"] == f"0.{micros:06d}"
 
 
 def test_completions_through_the_pool(client: openai.OpenAI) -> None:
@@ -92,12 +100,13 @@ def test_streaming_without_usage_hides_vllm_usage_chunk(client: openai.OpenAI) -
     assert chunks and all(c.choices and c.usage is None for c in chunks)
 
 
-async def test_async_sdk_and_readiness(gateway: str) -> None:
-    client = openai.AsyncOpenAI(base_url=f"{gateway}/v1", api_key="unused", max_retries=0)
+async def test_async_sdk_and_readiness(gateway: tuple[str, str]) -> None:
+    url, key = gateway
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
     done = await client.chat.completions.create(
         model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=3
     )
     assert done.choices[0].message.role == "assistant"
     async with httpx.AsyncClient() as http:
-        ready = await http.get(f"{gateway}/readyz")
+        ready = await http.get(f"{url}/readyz")
     assert ready.status_code == 200 and ready.json()["backends"] == {"gpu-local": "ok"}
