@@ -9,7 +9,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import msgspec
 
 from backends.anthropic_wire import (
@@ -21,7 +20,7 @@ from backends.anthropic_wire import (
 )
 from backends.base import JSON, BackendContext, Operation
 from backends.errors import UnsupportedOperation, UpstreamProtocolError, UpstreamStatusError
-from backends.http import decode_json, mapped_transport_errors, open_stream, post_json
+from backends.http import decode_json, open_stream, post_json, probe
 from backends.openai_compatible import Timeouts
 from backends.sse import iter_events
 
@@ -54,7 +53,7 @@ class AnthropicBackend:
         self._http = ctx.http
         self._base_url = base_url.rstrip("/")
         self._default_max_tokens = default_max_tokens
-        self._timeout = (timeouts or Timeouts()).to_httpx()
+        self._timeout = (timeouts or Timeouts()).to_client()
         self._headers = {
             "content-type": "application/json",
             **(headers or {}),
@@ -113,14 +112,7 @@ class AnthropicBackend:
         raise UpstreamProtocolError(f"upstream {self.name} ended the stream before message_stop")
 
     async def ready(self) -> bool:
-        try:
-            with mapped_transport_errors(self.name):
-                response = await self._http.get(
-                    f"{self._base_url}/models", headers=self._headers, timeout=httpx.Timeout(2.0)
-                )
-        except Exception:
-            return False
-        return response.status_code < 500
+        return await probe(self._http, f"{self._base_url}/models", self._headers)
 
     async def aclose(self) -> None:
         """The shared HTTP client belongs to the gateway's lifespan, not to the backend."""

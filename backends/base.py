@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 JSON = dict[str, Any]
 
@@ -37,7 +37,7 @@ class TokenCounter(Protocol):
 class BackendContext:
     """What the gateway lends each backend when it builds it in the lifespan."""
 
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     tokens: TokenCounter
 
 

@@ -1,13 +1,17 @@
-"""The shared upstream HTTP client, and the mapping of transport faults to Tollgate errors."""
+"""The shared upstream HTTP client, and the mapping of transport faults to Tollgate errors.
+
+Upstream calls go through one pooled keep-alive ``aiohttp.ClientSession``. httpx (with its own
+transport and with aiohttp's underneath) measured 2–4× more CPU per request, most of it in its
+request/response layer: see ``docs/bench-server-and-transport.md`` and ``docs/benchmarks.md``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
-import anyio
-import httpx
+import aiohttp
 import msgspec
 
 from backends.errors import (
@@ -20,56 +24,44 @@ from backends.errors import (
 _FORWARDED_ERROR_HEADERS = ("retry-after",)
 
 
-def build_client(*, transport: Literal["aiohttp", "httpx"], max_connections: int = 1000) -> httpx.AsyncClient:
-    """One pooled keep-alive client for every upstream.
+def build_client(*, max_connections: int = 1000) -> aiohttp.ClientSession:
+    """One pool of keep-alive connections for every upstream; call inside the running loop.
 
-    ``transport`` picks httpx's own connection pool or aiohttp's under httpx's API; the benchmark
-    in ``docs/benchmarks.md`` compares them. ``trust_env`` is off so that proxy variables never
-    reroute upstream traffic.
+    ``trust_env`` is off so that proxy variables never reroute upstream traffic.
     """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    if transport == "httpx":
-        return httpx.AsyncClient(limits=limits, trust_env=False, timeout=None)
-    from httpx_aiohttp import AiohttpTransport
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
 
-    pool = AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(transport=pool, limits=limits, trust_env=False, timeout=None)
+
+def timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """``read`` bounds every wait for more of the answer (for a stream, the gap between chunks)."""
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
 
 
 @contextlib.contextmanager
 def mapped_transport_errors(upstream: str) -> Iterator[None]:
-    """Turn httpx's transport exceptions into the most specific Tollgate error."""
+    """Turn aiohttp's transport exceptions into the most specific Tollgate error."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        cause = exc.__cause__
-        if isinstance(exc, httpx.ConnectTimeout) and not _is_timeout(cause):
-            # httpx-aiohttp maps a refused or reset connection to ConnectTimeout.
-            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {cause or exc}") from exc
+    except TimeoutError as exc:  # aiohttp's timeouts derive from these
         raise UpstreamTimeout(f"upstream {upstream} timed out") from exc
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc}") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnreachable(f"upstream {upstream} failed: {exc}") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc.os_error or exc}") from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc or type(exc).__name__}") from exc
 
 
-def _is_timeout(exc: BaseException | None) -> bool:
-    import asyncio
-
-    return isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or "Timeout" in type(exc).__name__
-
-
-def status_error(upstream: str, response: httpx.Response, body: bytes) -> UpstreamStatusError:
+def status_error(upstream: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
     """Build the error for an upstream HTTP error, keeping its message, type and code."""
     message, err_type, code, param = _error_fields(body)
-    headers = {h: response.headers[h] for h in _FORWARDED_ERROR_HEADERS if h in response.headers}
+    forwarded = {h: headers[h] for h in _FORWARDED_ERROR_HEADERS if h in headers}
     return UpstreamStatusError(
-        message or f"upstream {upstream} answered HTTP {response.status_code}",
-        upstream_status=response.status_code,
+        message or f"upstream {upstream} answered HTTP {status}",
+        upstream_status=status,
         upstream_type=err_type,
         code=code,
         param=param,
-        headers=headers,
+        headers=forwarded,
     )
 
 
@@ -104,49 +96,61 @@ def decode_json(upstream: str, body: bytes) -> dict[str, Any]:
 
 
 async def post_json(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     upstream: str,
     url: str,
     body: dict[str, Any],
     *,
     headers: dict[str, str],
-    timeout: httpx.Timeout,
+    timeout: aiohttp.ClientTimeout,
 ) -> dict[str, Any]:
     """POST a JSON body and return the decoded JSON answer, or raise the mapped error."""
     with mapped_transport_errors(upstream):
-        response = await client.post(url, content=msgspec.json.encode(body), headers=headers, timeout=timeout)
-    if response.status_code >= 400:
-        raise status_error(upstream, response, response.content)
-    return decode_json(upstream, response.content)
+        async with client.post(url, data=msgspec.json.encode(body), headers=headers, timeout=timeout) as response:
+            content = await response.read()
+    if response.status >= 400:
+        raise status_error(upstream, response.status, response.headers, content)
+    return decode_json(upstream, content)
 
 
 @contextlib.asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     upstream: str,
     url: str,
     body: dict[str, Any],
     *,
     headers: dict[str, str],
-    timeout: httpx.Timeout,
+    timeout: aiohttp.ClientTimeout,
 ) -> AsyncIterator[AsyncIterator[bytes]]:
-    """POST and yield the response's byte chunks; leaving the block closes the connection."""
-    request = client.build_request("POST", url, content=msgspec.json.encode(body), headers=headers, timeout=timeout)
+    """POST and yield the response's byte chunks; leaving the block early drops the connection,
+    which is how the upstream learns that the request was abandoned."""
     with mapped_transport_errors(upstream):
-        response = await client.send(request, stream=True)
+        response = await client.post(url, data=msgspec.json.encode(body), headers=headers, timeout=timeout)
     try:
-        if response.status_code >= 400:
+        if response.status >= 400:
             with mapped_transport_errors(upstream):
-                content = await response.aread()
-            raise status_error(upstream, response, content)
-        yield _mapped_bytes(upstream, response)
+                content = await response.read()
+            raise status_error(upstream, response.status, response.headers, content)
+        yield _mapped_chunks(upstream, response)
     finally:
-        # Closing must survive the cancellation that a client disconnect delivers.
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
+        # Synchronous on purpose: it must happen even inside the cancellation of a client disconnect.
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
 
-async def _mapped_bytes(upstream: str, response: httpx.Response) -> AsyncIterator[bytes]:
+async def _mapped_chunks(upstream: str, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     with mapped_transport_errors(upstream):
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             yield chunk
+
+
+async def probe(client: aiohttp.ClientSession, url: str, headers: Mapping[str, str]) -> bool:
+    """Whether ``url`` answers below 500 within two seconds."""
+    try:
+        async with client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=2.0)) as response:
+            return response.status < 500
+    except (aiohttp.ClientError, TimeoutError):
+        return False

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
+import aiohttp
 import msgspec
 
 from backends.base import JSON, BackendContext, Operation
 from backends.errors import UpstreamProtocolError, UpstreamStatusError
-from backends.http import decode_json, mapped_transport_errors, open_stream, post_json
+from backends.http import decode_json, open_stream, post_json, probe, timeout
 from backends.sse import iter_events
 
 
@@ -25,8 +25,8 @@ class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
     connect: float = 5.0
     read: float = 600.0
 
-    def to_httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
+    def to_client(self) -> aiohttp.ClientTimeout:
+        return timeout(self.connect, self.read)
 
 
 class OpenAICompatibleConfig(msgspec.Struct, tag="openai_compatible", forbid_unknown_fields=True):
@@ -51,7 +51,7 @@ class OpenAICompatibleBackend:
         self.name = name
         self._http = ctx.http
         self._base_url = base_url.rstrip("/")
-        self._timeout = timeouts.to_httpx()
+        self._timeout = timeouts.to_client()
         self._headers = {"content-type": "application/json", **headers}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
@@ -103,12 +103,7 @@ class OpenAICompatibleBackend:
         return await self._probe(f"{self._base_url}/models")
 
     async def _probe(self, url: str) -> bool:
-        try:
-            with mapped_transport_errors(self.name):
-                response = await self._http.get(url, headers=self._headers, timeout=httpx.Timeout(2.0))
-        except Exception:
-            return False
-        return response.status_code < 500
+        return await probe(self._http, url, self._headers)
 
     async def aclose(self) -> None:
         """The shared HTTP client belongs to the gateway's lifespan, not to the backend."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import msgspec
@@ -19,14 +18,11 @@ _encode = msgspec.json.Encoder().encode
 HttpRequest = Request[Any, Any, Any]
 
 
-def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
-
-
 def request_id_of(request: HttpRequest) -> str:
+    """The request's id, made on first use (the state's generator is built in the lifespan)."""
     request_id: str | None = request.scope.get("tollgate_request_id")  # type: ignore[assignment]
     if request_id is None:
-        request_id = new_request_id()
+        request_id = request.app.state.tollgate.ids.new()
         request.scope["tollgate_request_id"] = request_id  # type: ignore[typeddict-unknown-key]
     return request_id
 

@@ -66,7 +66,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     redis_url: str | None = None
     admin_token: str | None = None
     max_request_bytes: int = 16 * 1024 * 1024
-    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     # Requests without an Authorization header are served as this customer (the demo uses it);
     # unset, such requests get 401.
     anonymous_customer: str | None = None

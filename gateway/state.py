@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backends.base import Backend, BackendContext
@@ -20,6 +20,7 @@ from gateway.auth.cache import KeyCache
 from gateway.auth.store import KeyStore
 from gateway.auth.sync import KeySync
 from gateway.db.engine import build_engine, session_factory
+from gateway.kit.ids import RequestIds
 from gateway.metering import price_book
 from gateway.metering.drain import JournalDrain
 from gateway.metering.journal import Journal
@@ -34,7 +35,7 @@ from gateway.tokens import Tokenizer
 @dataclass(slots=True)
 class AppState:
     settings: Settings
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     tokens: Tokenizer
     backends: dict[str, Backend]
     catalog: Catalog
@@ -44,6 +45,7 @@ class AppState:
     drain: JournalDrain
     key_sync: KeySync
     redis: Any | None = None
+    ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
     key_revoked: Callable[[str], Awaitable[None]] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -54,7 +56,7 @@ class AppState:
 
 async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> AppState:
     """Build everything, replay what an earlier run left in the journal, and start background work."""
-    http = build_client(transport=settings.upstream_transport)
+    http = build_client()
     tokens = tokens or Tokenizer()
     ctx = BackendContext(http=http, tokens=tokens)
     backends = {name: build_backend(name, config, ctx) for name, config in settings.backends.items()}
@@ -70,8 +72,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
-    drain = JournalDrain(meter.journal, sessions)
-    await drain.drain_once()
+    drain = JournalDrain(meter.journal, settings.database_url)
+    drain.start()
     state = AppState(
         settings=settings,
         http=http,
@@ -86,7 +88,6 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         redis=redis,
         key_revoked=key_sync.key_changed,
     )
-    state.spawn(drain.run_forever())
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
@@ -107,12 +108,10 @@ async def close_state(state: AppState) -> None:
     for task in state.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    with contextlib.suppress(Exception):  # what is left stays in the journal for the next start
-        await state.drain.drain_once()
-    state.drain.close()
+    await asyncio.to_thread(state.drain.stop)
     for backend in state.backends.values():
         await backend.aclose()
-    await state.http.aclose()
+    await state.http.close()
     if state.redis is not None:
         await state.redis.aclose()
     await state.engine.dispose()

@@ -22,8 +22,12 @@ pytest_plugins = ["tests.support.databases"]
 GPT_FAKE_PRICES = {"input_per_mtok": "2.50", "cached_input_per_mtok": "1.25", "output_per_mtok": "10.00"}
 
 
-CLAUDE_FAKE_PRICES = {"input_per_mtok": "3", "cached_input_per_mtok": "0.30", "cache_write_per_mtok": "3.75",
-                      "output_per_mtok": "15"}
+CLAUDE_FAKE_PRICES = {
+    "input_per_mtok": "3",
+    "cached_input_per_mtok": "0.30",
+    "cache_write_per_mtok": "3.75",
+    "output_per_mtok": "15",
+}
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +80,11 @@ def gateway_config(openai_url: str, anthropic_url: str, workdir: Path) -> dict[s
             {"name": "gpt-impatient", "deployments": [{"backend": "fake-openai-impatient", "model": "gpt-upstream"}]},
             {"name": "gpt-badkey", "deployments": [{"backend": "fake-openai-badkey", "model": "gpt-upstream"}]},
             {"name": "gpt-dead", "deployments": [{"backend": "dead", "model": "gpt-upstream"}]},
-            {"name": "claude-fake", "deployments": [{"backend": "fake-anthropic", "model": anthropic_server.MODEL}],
-             "pricing": CLAUDE_FAKE_PRICES},
+            {
+                "name": "claude-fake",
+                "deployments": [{"backend": "fake-anthropic", "model": anthropic_server.MODEL}],
+                "pricing": CLAUDE_FAKE_PRICES,
+            },
             {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]},
             {"name": "sim-embed", "kind": "embeddings", "deployments": [{"backend": "sim", "model": "sim"}]},
         ],

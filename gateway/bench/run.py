@@ -101,7 +101,6 @@ def write_config(directory: Path, name: str, upstream_port: int, transport: Tran
         "backends": {"bench-upstream": {"type": "openai_compatible", "base_url": f"http://{HOST}:{upstream_port}/v1"}},
         "models": [{"name": MODEL, "kind": "chat", "deployments": [{"backend": "bench-upstream", "model": MODEL}]}],
         "database_url": f"sqlite+aiosqlite:///{directory / f'{name}.db'}",
-        "upstream_transport": transport,
     }
     if "journal_dir" in Settings.__struct_fields__:
         config["journal_dir"] = str(directory / f"{name}-journal")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,11 +37,13 @@ class Journal:
         self.path = directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock = threading.Lock()  # the drain thread rotates while requests append
 
     def append(self, record: UsageRecord) -> None:
         line = encode_record(record) + b"\n"
         try:
-            written = os.write(self._fd, line)
+            with self._lock:
+                written = os.write(self._fd, line)
         except OSError as exc:
             raise JournalUnavailable(f"usage journal write failed: {exc.strerror}") from exc
         if written != len(line):
@@ -48,10 +51,12 @@ class Journal:
 
     def rotate(self) -> Path:
         """Start a new segment; return the old one (still to be drained by whoever owns it next)."""
-        old_path, old_fd = self.path, self._fd
-        self.path = self.directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = self.directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with self._lock:
+            old_path, old_fd = self.path, self._fd
+            self.path, self._fd = path, fd
         os.close(old_fd)  # releases the lock: the old segment becomes an orphan to drain
         return old_path
 

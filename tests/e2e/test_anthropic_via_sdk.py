@@ -96,7 +96,9 @@ def test_n_above_one_is_refused_with_the_parameter_named(client: openai.OpenAI) 
     assert caught.value.param == "n"
 
 
-def test_prompt_cache_writes_and_reads_are_billed_at_their_own_prices(client: openai.OpenAI, gateway_workdir: Any) -> None:
+def test_prompt_cache_writes_and_reads_are_billed_at_their_own_prices(
+    client: openai.OpenAI, gateway_workdir: Any
+) -> None:
     long_context = "policy " * 40
     messages = [
         {"role": "system", "content": [{"type": "text", "text": long_context, "cache_control": {"type": "ephemeral"}}]},

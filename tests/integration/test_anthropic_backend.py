@@ -6,9 +6,9 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
-import httpx
+import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
@@ -43,14 +43,13 @@ class WordCounter:
         return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
-@pytest_asyncio.fixture(params=["aiohttp", "httpx"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    transport: Literal["aiohttp", "httpx"] = request.param
-    http = build_client(transport=transport)
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    http = build_client()
     try:
         yield http
     finally:
-        await http.aclose()
+        await http.close()
 
 
 @pytest_asyncio.fixture
@@ -59,14 +58,14 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
         yield server
 
 
-def make_backend(client: httpx.AsyncClient, base_url: str, api_key: str = API_KEY) -> AnthropicBackend:
+def make_backend(client: aiohttp.ClientSession, base_url: str, api_key: str = API_KEY) -> AnthropicBackend:
     config = AnthropicConfig(api_key=api_key, base_url=base_url)
     ctx = BackendContext(http=client, tokens=WordCounter())
     return AnthropicBackend.from_config("claude", config, ctx)
 
 
 @pytest.fixture
-def backend(client: httpx.AsyncClient, fake: FakeAnthropic) -> AnthropicBackend:
+def backend(client: aiohttp.ClientSession, fake: FakeAnthropic) -> AnthropicBackend:
     return make_backend(client, fake.base_url)
 
 
@@ -195,7 +194,7 @@ async def test_prompt_cache_writes_then_reads_are_reported_in_usage(backend: Ant
 
 @pytest.mark.asyncio
 async def test_an_upstream_4xx_keeps_its_status_type_and_message(
-    client: httpx.AsyncClient, fake: FakeAnthropic
+    client: aiohttp.ClientSession, fake: FakeAnthropic
 ) -> None:
     backend = make_backend(client, fake.base_url, api_key="wrong")
     with pytest.raises(UpstreamStatusError) as caught:
@@ -293,7 +292,7 @@ async def test_only_chat_is_supported(backend: AnthropicBackend) -> None:
 
 @pytest.mark.asyncio
 async def test_ready_reflects_whether_the_upstream_answers(
-    backend: AnthropicBackend, client: httpx.AsyncClient
+    backend: AnthropicBackend, client: aiohttp.ClientSession
 ) -> None:
     assert await backend.ready()
     with socket.socket() as sock:

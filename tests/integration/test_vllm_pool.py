@@ -27,9 +27,14 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer
 def gateway(vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     config = {
         "backends": {"gpu-local": {"type": "vllm", "urls": [vllm_server.base_url]}},
-        "models": [{"name": "tiny", "deployments": [{"backend": "gpu-local", "model": vllm_server.model_name}],
-                    # An H100 at $2.00 an hour serving 4M tokens an hour: $0.50 per million tokens.
-                    "pricing": {"gpu_hour_usd": "2.00", "tokens_per_gpu_hour": 4_000_000}}],
+        "models": [
+            {
+                "name": "tiny",
+                "deployments": [{"backend": "gpu-local", "model": vllm_server.model_name}],
+                # An H100 at $2.00 an hour serving 4M tokens an hour: $0.50 per million tokens.
+                "pricing": {"gpu_hour_usd": "2.00", "tokens_per_gpu_hour": 4_000_000},
+            }
+        ],
     }
     workdir = tmp_path_factory.mktemp("gateway-vllm")
     key = create_key(config, workdir, "vllm-tests")
