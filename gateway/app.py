@@ -12,7 +12,8 @@ from litestar.exceptions import HTTPException
 from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
-from gateway.routes import admin, health, openai
+from gateway.kit.asgi import Receive, Scope, Send
+from gateway.routes import admin, generation, health, openai
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -42,7 +43,22 @@ def create_app(settings: Settings) -> Litestar:
     )
 
 
-def app_from_environment() -> Litestar:
+class Edge:
+    """The ASGI entry point: the generation endpoints go straight to their handlers, everything
+    else (lifespan included) to the Litestar application."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = generation.endpoint_for(scope)
+        if endpoint is None:
+            await self.app(scope, receive, send)  # type: ignore[arg-type]
+        else:
+            await generation.serve(self.app.state.tollgate, endpoint, scope, receive, send)
+
+
+def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
-    return create_app(load_settings(None, os.environ))
+    return Edge(create_app(load_settings(None, os.environ)))
