@@ -70,6 +70,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # unset, such requests get 401.
     anonymous_customer: str | None = None
     journal_dir: str = ".tollgate/journal"
+    # false serves requests without recording any usage: nothing is billed. It exists to measure the
+    # gateway's core path against the metered one (``tollgate bench``); never turn it off in production.
+    meter_usage: bool = True
     # How often each replica looks for keys changed elsewhere (revocations reach it by Redis sooner).
     key_poll_seconds: float = 1.0
     price_poll_seconds: float = 5.0

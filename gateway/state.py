@@ -42,7 +42,7 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     pipeline: Pipeline
-    drain: JournalDrain
+    drain: JournalDrain | None
     key_sync: KeySync
     redis: Any | None = None
     ids: RequestIds = field(default_factory=RequestIds)
@@ -64,7 +64,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     engine = build_engine(settings.database_url)
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
-    meter = Meter(Journal(Path(settings.journal_dir)), await price_book.load_current(sessions))
+    journal = Journal(Path(settings.journal_dir)) if settings.meter_usage else None
+    meter = Meter(journal, await price_book.load_current(sessions))
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
@@ -72,8 +73,9 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
-    drain = JournalDrain(meter.journal, settings.database_url)
-    drain.start()
+    drain = JournalDrain(journal, settings.database_url) if journal is not None else None
+    if drain is not None:
+        drain.start()
     state = AppState(
         settings=settings,
         http=http,
@@ -108,7 +110,8 @@ async def close_state(state: AppState) -> None:
     for task in state.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await asyncio.to_thread(state.drain.stop)
+    if state.drain is not None:
+        await asyncio.to_thread(state.drain.stop)
     for backend in state.backends.values():
         await backend.aclose()
     await state.http.close()

@@ -34,8 +34,8 @@ class Charge:
 
 
 class Meter:
-    def __init__(self, journal: Journal, price_book: PriceBook) -> None:
-        self.journal = journal
+    def __init__(self, journal: Journal | None, price_book: PriceBook) -> None:
+        self.journal = journal  # None: usage is priced but not recorded (``meter_usage: false``)
         self.price_book = price_book
 
     def use_price_book(self, book: PriceBook) -> None:
@@ -83,5 +83,6 @@ class Meter:
             cost_micros=cost,
             price_book_version=book.version,
         )
-        self.journal.append(record)
+        if self.journal is not None:
+            self.journal.append(record)
         return Charge(tokens, cost)

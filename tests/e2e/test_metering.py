@@ -150,3 +150,31 @@ def test_rollups_sum_the_events(client: openai.OpenAI, database: Path) -> None:
             "SELECT count(*), coalesce(sum(cost_micros), 0) FROM usage_events WHERE model = 'embed-fake'"
         ).fetchone()
     assert _rollup(database, "embed-fake") == tuple(events)
+
+
+def test_with_metering_off_nothing_is_recorded(tmp_path: Path) -> None:
+    from tests.support.gateway_process import running_gateway
+
+    config = {
+        "backends": {"sim": {"type": "simulator"}},
+        "models": [
+            {
+                "name": "sim-chat",
+                "deployments": [{"backend": "sim", "model": "sim"}],
+                "pricing": {"output_per_mtok": "1000000"},
+            }
+        ],
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'tollgate.db'}",
+        "journal_dir": str(tmp_path / "journal"),
+        "anonymous_customer": "bench",
+        "meter_usage": False,
+    }
+    with running_gateway(config, tmp_path) as url:
+        response = httpx.post(f"{url}/v1/chat/completions", json={"model": "sim-chat", "messages": USER})
+        assert response.status_code == 200 and response.headers["x-tollgate-cost-usd"] != "0.000000"
+        time.sleep(0.5)
+    assert not (tmp_path / "journal").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "tollgate.db") as connection:
+        assert connection.execute("SELECT count(*) FROM usage_events").fetchone() == (0,)
