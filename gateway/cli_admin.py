@@ -1,4 +1,4 @@
-"""``tollgate migrate``, ``keys``, ``customers`` and ``usage``: the operator's commands.
+"""``tollgate migrate``, ``keys``, ``customers``, ``credits`` and ``usage``: the operator's commands.
 
 They work on the configured database directly, through the same services as the admin API (so the
 same checks apply), and need no running gateway. A SQLite database is brought to the newest schema
@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import Any
 
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
-from backends.errors import TollgateError
+from gateway import cli_customers
+from gateway.cli_runner import Commands, run_command, settings_of, when
 from gateway.db import migrate
-from gateway.db.engine import build_engine, session_factory
 from gateway.kit.tables import render
-from gateway.protocol.admin import CustomerCreate, KeyCreate, UsageQuery
+from gateway.protocol.admin import KeyCreate, UsageQuery
 from gateway.protocol.decoding import validate
 from gateway.services import usage_reports
 from gateway.services.admin import AdminService
-from gateway.settings import ConfigError, Settings, load_settings
-
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-Command = Callable[[AdminService, argparse.Namespace], Awaitable[None]]
+from gateway.settings import ConfigError
 
 
 def register(commands: Commands) -> None:
@@ -37,7 +31,7 @@ def register(commands: Commands) -> None:
     config.add_argument("--config", help="YAML config file (default: $TOLLGATE_CONFIG, else the demo config)")
     _add_migrate(commands, config)
     _add_keys(commands, config)
-    _add_customers(commands, config)
+    cli_customers.register(commands, config)
     _add_usage(commands, config)
 
 
@@ -62,24 +56,14 @@ def _add_keys(commands: Commands, config: argparse.ArgumentParser) -> None:
     create.add_argument("--max-concurrency", type=int, help="requests in flight at once")
     create.add_argument("--budget-usd", help="spending limit per budget period, in dollars")
     create.add_argument("--budget-period", choices=("day", "month"), help="default: month")
-    create.set_defaults(handler=_run(_keys_create))
+    create.add_argument("--budget-warning-percent", type=int, help="warn at this share of the budget (default 80)")
+    create.set_defaults(handler=run_command(_keys_create))
     listing = keys.add_parser("list", parents=[config], help="list keys (never their secrets)")
     listing.add_argument("--customer")
-    listing.set_defaults(handler=_run(_keys_list))
+    listing.set_defaults(handler=run_command(_keys_list))
     revoke = keys.add_parser("revoke", parents=[config], help="revoke a key by its id or prefix")
     revoke.add_argument("key", metavar="ID_OR_PREFIX")
-    revoke.set_defaults(handler=_run(_keys_revoke))
-
-
-def _add_customers(commands: Commands, config: argparse.ArgumentParser) -> None:
-    customers = commands.add_parser("customers", help="create and list customers").add_subparsers(
-        dest="action", required=True
-    )
-    create = customers.add_parser("create", parents=[config], help="add a customer")
-    create.add_argument("name")
-    create.add_argument("--markup-percent", default="0", help="applied to the price book: 10 is +10 %%, -5 is -5 %%")
-    create.set_defaults(handler=_run(_customers_create))
-    customers.add_parser("list", parents=[config], help="list customers").set_defaults(handler=_run(_customers_list))
+    revoke.set_defaults(handler=run_command(_keys_revoke))
 
 
 def _add_usage(commands: Commands, config: argparse.ArgumentParser) -> None:
@@ -90,16 +74,12 @@ def _add_usage(commands: Commands, config: argparse.ArgumentParser) -> None:
     usage.add_argument("--from", dest="start", help="ISO 8601 date or date-time, inclusive")
     usage.add_argument("--to", dest="end", help="ISO 8601 date or date-time, exclusive")
     usage.add_argument("--group-by", choices=("model", "key", "customer", "hour", "day"), default="model")
-    usage.set_defaults(handler=_run(_usage))
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, os.environ)
+    usage.set_defaults(handler=run_command(_usage))
 
 
 def _migrate(args: argparse.Namespace) -> int:
     try:
-        url = _settings(args).database_url
+        url = settings_of(args).database_url
         if args.new_revision:
             print(f"wrote {asyncio.run(migrate.new_revision(args.new_revision))}")
             return 0
@@ -120,38 +100,6 @@ def _migrate(args: argparse.Namespace) -> int:
         return 1
 
 
-def _run(command: Command) -> Callable[[argparse.Namespace], int]:
-    """Wrap a command: settings, the database, and errors turned into a message and an exit code."""
-
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            settings = _settings(args)
-        except ConfigError as exc:
-            print(f"tollgate: bad config: {exc}", file=sys.stderr)
-            return 2
-        try:
-            asyncio.run(_with_database(settings, command, args))
-        except TollgateError as exc:
-            print(f"tollgate: {exc.message}", file=sys.stderr)
-            return 1
-        except (SQLAlchemyError, OSError) as exc:
-            print(f"tollgate: database error: {exc}\n(has `tollgate migrate` been run?)", file=sys.stderr)
-            return 1
-        return 0
-
-    return handler
-
-
-async def _with_database(settings: Settings, command: Command, args: argparse.Namespace) -> None:
-    await migrate.migrate_on_start(settings.database_url)
-    engine = build_engine(settings.database_url)
-    try:
-        # The CLI cannot reach the gateways' caches: they see a revocation through the database.
-        await command(AdminService(session_factory(engine), known_models=[m.name for m in settings.models]), args)
-    finally:
-        await engine.dispose()
-
-
 async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:
     fields: dict[str, Any] = {
         "customer": args.customer,
@@ -163,6 +111,7 @@ async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:
         "max_concurrency": args.max_concurrency,
         "budget_usd": args.budget_usd,
         "budget_period": args.budget_period,
+        "budget_warning_percent": args.budget_warning_percent,
     }
     body = validate({k: v for k, v in fields.items() if v is not None}, KeyCreate)
     created = await service.create_key(body, create_customer=True)
@@ -181,8 +130,8 @@ async def _keys_list(service: AdminService, args: argparse.Namespace) -> None:
             key.customer,
             key.name or "-",
             ",".join(key.models) if key.models else "*",
-            _when(key.expires_at, "never"),
-            _when(key.revoked_at, "-"),
+            when(key.expires_at, "never"),
+            when(key.revoked_at, "-"),
         ]
         for key in keys
     ]
@@ -191,19 +140,7 @@ async def _keys_list(service: AdminService, args: argparse.Namespace) -> None:
 
 async def _keys_revoke(service: AdminService, args: argparse.Namespace) -> None:
     key = await service.revoke_key(args.key)
-    print(f"Revoked key {key.id} ({key.prefix}) of customer {key.customer} at {_when(key.revoked_at, '-')}.")
-
-
-async def _customers_create(service: AdminService, args: argparse.Namespace) -> None:
-    body = validate({"name": args.name, "markup_percent": args.markup_percent}, CustomerCreate)
-    customer = await service.create_customer(body)
-    print(f"Created customer {customer.name} (id {customer.id}, markup {customer.markup_percent} %).")
-
-
-async def _customers_list(service: AdminService, args: argparse.Namespace) -> None:
-    customers = (await service.list_customers()).data
-    rows = [[str(c.id), c.name, f"{c.markup_percent.normalize():f}", _when(c.created_at, "-")] for c in customers]
-    print(render(["ID", "NAME", "MARKUP %", "CREATED"], rows))
+    print(f"Revoked key {key.id} ({key.prefix}) of customer {key.customer} at {when(key.revoked_at, '-')}.")
 
 
 async def _usage(service: AdminService, args: argparse.Namespace) -> None:
@@ -226,7 +163,3 @@ async def _usage(service: AdminService, args: argparse.Namespace) -> None:
     rows.append(["TOTAL", *[str(sum(int(r[i]) for r in rows)) for i in range(1, 6)], report.total_cost_usd])
     headers = [args.group_by.upper(), "REQUESTS", "ERRORS", "CACHE HITS", "INPUT TOKENS", "OUTPUT TOKENS", "COST USD"]
     print(render(headers, rows))
-
-
-def _when(moment: dt.datetime | None, default: str) -> str:
-    return default if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")

@@ -64,6 +64,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     models: list[ModelSettings]
     database_url: str = "sqlite+aiosqlite:///.tollgate/tollgate.db"
     redis_url: str | None = None
+    # Prefix of every Redis key and channel, so that deployments can share one Redis.
+    redis_namespace: str = "tollgate"
     admin_token: str | None = None
     max_request_bytes: int = 16 * 1024 * 1024
     # Requests without an Authorization header are served as this customer (the demo uses it);
@@ -76,6 +78,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # How often each replica looks for keys changed elsewhere (revocations reach it by Redis sooner).
     key_poll_seconds: float = 1.0
     price_poll_seconds: float = 5.0
+    # When the admission store (Redis) cannot be reached: true admits requests without checking their
+    # limits (the gateway stays up; a metric and a log line say so), false refuses limited requests with 503.
+    admission_fail_open: bool = True
+    # Tokens reserved for the answer of a request that sets no max_tokens, until it settles.
+    reserve_output_tokens: int = 1024
+    # How often each replica applies credit top-ups written by another process.
+    credit_poll_seconds: float = 1.0
     source: str = "<demo>"
 
 

@@ -15,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backends.base import Backend, BackendContext
 from backends.http import build_client
 from backends.registry import build_backend
+from gateway.admission.memory import MemoryStore
+from gateway.admission.redis_store import RedisStore
+from gateway.admission.seeds import Seeds
+from gateway.admission.service import Admission
+from gateway.admission.store import AdmissionStore
 from gateway.auth.anonymous import anonymous_principal
 from gateway.auth.cache import KeyCache
 from gateway.auth.store import KeyStore
@@ -26,6 +31,7 @@ from gateway.metering.drain import JournalDrain
 from gateway.metering.journal import Journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
+from gateway.metrics import Metrics
 from gateway.services.catalog import Catalog
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
@@ -44,6 +50,7 @@ class AppState:
     pipeline: Pipeline
     drain: JournalDrain | None
     key_sync: KeySync
+    metrics: Metrics
     redis: Any | None = None
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
@@ -69,13 +76,24 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
-    key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds)
+    metrics = Metrics()
+    key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
+    admission = _admission(settings, sessions, redis, metrics)
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
     drain = JournalDrain(journal, settings.database_url) if journal is not None else None
     if drain is not None:
         drain.start()
+    pipeline = Pipeline(
+        catalog,
+        keys,
+        meter,
+        tokens,
+        admission,
+        anonymous=anonymous,
+        reserve_output_tokens=settings.reserve_output_tokens,
+    )
     state = AppState(
         settings=settings,
         http=http,
@@ -84,24 +102,42 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         catalog=catalog,
         engine=engine,
         sessions=sessions,
-        pipeline=Pipeline(catalog, keys, meter, tokens, anonymous=anonymous),
+        pipeline=pipeline,
         drain=drain,
         key_sync=key_sync,
+        metrics=metrics,
         redis=redis,
         key_revoked=key_sync.key_changed,
     )
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
+    state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
     return state
 
 
+def _admission(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Any | None, metrics: Metrics
+) -> Admission:
+    """Counters in Redis when it is configured (shared by every replica), in this process otherwise."""
+    store: AdmissionStore = RedisStore(redis, settings.redis_namespace) if redis is not None else MemoryStore()
+    seeds = Seeds(sessions)
+    return Admission(
+        store, metrics, seed_budget=seeds.budget, seed_credit=seeds.credit, fail_open=settings.admission_fail_open
+    )
+
+
 def _redis(url: str | None) -> Any | None:
+    """A Redis client that fails fast: admission waits on it, and an outage must cost a request
+    milliseconds, not the client's default of ten retries with backoff. One immediate retry lets a
+    pooled connection that died with a restarted Redis be replaced."""
     if not url:
         return None
     from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
-    return Redis.from_url(url)
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=0.5, socket_timeout=2.0)
 
 
 async def close_state(state: AppState) -> None:
@@ -110,6 +146,7 @@ async def close_state(state: AppState) -> None:
     for task in state.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await state.pipeline.admission.drain()
     if state.drain is not None:
         await asyncio.to_thread(state.drain.stop)
     for backend in state.backends.values():

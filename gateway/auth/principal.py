@@ -24,6 +24,17 @@ class Principal:
     max_concurrency: int | None = None
     budget_micros: int | None = None
     budget_period: str | None = None
+    budget_warning_percent: int = 80
+    # The customer's own limits, over all of its keys together; None is unlimited.
+    customer_rpm: int | None = None
+    customer_tpm: int | None = None
+    customer_max_concurrency: int | None = None
+    customer_budget_micros: int | None = None
+    customer_budget_period: str | None = None
+    customer_budget_warning_percent: int = 80
+    # A prepaid customer is refused once its credit balance is below -credit_grace_micros.
+    prepaid: bool = False
+    credit_grace_micros: int = 0
 
     def check_usable(self, now: dt.datetime) -> None:
         if self.revoked:

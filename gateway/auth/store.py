@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.auth.principal import Principal
-from gateway.db.models import ApiKey
+from gateway.db.models import ApiKey, Customer
 from gateway.db.repositories import api_keys
 from gateway.db.repositories.api_keys import KeyOwner
 
@@ -29,6 +29,15 @@ def principal_of(owner: KeyOwner) -> Principal:
         max_concurrency=key.max_concurrency,
         budget_micros=key.budget_micros,
         budget_period=key.budget_period,
+        budget_warning_percent=key.budget_warning_percent,
+        customer_rpm=customer.rpm,
+        customer_tpm=customer.tpm,
+        customer_max_concurrency=customer.max_concurrency,
+        customer_budget_micros=customer.budget_micros,
+        customer_budget_period=customer.budget_period,
+        customer_budget_warning_percent=customer.budget_warning_percent,
+        prepaid=customer.prepaid,
+        credit_grace_micros=customer.credit_grace_micros,
     )
 
 
@@ -42,6 +51,11 @@ class KeyStore:
         return None if owner is None else principal_of(owner)
 
     async def changed_since(self, since: dt.datetime) -> list[str]:
+        """The hashes of the keys changed since then, and of every key of a customer changed since then."""
+        keys = select(ApiKey.key_hash).where(ApiKey.updated_at > since)
+        of_customers = (
+            select(ApiKey.key_hash).join(Customer, Customer.id == ApiKey.customer_id).where(Customer.updated_at > since)
+        )
         async with self._sessions() as session:
-            result = await session.execute(select(ApiKey.key_hash).where(ApiKey.updated_at > since))
+            result = await session.execute(union(keys, of_customers))
             return list(result.scalars())

@@ -12,7 +12,6 @@ from gateway.auth.cache import KeyCache
 
 log = logging.getLogger("tollgate.auth")
 
-CHANNEL = "tollgate:keys:changed"
 # Rows written by another host's clock may land a little in our past; look back this much further.
 _OVERLAP = dt.timedelta(seconds=5)
 
@@ -20,7 +19,10 @@ ChangedSince = Callable[[dt.datetime], Awaitable[list[str]]]
 
 
 class KeySync:
-    def __init__(self, cache: KeyCache, changed_since: ChangedSince, redis: Any | None, poll_seconds: float) -> None:
+    def __init__(
+        self, cache: KeyCache, changed_since: ChangedSince, redis: Any | None, poll_seconds: float, namespace: str
+    ) -> None:
+        self._channel = f"{namespace}:keys:changed"
         self._cache = cache
         self._changed_since = changed_since
         self._redis = redis
@@ -31,7 +33,7 @@ class KeySync:
         self._cache.invalidate(key_hash)
         if self._redis is not None:
             try:
-                await self._redis.publish(CHANNEL, key_hash)
+                await self._redis.publish(self._channel, key_hash)
             except Exception as exc:  # the poll still spreads the change within poll_seconds
                 log.warning("could not publish a key change to Redis: %s", exc)
 
@@ -53,7 +55,7 @@ class KeySync:
         while True:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self._channel)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         data = message["data"]

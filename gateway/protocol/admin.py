@@ -1,4 +1,4 @@
-"""Wire models of the admin API under ``/admin``: customers, keys, usage and price books.
+"""Wire models of the admin API under ``/admin``: customers, keys, credits, usage and price books.
 
 Money goes out as integer micro-dollars and as an exact decimal string in dollars; it comes in as a
 decimal (a JSON string, or a JSON number read exactly). Times are ISO 8601 in UTC.
@@ -14,6 +14,11 @@ import msgspec
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
+Percent = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
+BudgetPeriod = Literal["day", "month"]
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -23,10 +28,29 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class CustomerCreate(Request):
     name: Name
     markup_percent: Decimal = Decimal(0)
+    # Limits over all of the customer's keys together (each key may have its own as well).
+    rpm: Count | None = None
+    tpm: Count | None = None
+    max_concurrency: Count | None = None
+    budget_usd: Decimal | None = None
+    budget_period: BudgetPeriod | None = None  # month when a budget is given without one
+    budget_warning_percent: Percent = 80
+    prepaid: bool = False  # refuse requests once the credit balance is spent
+    credit_grace_usd: Decimal = Decimal(0)  # how far below zero a prepaid balance may go
 
 
 class CustomerUpdate(Request):
-    markup_percent: Decimal
+    """A field left out stays as it is; ``null`` lifts a limit (a budget's period goes with it)."""
+
+    markup_percent: Decimal | Unset = UNSET
+    rpm: Count | Unset | None = UNSET
+    tpm: Count | Unset | None = UNSET
+    max_concurrency: Count | Unset | None = UNSET
+    budget_usd: Decimal | Unset | None = UNSET
+    budget_period: BudgetPeriod | Unset | None = UNSET
+    budget_warning_percent: Percent | Unset = UNSET
+    prepaid: bool | Unset = UNSET
+    credit_grace_usd: Decimal | Unset = UNSET
 
 
 class CustomerOut(msgspec.Struct, kw_only=True):
@@ -35,6 +59,17 @@ class CustomerOut(msgspec.Struct, kw_only=True):
     markup_percent: Decimal
     stripe_customer_id: str | None
     created_at: dt.datetime
+    updated_at: dt.datetime
+    rpm: int | None
+    tpm: int | None
+    max_concurrency: int | None
+    budget_micros: int | None
+    budget_usd: str | None
+    budget_period: str | None
+    budget_warning_percent: int
+    prepaid: bool
+    credit_grace_micros: int
+    credit_grace_usd: str
     object: str = "customer"
 
 
@@ -52,7 +87,8 @@ class KeyCreate(Request):
     tpm: Count | None = None
     max_concurrency: Count | None = None
     budget_usd: Decimal | None = None
-    budget_period: Literal["day", "month"] | None = None
+    budget_period: BudgetPeriod | None = None
+    budget_warning_percent: Percent = 80
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -70,6 +106,7 @@ class KeyOut(msgspec.Struct, kw_only=True):
     budget_micros: int | None
     budget_usd: str | None
     budget_period: str | None
+    budget_warning_percent: int
     object: str = "api_key"
 
 
@@ -79,6 +116,56 @@ class KeyCreated(KeyOut, kw_only=True):
 
 class KeyList(msgspec.Struct):
     data: list[KeyOut]
+    object: str = "list"
+
+
+class CreditTopUp(Request):
+    usd: Decimal  # positive, exact to the micro-dollar
+    note: Note | None = None
+    # An idempotency key: a top-up repeated with the same reference is added once.
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=190)] | None = None
+
+
+class CreditQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+
+
+class CreditEntryOut(msgspec.Struct, kw_only=True):
+    id: int
+    amount_micros: int  # positive credits, negative debits
+    amount_usd: str
+    kind: str  # topup | stripe | usage | adjustment
+    reference: str
+    note: str | None
+    created_at: dt.datetime
+    object: str = "credit_entry"
+
+
+class CreditBalance(msgspec.Struct, kw_only=True):
+    customer: str
+    prepaid: bool
+    balance_micros: int
+    balance_usd: str
+    credit_grace_micros: int
+    credit_grace_usd: str
+    object: str = "credit_balance"
+
+
+class CustomerCredits(CreditBalance, kw_only=True):
+    data: list[CreditEntryOut]  # the latest entries, newest first
+
+
+class CreditAdded(msgspec.Struct, kw_only=True):
+    customer: str
+    entry: CreditEntryOut
+    replayed: bool  # the reference had been used before: nothing was added this time
+    balance_micros: int
+    balance_usd: str
+    object: str = "credit_top_up"
+
+
+class CreditBalanceList(msgspec.Struct):
+    data: list[CreditBalance]
     object: str = "list"
 
 

@@ -1,4 +1,4 @@
-"""The admin API under ``/admin``: customers, keys, usage and price books, behind the admin token.
+"""The admin API under ``/admin``: customers, credits, keys, usage and price books, behind the admin token.
 
 Without an ``admin_token`` in the settings every route answers 403: the API is off, not open.
 """
@@ -15,10 +15,20 @@ from litestar.handlers import BaseRouteHandler
 
 from backends.errors import AuthenticationFailed, PermissionDenied
 from gateway.errors import HttpRequest, request_id_of
-from gateway.protocol.admin import CustomerCreate, CustomerUpdate, EventQuery, KeyCreate, PricePublish, UsageQuery
+from gateway.protocol.admin import (
+    CreditQuery,
+    CreditTopUp,
+    CustomerCreate,
+    CustomerUpdate,
+    EventQuery,
+    KeyCreate,
+    PricePublish,
+    UsageQuery,
+)
 from gateway.protocol.decoding import decode_object, validate, validate_query
 from gateway.services import usage_reports
 from gateway.services.admin import AdminService
+from gateway.services.credits import CreditService
 from gateway.state import AppState
 
 _encode = msgspec.json.Encoder().encode
@@ -95,6 +105,26 @@ async def update_customer(request: HttpRequest, name: str) -> Response[bytes]:
     return _json(request, await _service(request).update_customer(name, body))
 
 
+@post("/customers/{name:str}/credits")
+async def add_credits(request: HttpRequest, name: str) -> Response[bytes]:
+    """A top-up: 201 when it is added, 200 when its ``reference`` had been used (nothing is added)."""
+    body = validate(await _body(request), CreditTopUp)
+    added = await CreditService(_state(request).sessions).top_up(name, body)
+    return _json(request, added, 200 if added.replayed else 201)
+
+
+@get("/customers/{name:str}/credits")
+async def show_credits(request: HttpRequest, name: str) -> Response[bytes]:
+    query = validate_query(request.query_params, CreditQuery)
+    return _json(request, await CreditService(_state(request).sessions).show(name, query.limit))
+
+
+@get("/credits")
+async def list_credits(request: HttpRequest) -> Response[bytes]:
+    validate_query(request.query_params, NoQuery)
+    return _json(request, await CreditService(_state(request).sessions).overview())
+
+
 @post("/keys")
 async def create_key(request: HttpRequest) -> Response[bytes]:
     body = validate(await _body(request), KeyCreate)
@@ -150,6 +180,9 @@ ROUTES = [
             list_customers,
             get_customer,
             update_customer,
+            add_credits,
+            show_credits,
+            list_credits,
             create_key,
             list_keys,
             revoke_key,

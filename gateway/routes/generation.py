@@ -98,11 +98,13 @@ async def _generate(
     if stream:
         streaming = await pipeline.stream(principal, call)
         headers = _answer_headers(request_id, streaming.deployment, started, streaming.upstream_seconds)
+        headers.update(streaming.headers)
         await send_stream(send, receive, streaming.relay, headers)
         return
     done = await pipeline.complete(principal, call)
     headers = _answer_headers(request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
+    headers.update(done.headers)
     await send_bytes(send, 200, _encode(done.body), headers)
 
 

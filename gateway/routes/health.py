@@ -27,4 +27,10 @@ async def readyz(request: HttpRequest) -> Response[dict[str, object]]:
     return Response(body, status_code=200 if serving else 503)
 
 
-ROUTES = [healthz, readyz]
+@get("/metrics", media_type="text/plain; version=0.0.4")
+async def metrics(request: HttpRequest) -> bytes:
+    state: AppState = request.app.state.tollgate
+    return state.metrics.render()
+
+
+ROUTES = [healthz, readyz, metrics]

@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import InvalidRequest, NotFound
 from gateway.db.models import Customer, ModelPrice
 from gateway.db.repositories import api_keys, customers, price_books
 from gateway.db.repositories.api_keys import KeyInfo, KeyLimits
+from gateway.db.repositories.customers import CustomerTerms
 from gateway.db.repositories.price_books import PriceBookVersion
 from gateway.kit.instants import instant_param
 from gateway.metering.pricing import MICROS_PER_USD, format_usd
@@ -38,6 +41,7 @@ from gateway.protocol.admin import (
 
 log = logging.getLogger("tollgate.admin")
 
+# Called with a key's hash, after the commit, when the key was revoked or its customer changed.
 KeyRevoked = Callable[[str], Awaitable[None]]
 
 _PRICE_FIELDS = (
@@ -51,6 +55,7 @@ _PRICE_FIELDS = (
     "gpu_hour_usd",
 )
 _MAX_PRICE = Decimal(10) ** 9  # what Numeric(18, 9) holds
+_MAX_USD = Decimal(10) ** 12  # well inside a 64-bit count of micro-dollars
 
 
 class AdminService:
@@ -66,8 +71,13 @@ class AdminService:
         self.known_models = None if known_models is None else frozenset(known_models)
 
     async def create_customer(self, body: CustomerCreate) -> CustomerOut:
+        budget = None if body.budget_usd is None else usd_micros(body.budget_usd, "budget_usd")
+        limits = KeyLimits(
+            body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period, body.budget_warning_percent
+        )
+        terms = CustomerTerms(limits, body.prepaid, usd_micros(body.credit_grace_usd, "credit_grace_usd"))
         async with self.sessions.begin() as session:
-            return customer_out(await customers.create(session, body.name, body.markup_percent))
+            return customer_out(await customers.create(session, body.name, body.markup_percent, terms))
 
     async def list_customers(self) -> CustomerList:
         async with self.sessions.begin() as session:
@@ -78,8 +88,16 @@ class AdminService:
             return customer_out(await customers.require(session, name, param="name"))
 
     async def update_customer(self, name: str, body: CustomerUpdate) -> CustomerOut:
+        """Apply the fields given; the customer's keys are then reloaded by every replica's auth cache."""
         async with self.sessions.begin() as session:
-            return customer_out(await customers.set_markup(session, name, body.markup_percent))
+            customer = await customers.require(session, name, param="name")
+            terms = _updated_terms(customers.terms_of(customer), body)
+            markup = None if isinstance(body.markup_percent, msgspec.UnsetType) else body.markup_percent
+            await customers.update(session, customer, markup_percent=markup, terms=terms)
+            hashes = await api_keys.hashes_of(session, customer.id)
+        for key_hash in hashes:
+            await self._announce(key_hash, f"a key of customer {customer.id}")
+        return customer_out(customer)
 
     async def create_key(self, body: KeyCreate, *, create_customer: bool = False) -> KeyCreated:
         """Issue a key; the answer carries its secret, which is not kept anywhere."""
@@ -87,8 +105,10 @@ class AdminService:
         if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
             raise InvalidRequest("expires_at is in the past.", param="expires_at")
         self._check_models(body.models, "models")
-        budget = None if body.budget_usd is None else _micros(body.budget_usd, "budget_usd")
-        limits = KeyLimits(body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period)
+        budget = None if body.budget_usd is None else usd_micros(body.budget_usd, "budget_usd")
+        limits = KeyLimits(
+            body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period, body.budget_warning_percent
+        )
         async with self.sessions.begin() as session:
             if create_customer:
                 owner = await customers.get_or_create(session, body.customer)
@@ -108,12 +128,17 @@ class AdminService:
     async def revoke_key(self, ref: str) -> KeyOut:
         async with self.sessions.begin() as session:
             revoked = await api_keys.revoke(session, ref)
-        if self.key_revoked is not None:
-            try:
-                await self.key_revoked(revoked.key_hash)
-            except Exception:  # the revocation stands; caches still drop the key when it next expires
-                log.exception("key %s was revoked, but evicting it from the auth caches failed", revoked.info.id)
+        await self._announce(revoked.key_hash, f"revoked key {revoked.info.id}")
         return key_out(revoked.info)
+
+    async def _announce(self, key_hash: str, what: str) -> None:
+        """Evict a changed key from the auth caches, after the commit."""
+        if self.key_revoked is None:
+            return
+        try:
+            await self.key_revoked(key_hash)
+        except Exception:  # the change stands; the caches' database poll still picks it up
+            log.exception("evicting %s from the auth caches failed", what)
 
     async def current_prices(self) -> PriceBookOut:
         async with self.sessions.begin() as session:
@@ -144,13 +169,44 @@ class AdminService:
 
 
 def customer_out(customer: Customer) -> CustomerOut:
+    budget = customer.budget_micros
     return CustomerOut(
         id=customer.id,
         name=customer.name,
         markup_percent=plain(customer.markup_percent),
         stripe_customer_id=customer.stripe_customer_id,
         created_at=customer.created_at,
+        updated_at=customer.updated_at,
+        rpm=customer.rpm,
+        tpm=customer.tpm,
+        max_concurrency=customer.max_concurrency,
+        budget_micros=budget,
+        budget_usd=None if budget is None else format_usd(budget),
+        budget_period=customer.budget_period,
+        budget_warning_percent=customer.budget_warning_percent,
+        prepaid=customer.prepaid,
+        credit_grace_micros=customer.credit_grace_micros,
+        credit_grace_usd=format_usd(customer.credit_grace_micros),
     )
+
+
+def _updated_terms(current: CustomerTerms, body: CustomerUpdate) -> CustomerTerms:
+    """The customer's terms with the fields given in a PATCH applied."""
+    changes: dict[str, Any] = {
+        name: getattr(body, name)
+        for name in ("rpm", "tpm", "max_concurrency", "budget_period", "budget_warning_percent")
+        if not isinstance(getattr(body, name), msgspec.UnsetType)
+    }
+    if body.budget_usd is None:
+        changes["budget_micros"] = None
+        changes.setdefault("budget_period", None)  # no budget, no period (unless one is given: an error)
+    elif not isinstance(body.budget_usd, msgspec.UnsetType):
+        changes["budget_micros"] = usd_micros(body.budget_usd, "budget_usd")
+    prepaid = current.prepaid if isinstance(body.prepaid, msgspec.UnsetType) else body.prepaid
+    grace = current.credit_grace_micros
+    if not isinstance(body.credit_grace_usd, msgspec.UnsetType):
+        grace = usd_micros(body.credit_grace_usd, "credit_grace_usd")
+    return CustomerTerms(replace(current.limits, **changes), prepaid, grace)
 
 
 def key_out(info: KeyInfo) -> KeyOut:
@@ -183,6 +239,7 @@ def _key_fields(info: KeyInfo) -> dict[str, Any]:
         "budget_micros": budget,
         "budget_usd": None if budget is None else format_usd(budget),
         "budget_period": info.limits.budget_period,
+        "budget_warning_percent": info.limits.budget_warning_percent,
     }
 
 
@@ -243,10 +300,12 @@ def _check_percent(value: Decimal, param: str) -> None:
         raise InvalidRequest(f"{param} must be a percentage between 0 and 100, not {value}.", param=param)
 
 
-def _micros(usd: Decimal, param: str) -> int:
+def usd_micros(usd: Decimal, param: str, *, positive: bool = False) -> int:
+    """Dollars as a request gives them, in micro-dollars; more than 6 decimals is an error, not rounded."""
+    if not usd.is_finite() or usd < 0 or (positive and usd == 0) or usd >= _MAX_USD:
+        kind = "a positive" if positive else "a non-negative"
+        raise InvalidRequest(f"{param} must be {kind} amount of dollars below {_MAX_USD}, not {usd:f}.", param=param)
     micros = usd * MICROS_PER_USD
-    if not usd.is_finite() or usd < 0 or micros != micros.to_integral_value():
-        raise InvalidRequest(
-            f"{param} must be a non-negative amount of dollars, exact to the micro-dollar.", param=param
-        )
+    if micros != micros.to_integral_value():
+        raise InvalidRequest(f"{param} must be exact to the micro-dollar (6 decimals), not {usd:f}.", param=param)
     return int(micros)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from backends.base import JSON, Operation
 from backends.errors import TollgateError
+from gateway.admission.service import Admission, Ticket, needs_estimate
 from gateway.auth.cache import KeyCache
 from gateway.auth.principal import Principal
-from gateway.metering.meter import Meter, Metered
-from gateway.metering.pricing import usd
+from gateway.metering.meter import Charge, Meter, Metered
+from gateway.metering.pricing import to_micros, token_cost_usd, usd
+from gateway.metering.usage import TokenUsage
 from gateway.services import relay
 from gateway.services.catalog import Catalog, Route
 from gateway.tokens import Tokenizer
+
+BILLED_OUTCOMES = ("ok", "client_disconnect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,7 @@ class Completed:
     deployment: str
     cost_micros: int
     upstream_seconds: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -42,16 +49,27 @@ class Streaming:
     relay: relay.StreamRelay
     deployment: str
     upstream_seconds: float
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Pipeline:
     def __init__(
-        self, catalog: Catalog, keys: KeyCache, meter: Meter, tokens: Tokenizer, *, anonymous: Principal | None = None
+        self,
+        catalog: Catalog,
+        keys: KeyCache,
+        meter: Meter,
+        tokens: Tokenizer,
+        admission: Admission,
+        *,
+        reserve_output_tokens: int,
+        anonymous: Principal | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
         self.meter = meter
         self.tokens = tokens
+        self.admission = admission
+        self._reserve_output_tokens = reserve_output_tokens
         self._anonymous = anonymous
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -59,43 +77,65 @@ class Pipeline:
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
-    def _prepare(self, principal: Principal, call: Call) -> tuple[Route, Metered]:
+    async def _prepare(self, principal: Principal, call: Call) -> tuple[Route, Metered, Ticket | None]:
         """Checks that refuse a request before it is sent; a refused request is not metered."""
         route = self.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
+        ticket = await self._admit(principal, call) if self.admission.limited(principal) else None
         metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
-        return route, metered
+        return route, metered, ticket
+
+    async def _admit(self, principal: Principal, call: Call) -> Ticket | None:
+        want_tokens, want_cost = needs_estimate(principal)
+        prompt = self._prompt_tokens(call) if want_tokens or want_cost else 0
+        output = self._reserved_output(call)
+        cost = 0
+        rates = self.meter.price_book.rates(call.model)
+        if want_cost and rates is not None:
+            worst = token_cost_usd(rates, TokenUsage(input=prompt, output=output))
+            cost = to_micros(worst, principal.markup_percent)
+        return await self.admission.admit(principal, call.request_id, prompt + output, cost)
+
+    def finish(
+        self,
+        metered: Metered,
+        ticket: Ticket | None,
+        deployment: str | None,
+        status: int,
+        outcome: str,
+        usage: JSON | None,
+        ttft: float | None = None,
+    ) -> Charge:
+        """Meter the request once and settle its reservation with what it really used."""
+        charge = self.meter.record(
+            metered, deployment=deployment, status=status, outcome=outcome, usage=usage, ttft=ttft
+        )
+        billed = outcome in BILLED_OUTCOMES
+        self.admission.settle(ticket, charge.usage.total if billed else 0, charge.cost_micros, failed=not billed)
+        return charge
 
     async def complete(self, principal: Principal, call: Call) -> Completed:
-        route, metered = self._prepare(principal, call)
+        route, metered, ticket = await self._prepare(principal, call)
         try:
             answer = await relay.complete(route, call.op, call.raw)
         except TollgateError as exc:
-            self.meter.record(
-                metered, deployment=route.deployment, status=exc.http_status, outcome="upstream_error", usage=None
-            )
+            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
             raise
         usage = answer.body.get("usage")
-        charge = self.meter.record(
-            metered,
-            deployment=route.deployment,
-            status=200,
-            outcome="ok",
-            usage=usage if isinstance(usage, dict) else None,
-        )
+        charge = self.finish(metered, ticket, route.deployment, 200, "ok", usage if isinstance(usage, dict) else None)
         if isinstance(usage, dict):
             usage["cost"] = usd(charge.cost_micros)
-        return Completed(answer.body, route.deployment, charge.cost_micros, answer.upstream_seconds)
+        headers = ticket.headers if ticket else {}
+        return Completed(answer.body, route.deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
-        route, metered = self._prepare(principal, call)
+        route, metered, ticket = await self._prepare(principal, call)
         try:
             chunks, first, upstream_seconds = await relay.open_stream(route, call.op, call.raw)
         except TollgateError as exc:
-            self.meter.record(
-                metered, deployment=route.deployment, status=exc.http_status, outcome="upstream_error", usage=None
-            )
+            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
             raise
+        finish = functools.partial(self.finish, metered, ticket, route.deployment)
         stream = relay.StreamRelay(
             route,
             call.op,
@@ -104,12 +144,21 @@ class Pipeline:
             wants_usage=call.wants_usage,
             tokens=self.tokens,
             prompt_tokens=lambda: self._prompt_tokens(call),
-            meter=self.meter,
-            metered=metered,
+            finish=finish,
+            started=call.started,
         )
-        return Streaming(stream, route.deployment, upstream_seconds)
+        return Streaming(stream, route.deployment, upstream_seconds, ticket.headers if ticket else {})
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:
             return self.tokens.count_chat(call.raw.get("messages") or [])
+        if call.op is Operation.EMBEDDINGS:
+            return self.tokens.count_prompt(call.raw.get("input"))
         return self.tokens.count_prompt(call.raw.get("prompt"))
+
+    def _reserved_output(self, call: Call) -> int:
+        if call.op is Operation.EMBEDDINGS:
+            return 0
+        raw: dict[str, Any] = call.raw
+        per_choice = raw.get("max_completion_tokens") or raw.get("max_tokens") or self._reserve_output_tokens
+        return int(per_choice) * int(raw.get("n") or 1)

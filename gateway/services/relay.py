@@ -12,11 +12,14 @@ import anyio
 from backends.base import JSON, Operation, TokenCounter
 from backends.errors import TollgateError, UpstreamProtocolError
 from gateway.kit import sse
-from gateway.metering.meter import Meter, Metered
+from gateway.metering.meter import Charge
 from gateway.metering.pricing import usd
 from gateway.services.catalog import Route
 
 CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
+
+# (status, outcome, usage, time to first token) -> the request's charge; called exactly once.
+Finish = Callable[[int, str, JSON | None, float | None], Charge]
 
 
 @dataclass(slots=True)
@@ -86,8 +89,8 @@ class StreamRelay:
         wants_usage: bool,
         tokens: TokenCounter,
         prompt_tokens: Callable[[], int],
-        meter: Meter,
-        metered: Metered,
+        finish: Finish,
+        started: float,
     ) -> None:
         self.route = route
         self._op = op
@@ -96,9 +99,9 @@ class StreamRelay:
         self._wants_usage = wants_usage
         self._tokens = tokens
         self._prompt_tokens = prompt_tokens
-        self._meter = meter
-        self._metered = metered
-        self._ttft = time.perf_counter() - metered.started
+        self._finish_call = finish
+        self._finished = False
+        self._ttft = time.perf_counter() - started
         self._text: list[str] = []
         self._last: JSON = first
         self._usage_chunk: JSON | None = None
@@ -120,7 +123,7 @@ class StreamRelay:
             self._record("upstream_error", exc.http_status)
             yield sse.event(exc.envelope())
         finally:
-            if not self._metered.recorded:
+            if not self._finished:
                 self._record("client_disconnect", CLIENT_CLOSED)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
@@ -159,15 +162,8 @@ class StreamRelay:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _record(self, outcome: str, status: int) -> int:
-        charge = self._meter.record(
-            self._metered,
-            deployment=self.route.deployment,
-            status=status,
-            outcome=outcome,
-            usage=self._usage(),
-            ttft=self._ttft,
-        )
-        return charge.cost_micros
+        self._finished = True
+        return self._finish_call(status, outcome, self._usage(), self._ttft).cost_micros
 
     def _finish(self, outcome: str, status: int) -> JSON | None:
         """Meter the stream, then return the usage chunk the client asked for, with its cost."""

@@ -76,6 +76,10 @@ ROUTES = [
     ("GET", "/usage"),
     ("GET", "/usage/events"),
     ("POST", "/prices"),
+    ("PATCH", "/customers/acme"),
+    ("POST", "/customers/acme/credits"),
+    ("GET", "/customers/acme/credits"),
+    ("GET", "/credits"),
 ]
 
 
@@ -188,6 +192,40 @@ BAD_INPUTS: list[tuple[str, str, str, Any, str | None, str]] = [
     ),
     ("model priced twice", "POST", "/prices", {"models": [{"model": "chat-a"}, {"model": "chat-a"}]}, "models", None),
     ("cache hit percent", "POST", "/prices", {"models": [], "cache_hit_percent": 150}, "cache_hit_percent", None),
+    ("customer rpm zero", "POST", "/customers", {"name": "x", "rpm": 0}, "rpm", "invalid_value"),
+    ("customer budget period", "POST", "/customers", {"name": "x", "budget_period": "week"}, "budget_period", None),
+    ("customer period alone", "POST", "/customers", {"name": "x", "budget_period": "day"}, "budget_period", None),
+    (
+        "warning percent too big",
+        "POST",
+        "/customers",
+        {"name": "x", "budget_warning_percent": 101},
+        "budget_warning_percent",
+        "invalid_value",
+    ),
+    ("prepaid not a boolean", "POST", "/customers", {"name": "x", "prepaid": "yes"}, "prepaid", "invalid_type"),
+    ("negative grace", "POST", "/customers", {"name": "x", "credit_grace_usd": "-1"}, "credit_grace_usd", None),
+    ("grace below a micro", "POST", "/customers", {"name": "x", "credit_grace_usd": "1e-7"}, "credit_grace_usd", None),
+    ("patch markup null", "PATCH", "/customers/acme", {"markup_percent": None}, "markup_percent", "invalid_type"),
+    ("patch unknown field", "PATCH", "/customers/acme", {"rpn": 5}, "rpn", "unknown_parameter"),
+    ("patch period alone", "PATCH", "/customers/acme", {"budget_period": "day"}, "budget_period", None),
+    ("patch nobody", "PATCH", "/customers/nobody-at-all", {"rpm": 5}, "name", "not_found"),
+    (
+        "key warning zero",
+        "POST",
+        "/keys",
+        {"customer": "c", "budget_warning_percent": 0},
+        "budget_warning_percent",
+        None,
+    ),
+    ("top-up zero", "POST", "/customers/acme/credits", {"usd": "0"}, "usd", None),
+    ("top-up negative", "POST", "/customers/acme/credits", {"usd": -5}, "usd", None),
+    ("top-up below a micro", "POST", "/customers/acme/credits", {"usd": "1.0000001"}, "usd", None),
+    ("top-up not a number", "POST", "/customers/acme/credits", {"usd": "lots"}, "usd", None),
+    ("top-up without usd", "POST", "/customers/acme/credits", {}, "usd", "missing_required_parameter"),
+    ("top-up for nobody", "POST", "/customers/nobody-at-all/credits", {"usd": "1"}, "name", "not_found"),
+    ("top-up reference", "POST", "/customers/acme/credits", {"usd": 1, "reference": "r" * 191}, "reference", None),
+    ("credits limit", "GET", "/customers/acme/credits", {"limit": 0}, "limit", "invalid_value"),
 ]
 
 
@@ -203,7 +241,7 @@ async def test_bad_input_is_a_400_that_names_the_parameter(
         elif isinstance(payload, bytes):
             response = await client.post(path, content=payload)
         else:
-            response = await client.post(path, json=payload)
+            response = await client.request(method, path, json=payload)
 
     status = 404 if code == "not_found" else 400
     assert response.status_code == status, response.text
@@ -212,6 +250,74 @@ async def test_bad_input_is_a_400_that_names_the_parameter(
     if code is not None:
         assert error["code"] == code, error
     assert error["type"] == "invalid_request_error"
+
+
+async def test_a_customer_has_limits_and_prepaid_terms_and_a_patch_changes_only_what_it_names(admin: Admin) -> None:
+    name = unique("limited")
+    body = {"name": name, "rpm": 100, "budget_usd": "50", "budget_warning_percent": 90, "prepaid": True}
+    async with admin.client() as client:
+        created = await client.post("/customers", json={**body, "credit_grace_usd": "2.5"})
+        patched = await client.patch(f"/customers/{name}", json={"tpm": 5000, "budget_period": "day"})
+        lifted = await client.patch(f"/customers/{name}", json={"rpm": None, "budget_usd": None, "prepaid": False})
+        fetched = await client.get(f"/customers/{name}")
+        key = await client.post("/keys", json={"customer": name, "budget_usd": "1", "budget_warning_percent": 60})
+
+    assert created.status_code == 201, created.text
+    customer = created.json()
+    assert (customer["rpm"], customer["tpm"], customer["max_concurrency"]) == (100, None, None)
+    assert (customer["budget_micros"], customer["budget_usd"], customer["budget_period"]) == (
+        50_000_000,
+        "50.000000",
+        "month",
+    )
+    assert (customer["budget_warning_percent"], customer["prepaid"], customer["credit_grace_usd"]) == (
+        90,
+        True,
+        "2.500000",
+    )
+    assert customer["credit_grace_micros"] == 2_500_000
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["rpm"], patched.json()["tpm"], patched.json()["budget_period"]) == (100, 5000, "day")
+    assert patched.json()["updated_at"] >= customer["updated_at"]
+    final = fetched.json()
+    assert lifted.json() == final
+    assert (final["rpm"], final["tpm"], final["budget_usd"], final["budget_period"]) == (None, 5000, None, None)
+    assert (final["prepaid"], final["credit_grace_usd"], final["budget_warning_percent"]) == (False, "2.500000", 90)
+    assert key.status_code == 201 and key.json()["budget_warning_percent"] == 60
+
+
+async def test_credits_are_topped_up_once_per_reference_and_shown_with_the_balance(admin: Admin) -> None:
+    name = unique("prepaid")
+    async with admin.client() as client:
+        await client.post("/customers", json={"name": name, "prepaid": True, "credit_grace_usd": "1"})
+        first = await client.post(
+            f"/customers/{name}/credits", json={"usd": "25.00", "note": "PO 7", "reference": "po-7"}
+        )
+        repeated = await client.post(f"/customers/{name}/credits", json={"usd": "25", "reference": "po-7"})
+        clash = await client.post(f"/customers/{name}/credits", json={"usd": "30", "reference": "po-7"})
+        second = await client.post(f"/customers/{name}/credits", json={"usd": 0.5})
+        shown = await client.get(f"/customers/{name}/credits")
+        one = await client.get(f"/customers/{name}/credits", params={"limit": 1})
+        everyone = await client.get("/credits")
+
+    assert first.status_code == 201, first.text
+    added = first.json()
+    assert (added["customer"], added["replayed"], added["balance_usd"]) == (name, False, "25.000000")
+    entry = added["entry"]
+    assert (entry["amount_micros"], entry["amount_usd"], entry["kind"]) == (25_000_000, "25.000000", "topup")
+    assert (entry["reference"], entry["note"]) == ("topup:po-7", "PO 7")
+    assert repeated.status_code == 200 and repeated.json()["replayed"] is True
+    assert repeated.json()["entry"] == entry and repeated.json()["balance_micros"] == 25_000_000
+    assert_error(clash, 409, "already_exists", "reference")
+    assert second.status_code == 201 and second.json()["balance_usd"] == "25.500000"
+    assert second.json()["entry"]["reference"].startswith("topup:")
+    balance = shown.json()
+    assert (balance["balance_micros"], balance["balance_usd"], balance["prepaid"]) == (25_500_000, "25.500000", True)
+    assert (balance["credit_grace_micros"], balance["credit_grace_usd"]) == (1_000_000, "1.000000")
+    assert [e["amount_usd"] for e in balance["data"]] == ["0.500000", "25.000000"]  # newest first
+    assert [e["id"] for e in one.json()["data"]] == [second.json()["entry"]["id"]]
+    mine = [row for row in everyone.json()["data"] if row["customer"] == name]
+    assert [(row["balance_usd"], row["prepaid"]) for row in mine] == [("25.500000", True)]
 
 
 async def _report(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:

@@ -123,3 +123,82 @@ async def test_usage_prints_cost_in_dollars_per_group(tollgate: Tollgate, sessio
         ("2025-03-01T00:00:00Z", "3", "1.500250"),
         ("TOTAL", "3", "1.500250"),
     ]
+
+
+async def test_keys_create_stores_every_limit_flag(tollgate: Tollgate, sessions: Sessions) -> None:
+    created = tollgate(
+        "keys", "create", "--customer", "acme", "--rpm", "60", "--tpm", "9000", "--max-concurrency", "4",
+        "--budget-usd", "3", "--budget-warning-percent", "50",
+    )  # fmt: skip
+    refused = tollgate("keys", "create", "--customer", "acme", "--budget-warning-percent", "0")
+
+    assert created.returncode == 0, created.stderr
+    async with sessions() as session:
+        key = (await session.execute(select(ApiKey))).scalar_one()
+    assert (key.rpm, key.tpm, key.max_concurrency) == (60, 9000, 4)
+    assert (key.budget_micros, key.budget_period, key.budget_warning_percent) == (3_000_000, "month", 50)
+    assert refused.returncode == 1 and "budget_warning_percent" in refused.stderr
+
+
+async def test_customers_get_limits_and_prepaid_terms_and_update_changes_only_what_is_given(
+    tollgate: Tollgate, sessions: Sessions
+) -> None:
+    created = tollgate(
+        "customers", "create", "acme", "--prepaid", "--credit-grace-usd", "2.5", "--rpm", "100",
+        "--budget-usd", "50", "--budget-period", "day",
+    )  # fmt: skip
+    updated = tollgate("customers", "update", "acme", "--rpm", "none", "--tpm", "5000", "--markup-percent", "3")
+    unprepaid = tollgate("customers", "update", "acme", "--no-prepaid", "--budget-usd", "none")
+    bad = tollgate("customers", "update", "acme", "--credit-grace-usd", "-1")
+    missing = tollgate("customers", "update", "nobody", "--rpm", "5")
+
+    assert created.returncode == 0, created.stderr
+    assert "budget 50.000000 USD/day" in created.stdout and "prepaid: yes, grace 2.500000 USD" in created.stdout
+    assert updated.returncode == 0, updated.stderr
+    assert "rpm -, tpm 5000" in updated.stdout and "markup 3 %" in updated.stdout
+    assert unprepaid.returncode == 0, unprepaid.stderr
+    async with sessions() as session:
+        acme = (await session.execute(select(Customer))).scalar_one()
+    assert (acme.rpm, acme.tpm, acme.budget_micros, acme.budget_period) == (None, 5000, None, None)
+    assert (acme.prepaid, acme.credit_grace_micros, acme.markup_percent) == (False, 2_500_000, 3)
+    assert bad.returncode == 1 and "credit_grace_usd must be a non-negative amount" in bad.stderr
+    assert missing.returncode == 1 and "No customer is named 'nobody'" in missing.stderr
+
+
+async def test_credits_add_prints_the_balance_and_a_repeated_reference_adds_nothing(tollgate: Tollgate) -> None:
+    tollgate("customers", "create", "acme", "--prepaid", "--credit-grace-usd", "1")
+    tollgate("customers", "create", "beta")
+
+    first = tollgate(
+        "credits", "add", "--customer", "acme", "--usd", "25", "--note", "invoice 7", "--reference", "inv-7"
+    )
+    repeated = tollgate("credits", "add", "--customer", "acme", "--usd", "25", "--reference", "inv-7")
+    second = tollgate("credits", "add", "--customer", "acme", "--usd", "0.000001")
+    refusals = [
+        tollgate("credits", "add", "--customer", "acme", "--usd", usd) for usd in ("0", "-5", "0.0000001", "lots")
+    ]
+    nobody = tollgate("credits", "add", "--customer", "nobody", "--usd", "1")
+    overview = tollgate("credits", "show")
+    detail = tollgate("credits", "show", "--customer", "acme")
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "Balance of acme: 25.000000 USD"
+    assert repeated.returncode == 0 and repeated.stdout.strip() == "Balance of acme: 25.000000 USD"
+    assert "nothing added" in repeated.stderr
+    assert second.stdout.strip() == "Balance of acme: 25.000001 USD"
+    assert [r.returncode for r in refusals] == [1, 1, 1, 1]
+    assert all("usd" in r.stderr for r in refusals)
+    assert nobody.returncode == 1 and "No customer is named 'nobody'" in nobody.stderr
+    assert [line.split() for line in overview.stdout.splitlines()] == [
+        ["CUSTOMER", "PREPAID", "BALANCE", "USD", "GRACE", "USD"],
+        ["acme", "yes", "25.000001", "1.000000"],
+        ["beta", "no", "0.000000", "0.000000"],
+    ]
+    summary, entries = detail.stdout.split("\n\n")
+    assert summary.splitlines()[1].split() == ["acme", "yes", "25.000001", "1.000000"]
+    rows = [line.split() for line in entries.splitlines()[1:]]  # ID, date, time, KIND, AMOUNT, REFERENCE, NOTE
+    assert [(r[3], r[4], " ".join(r[6:])) for r in rows] == [
+        ("topup", "0.000001", "-"),
+        ("topup", "25.000000", "invoice 7"),
+    ]
+    assert rows[1][5] == "topup:inv-7" and rows[0][5].startswith("topup:")

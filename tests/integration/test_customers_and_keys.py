@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -11,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import Conflict, InvalidRequest, NotFound
 from gateway.auth.keys import hash_key
+from gateway.auth.store import KeyStore
 from gateway.db.models import ApiKey
 from gateway.db.repositories import api_keys, customers
 from gateway.db.repositories.api_keys import KeyLimits
+from gateway.db.repositories.customers import CustomerTerms
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -135,3 +138,71 @@ async def test_nonsense_limits_are_refused(sessions: Sessions, limits: KeyLimits
     assert raised.value.param == param
     async with sessions.begin() as session:
         assert await api_keys.list_keys(session) == []
+
+
+async def test_a_customer_has_limits_of_its_own_and_they_can_change(sessions: Sessions) -> None:
+    terms = CustomerTerms(KeyLimits(rpm=100, budget_micros=50_000_000, budget_warning_percent=90), True, 2_000_000)
+    async with sessions.begin() as session:
+        acme = await customers.create(session, "acme", terms=terms)
+    created_terms = customers.terms_of(acme)
+
+    async with sessions.begin() as session:
+        stored = await customers.require(session, "acme")
+        changed = dataclasses.replace(created_terms, limits=KeyLimits(tpm=5000), prepaid=False)
+        await customers.update(session, stored, terms=changed)
+    async with sessions.begin() as session:
+        reloaded = await customers.require(session, "acme")
+
+    assert created_terms == dataclasses.replace(terms, limits=dataclasses.replace(terms.limits, budget_period="month"))
+    assert customers.terms_of(reloaded) == CustomerTerms(KeyLimits(tpm=5000), False, 2_000_000)
+    assert reloaded.updated_at > acme.updated_at
+
+
+@pytest.mark.parametrize(
+    ("terms", "param"),
+    [
+        (CustomerTerms(KeyLimits(tpm=0)), "tpm"),
+        (CustomerTerms(KeyLimits(budget_micros=1, budget_warning_percent=0)), "budget_warning_percent"),
+        (CustomerTerms(KeyLimits(budget_warning_percent=101)), "budget_warning_percent"),
+        (CustomerTerms(credit_grace_micros=-1), "credit_grace_usd"),
+    ],
+)
+async def test_nonsense_customer_terms_are_refused(sessions: Sessions, terms: CustomerTerms, param: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        async with sessions.begin() as session:
+            await customers.create(session, "acme", terms=terms)
+    assert raised.value.param == param
+
+
+async def test_a_principal_carries_its_key_and_customer_limits(sessions: Sessions) -> None:
+    terms = CustomerTerms(KeyLimits(rpm=1000, tpm=9, max_concurrency=3, budget_micros=7, budget_period="day"), True, 5)
+    async with sessions.begin() as session:
+        acme = await customers.create(session, "acme", terms=terms)
+        key_limits = KeyLimits(rpm=10, budget_micros=1_000_000, budget_warning_percent=50)
+        issued = await api_keys.create(session, acme, limits=key_limits)
+
+    principal = await KeyStore(sessions).load(hash_key(issued.secret))
+
+    assert principal is not None
+    assert (principal.rpm, principal.budget_micros, principal.budget_period) == (10, 1_000_000, "month")
+    assert principal.budget_warning_percent == 50
+    assert (principal.customer_rpm, principal.customer_tpm, principal.customer_max_concurrency) == (1000, 9, 3)
+    assert (principal.customer_budget_micros, principal.customer_budget_period) == (7, "day")
+    assert principal.customer_budget_warning_percent == 80
+    assert (principal.prepaid, principal.credit_grace_micros) == (True, 5)
+
+
+async def test_changing_a_customer_marks_all_its_keys_changed(sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        acme, beta = await customers.create(session, "acme"), await customers.create(session, "beta")
+        acme_keys = [await api_keys.create(session, acme) for _ in range(2)]
+        await api_keys.create(session, beta)
+    store = KeyStore(sessions)
+    before = dt.datetime.now(dt.UTC)
+    unchanged = await store.changed_since(before)
+
+    async with sessions.begin() as session:
+        await customers.update(session, await customers.require(session, "acme"), terms=CustomerTerms(prepaid=True))
+
+    assert unchanged == []
+    assert sorted(await store.changed_since(before)) == sorted(hash_key(k.secret) for k in acme_keys)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from gateway.db import migrate
-from gateway.db.models import Base
+from gateway.db.models import ApiKey, Base, Customer
 from tests.support.databases import open_sessions
 
 
@@ -65,3 +66,35 @@ def test_workers_starting_together_on_a_new_sqlite_file_migrate_it_once(tmp_path
     check = subprocess.run([*command, "--check"], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
     assert "matches" in check.stdout
+
+
+async def test_upgrading_a_database_with_customers_keeps_them_and_their_keys(empty_database_url: str) -> None:
+    await migrate.upgrade(empty_database_url, "0001")
+    async with open_sessions(empty_database_url) as sessions, sessions.begin() as session:
+        created = "2025-01-02 03:04:05+00:00"
+        await session.execute(
+            text("INSERT INTO customers (id, name, markup_percent, created_at) VALUES (7, 'acme', 5, :at)"),
+            {"at": dt.datetime.fromisoformat(created)},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO api_keys (id, customer_id, key_hash, prefix, created_at, updated_at, rpm)"
+                " VALUES (3, 7, 'hash', 'tg-abc', :at, :at, 60)"
+            ),
+            {"at": dt.datetime.fromisoformat(created)},
+        )
+
+    await migrate.upgrade(empty_database_url)
+
+    async with open_sessions(empty_database_url) as sessions, sessions.begin() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+        key = (await session.execute(select(ApiKey))).scalar_one()
+    assert (customer.id, customer.name, customer.updated_at) == (7, "acme", customer.created_at)
+    assert (customer.prepaid, customer.credit_grace_micros, customer.budget_warning_percent) == (False, 0, 80)
+    assert customer.rpm is None and customer.budget_micros is None
+    assert (key.id, key.customer_id, key.rpm, key.budget_warning_percent) == (3, 7, 60, 80)
+
+    await migrate.downgrade(empty_database_url, "0001")
+    async with open_sessions(empty_database_url) as sessions, sessions.begin() as session:
+        count = (await session.execute(text("SELECT count(*) FROM api_keys WHERE customer_id = 7"))).scalar_one()
+    assert count == 1

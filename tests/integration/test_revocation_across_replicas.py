@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ def replica_config(database_url: str, workdir: Path) -> dict[str, Any]:
         "models": [{"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]}],
         "database_url": database_url,
         "redis_url": "redis://127.0.0.1:6379/0",
+        "redis_namespace": f"tollgate-test-{workdir.name}-{uuid.uuid4().hex[:8]}",
         "admin_token": ADMIN,
         "key_poll_seconds": 60,
         "journal_dir": str(workdir / "journal"),

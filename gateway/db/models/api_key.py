@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
+from gateway.db.models.customer import DEFAULT_WARNING_PERCENT
 
 
 class ApiKey(Base):
@@ -30,3 +31,7 @@ class ApiKey(Base):
     max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
     budget_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
     budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
+    # The share of the budget spent at which a warning is given; the hard stop is at 100 %.
+    budget_warning_percent: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_WARNING_PERCENT, server_default=text(str(DEFAULT_WARNING_PERCENT))
+    )

@@ -1,14 +1,16 @@
-"""Customers: who is billed."""
+"""Customers: who is billed, their limits, and whether they pay ahead (prepaid credits)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Integer, Numeric, String
+from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
+
+DEFAULT_WARNING_PERCENT = 80
 
 
 class Customer(Base):
@@ -20,3 +22,19 @@ class Customer(Base):
     markup_percent: Mapped[Decimal] = mapped_column(Numeric(7, 3), default=Decimal(0))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Replicas poll for customers changed since their last look, and drop the cached keys of each.
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, index=True)
+    # Limits over all of the customer's keys together, enforced by admission control; None is unlimited.
+    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
+    budget_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
+    # The share of the budget spent at which a warning is given; the hard stop is at 100 %.
+    budget_warning_percent: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_WARNING_PERCENT, server_default=text(str(DEFAULT_WARNING_PERCENT))
+    )
+    # Prepaid customers are refused once their credit balance (see CreditEntry) is spent, less the grace.
+    prepaid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How far below zero a prepaid balance may go: requests already admitted may finish their spend.
+    credit_grace_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

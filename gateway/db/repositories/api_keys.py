@@ -1,13 +1,13 @@
 """Customer API keys. The secret is returned once, by :func:`create`; only its hash is stored.
 
-Nothing here hands out a key's hash except :func:`find_by_hash` (the auth cache's lookup) and
-:func:`revoke` (so the caller can evict the key from caches).
+Nothing here hands out a key's hash except :func:`find_by_hash` (the auth cache's lookup),
+:func:`revoke` and :func:`hashes_of` (so the caller can evict keys from caches).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,19 +16,22 @@ from backends.errors import Conflict, InvalidRequest, NotFound
 from gateway.auth.keys import KEY_PREFIX, generate_key
 from gateway.db.models import ApiKey, Customer
 from gateway.db.models.base import utcnow
+from gateway.db.models.customer import DEFAULT_WARNING_PERCENT
 
 BUDGET_PERIODS = ("day", "month")
 
 
 @dataclass(frozen=True, slots=True)
 class KeyLimits:
-    """Admission limits; ``None`` is unlimited. A budget without a period is a monthly one."""
+    """Admission limits of a key or of a customer; ``None`` is unlimited. A budget without a period
+    is a monthly one; a warning is given once ``budget_warning_percent`` of it is spent."""
 
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
     budget_micros: int | None = None
     budget_period: str | None = None
+    budget_warning_percent: int = DEFAULT_WARNING_PERCENT
 
     def checked(self) -> KeyLimits:
         for param in ("rpm", "tpm", "max_concurrency"):
@@ -44,8 +47,13 @@ class KeyLimits:
             )
         if self.budget_period is not None and self.budget_micros is None:
             raise InvalidRequest("budget_period needs a budget_usd to apply to.", param="budget_period")
+        if not 1 <= self.budget_warning_percent <= 100:
+            raise InvalidRequest(
+                f"budget_warning_percent must be between 1 and 100, not {self.budget_warning_percent}.",
+                param="budget_warning_percent",
+            )
         if self.budget_micros is not None and self.budget_period is None:
-            return KeyLimits(self.rpm, self.tpm, self.max_concurrency, self.budget_micros, "month")
+            return replace(self, budget_period="month")
         return self
 
 
@@ -108,6 +116,7 @@ async def create(
         max_concurrency=checked.max_concurrency,
         budget_micros=checked.budget_micros,
         budget_period=checked.budget_period,
+        budget_warning_percent=checked.budget_warning_percent,
     )
     session.add(key)
     await session.flush()
@@ -168,6 +177,12 @@ async def find_by_hash(session: AsyncSession, key_hash: str) -> KeyOwner | None:
     return None if row is None else KeyOwner(row[0], row[1])
 
 
+async def hashes_of(session: AsyncSession, customer_id: int) -> list[str]:
+    """The hashes of all of a customer's keys: what to evict from the auth caches when it changes."""
+    result = await session.execute(select(ApiKey.key_hash).where(ApiKey.customer_id == customer_id))
+    return list(result.scalars())
+
+
 def _info(key: ApiKey, customer: str) -> KeyInfo:
     return KeyInfo(
         id=key.id,
@@ -179,5 +194,7 @@ def _info(key: ApiKey, customer: str) -> KeyInfo:
         expires_at=key.expires_at,
         revoked_at=key.revoked_at,
         created_at=key.created_at,
-        limits=KeyLimits(key.rpm, key.tpm, key.max_concurrency, key.budget_micros, key.budget_period),
+        limits=KeyLimits(
+            key.rpm, key.tpm, key.max_concurrency, key.budget_micros, key.budget_period, key.budget_warning_percent
+        ),
     )

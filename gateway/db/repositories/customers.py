@@ -1,7 +1,9 @@
-"""Customers: who is billed, and the markup (or discount) their prices carry."""
+"""Customers: who is billed, the markup (or discount) their prices carry, and their terms: limits
+over all their keys together, and whether they pay ahead from a credit balance."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,9 +12,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.errors import Conflict, InvalidRequest, NotFound
 from gateway.db.models import Customer
+from gateway.db.repositories.api_keys import KeyLimits
 
 MIN_MARKUP = Decimal(-100)
 MAX_MARKUP = Decimal(1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerTerms:
+    """What admission enforces for a customer as a whole, on top of each key's own limits."""
+
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    prepaid: bool = False  # refuse requests once the credit balance (less the grace) is spent
+    credit_grace_micros: int = 0  # how far below zero a prepaid balance may go
+
+    def checked(self) -> CustomerTerms:
+        if self.credit_grace_micros < 0:
+            raise InvalidRequest("credit_grace_usd must not be negative.", param="credit_grace_usd")
+        return replace(self, limits=self.limits.checked())
+
+
+def terms_of(customer: Customer) -> CustomerTerms:
+    limits = KeyLimits(
+        customer.rpm,
+        customer.tpm,
+        customer.max_concurrency,
+        customer.budget_micros,
+        customer.budget_period,
+        customer.budget_warning_percent,
+    )
+    return CustomerTerms(limits, customer.prepaid, customer.credit_grace_micros)
 
 
 def check_markup(markup_percent: Decimal) -> Decimal:
@@ -25,15 +54,19 @@ def check_markup(markup_percent: Decimal) -> Decimal:
     return markup_percent
 
 
-async def create(session: AsyncSession, name: str, markup_percent: Decimal = Decimal(0)) -> Customer:
+async def create(
+    session: AsyncSession, name: str, markup_percent: Decimal = Decimal(0), terms: CustomerTerms | None = None
+) -> Customer:
     """Add a customer; a name that is taken raises :class:`Conflict`."""
     name = name.strip()
     if not name:
         raise InvalidRequest("A customer needs a non-empty name.", param="name", code="invalid_value")
     check_markup(markup_percent)
+    checked = (terms or CustomerTerms()).checked()
     if await get_by_name(session, name) is not None:
         raise _taken(name)
     customer = Customer(name=name, markup_percent=markup_percent)
+    _apply(customer, checked)
     session.add(customer)
     try:
         await session.flush()
@@ -68,10 +101,39 @@ async def list_all(session: AsyncSession) -> list[Customer]:
 
 
 async def set_markup(session: AsyncSession, name: str, markup_percent: Decimal) -> Customer:
-    customer = await require(session, name, param="name")
-    customer.markup_percent = check_markup(markup_percent)
+    return await update(session, await require(session, name, param="name"), markup_percent=markup_percent)
+
+
+async def update(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    markup_percent: Decimal | None = None,
+    terms: CustomerTerms | None = None,
+) -> Customer:
+    """Change the markup and replace the terms (the whole set: see :func:`terms_of` for the current one).
+
+    A real change stamps ``updated_at``, which tells every replica to reload the customer's keys.
+    """
+    checked = None if terms is None else terms.checked()
+    if markup_percent is not None:
+        customer.markup_percent = check_markup(markup_percent)
+    if checked is not None:
+        _apply(customer, checked)
     await session.flush()
     return customer
+
+
+def _apply(customer: Customer, terms: CustomerTerms) -> None:
+    limits = terms.limits
+    customer.rpm = limits.rpm
+    customer.tpm = limits.tpm
+    customer.max_concurrency = limits.max_concurrency
+    customer.budget_micros = limits.budget_micros
+    customer.budget_period = limits.budget_period
+    customer.budget_warning_percent = limits.budget_warning_percent
+    customer.prepaid = terms.prepaid
+    customer.credit_grace_micros = terms.credit_grace_micros
 
 
 def _taken(name: str) -> Conflict:

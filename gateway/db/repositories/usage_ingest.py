@@ -1,8 +1,8 @@
 """Writing journaled usage into ``usage_events`` and ``usage_rollups``, idempotently.
 
 Events are inserted with ``ON CONFLICT DO NOTHING`` on the request id; only the ones that were
-really inserted are added to the hourly rollups, in the same transaction, so a replayed journal
-never counts anything twice.
+really inserted are added to the hourly rollups and debited from prepaid credit balances, in the
+same transaction, so a replayed journal never counts or charges anything twice.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.models import UsageEvent, UsageRollup
+from gateway.db.repositories.credits import debit_usage
 from gateway.metering.record import UsageRecord
 
 _SUMMED = (
@@ -87,4 +88,5 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
             set_={name: table.c[name] + upsert.excluded[name] for name in _COUNTERS},
         )
         await session.execute(upsert, rows)
+    await debit_usage(session, fresh)
     return len(fresh)

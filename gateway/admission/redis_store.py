@@ -1,0 +1,128 @@
+"""Admission counters in Redis, shared by every replica: each reservation is one Lua script call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from gateway.admission.decision import Decision, RateView, SeedNeeded
+from gateway.admission.rules import LEASE_MS, WINDOW_MS, Ask, Credit, ScopeLimits
+from gateway.admission.store import (
+    CREDIT_TTL_MS,
+    applied_key,
+    budget_key,
+    budget_ttl_ms,
+    credit_key,
+    rate_key,
+    slots_key,
+)
+
+
+def _script(name: str) -> str:
+    return resources.files("gateway.admission").joinpath(name).read_text()
+
+
+class RedisStore:
+    """Keys live under ``namespace:``, so deployments (or test runs) can share one Redis."""
+
+    def __init__(self, redis: Any, namespace: str) -> None:
+        self._redis = redis
+        self._ns = f"{namespace}:"
+        self._reserve = redis.register_script(_script("reserve.lua"))
+        self._settle = redis.register_script(_script("settle.lua"))
+        self._topup = redis.register_script(_script("topup.lua"))
+        self._seed_credit = redis.register_script(_script("seed_credit.lua"))
+
+    def _keys(self, scopes: Sequence[ScopeLimits], credit: Credit | None, now_ms: int) -> list[str]:
+        keys: list[str] = []
+        for scope in scopes:
+            keys += [
+                rate_key(scope, "requests"),
+                rate_key(scope, "tokens"),
+                slots_key(scope),
+                budget_key(scope, now_ms),
+            ]
+        if credit is not None:
+            keys.append(credit_key(credit))
+        return [self._ns + key for key in keys]
+
+    async def reserve(self, scopes: Sequence[ScopeLimits], credit: Credit | None, ask: Ask) -> Decision | SeedNeeded:
+        args: list[int | str] = [
+            ask.now_ms,
+            ask.request_id,
+            LEASE_MS,
+            WINDOW_MS,
+            len(scopes),
+            int(credit is not None),
+            ask.tokens,
+            ask.cost_micros,
+        ]
+        for scope in scopes:
+            args += [
+                scope.rpm or 0,
+                scope.tpm or 0,
+                scope.max_concurrency or 0,
+                scope.budget_micros or 0,
+                budget_ttl_ms(scope, ask.now_ms),
+                scope.warning_percent,
+            ]
+        args += [credit.grace_micros if credit else 0, CREDIT_TTL_MS]
+        result = await self._reserve(keys=self._keys(scopes, credit, ask.now_ms), args=args)
+        code, reason, index, retry_ms = int(result[0]), _text(result[1]), int(result[2]), int(result[3])
+        where = scopes[index].scope if index >= 0 else (credit.customer if credit else None)
+        if code == 2:
+            return SeedNeeded(reason, where or "")
+        if code == 0:
+            return Decision(False, reason, where, retry_ms)
+        views = [int(v) for v in result[4:10]]
+        return Decision(
+            True,
+            requests=RateView(*views[0:3]) if views[0] else None,
+            tokens=RateView(*views[3:6]) if views[3] else None,
+            budget_warning=bool(int(result[10])),
+        )
+
+    async def settle(
+        self,
+        scopes: Sequence[ScopeLimits],
+        credit: Credit | None,
+        ask: Ask,
+        used_tokens: int,
+        used_cost: int,
+        *,
+        failed: bool,
+    ) -> None:
+        args: list[int | str] = [
+            ask.now_ms,
+            ask.request_id,
+            WINDOW_MS,
+            len(scopes),
+            int(credit is not None),
+            used_tokens - ask.tokens,
+            ask.cost_micros,
+            used_cost,
+            int(failed),
+        ]
+        for scope in scopes:
+            args += [scope.rpm or 0, scope.tpm or 0, scope.max_concurrency or 0, scope.budget_micros or 0]
+        await self._settle(keys=self._keys(scopes, credit, ask.now_ms), args=args)
+
+    async def seed_budget(self, key: str, spent_micros: int, ttl_ms: int) -> None:
+        await self._redis.set(self._ns + key, spent_micros, px=ttl_ms, nx=True)
+
+    async def seed_credit(self, credit: Credit, balance_micros: int, included: Sequence[int]) -> None:
+        keys = [self._ns + credit_key(credit), self._ns + applied_key(credit)]
+        await self._seed_credit(keys=keys, args=[balance_micros, CREDIT_TTL_MS, *included])
+
+    async def apply_topups(self, credit: Credit, entries: Sequence[tuple[int, int]]) -> None:
+        flat = [value for entry in entries for value in entry]
+        if flat:
+            await self._topup(keys=[self._ns + credit_key(credit), self._ns + applied_key(credit)], args=flat)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

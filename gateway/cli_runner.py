@@ -1,0 +1,62 @@
+"""What the operator's commands share: settings, the database, and errors as a message and exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from backends.errors import TollgateError
+from gateway.db import migrate
+from gateway.db.engine import build_engine, session_factory
+from gateway.services.admin import AdminService
+from gateway.settings import ConfigError, Settings, load_settings
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Command = Callable[[AdminService, argparse.Namespace], Awaitable[None]]
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, os.environ)
+
+
+def run_command(command: Command) -> Callable[[argparse.Namespace], int]:
+    """Wrap a command: settings, the database, and errors turned into a message and an exit code."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            settings = settings_of(args)
+        except ConfigError as exc:
+            print(f"tollgate: bad config: {exc}", file=sys.stderr)
+            return 2
+        try:
+            asyncio.run(_with_database(settings, command, args))
+        except TollgateError as exc:
+            print(f"tollgate: {exc.message}", file=sys.stderr)
+            return 1
+        except (SQLAlchemyError, OSError) as exc:
+            print(f"tollgate: database error: {exc}\n(has `tollgate migrate` been run?)", file=sys.stderr)
+            return 1
+        return 0
+
+    return handler
+
+
+async def _with_database(settings: Settings, command: Command, args: argparse.Namespace) -> None:
+    await migrate.migrate_on_start(settings.database_url)
+    engine = build_engine(settings.database_url)
+    try:
+        # The CLI cannot reach the gateways' caches: they see a revocation through the database.
+        await command(AdminService(session_factory(engine), known_models=[m.name for m in settings.models]), args)
+    finally:
+        await engine.dispose()
+
+
+def when(moment: dt.datetime | None, default: str) -> str:
+    return default if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")

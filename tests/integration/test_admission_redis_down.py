@@ -1,0 +1,80 @@
+"""Redis stopped mid-test: the configured policy holds, nothing crashes, limits resume after."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.threaded import free_port
+from tests.support.gateway_process import create_key, running_gateway
+
+
+@contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline, "private redis did not start"
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def config(tmp_path: Path, port: int, fail_open: bool) -> dict[str, Any]:
+    return {
+        "backends": {"sim": {"type": "simulator"}},
+        "models": [{"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]}],
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'tollgate.db'}",
+        "journal_dir": str(tmp_path / "journal"),
+        "redis_url": f"redis://127.0.0.1:{port}/0",
+        "admission_fail_open": fail_open,
+    }
+
+
+async def burst(url: str, key: str, count: int) -> list[int]:
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=30) as http:
+        body = {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        responses = await asyncio.gather(*(http.post(f"{url}/v1/chat/completions", json=body) for _ in range(count)))
+    return sorted(r.status_code for r in responses)
+
+
+async def store_errors(url: str) -> float:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{url}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("tollgate_admission_store_errors_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.parametrize("fail_open", [True, False], ids=["fail-open", "fail-closed"])
+async def test_redis_outage_follows_the_policy_and_limits_come_back(tmp_path: Path, fail_open: bool) -> None:
+    port = free_port()
+    settings = config(tmp_path, port, fail_open)
+    key = await asyncio.to_thread(create_key, settings, tmp_path, "outage-co", "--rpm", "3")
+    with private_redis(port) as redis, running_gateway(settings, tmp_path) as url:
+        assert await burst(url, key, 5) == [200] * 3 + [429] * 2
+        redis.kill()
+        redis.wait()
+        during = await burst(url, key, 5)
+        assert during == ([200] * 5 if fail_open else [503] * 5)
+        assert await store_errors(url) >= 5
+        with private_redis(port):
+            assert await burst(url, key, 5) == [200] * 3 + [429] * 2  # a fresh Redis: a fresh minute
