@@ -13,17 +13,15 @@ import sys
 from typing import Any
 
 import msgspec
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway import cli_customers
-from gateway.cli_runner import Commands, run_command, settings_of, when
+from gateway.cli_runner import Commands, exit_status, run_command, settings_of, when
 from gateway.db import migrate
 from gateway.kit.tables import render
 from gateway.protocol.admin import KeyCreate, UsageQuery
 from gateway.protocol.decoding import validate
 from gateway.services import usage_reports
 from gateway.services.admin import AdminService
-from gateway.settings import ConfigError
 
 
 def register(commands: Commands) -> None:
@@ -78,26 +76,23 @@ def _add_usage(commands: Commands, config: argparse.ArgumentParser) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    try:
-        url = settings_of(args).database_url
-        if args.new_revision:
-            print(f"wrote {asyncio.run(migrate.new_revision(args.new_revision))}")
-            return 0
-        if args.check:
-            diffs = asyncio.run(migrate.check(url))
-            for diff in diffs:
-                print(f"differs: {diff}", file=sys.stderr)
-            print("the schema matches the models" if not diffs else f"{len(diffs)} difference(s)")
-            return 1 if diffs else 0
-        asyncio.run(migrate.upgrade(url))
-        print(f"database at revision {migrate.head()} (head)")
+    return exit_status(lambda: _migrate_database(args), "cannot migrate the database: {}")
+
+
+def _migrate_database(args: argparse.Namespace) -> int:
+    url = settings_of(args).database_url
+    if args.new_revision:
+        print(f"wrote {asyncio.run(migrate.new_revision(args.new_revision))}")
         return 0
-    except ConfigError as exc:
-        print(f"tollgate: bad config: {exc}", file=sys.stderr)
-        return 2
-    except (SQLAlchemyError, OSError) as exc:
-        print(f"tollgate: cannot migrate the database: {exc}", file=sys.stderr)
-        return 1
+    if args.check:
+        diffs = asyncio.run(migrate.check(url))
+        for diff in diffs:
+            print(f"differs: {diff}", file=sys.stderr)
+        print("the schema matches the models" if not diffs else f"{len(diffs)} difference(s)")
+        return 1 if diffs else 0
+    asyncio.run(migrate.upgrade(url))
+    print(f"database at revision {migrate.head()} (head)")
+    return 0
 
 
 async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:

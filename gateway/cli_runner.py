@@ -30,22 +30,30 @@ def run_command(command: Command) -> Callable[[argparse.Namespace], int]:
     """Wrap a command: settings, the database, and errors turned into a message and an exit code."""
 
     def handler(args: argparse.Namespace) -> int:
-        try:
-            settings = settings_of(args)
-        except ConfigError as exc:
-            print(f"tollgate: bad config: {exc}", file=sys.stderr)
-            return 2
-        try:
-            asyncio.run(_with_database(settings, command, args))
-        except TollgateError as exc:
-            print(f"tollgate: {exc.message}", file=sys.stderr)
-            return 1
-        except (SQLAlchemyError, OSError) as exc:
-            print(f"tollgate: database error: {exc}\n(has `tollgate migrate` been run?)", file=sys.stderr)
-            return 1
-        return 0
+        return exit_status(lambda: _run(command, args), "database error: {}\n(has `tollgate migrate` been run?)")
 
     return handler
+
+
+def exit_status(run: Callable[[], int], database_trouble: str) -> int:
+    """``run``'s exit code; or, with a message, 2 for a bad config and 1 for a refused request or for a
+    database that cannot be used (``database_trouble`` says so, its ``{}`` standing for the error)."""
+    try:
+        return run()
+    except ConfigError as exc:
+        print(f"tollgate: bad config: {exc}", file=sys.stderr)
+        return 2
+    except TollgateError as exc:
+        print(f"tollgate: {exc.message}", file=sys.stderr)
+        return 1
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"tollgate: {database_trouble.format(exc)}", file=sys.stderr)
+        return 1
+
+
+def _run(command: Command, args: argparse.Namespace) -> int:
+    asyncio.run(_with_database(settings_of(args), command, args))
+    return 0
 
 
 async def _with_database(settings: Settings, command: Command, args: argparse.Namespace) -> None:

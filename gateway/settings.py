@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -37,7 +37,9 @@ class Deployment(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Pricing(msgspec.Struct, forbid_unknown_fields=True):
-    """Dollars; token prices per million tokens. Published as a new price-book version when changed."""
+    """A model's prices: the config's ``pricing`` block, published as a new price-book version when
+    changed, and (with the model's name) each entry of a price book published through the admin API.
+    Dollars; token prices per million tokens."""
 
     input_per_mtok: Decimal = Decimal(0)
     output_per_mtok: Decimal = Decimal(0)
@@ -48,7 +50,7 @@ class Pricing(msgspec.Struct, forbid_unknown_fields=True):
     per_audio_second: Decimal | None = None
     per_mchar: Decimal | None = None
     gpu_hour_usd: Decimal | None = None
-    tokens_per_gpu_hour: int | None = None
+    tokens_per_gpu_hour: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):

@@ -11,6 +11,7 @@ from gateway.settings import Pricing, Settings
 
 
 def model_price(model: str, pricing: Pricing) -> ModelPrice:
+    """The price-book row of ``model``'s prices, from the config or from the admin API."""
     return ModelPrice(
         model=model,
         input_per_mtok=pricing.input_per_mtok,
@@ -18,7 +19,7 @@ def model_price(model: str, pricing: Pricing) -> ModelPrice:
         cached_input_per_mtok=pricing.cached_input_per_mtok,
         cache_write_per_mtok=pricing.cache_write_per_mtok,
         reasoning_per_mtok=pricing.reasoning_per_mtok,
-        per_image={size: str(price) for size, price in pricing.per_image.items()} if pricing.per_image else None,
+        per_image=None if pricing.per_image is None else {size: str(usd) for size, usd in pricing.per_image.items()},
         per_audio_second=pricing.per_audio_second,
         per_mchar=pricing.per_mchar,
         gpu_hour_usd=pricing.gpu_hour_usd,

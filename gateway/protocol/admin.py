@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
+
+from gateway.settings import Pricing
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
@@ -21,20 +23,34 @@ UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
 
+T = TypeVar("T")
+
+
+class ListOf(msgspec.Struct, Generic[T]):
+    """The list envelope of OpenAI's API: ``{"data": [...], "object": "list"}``."""
+
+    data: list[T]
+    object: str = "list"
+
+
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Admin request bodies: a misspelt field is a 400, not a silently ignored setting."""
 
 
-class CustomerCreate(Request):
-    name: Name
-    markup_percent: Decimal = Decimal(0)
-    # Limits over all of the customer's keys together (each key may have its own as well).
+class LimitsIn(Request):
+    """The limits given to a new customer (over all of its keys together) or a new key; none is unlimited."""
+
     rpm: Count | None = None
     tpm: Count | None = None
     max_concurrency: Count | None = None
     budget_usd: Decimal | None = None
     budget_period: BudgetPeriod | None = None  # month when a budget is given without one
     budget_warning_percent: Percent = 80
+
+
+class CustomerCreate(LimitsIn, kw_only=True):
+    name: Name
+    markup_percent: Decimal = Decimal(0)
     prepaid: bool = False  # refuse requests once the credit balance is spent
     credit_grace_usd: Decimal = Decimal(0)  # how far below zero a prepaid balance may go
 
@@ -73,22 +89,14 @@ class CustomerOut(msgspec.Struct, kw_only=True):
     object: str = "customer"
 
 
-class CustomerList(msgspec.Struct):
-    data: list[CustomerOut]
-    object: str = "list"
+CustomerList = ListOf[CustomerOut]
 
 
-class KeyCreate(Request):
+class KeyCreate(LimitsIn, kw_only=True):
     customer: Name
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     models: list[Name] | None = None
     expires_at: str | None = None  # ISO 8601 date or date-time; UTC when no zone is given
-    rpm: Count | None = None
-    tpm: Count | None = None
-    max_concurrency: Count | None = None
-    budget_usd: Decimal | None = None
-    budget_period: BudgetPeriod | None = None
-    budget_warning_percent: Percent = 80
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -114,9 +122,7 @@ class KeyCreated(KeyOut, kw_only=True):
     key: str  # the secret: shown in this answer only, stored nowhere
 
 
-class KeyList(msgspec.Struct):
-    data: list[KeyOut]
-    object: str = "list"
+KeyList = ListOf[KeyOut]
 
 
 class CreditTopUp(Request):
@@ -164,9 +170,7 @@ class CreditAdded(msgspec.Struct, kw_only=True):
     object: str = "credit_top_up"
 
 
-class CreditBalanceList(msgspec.Struct):
-    data: list[CreditBalance]
-    object: str = "list"
+CreditBalanceList = ListOf[CreditBalance]
 
 
 GroupBy = Literal["model", "key", "customer", "hour", "day"]
@@ -256,18 +260,10 @@ class UsageEventPage(msgspec.Struct, kw_only=True):
     object: str = "list"
 
 
-class ModelPriceIn(Request):
+class ModelPriceIn(Pricing, kw_only=True):
+    """One model's prices, as in the config's ``pricing`` block; misspelt fields are a 400 here too."""
+
     model: Name
-    input_per_mtok: Decimal = Decimal(0)
-    output_per_mtok: Decimal = Decimal(0)
-    cached_input_per_mtok: Decimal | None = None
-    cache_write_per_mtok: Decimal | None = None
-    reasoning_per_mtok: Decimal | None = None
-    per_image: dict[str, Decimal] | None = None
-    per_audio_second: Decimal | None = None
-    per_mchar: Decimal | None = None
-    gpu_hour_usd: Decimal | None = None
-    tokens_per_gpu_hour: Count | None = None
 
 
 class ModelPriceOut(msgspec.Struct, kw_only=True):

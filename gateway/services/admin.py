@@ -23,6 +23,7 @@ from gateway.db.repositories.api_keys import KeyInfo, KeyLimits
 from gateway.db.repositories.customers import CustomerTerms
 from gateway.db.repositories.price_books import PriceBookVersion
 from gateway.kit.instants import instant_param
+from gateway.metering.price_sync import model_price
 from gateway.metering.pricing import MICROS_PER_USD, format_usd
 from gateway.protocol.admin import (
     CustomerCreate,
@@ -33,6 +34,7 @@ from gateway.protocol.admin import (
     KeyCreated,
     KeyList,
     KeyOut,
+    LimitsIn,
     ModelPriceIn,
     ModelPriceOut,
     PriceBookOut,
@@ -71,11 +73,7 @@ class AdminService:
         self.known_models = None if known_models is None else frozenset(known_models)
 
     async def create_customer(self, body: CustomerCreate) -> CustomerOut:
-        budget = None if body.budget_usd is None else usd_micros(body.budget_usd, "budget_usd")
-        limits = KeyLimits(
-            body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period, body.budget_warning_percent
-        )
-        terms = CustomerTerms(limits, body.prepaid, usd_micros(body.credit_grace_usd, "credit_grace_usd"))
+        terms = CustomerTerms(_limits(body), body.prepaid, usd_micros(body.credit_grace_usd, "credit_grace_usd"))
         async with self.sessions.begin() as session:
             return customer_out(await customers.create(session, body.name, body.markup_percent, terms))
 
@@ -105,10 +103,7 @@ class AdminService:
         if expires_at is not None and expires_at <= dt.datetime.now(dt.UTC):
             raise InvalidRequest("expires_at is in the past.", param="expires_at")
         self._check_models(body.models, "models")
-        budget = None if body.budget_usd is None else usd_micros(body.budget_usd, "budget_usd")
-        limits = KeyLimits(
-            body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period, body.budget_warning_percent
-        )
+        limits = _limits(body)
         async with self.sessions.begin() as session:
             if create_customer:
                 owner = await customers.get_or_create(session, body.customer)
@@ -188,6 +183,11 @@ def customer_out(customer: Customer) -> CustomerOut:
         credit_grace_micros=customer.credit_grace_micros,
         credit_grace_usd=format_usd(customer.credit_grace_micros),
     )
+
+
+def _limits(body: LimitsIn) -> KeyLimits:
+    budget = None if body.budget_usd is None else usd_micros(body.budget_usd, "budget_usd")
+    return KeyLimits(body.rpm, body.tpm, body.max_concurrency, budget, body.budget_period, body.budget_warning_percent)
 
 
 def _updated_terms(current: CustomerTerms, body: CustomerUpdate) -> CustomerTerms:
@@ -275,24 +275,17 @@ def _model_price(price: ModelPriceIn, where: str) -> ModelPrice:
         value = getattr(price, field)
         if value is not None:
             _check_price(value, f"{where}.{field}")
-    per_image = None
-    if price.per_image is not None:
-        per_image = {size: str(_check_price(usd, f"{where}.per_image.{size}")) for size, usd in price.per_image.items()}
-    return ModelPrice(
-        model=price.model,
-        per_image=per_image,
-        tokens_per_gpu_hour=price.tokens_per_gpu_hour,
-        **{field: getattr(price, field) for field in _PRICE_FIELDS},
-    )
+    for size, usd in (price.per_image or {}).items():
+        _check_price(usd, f"{where}.per_image.{size}")
+    return model_price(price.model, price)
 
 
-def _check_price(value: Decimal, param: str) -> Decimal:
+def _check_price(value: Decimal, param: str) -> None:
     if not value.is_finite() or value < 0 or value >= _MAX_PRICE or value != value.quantize(Decimal("1e-9")):
         raise InvalidRequest(
             f"{param} must be a non-negative price below {_MAX_PRICE} with at most 9 decimals, not {value}.",
             param=param,
         )
-    return value
 
 
 def _check_percent(value: Decimal, param: str) -> None:

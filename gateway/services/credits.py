@@ -46,7 +46,7 @@ class CreditService:
         reference = f"topup:{body.reference or uuid.uuid4().hex}"
         async with self.sessions.begin() as session:
             customer = await customers.require(session, name, param=param)
-            entry, created = await credits.add_once(session, customer, micros, "topup", reference, body.note)
+            entry, created = await credits.add(session, customer, micros, "topup", reference, body.note)
             if entry.customer_id != customer.id or entry.amount_micros != micros:
                 raise Conflict(
                     f"The reference {body.reference!r} was used for another top-up"

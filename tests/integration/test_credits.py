@@ -25,10 +25,10 @@ async def _customer(sessions: Sessions, name: str, prepaid: bool = True) -> Cust
 async def test_the_balance_is_the_sum_of_the_ledger_and_a_reference_counts_once(sessions: Sessions) -> None:
     acme = await _customer(sessions, "acme")
     async with sessions.begin() as session:
-        first = await credits.add(session, acme, 25_000_000, "topup", "topup:a", "first")
+        first, _ = await credits.add(session, acme, 25_000_000, "topup", "topup:a", "first")
         await credits.add(session, acme, -1_250_000, "usage", "usage:r1")
     async with sessions.begin() as session:
-        again, created = await credits.add_once(session, acme, 99_000_000, "topup", "topup:a", "other note")
+        again, created = await credits.add(session, acme, 99_000_000, "topup", "topup:a", "other note")
         balance = await credits.balance(session, acme.id)
         count = await session.scalar(select(func.count()).select_from(CreditEntry))
 
@@ -72,14 +72,14 @@ async def test_an_entry_of_the_wrong_sign_or_kind_is_refused(sessions: Sessions,
 async def test_top_ups_since_a_moment_exclude_usage_and_match_the_balance_snapshot(sessions: Sessions) -> None:
     acme, beta = await _customer(sessions, "acme"), await _customer(sessions, "beta")
     async with sessions.begin() as session:
-        old = await credits.add(session, acme, 1_000_000, "topup", "topup:old")
+        old, _ = await credits.add(session, acme, 1_000_000, "topup", "topup:old")
         old.created_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     async with sessions.begin() as session:
-        new = await credits.add(session, acme, 2_000_000, "topup", "topup:new")
+        new, _ = await credits.add(session, acme, 2_000_000, "topup", "topup:new")
         await credits.add(session, acme, -500_000, "usage", "usage:r1")
-        fix = await credits.add(session, acme, -100_000, "adjustment", "adjustment:1")
-        other = await credits.add(session, beta, 7_000_000, "stripe", "stripe:evt_1")
+        fix, _ = await credits.add(session, acme, -100_000, "adjustment", "adjustment:1")
+        other, _ = await credits.add(session, beta, 7_000_000, "stripe", "stripe:evt_1")
     async with sessions.begin() as session:
         recent = await credits.topups_since(session, since)
         snapshot = await credits.balance_with_recent_topups(session, acme.id, since)

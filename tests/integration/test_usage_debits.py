@@ -9,26 +9,14 @@ from gateway.db.repositories import api_keys, credits, customers
 from gateway.db.repositories.customers import CustomerTerms
 from gateway.db.repositories.usage_ingest import ingest
 from gateway.metering.record import UsageRecord
+from tests.support.usage_records import usage_record
 
 Sessions = async_sessionmaker[AsyncSession]
 
 
 def record(request_id: str, customer: Customer, key_id: int, cost: int) -> UsageRecord:
-    return UsageRecord(
-        request_id=request_id,
-        created_at=1_740_000_000.0,
-        customer_id=customer.id,
-        api_key_id=key_id,
-        model="chat-a",
-        deployment="sim",
-        endpoint="chat/completions",
-        streamed=False,
-        status=200,
-        outcome="ok",
-        input_tokens=10,
-        output_tokens=5,
-        latency_ms=12.0,
-        cost_micros=cost,
+    return usage_record(
+        request_id, customer_id=customer.id, api_key_id=key_id, input_tokens=10, output_tokens=5, cost_micros=cost
     )
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import UsageEvent, UsageRollup
 from gateway.db.repositories import api_keys, customers
+from tests.support.usage_records import usage_record
 
 
 def at(text: str) -> dt.datetime:
@@ -76,25 +78,16 @@ def _add_events(session: AsyncSession, seeded: Seeded) -> list[str]:
     """Five events of acme's first key; two share a timestamp, to test the paging tie-break."""
     times = ["2025-03-01T22:10", "2025-03-01T22:20", "2025-03-01T22:20", "2025-03-02T00:05", "2025-03-02T00:06"]
     for i, moment in enumerate(times):
-        session.add(
-            UsageEvent(
-                request_id=f"req_{i}",
-                created_at=at(moment),
-                customer_id=seeded.customers["acme"],
-                api_key_id=seeded.keys["acme-1"],
-                model="model-a",
-                deployment="sim",
-                endpoint="chat/completions",
-                streamed=False,
-                status=200,
-                outcome="ok",
-                input_tokens=10 * i,
-                output_tokens=i,
-                latency_ms=12.5,
-                ttft_ms=None,
-                cost_micros=1000 + i,
-                price_book_version=None,
-            )
+        record = usage_record(
+            f"req_{i}",
+            customer_id=seeded.customers["acme"],
+            api_key_id=seeded.keys["acme-1"],
+            model="model-a",
+            input_tokens=10 * i,
+            output_tokens=i,
+            latency_ms=12.5,
+            cost_micros=1000 + i,
         )
+        session.add(UsageEvent(**{**msgspec.structs.asdict(record), "created_at": at(moment)}))
     # Newest first; req_1 and req_2 share a time, and the larger request id comes first.
     return ["req_4", "req_3", "req_2", "req_1", "req_0"]

@@ -15,24 +15,11 @@ from gateway.metering.journal import (
     read_batches,
 )
 from gateway.metering.record import UsageRecord
+from tests.support.usage_records import usage_record
 
 
 def record(n: int) -> UsageRecord:
-    return UsageRecord(
-        request_id=f"req_{n}",
-        created_at=1_700_000_000.0 + n,
-        customer_id=1,
-        api_key_id=2,
-        model="m",
-        deployment="d",
-        endpoint="chat/completions",
-        streamed=False,
-        status=200,
-        outcome="ok",
-        output_tokens=n,
-        latency_ms=1.0,
-        cost_micros=n * 10,
-    )
+    return usage_record(f"req_{n}", created_at=1_700_000_000.0 + n, output_tokens=n, cost_micros=n * 10)
 
 
 def test_appended_records_read_back_in_batches(tmp_path: Path) -> None:

@@ -84,6 +84,10 @@ def test_config_path_from_environment_and_default_values(tmp_path: Path) -> None
             "$.models[1].name: model 'llama-3.1-8b' is declared twice",
         ),
         ("backends: {}\nmodels: [{name: a, deployments: []}]", "$.models[0].deployments: a model needs at least one"),
+        (
+            GOOD.replace("kind: chat", "kind: chat\n    pricing: {gpu_hour_usd: 2, tokens_per_gpu_hour: 0}"),
+            "$.models[0].pricing.tokens_per_gpu_hour: Expected `int` >= 1",
+        ),
         ("- just\n- a list", "$: expected a mapping at the top level"),
         ("backends: {a: [unclosed", "is not valid YAML"),
     ],

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, text
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
-from gateway.db.models.customer import DEFAULT_WARNING_PERCENT
+from gateway.db.models.limits import Limits
 
 
-class ApiKey(Base):
+class ApiKey(Limits, Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -25,13 +25,3 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     # Replicas poll for keys changed since their last look, so revocations spread without Redis too.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, index=True)
-    # Limits, enforced by admission control; None means unlimited.
-    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
-    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
-    max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
-    budget_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
-    # The share of the budget spent at which a warning is given; the hard stop is at 100 %.
-    budget_warning_percent: Mapped[int] = mapped_column(
-        Integer, default=DEFAULT_WARNING_PERCENT, server_default=text(str(DEFAULT_WARNING_PERCENT))
-    )

@@ -9,11 +9,10 @@ from sqlalchemy import BigInteger, Boolean, Integer, Numeric, String, false, tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
+from gateway.db.models.limits import Limits
 
-DEFAULT_WARNING_PERCENT = 80
 
-
-class Customer(Base):
+class Customer(Limits, Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -24,16 +23,6 @@ class Customer(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     # Replicas poll for customers changed since their last look, and drop the cached keys of each.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, index=True)
-    # Limits over all of the customer's keys together, enforced by admission control; None is unlimited.
-    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
-    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
-    max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
-    budget_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    budget_period: Mapped[str | None] = mapped_column(String(8), default=None)
-    # The share of the budget spent at which a warning is given; the hard stop is at 100 %.
-    budget_warning_percent: Mapped[int] = mapped_column(
-        Integer, default=DEFAULT_WARNING_PERCENT, server_default=text(str(DEFAULT_WARNING_PERCENT))
-    )
     # Prepaid customers are refused once their credit balance (see CreditEntry) is spent, less the grace.
     prepaid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # How far below zero a prepaid balance may go: requests already admitted may finish their spend.

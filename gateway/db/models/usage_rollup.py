@@ -9,6 +9,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime
 
+# The columns that add up a usage event's field of the same name, and all the summed columns.
+EVENT_SUMS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "images",
+    "audio_seconds",
+    "characters",
+    "cost_micros",
+    "saved_micros",
+)
+COUNTERS = ("requests", "errors", "cache_hits", *EVENT_SUMS, "latency_ms_sum")
+
 
 class UsageRollup(Base):
     __tablename__ = "usage_rollups"

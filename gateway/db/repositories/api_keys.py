@@ -16,7 +16,7 @@ from backends.errors import Conflict, InvalidRequest, NotFound
 from gateway.auth.keys import KEY_PREFIX, generate_key
 from gateway.db.models import ApiKey, Customer
 from gateway.db.models.base import utcnow
-from gateway.db.models.customer import DEFAULT_WARNING_PERCENT
+from gateway.db.models.limits import DEFAULT_WARNING_PERCENT
 
 BUDGET_PERIODS = ("day", "month")
 

@@ -46,23 +46,11 @@ async def add(
     kind: str,
     reference: str,
     note: str | None = None,
-) -> CreditEntry:
-    """Append an entry, unless one with this ``reference`` exists: then that one is returned, unchanged."""
-    entry, _created = await add_once(session, customer, amount_micros, kind, reference, note)
-    return entry
-
-
-async def add_once(
-    session: AsyncSession,
-    customer: Customer,
-    amount_micros: int,
-    kind: str,
-    reference: str,
-    note: str | None = None,
 ) -> tuple[CreditEntry, bool]:
-    """:func:`add`, and whether this call added the entry (False: the reference was taken).
+    """Append an entry, unless one with this ``reference`` exists: then that one is returned, unchanged.
 
-    The caller can tell a reference reused for something else by comparing the entry with its ask.
+    Returns the entry and whether this call added it (False: the reference was taken); the caller can
+    tell a reference reused for something else by comparing the entry with its ask.
     """
     check_entry(amount_micros, kind)
     row = {

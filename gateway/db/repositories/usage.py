@@ -18,27 +18,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.db.buckets import day_start
 from gateway.db.models import ApiKey, Customer, UsageEvent, UsageRollup
+from gateway.db.models.usage_rollup import COUNTERS
 
 GroupBy = Literal["model", "key", "customer", "hour", "day"]
 GROUPINGS: tuple[GroupBy, ...] = ("model", "key", "customer", "hour", "day")
 MAX_EVENTS = 1000
 
-_SUMMED = (
-    "requests",
-    "errors",
-    "cache_hits",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "audio_seconds",
-    "characters",
-    "cost_micros",
-    "saved_micros",
-    "latency_ms_sum",
-)
 _FLOATS = frozenset({"audio_seconds", "latency_ms_sum"})
 
 
@@ -74,7 +59,7 @@ class UsageTotals:
 
 async def totals(session: AsyncSession, where: UsageFilter, group_by: GroupBy) -> list[UsageTotals]:
     """One row per group: by cost, highest first; hours and days in time order."""
-    sums = [func.coalesce(func.sum(getattr(UsageRollup, name)), 0).label(name) for name in _SUMMED]
+    sums = [func.coalesce(func.sum(getattr(UsageRollup, name)), 0).label(name) for name in COUNTERS]
     groups = _group_columns(group_by, session.get_bind().dialect.name)
     query = select(*groups, *sums).select_from(UsageRollup)
     if group_by == "key":
@@ -126,7 +111,7 @@ def _group_columns(group_by: GroupBy, dialect: str) -> list[ColumnElement[Any] |
 
 
 def _totals(group_by: GroupBy, row: Any) -> UsageTotals:
-    values: dict[str, Any] = {name: float(row[name]) if name in _FLOATS else int(row[name]) for name in _SUMMED}
+    values: dict[str, Any] = {name: float(row[name]) if name in _FLOATS else int(row[name]) for name in COUNTERS}
     if group_by == "model":
         return UsageTotals(group=row["model"], group_id=None, start=None, **values)
     if group_by == "key":

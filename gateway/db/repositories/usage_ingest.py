@@ -16,22 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.models import UsageEvent, UsageRollup
+from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.db.repositories.credits import debit_usage
 from gateway.metering.record import UsageRecord
-
-_SUMMED = (
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "images",
-    "audio_seconds",
-    "characters",
-    "cost_micros",
-    "saved_micros",
-)
-_COUNTERS = ("requests", "errors", "cache_hits", *_SUMMED, "latency_ms_sum")
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -53,12 +40,12 @@ def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
     totals: dict[tuple[dt.datetime, int, int, str], dict[str, Any]] = {}
     for record in records:
         key = (_hour(record), record.customer_id, record.api_key_id, record.model)
-        row = totals.setdefault(key, dict.fromkeys(_COUNTERS, 0))
+        row = totals.setdefault(key, dict.fromkeys(COUNTERS, 0))
         row["requests"] += 1
         row["errors"] += record.outcome not in ("ok", "client_disconnect")
         row["cache_hits"] += record.cache_status != "miss"
         row["latency_ms_sum"] += record.latency_ms
-        for name in _SUMMED:
+        for name in EVENT_SUMS:
             row[name] += getattr(record, name)
     return [
         {"hour": hour, "customer_id": customer, "api_key_id": key, "model": model, **counters}
@@ -85,7 +72,7 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
         table = UsageRollup.__table__
         upsert = upsert.on_conflict_do_update(
             index_elements=["hour", "customer_id", "api_key_id", "model"],
-            set_={name: table.c[name] + upsert.excluded[name] for name in _COUNTERS},
+            set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
         )
         await session.execute(upsert, rows)
     await debit_usage(session, fresh)
