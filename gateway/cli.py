@@ -28,13 +28,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from gateway.bench import run
 
-    return run.main(run.options(args.server, args.transport, args.duration, args.output), os.environ)
+    return run.main(run.options(args.server, args.duration, args.output), os.environ)
 
 
 def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = commands.add_parser("bench", help="measure the gateway against a zero-latency upstream called directly")
-    bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="both")
-    bench.add_argument("--transport", choices=("aiohttp", "httpx", "both"), default="both")
+    bench = commands.add_parser(
+        "bench", help="measure the gateway, core and metered, against a zero-latency upstream called directly"
+    )
+    bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="uvicorn")
     bench.add_argument("--duration", type=float, default=4.0, help="seconds per phase and target (default 4)")
     bench.add_argument("--output", help="also write the Markdown report to this file")
     bench.set_defaults(handler=_bench)

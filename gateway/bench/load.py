@@ -208,12 +208,14 @@ class _Connection(asyncio.Protocol):
 class Pool:
     """Keep-alive connections to one target, reused by every phase. Connections left idle longer
     than :data:`RECYCLE_IDLE_SECONDS` are replaced before the next run, so that a server's keep-alive
-    timeout (uvicorn's is 5 s) never closes one under a request."""
+    timeout (uvicorn's is 5 s) never closes one under a request. ``answered`` counts every answer
+    the pool has received over all its runs, errors included."""
 
     def __init__(self, host: str, port: int, connections: list[_Connection]) -> None:
         self._host, self._port = host, port
         self._connections = connections
         self._used_at = time.monotonic()
+        self.answered = 0
 
     @classmethod
     async def open(cls, host: str, port: int, size: int) -> Pool:
@@ -247,6 +249,7 @@ class Pool:
             raise BenchError(f"no answer within {seconds + 30:.0f} s") from None
         samples.elapsed = max(ends) - started
         self._used_at = time.monotonic()
+        self.answered += len(samples.latencies) + samples.errors
         return samples
 
     def close(self) -> None:
@@ -266,32 +269,57 @@ async def fetch_status(host: str, port: int, request: bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class CpuSnapshot:
-    """CPU seconds used so far: by the whole machine (all CPUs) and by each tracked process group."""
+    """CPU seconds used so far: by the whole machine (all CPUs), by each tracked process group, and
+    by the main threads of its processes (a uvicorn gateway's event loop; its other threads drain the
+    usage journal and run SQLite)."""
 
     machine: float
     groups: tuple[float, ...]
+    main_threads: tuple[float, ...]
+    main_queued: tuple[float, ...]  # seconds the main threads were runnable but waiting for a CPU
+
+
+def _schedstat(pid: int, tid: int | str) -> tuple[float, float]:
+    """Seconds on a CPU, and runnable but waiting for one, of one thread."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            running, waiting = f.read().split()[:2]
+    except (OSError, ValueError):  # the thread has gone
+        return 0.0, 0.0
+    return int(running) / 1e9, int(waiting) / 1e9
+
+
+def _process(pid: str) -> tuple[int, float] | None:
+    """The process group and the CPU seconds (user + system, all threads, exited ones included) of
+    one process; ``None`` when it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_snapshot(groups: tuple[frozenset[int], ...]) -> CpuSnapshot:
     """Each group is a set of process ids; a process counts for a group when its own id or its
     process group id is in the set (the bench starts its servers in their own sessions, so a
     server's workers share its process group)."""
-    tick = os.sysconf("SC_CLK_TCK")
     with open("/proc/stat") as f:
         jiffies = [int(v) for v in f.readline().split()[1:9]]
     # user nice system idle iowait irq softirq steal: busy is everything but idle, iowait and steal.
-    machine = (sum(jiffies) - jiffies[3] - jiffies[4] - jiffies[7]) / tick
-    used = [0.0] * len(groups)
+    machine = (sum(jiffies) - jiffies[3] - jiffies[4] - jiffies[7]) / os.sysconf("SC_CLK_TCK")
+    used, running, queued = [0.0] * len(groups), [0.0] * len(groups), [0.0] * len(groups)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:  # the process has gone
+        found = _process(entry.name)
+        if found is None:
             continue
-        pid, pgrp = int(entry.name), int(fields[2])
+        pid, (pgrp, seconds) = int(entry.name), found
         for i, group in enumerate(groups):
             if pid in group or pgrp in group:
-                used[i] += (int(fields[11]) + int(fields[12])) / tick
-    return CpuSnapshot(machine, tuple(used))
+                used[i] += seconds
+                main = _schedstat(pid, pid)
+                running[i] += main[0]
+                queued[i] += main[1]
+    return CpuSnapshot(machine, tuple(used), tuple(running), tuple(queued))

@@ -1,0 +1,75 @@
+"""The results of ``tollgate bench``: its phases, and what each gateway variant measured in them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gateway.bench.load import Summary
+from gateway.bench.usage import LagEvidence, UsageCount
+
+Server = Literal["uvicorn", "granian"]
+PathKind = Literal["core", "metered"]
+PATHS: tuple[PathKind, ...] = ("core", "metered")
+SERVERS: tuple[Server, ...] = ("uvicorn", "granian")
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    stream: bool
+    concurrency: int
+
+
+PHASES = (
+    Phase("chat c=1", stream=False, concurrency=1),
+    Phase("chat c=64", stream=False, concurrency=64),
+    Phase("stream c=1", stream=True, concurrency=1),
+    Phase("stream c=64", stream=True, concurrency=64),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """One phase, direct and through the gateway. ``gateway_cpu_us`` is the gateway's CPU time per
+    answered request (less sensitive to other load than throughput); ``other_cpu`` is the share of
+    the machine's CPUs that processes other than the bench's own used meanwhile; ``loop_cpu_us`` is
+    the part of ``gateway_cpu_us`` spent on the gateway's main thread (its event loop: the rest is
+    the journal drain and SQLite), ``loop_busy`` that thread's CPU time over the wall time of the
+    timed runs and ``loop_queued`` the time it was runnable but waiting for a CPU; ``journal`` is a
+    metered variant's journal lag in a c=64 phase."""
+
+    direct: Summary
+    gateway: Summary
+    gateway_cpu_us: float
+    other_cpu: float
+    loop_cpu_us: float = math.nan
+    loop_busy: float = math.nan
+    loop_queued: float = math.nan
+    journal: LagEvidence | None = None
+
+    def added(self, metric: str) -> float:
+        value: float = getattr(self.gateway, metric) - getattr(self.direct, metric)
+        return value
+
+
+@dataclass(slots=True)
+class VariantResult:
+    server: Server
+    path: PathKind
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    usage: UsageCount | None = None  # metered variants
+
+    @property
+    def rps(self) -> float:
+        """The gateway's requests per second at concurrency 64, non-streaming."""
+        return self.phases["chat c=64"].gateway.rps
+
+    @property
+    def other_cpu(self) -> float:
+        return max(p.other_cpu for p in self.phases.values())
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} {self.path}"
