@@ -1,0 +1,158 @@
+"""What admission adds: one gateway, two keys, Redis on loopback; measured in one run.
+
+The ``free`` key has no limits (admission is skipped); the ``limited`` key has requests and tokens
+per minute, concurrency and a monthly budget, all far above the load, so that every request runs
+the whole reservation Lua script and its settlement, and none is refused. Slots alternate between
+the keys so both see the same machine state. Run: ``python -m tests.perf.admission_overhead --write
+docs/bench-admission.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import msgspec
+import uvloop
+import yaml
+
+from gateway.bench.load import Pool, encode_request, summarize
+from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+
+ROUNDS = 4
+SECONDS = 3.0
+LIMITS = [
+    "--rpm",
+    "10000000",
+    "--tpm",
+    "1000000000",
+    "--max-concurrency",
+    "100000",
+    "--budget-usd",
+    "1000000",
+    "--budget-period",
+    "month",
+]
+
+
+def _config(directory: Path, upstream: int) -> Path:
+    config = {
+        "backends": {"up": {"type": "openai_compatible", "base_url": f"http://{HOST}:{upstream}/v1"}},
+        "models": [
+            {
+                "name": "bench-model",
+                "deployments": [{"backend": "up", "model": "bench-model"}],
+                "pricing": {"input_per_mtok": "0.01", "output_per_mtok": "0.01"},
+            }
+        ],
+        "database_url": f"sqlite+aiosqlite:///{directory / 'bench.db'}",
+        "journal_dir": str(directory / "journal"),
+        "redis_url": "redis://127.0.0.1:6379/0",
+        "redis_namespace": f"tollgate-bench-{uuid.uuid4().hex[:8]}",
+    }
+    path = directory / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _key(config: Path, env: dict[str, str], customer: str, *limits: str) -> str:
+    command = [sys.executable, "-m", "gateway", "keys", "create", "--config", str(config), "--customer", customer]
+    done = subprocess.run([*command, *limits], env=env, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.split()[-1]
+
+
+def _request(port: int, key: str) -> bytes:
+    body = msgspec.json.encode(
+        {
+            "model": "bench-model",
+            "max_tokens": 32,
+            "messages": [{"role": "user", "content": "Say hello in five words."}],
+        }
+    )
+    return encode_request("POST", "/v1/chat/completions", f"{HOST}:{port}", body, {"authorization": f"Bearer {key}"})
+
+
+async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
+    upstream = free_port()
+    env = child_env(os.environ, None)
+    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
+        await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
+        config = _config(directory, upstream)
+        gateway_env = child_env(os.environ, config)
+        keys = {
+            "free": _key(config, gateway_env, "free-co"),
+            "limited": _key(config, gateway_env, "limited-co", *LIMITS),
+        }
+        port = free_port()
+        with running(server_command("uvicorn", port), gateway_env, directory / "gateway.log") as gateway:
+            await wait_ready(gateway, port, "/healthz", directory / "gateway.log")
+            pool = await Pool.open(HOST, port, 64)
+            results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "rps64": []} for k in keys}
+            for _ in range(ROUNDS):
+                for name, key in keys.items():
+                    request = _request(port, key)
+                    await pool.run(request, concurrency=1, seconds=0.3)
+                    one = summarize(await pool.run(request, concurrency=1, seconds=SECONDS))
+                    many = summarize(await pool.run(request, concurrency=64, seconds=SECONDS))
+                    if one.errors or many.errors:
+                        raise RuntimeError(f"{name}: {one.errors + many.errors} errors")
+                    results[name]["p50"].append(one.p50_ms)
+                    results[name]["p99"].append(one.p99_ms)
+                    results[name]["rps64"].append(many.rps)
+            pool.close()
+    return results
+
+
+def report(results: dict[str, dict[str, list[float]]], command: str) -> str:
+    med = {name: {m: statistics.median(v) for m, v in values.items()} for name, values in results.items()}
+    added = med["limited"]["p50"] - med["free"]["p50"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# Admission overhead",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
+        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
+        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream",
+        "",
+        "One gateway, two keys, alternating slots: `free` (no limits: admission skipped) and `limited` (requests and",
+        "tokens per minute, concurrency and a monthly budget, far above the load: every request runs the reservation",
+        f"script and its settlement). {ROUNDS} rounds of {SECONDS:.0f} s per key and concurrency; medians over rounds.",
+        "",
+        "| key | p50 c=1 (ms) | p99 c=1 (ms) | req/s c=64 |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, values in med.items():
+        lines.append(f"| {name} | {values['p50']:.3f} | {values['p99']:.3f} | {values['rps64']:,.0f} |")
+    verdict = "met" if added <= 0.3 else "not met"
+    lines += [
+        "",
+        f"Admission adds **{added:+.3f} ms** at p50 (target ≤ 0.3 ms: {verdict}); throughput at c=64 is "
+        f"{med['limited']['rps64'] / med['free']['rps64']:.2f}× the unlimited key's.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", help="write the report to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        results = uvloop.run(measure(Path(directory)))
+    text = report(results, "python -m tests.perf.admission_overhead" + (f" --write {args.write}" if args.write else ""))
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
