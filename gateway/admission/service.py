@@ -64,12 +64,26 @@ class Ticket:
     headers: dict[str, str]
 
 
-def needs_estimate(principal: Principal) -> tuple[bool, bool]:
-    """Whether admitting this principal's requests needs their tokens, and their cost."""
-    scopes = scopes_of(principal)
-    tokens = any(s.tpm is not None for s in scopes)
-    cost = principal.prepaid or any(s.budget_micros is not None for s in scopes)
-    return tokens, cost
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The limits that apply to one principal's request, worked out once per request."""
+
+    scopes: list[ScopeLimits]
+    credit: Credit | None
+
+    @property
+    def needs_tokens(self) -> bool:
+        return any(s.tpm is not None for s in self.scopes)
+
+    @property
+    def needs_cost(self) -> bool:
+        return self.credit is not None or any(s.budget_micros is not None for s in self.scopes)
+
+
+def plan_for(principal: Principal) -> Plan | None:
+    """None when nothing limits this principal: its requests skip admission altogether."""
+    scopes, credit = scopes_of(principal), credit_of(principal)
+    return Plan(scopes, credit) if scopes or credit is not None else None
 
 
 class Admission:
@@ -90,14 +104,9 @@ class Admission:
         self._settling: set[asyncio.Task[None]] = set()
         self._last_warning = 0.0
 
-    def limited(self, principal: Principal) -> bool:
-        return bool(scopes_of(principal)) or principal.prepaid
-
-    async def admit(self, principal: Principal, request_id: str, tokens: int, cost_micros: int) -> Ticket | None:
-        """Reserve, or raise 429 / 402; None when nothing applies (or the store is down and we fail open)."""
-        scopes, credit = scopes_of(principal), credit_of(principal)
-        if not scopes and credit is None:
-            return None
+    async def admit(self, plan: Plan, request_id: str, tokens: int, cost_micros: int) -> Ticket | None:
+        """Reserve, or raise 429 / 402; None when the store is down and we fail open."""
+        scopes, credit = plan.scopes, plan.credit
         ask = Ask(request_id, tokens, cost_micros, int(time.time() * 1000))
         try:
             decision = await self._reserve(scopes, credit, ask)

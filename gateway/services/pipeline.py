@@ -9,7 +9,7 @@ from typing import Any
 
 from backends.base import JSON, Operation
 from backends.errors import TollgateError
-from gateway.admission.service import Admission, Ticket, needs_estimate
+from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.auth.cache import KeyCache
 from gateway.auth.principal import Principal
 from gateway.metering.meter import Charge, Meter, Metered
@@ -81,20 +81,21 @@ class Pipeline:
         """Checks that refuse a request before it is sent; a refused request is not metered."""
         route = self.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
-        ticket = await self._admit(principal, call) if self.admission.limited(principal) else None
+        plan = plan_for(principal)
+        ticket = await self._admit(plan, principal, call) if plan is not None else None
         metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
         return route, metered, ticket
 
-    async def _admit(self, principal: Principal, call: Call) -> Ticket | None:
-        want_tokens, want_cost = needs_estimate(principal)
-        prompt = self._prompt_tokens(call) if want_tokens or want_cost else 0
+    async def _admit(self, plan: Plan, principal: Principal, call: Call) -> Ticket | None:
+        want_cost = plan.needs_cost
+        prompt = self._prompt_tokens(call) if plan.needs_tokens or want_cost else 0
         output = self._reserved_output(call)
         cost = 0
         rates = self.meter.price_book.rates(call.model)
         if want_cost and rates is not None:
             worst = token_cost_usd(rates, TokenUsage(input=prompt, output=output))
             cost = to_micros(worst, principal.markup_percent)
-        return await self.admission.admit(principal, call.request_id, prompt + output, cost)
+        return await self.admission.admit(plan, call.request_id, prompt + output, cost)
 
     def finish(
         self,
