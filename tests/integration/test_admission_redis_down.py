@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.threaded import free_port
+from gateway.bench.procs import free_port
 from tests.support.gateway_process import create_key, running_gateway
 
 

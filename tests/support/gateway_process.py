@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.fakes.threaded import free_port
+from gateway.bench.procs import free_port
 
 
 def start_gateway(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.bench.procs import free_port
 
 HERE = Path(__file__).resolve().parent
 SERVED_MODEL_NAME = "tiny-llama"
@@ -61,13 +62,6 @@ def ensure_model(model_dir: str | os.PathLike[str]) -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"make_tiny_model.py failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return model_dir
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
