@@ -2,4 +2,6 @@ import sys
 
 from gateway.cli import main
 
-sys.exit(main())
+# Guarded: the journal drain's spawned process imports this module again under another name.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,8 +55,8 @@ def _metered_share(results: list[VariantResult]) -> list[str]:
 
 
 def _cpu_split(core: VariantResult, metered: VariantResult) -> str:
-    """Where metering's cost goes at c=64: the event-loop thread, and the other threads (journal drain,
-    SQLite), which hold the GIL against the loop while they run Python code. Granian runs Python on
+    """Where metering's cost goes at c=64: the event-loop thread, and the rest (the journal-drain
+    process, and threads of the server's own). Granian runs Python on
     its own threads too, so there only the total is given."""
     c, m = core.phases["chat c=64"], metered.phases["chat c=64"]
     total = (
@@ -68,10 +68,10 @@ def _cpu_split(core: VariantResult, metered: VariantResult) -> str:
     other_m, other_c = (max(p.gateway_cpu_us - p.loop_cpu_us, 0.0) for p in (m, c))
     return (
         f"{total}; on the event-loop thread {m.loop_cpu_us:,.0f} against {c.loop_cpu_us:,.0f} "
-        f"({m.loop_cpu_us - c.loop_cpu_us:+,.0f} µs: key auth, usage record, journal write), on the other threads "
-        f"{other_m:,.0f} against {other_c:,.0f} (journal drain and SQLite). The loop thread ran {_share(m)} of the "
-        f"wall time (core: {_share(c)}): what it neither ran nor queued for is time it had nothing to do or "
-        "waited for the GIL."
+        f"({m.loop_cpu_us - c.loop_cpu_us:+,.0f} µs: key auth, usage record, journal write), elsewhere "
+        f"{other_m:,.0f} against {other_c:,.0f} (the journal-drain process, SQLite). "
+        f"The loop thread ran {_share(m)} of the wall time (core: {_share(c)}): what it neither ran nor "
+        "queued for is time it had nothing to do or waited for the GIL."
     )
 
 

@@ -270,8 +270,8 @@ async def fetch_status(host: str, port: int, request: bytes) -> int:
 @dataclass(frozen=True, slots=True)
 class CpuSnapshot:
     """CPU seconds used so far: by the whole machine (all CPUs), by each tracked process group, and
-    by the main threads of its processes (a uvicorn gateway's event loop; its other threads drain the
-    usage journal and run SQLite)."""
+    by the main threads of its servers (a uvicorn gateway's event loop; its other threads and its
+    journal-drain process write usage into SQLite)."""
 
     machine: float
     groups: tuple[float, ...]
@@ -319,6 +319,7 @@ def cpu_snapshot(groups: tuple[frozenset[int], ...]) -> CpuSnapshot:
         for i, group in enumerate(groups):
             if pid in group or pgrp in group:
                 used[i] += seconds
+            if pid in group:  # the server's own main thread, not its journal-drain process's
                 main = _schedstat(pid, pid)
                 running[i] += main[0]
                 queued[i] += main[1]

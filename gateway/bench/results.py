@@ -36,7 +36,7 @@ class PhaseResult:
     answered request (less sensitive to other load than throughput); ``other_cpu`` is the share of
     the machine's CPUs that processes other than the bench's own used meanwhile; ``loop_cpu_us`` is
     the part of ``gateway_cpu_us`` spent on the gateway's main thread (its event loop: the rest is
-    the journal drain and SQLite), ``loop_busy`` that thread's CPU time over the wall time of the
+    the journal-drain process and SQLite), ``loop_busy`` that thread's CPU time over the wall time of the
     timed runs and ``loop_queued`` the time it was runnable but waiting for a CPU; ``journal`` is a
     metered variant's journal lag in a c=64 phase."""
 

@@ -1,18 +1,25 @@
-"""The background writer that drains journal segments into the database in batches.
+"""The journal drain: a process of its own that writes journal segments into the database in batches.
 
-It runs on a thread of its own, with its own event loop and database engine, so that writing
-usage never stalls the loop that serves requests. It drains this process's own segment and any
-orphan left by a process that died (its ``flock`` is gone), from each segment's recorded position.
-The position is saved only after the database commit, and the insert is idempotent, so a crash
-anywhere in between can only replay, never lose or double-count. Its first pass, at start-up,
-replays whatever an earlier run left behind.
+The serving process only appends to its journal; everything else happens in a child process with its
+own interpreter and database engine, so that writing usage takes neither the serving loop's time nor
+its GIL (measured on a thread of the serving process: ``docs/benchmarks.md``). The child drains its
+owner's live segment, which the owner holds locked so that no other drain touches it, and every
+orphan segment whose lock is free (rotated by its writer, or left by a process that died), from each
+segment's recorded position. The position is saved only after the database commit, and the insert is
+idempotent, so a crash anywhere in between can only replay, never lose or double-count. Its first
+pass replays whatever an earlier run left behind; when its owner dies it makes one last pass and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
+import multiprocessing
+import os
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,39 +34,55 @@ from gateway.metering.journal import (
     mark_drained,
     read_batches,
     remove_segment,
+    writer_pid,
 )
 
 log = logging.getLogger("tollgate.metering")
 
 
+@dataclass(frozen=True, slots=True)
+class DrainJob:
+    directory: Path
+    owner_pid: int
+    database_url: str
+    batch_size: int
+    interval: float
+
+
 class JournalDrain:
-    def __init__(
-        self,
-        journal: Journal,
-        database_url: str,
-        *,
-        batch_size: int = 1000,
-        interval: float = 0.2,
-        rotate_bytes: int = 64 * 1024 * 1024,
-    ) -> None:
+    """The serving process's handle on its drain process."""
+
+    def __init__(self, journal: Journal, database_url: str, *, batch_size: int = 1000, interval: float = 0.2) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
         self.journal = journal
-        self._database_url = database_url
-        self._batch_size = batch_size
-        self._interval = interval
-        self._rotate_bytes = rotate_bytes
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tollgate-journal-drain", daemon=True)
-        self.stored = 0
-        self.healthy = True
+        self._stop_reader, self._stopper = context.Pipe(duplex=False)
+        self._healthy: Synchronized[int] = context.Value("b", 1)
+        self._stored: Synchronized[int] = context.Value("q", 0)
+        job = DrainJob(journal.directory, os.getpid(), database_url, batch_size, interval)
+        self._process = context.Process(
+            target=run, args=(job, self._stop_reader, self._healthy, self._stored), name="tollgate-journal-drain"
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """False while the database refuses the drain's writes (usage waits in the journal)."""
+        return bool(self._healthy.value)
+
+    @property
+    def stored(self) -> int:
+        return int(self._stored.value)
 
     def start(self) -> None:
-        self._thread.start()
+        self._process.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Drain what is left (if the database answers), then stop writing; a fully drained segment
         is removed, anything else waits in the journal for the next start."""
-        self._stopping.set()
-        self._thread.join(timeout)
+        self._stopper.send(True)
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
         self.journal.close()
         if lag_bytes_of(self.journal.path) == 0:
             remove_segment(self.journal.path)
@@ -68,53 +91,63 @@ class JournalDrain:
         """Journal bytes written by this process and not yet in the database."""
         return lag_bytes_of(self.journal.path)
 
-    def _run(self) -> None:
-        asyncio.run(self._main())
 
-    async def _main(self) -> None:
-        engine = build_engine(self._database_url)
-        sessions = session_factory(engine)
-        delay = self._interval
-        try:
-            while True:
-                stopping = self._stopping.is_set()
-                try:
-                    await self.drain_once(sessions)
-                    self.healthy, delay = True, self._interval
-                except Exception as exc:  # the database may be down: events wait in the journal
-                    if self.healthy:
-                        log.warning("usage journal drain failed, will retry: %s", exc)
-                    self.healthy, delay = False, min(delay * 2, 5.0)
-                if stopping:
-                    return
-                await asyncio.to_thread(self._stopping.wait, delay)
-        finally:
-            await engine.dispose()
+def run(job: DrainJob, stop: Connection, healthy: Synchronized[int], stored: Synchronized[int]) -> None:
+    """The drain process's body."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the owner says when to stop
+    asyncio.run(_drain_forever(job, stop, healthy, stored))
 
-    async def drain_once(self, sessions: async_sessionmaker[AsyncSession]) -> int:
-        stored = 0
-        for segment in sorted(self.journal.directory.glob(f"*{SUFFIX}")):
-            if segment == self.journal.path:
-                stored += await self._drain(segment, sessions)
-                continue
-            with claim_orphan(segment) as claimed:
-                if claimed:
-                    stored += await self._drain(segment, sessions)
-                    if drained_offset(segment) >= segment.stat().st_size:
-                        remove_segment(segment)
-        if self.journal.size() >= self._rotate_bytes and self.lag_bytes() == 0:
-            remove_segment(self.journal.rotate())
-        self.stored += stored
-        return stored
 
-    async def _drain(self, segment: Path, sessions: async_sessionmaker[AsyncSession]) -> int:
-        stored = 0
-        for batch in read_batches(segment, drained_offset(segment), self._batch_size):
-            if batch.records:
-                async with sessions() as session, session.begin():
-                    stored += await ingest(session, batch.records)
-            mark_drained(segment, batch.end_offset)
-        return stored
+async def _drain_forever(
+    job: DrainJob, stop: Connection, healthy: Synchronized[int], stored: Synchronized[int]
+) -> None:
+    engine = build_engine(job.database_url)
+    sessions = session_factory(engine)
+    owner = multiprocessing.parent_process()
+    # Ready when the owner asks us to stop, or when it is gone (killed, say): either way, one last pass.
+    watched: list[Connection | int] = [stop] if owner is None else [stop, owner.sentinel]
+    delay, last = job.interval, False
+    try:
+        while True:
+            try:
+                stored.value += await drain_once(job.directory, job.owner_pid, sessions, job.batch_size)
+                healthy.value, delay = 1, job.interval
+            except Exception as exc:  # the database may be down: events wait in the journal
+                if healthy.value:
+                    log.warning("usage journal drain failed, will retry: %s", exc)
+                healthy.value, delay = 0, min(delay * 2, 5.0)
+            if last:
+                return
+            last = bool(wait(watched, delay))  # blocking is fine: nothing else runs on this loop
+    finally:
+        await engine.dispose()
+
+
+async def drain_once(
+    directory: Path, owner_pid: int, sessions: async_sessionmaker[AsyncSession], batch_size: int
+) -> int:
+    """One pass over the journal directory; returns how many new events it stored."""
+    stored = 0
+    # Blocking file calls are fine here: this loop, in the drain's own process, serves nothing else.
+    for segment in sorted(directory.glob(f"*{SUFFIX}")):  # noqa: ASYNC240
+        with claim_orphan(segment) as claimed:
+            if claimed:
+                stored += await _drain(segment, sessions, batch_size)
+                if drained_offset(segment) >= segment.stat().st_size:
+                    remove_segment(segment)
+            elif writer_pid(segment) == owner_pid:  # the owner's live segment: only we drain it
+                stored += await _drain(segment, sessions, batch_size)
+    return stored
+
+
+async def _drain(segment: Path, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
+    stored = 0
+    for batch in read_batches(segment, drained_offset(segment), batch_size):
+        if batch.records:
+            async with sessions() as session, session.begin():
+                stored += await ingest(session, batch.records)
+        mark_drained(segment, batch.end_offset)
+    return stored
 
 
 def lag_bytes_of(segment: Path) -> int:

@@ -1,10 +1,11 @@
 """The local append-only usage journal.
 
 Each process appends to its own segment file (``<dir>/<time>-<pid>.jsonl``), holding an exclusive
-``flock`` on it while it lives. A record is one ``write(2)`` of one JSON line to an ``O_APPEND``
-descriptor: once the call returns, the line is in the kernel's page cache and survives a
-``kill -9`` of the process. The drain position of each segment is kept beside it
-(``<segment>.done``, a byte offset), written only after the database has committed up to there.
+``flock`` on it while it writes to it; past ``rotate_bytes`` it starts a new segment and lets go of
+the old one, which the drain then removes once it is in the database. A record is one ``write(2)``
+of one JSON line to an ``O_APPEND`` descriptor: once the call returns, the line is in the kernel's
+page cache and survives a ``kill -9`` of the process. The drain position of each segment is kept
+beside it (``<segment>.done``, a byte offset), written only after the database has committed up to there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,35 +29,33 @@ class JournalUnavailable(Exception):
 
 
 class Journal:
-    """The segment this process writes to."""
+    """The segment this process writes to; only the serving thread appends."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, rotate_bytes: int = 64 * 1024 * 1024) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._lock = threading.Lock()  # the drain thread rotates while requests append
+        self._rotate_bytes = rotate_bytes
+        self.path, self._fd = _open_segment(directory)
+        self._written = 0
 
     def append(self, record: UsageRecord) -> None:
         line = encode_record(record) + b"\n"
         try:
-            with self._lock:
-                written = os.write(self._fd, line)
+            written = os.write(self._fd, line)
         except OSError as exc:
             raise JournalUnavailable(f"usage journal write failed: {exc.strerror}") from exc
         if written != len(line):
             raise JournalUnavailable("usage journal write was cut short")
+        self._written += written
+        if self._written >= self._rotate_bytes:
+            self.rotate()
 
     def rotate(self) -> Path:
-        """Start a new segment; return the old one (still to be drained by whoever owns it next)."""
-        path = self.directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with self._lock:
-            old_path, old_fd = self.path, self._fd
-            self.path, self._fd = path, fd
-        os.close(old_fd)  # releases the lock: the old segment becomes an orphan to drain
+        """Start a new segment; return the old one, now an orphan for the drain to finish and remove."""
+        old_path, old_fd = self.path, self._fd
+        self.path, self._fd = _open_segment(self.directory)
+        self._written = 0
+        os.close(old_fd)  # releases the lock
         return old_path
 
     def size(self) -> int:
@@ -65,6 +63,18 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _open_segment(directory: Path) -> tuple[Path, int]:
+    path = directory / f"{time.time_ns()}-{os.getpid()}{SUFFIX}"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return path, fd
+
+
+def writer_pid(segment: Path) -> int:
+    """The process that wrote ``segment`` (its name ends with ``-<pid>``)."""
+    return int(segment.stem.rpartition("-")[2])
 
 
 @dataclass(slots=True)
