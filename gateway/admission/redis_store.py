@@ -68,7 +68,7 @@ class RedisStore:
                 scope.warning_percent,
             ]
         args += [credit.grace_micros if credit else 0, CREDIT_TTL_MS]
-        result = await self._reserve(keys=self._keys(scopes, credit, ask.now_ms), args=args)
+        result = await self._reserve(keys=self._keys(scopes, credit, ask.now_ms), args=[_joined(args)])
         code, reason, index, retry_ms = int(result[0]), _text(result[1]), int(result[2]), int(result[3])
         where = scopes[index].scope if index >= 0 else (credit.customer if credit else None)
         if code == 2:
@@ -106,7 +106,7 @@ class RedisStore:
         ]
         for scope in scopes:
             args += [scope.rpm or 0, scope.tpm or 0, scope.max_concurrency or 0, scope.budget_micros or 0]
-        await self._settle(keys=self._keys(scopes, credit, ask.now_ms), args=args)
+        await self._settle(keys=self._keys(scopes, credit, ask.now_ms), args=[_joined(args)])
 
     async def seed_budget(self, key: str, spent_micros: int, ttl_ms: int) -> None:
         await self._redis.set(self._ns + key, spent_micros, px=ttl_ms, nx=True)
@@ -122,6 +122,11 @@ class RedisStore:
 
     async def aclose(self) -> None:
         return None
+
+
+def _joined(args: list[int | str]) -> str:
+    """The scripts' arguments as one string (see reserve.lua): request ids never contain spaces."""
+    return " ".join(map(str, args))
 
 
 def _text(value: Any) -> str:
