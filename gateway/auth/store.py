@@ -50,12 +50,18 @@ class KeyStore:
             owner = await api_keys.find_by_hash(session, key_hash)
         return None if owner is None else principal_of(owner)
 
-    async def changed_since(self, since: dt.datetime) -> list[str]:
-        """The hashes of the keys changed since then, and of every key of a customer changed since then."""
-        keys = select(ApiKey.key_hash).where(ApiKey.updated_at > since)
+    async def changed_since(self, since: dt.datetime) -> dict[str, dt.datetime]:
+        """The keys changed since then, and every key of a customer changed since then: each key's hash
+        and the time of its latest change."""
+        keys = select(ApiKey.key_hash, ApiKey.updated_at).where(ApiKey.updated_at > since)
         of_customers = (
-            select(ApiKey.key_hash).join(Customer, Customer.id == ApiKey.customer_id).where(Customer.updated_at > since)
+            select(ApiKey.key_hash, Customer.updated_at)
+            .join(Customer, Customer.id == ApiKey.customer_id)
+            .where(Customer.updated_at > since)
         )
         async with self._sessions() as session:
-            result = await session.execute(union(keys, of_customers))
-            return list(result.scalars())
+            rows = (await session.execute(union(keys, of_customers))).all()
+        latest: dict[str, dt.datetime] = {}
+        for key_hash, changed_at in rows:
+            latest[key_hash] = max(changed_at, latest.get(key_hash, changed_at))
+        return latest

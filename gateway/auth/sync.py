@@ -15,7 +15,7 @@ log = logging.getLogger("tollgate.auth")
 # Rows written by another host's clock may land a little in our past; look back this much further.
 _OVERLAP = dt.timedelta(seconds=5)
 
-ChangedSince = Callable[[dt.datetime], Awaitable[list[str]]]
+ChangedSince = Callable[[dt.datetime], Awaitable[dict[str, dt.datetime]]]
 
 
 class KeySync:
@@ -27,6 +27,9 @@ class KeySync:
         self._changed_since = changed_since
         self._redis = redis
         self._poll_seconds = poll_seconds
+        # Changes the poll has already applied, by key hash: the overlap re-reads each change for a few
+        # polls, and evicting the key again every time would send its requests to the database.
+        self._applied: dict[str, dt.datetime] = {}
 
     async def key_changed(self, key_hash: str) -> None:
         """Called where a key is revoked or edited: forget it here, and tell the other replicas."""
@@ -43,11 +46,17 @@ class KeySync:
             await asyncio.sleep(self._poll_seconds)
             started = dt.datetime.now(dt.UTC)
             try:
-                for key_hash in await self._changed_since(since - _OVERLAP):
-                    self._cache.invalidate(key_hash)
+                self._apply(await self._changed_since(since - _OVERLAP), since - _OVERLAP)
                 since = started
             except Exception as exc:
                 log.warning("key change poll failed (keys stay cached): %s", exc)
+
+    def _apply(self, changes: dict[str, dt.datetime], horizon: dt.datetime) -> None:
+        for key_hash, changed_at in changes.items():
+            if self._applied.get(key_hash) != changed_at:
+                self._cache.invalidate(key_hash)
+                self._applied[key_hash] = changed_at
+        self._applied = {h: at for h, at in self._applied.items() if at > horizon}
 
     async def listen_forever(self) -> None:
         if self._redis is None:

@@ -204,5 +204,5 @@ async def test_changing_a_customer_marks_all_its_keys_changed(sessions: Sessions
     async with sessions.begin() as session:
         await customers.update(session, await customers.require(session, "acme"), terms=CustomerTerms(prepaid=True))
 
-    assert unchanged == []
+    assert unchanged == {}
     assert sorted(await store.changed_since(before)) == sorted(hash_key(k.secret) for k in acme_keys)

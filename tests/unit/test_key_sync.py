@@ -1,0 +1,49 @@
+"""The key poll evicts a changed key once per change, although its look-back window sees it again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+
+from gateway.auth.cache import KeyCache
+from gateway.auth.keys import hash_key
+from gateway.auth.principal import Principal
+from gateway.auth.sync import KeySync
+
+SECRET = "tg-secret"
+
+
+async def test_a_change_seen_by_several_polls_evicts_the_key_once() -> None:
+    loads = 0
+
+    async def load(key_hash: str) -> Principal:
+        nonlocal loads
+        loads += 1
+        return Principal(key_id=1, key_hash=key_hash, customer_id=1, customer_name="acme")
+
+    first = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
+    changes = {hash_key(SECRET): first}
+
+    async def changed_since(since: dt.datetime) -> dict[str, dt.datetime]:
+        return dict(changes)  # every poll's overlap window still holds the change
+
+    cache = KeyCache(load)
+    sync = KeySync(cache, changed_since, None, poll_seconds=0.01, namespace="test")
+    polling = asyncio.create_task(sync.poll_forever())
+    try:
+        await cache.authenticate(f"Bearer {SECRET}")
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            await cache.authenticate(f"Bearer {SECRET}")
+        assert loads == 2  # the first use, then once after the change
+
+        changes[hash_key(SECRET)] = first + dt.timedelta(seconds=1)  # changed again
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            await cache.authenticate(f"Bearer {SECRET}")
+        assert loads == 3
+    finally:
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
