@@ -19,6 +19,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.config:
         os.environ["TOLLGATE_CONFIG"] = os.path.abspath(args.config)
+    if args.workers > 1:
+        from gateway.server import share_metrics_between_workers
+
+        share_metrics_between_workers(os.environ)
     from gateway.server import serve
 
     serve(host=args.host, port=args.port, workers=args.workers)

@@ -28,6 +28,7 @@ from gateway.metering.journal import (
     read_batches,
     remove_segment,
 )
+from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.metering")
 
@@ -41,8 +42,10 @@ class JournalDrain:
         batch_size: int = 1000,
         interval: float = 0.2,
         rotate_bytes: int = 64 * 1024 * 1024,
+        metrics: Metrics | None = None,
     ) -> None:
         self.journal = journal
+        self._metrics = metrics
         self._database_url = database_url
         self._batch_size = batch_size
         self._interval = interval
@@ -85,6 +88,8 @@ class JournalDrain:
                     if self.healthy:
                         log.warning("usage journal drain failed, will retry: %s", exc)
                     self.healthy, delay = False, min(delay * 2, 5.0)
+                if self._metrics is not None:  # also while the database is down, when it grows
+                    self._metrics.journal_lag_bytes.set(self.lag_bytes())
                 if stopping:
                     return
                 await asyncio.to_thread(self._stopping.wait, delay)
@@ -105,6 +110,8 @@ class JournalDrain:
         if self.journal.size() >= self._rotate_bytes and self.lag_bytes() == 0:
             remove_segment(self.journal.rotate())
         self.stored += stored
+        if self._metrics is not None:
+            self._metrics.journal_stored.inc(stored)
         return stored
 
     async def _drain(self, segment: Path, sessions: async_sessionmaker[AsyncSession]) -> int:
