@@ -30,6 +30,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.scale_out:
+        from gateway.bench import scale
+
+        return scale.main_from_args(args.scale_out, args.duration, args.output, os.environ)
     from gateway.bench import run
 
     return run.main(run.options(args.server, args.duration, args.output), os.environ)
@@ -42,6 +46,11 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="uvicorn")
     bench.add_argument("--duration", type=float, default=4.0, help="seconds per phase and target (default 4)")
     bench.add_argument("--output", help="also write the Markdown report to this file")
+    bench.add_argument(
+        "--scale-out",
+        metavar="COUNTS",
+        help="instead: gateways behind HAProxy on shared Postgres and Redis, e.g. 1,2,4 (--duration per count)",
+    )
     bench.set_defaults(handler=_bench)
 
 
