@@ -39,4 +39,4 @@ bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
 	$(BIN)/tollgate bench --output docs/benchmarks.md
 
 bench-scale: install deploy-tools  ## 1, 2 and 4 gateways behind HAProxy on shared Postgres and Redis: docs/bench-scale-out.md
-	$(BIN)/tollgate bench scale --output docs/bench-scale-out.md
+	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --output docs/bench-scale-out.md
