@@ -32,7 +32,7 @@ from gateway.metering.journal import Journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
 from gateway.metrics import Metrics
-from gateway.observability import access_log
+from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.services.catalog import Catalog
@@ -115,6 +115,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         redis=redis,
         key_revoked=key_sync.key_changed,
     )
+    state.spawn(observer.flush_forever())
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
@@ -123,7 +124,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
 
 
 def _observer(settings: Settings, metrics: Metrics) -> RequestObserver:
-    log = access_log.install() if settings.access_log else None
+    log = AccessLog() if settings.access_log else None
     tracing = build_tracing(settings.tracing) if settings.tracing is not None else None
     return RequestObserver(metrics, log, tracing)
 

@@ -3,72 +3,113 @@
 Each line says who asked (customer and key ids and the customer's name), for what (model,
 endpoint), what answered (deployment), how it went (status, outcome, latency, time to first
 token, tokens, cost, cache). Never the key itself, never prompt or answer text.
+
+Lines are buffered and written whole, at most ``PIPE_BUF`` bytes at a time, so that the workers of
+one server writing to the same pipe never interleave inside a line; the app flushes the buffer
+every second and on shutdown. (The ``logging`` module costs several times more per line.)
 """
 
 from __future__ import annotations
 
-import logging
-import sys
+import os
+import select
 import time
-from typing import Any
 
 import msgspec
 
 from gateway.metering.pricing import format_usd
 from gateway.metering.record import UsageRecord
 
-LOGGER = "tollgate.access"
+FLUSH_SECONDS = 1.0
+
+
+class MeteredLine(msgspec.Struct, kw_only=True):
+    ts: float
+    event: str
+    request_id: str
+    customer: str
+    customer_id: int
+    api_key_id: int
+    model: str
+    endpoint: str
+    stream: bool
+    deployment: str | None
+    status: int
+    outcome: str
+    cache: str
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+
+
+class RefusedLine(msgspec.Struct, kw_only=True):
+    ts: float
+    event: str
+    request_id: str
+    endpoint: str
+    status: int
+    outcome: str
+    error_code: str | None
+    latency_ms: float
+
+
 _encode = msgspec.json.Encoder().encode
 
 
-def install(stream: Any = None) -> logging.Logger:
-    """Send the access log, and nothing else, to ``stream`` (standard output by default), unformatted:
-    each message already is a JSON document. Idempotent: a second app in the process reuses it."""
-    logger = logging.getLogger(LOGGER)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    if not logger.handlers:
-        handler = logging.StreamHandler(stream or sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-    return logger
+class AccessLog:
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
 
+    def metered(self, record: UsageRecord, customer: str) -> None:
+        ttft = None if record.ttft_ms is None else round(record.ttft_ms, 3)
+        line = MeteredLine(
+            ts=round(time.time(), 3),
+            event="request",
+            request_id=record.request_id,
+            customer=customer,
+            customer_id=record.customer_id,
+            api_key_id=record.api_key_id,
+            model=record.model,
+            endpoint=record.endpoint,
+            stream=record.streamed,
+            deployment=record.deployment,
+            status=record.status,
+            outcome=record.outcome,
+            cache=record.cache_status,
+            latency_ms=round(record.latency_ms, 3),
+            ttft_ms=ttft,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cost_usd=format_usd(record.cost_micros),
+        )
+        self._write(_encode(line))
 
-def metered_line(record: UsageRecord, customer: str) -> bytes:
-    return _encode(
-        {
-            "ts": round(time.time(), 3),
-            "event": "request",
-            "request_id": record.request_id,
-            "customer": customer,
-            "customer_id": record.customer_id,
-            "api_key_id": record.api_key_id,
-            "model": record.model,
-            "endpoint": record.endpoint,
-            "stream": record.streamed,
-            "deployment": record.deployment,
-            "status": record.status,
-            "outcome": record.outcome,
-            "cache": record.cache_status,
-            "latency_ms": round(record.latency_ms, 3),
-            "ttft_ms": None if record.ttft_ms is None else round(record.ttft_ms, 3),
-            "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens,
-            "cost_usd": format_usd(record.cost_micros),
-        }
-    )
+    def refused(self, request_id: str, path: str, status: int, code: str | None, latency_ms: float) -> None:
+        line = RefusedLine(
+            ts=round(time.time(), 3),
+            event="request",
+            request_id=request_id,
+            endpoint=path,
+            status=status,
+            outcome="refused",
+            error_code=code,
+            latency_ms=round(latency_ms, 3),
+        )
+        self._write(_encode(line))
 
+    def _write(self, line: bytes) -> None:
+        if len(self._buffer) + len(line) + 1 > select.PIPE_BUF:
+            self.flush()
+        self._buffer += line
+        self._buffer += b"\n"
 
-def refused_line(request_id: str, path: str, status: int, code: str | None, latency_ms: float) -> bytes:
-    return _encode(
-        {
-            "ts": round(time.time(), 3),
-            "event": "request",
-            "request_id": request_id,
-            "endpoint": path,
-            "status": status,
-            "outcome": "refused",
-            "error_code": code,
-            "latency_ms": round(latency_ms, 3),
-        }
-    )
+    def flush(self) -> None:
+        view = memoryview(self._buffer)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        view.release()
+        self._buffer.clear()
