@@ -51,7 +51,8 @@ def traffic(fake_openai: tuple[FakeOpenAI, str], tmp_path_factory: pytest.TempPa
     key = create_key(config, workdir, "metrics-co", "--rpm", str(RPM))
     multiproc = workdir / "prometheus"
     env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-    with running_gateway(config, workdir, workers=2, env=env) as url:
+    # Two workers start slowly on a busy two-core machine.
+    with running_gateway(config, workdir, workers=2, env=env, ready_within=120) as url:
         answered, limited = send_known_traffic(url, key)
         yield Traffic(url, workdir, key, answered, limited)
 

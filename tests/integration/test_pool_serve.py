@@ -72,7 +72,7 @@ def test_pool_serve_starts_the_replicas_the_gateway_uses_and_stops_them(tmp_path
         started = wait_for_line(pool, f"127.0.0.1:{port}/v1 started", timeout=30)
         wait_for_line(pool, "pool local ready", timeout=300)
         key = create_key(config, tmp_path, "pool-co")
-        with running_gateway(config, tmp_path) as url:
+        with running_gateway(config, tmp_path, ready_within=120) as url:  # vLLM keeps a core busy
             client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
             answer = client.chat.completions.create(
                 model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4, extra_body={"priority": 1}
