@@ -46,7 +46,7 @@ from gateway.bench.scale_stack import (
     load_balancer,
     postgres_reading,
     private_redis,
-    redis_commands,
+    redis_reading,
     rss_bytes,
     scratch_database,
 )
@@ -155,11 +155,11 @@ async def _timed(
         backends,
         frozenset({os.getpid()}),
     )
-    commands, db = redis_commands(shared.redis_port), await postgres_reading(shared.postgres, shared.database)
+    redis, db = redis_reading(shared.redis_port), await postgres_reading(shared.postgres, shared.database)
     start, began = cpu_snapshot(groups), time.perf_counter()
     samples = await pool.run(request, concurrency=CONCURRENCY, seconds=seconds)
     end, wall = cpu_snapshot(groups), time.perf_counter() - began
-    commands = redis_commands(shared.redis_port) - commands
+    redis_after = redis_reading(shared.redis_port)
     await _drained(shared.workdir)
     after = await postgres_reading(shared.postgres, shared.database)
     cpu = [end.groups[i] - start.groups[i] for i in range(len(groups))]
@@ -169,7 +169,8 @@ async def _timed(
         machine_busy=(end.machine - start.machine) / capacity,
         others_busy=max(end.machine - start.machine - sum(cpu), 0.0) / capacity,
         cpu_seconds=dict(zip(PARTS, cpu, strict=True)),
-        redis_commands=commands,
+        redis_commands=redis_after.commands - redis.commands,
+        redis_scripts=redis_after.scripts - redis.scripts,
         pg_transactions=after.transactions - db.transactions,
         pg_rows=after.rows_written - db.rows_written,
     )

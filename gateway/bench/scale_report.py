@@ -19,6 +19,7 @@ class Costs:
     others_busy: float  # the share used by processes outside the bench (other work on the machine)
     cpu_seconds: dict[str, float]  # by part, over the timed run
     redis_commands: int
+    redis_scripts: int
     pg_transactions: int
     pg_rows: int
     rss_per_gateway: int = 0
@@ -106,14 +107,15 @@ def render(results: list[ScaleResult], command: str, seconds: float, started: da
         lines.append(f"| {r.gateways} | " + " | ".join(f"{r.per_request_us(p):,.0f}" for p in PARTS) + " |")
     lines += ["", "Shared stores per request, and exactness:", ""]
     lines += [
-        "| gateways | Redis commands/req | Postgres commits/req | Postgres rows/req | usage rows = 200s | "
-        "metric 200s = 200s | RPM burst: 200 / 429 of sent (limit) | exact |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| gateways | Redis scripts/req | Redis commands/req | Postgres commits/req | Postgres rows/req "
+        "| usage rows = 200s | metric 200s = 200s | RPM burst: 200 / 429 of sent (limit) | exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in results:
         c, e, n = r.costs, r.exact, max(r.load.requests, 1)
         lines.append(
-            f"| {r.gateways} | {c.redis_commands / n:.2f} | {c.pg_transactions / n:.4f} | {c.pg_rows / n:.3f} "
+            f"| {r.gateways} | {c.redis_scripts / n:.2f} | {c.redis_commands / n:.2f} "
+            f"| {c.pg_transactions / n:.4f} | {c.pg_rows / n:.3f} "
             f"| {e.rows} = {e.expected_rows} | {e.metered_200} = {e.expected_rows} "
             f"| {e.burst_ok} / {e.burst_limited} of {e.burst} ({e.limit}) | {'yes' if e.exact else '**no**'} |"
         )

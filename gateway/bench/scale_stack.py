@@ -38,14 +38,25 @@ def private_redis(workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
         yield process, port
 
 
-def redis_commands(port: int) -> int:
+@dataclass(frozen=True, slots=True)
+class RedisReading:
+    commands: int  # every command executed, those that scripts run included
+    scripts: int  # EVAL/EVALSHA calls: admission's round trips (reserve, settle)
+
+
+def redis_reading(port: int) -> RedisReading:
     done = subprocess.run(
-        [require("redis-cli"), "-p", str(port), "info", "stats"], capture_output=True, text=True, timeout=10
+        [require("redis-cli"), "-p", str(port), "info", "everything"], capture_output=True, text=True, timeout=10
     )
+    commands, scripts = -1, 0
     for line in done.stdout.splitlines():
         if line.startswith("total_commands_processed:"):
-            return int(line.split(":")[1])
-    raise BenchError(f"redis-cli info stats: {done.stderr or done.stdout}")
+            commands = int(line.split(":")[1])
+        elif line.startswith(("cmdstat_eval:", "cmdstat_evalsha:")):  # cmdstat_evalsha:calls=3,usec=...
+            scripts += int(line.partition(":")[2].split(",")[0].removeprefix("calls="))
+    if commands < 0:
+        raise BenchError(f"redis-cli info: {done.stderr or done.stdout}")
+    return RedisReading(commands, scripts)
 
 
 @contextlib.asynccontextmanager
