@@ -39,7 +39,7 @@ from gateway.bench.procs import (
     wait_ready,
 )
 from gateway.bench.run import MODEL, _requests
-from gateway.bench.scale_checks import burst, metric_total, usage_rows
+from gateway.bench.scale_checks import burst, bytes_per_usage_row, metric_total, usage_rows
 from gateway.bench.scale_report import PARTS, Costs, Exactness, ScaleResult, render
 from gateway.bench.scale_stack import (
     DEFAULT_POSTGRES,
@@ -111,6 +111,8 @@ async def scale_out(options: ScaleOptions, env: Mapping[str, str]) -> list[Scale
             for count in options.counts:
                 results.append(await _one_count(shared, count, key, options, env))
                 log(results[-1].brief())
+            size = await bytes_per_usage_row(url)
+            results[-1].notes.append(f"usage_events in Postgres: {size:,.0f} bytes per row, indexes included")
     return results
 
 
@@ -139,8 +141,11 @@ async def _one_count(
             pool.close()
         exact = await _exactness(shared, [p for _, p, _ in gateways], lb_port, limited, options.rpm, rows_before)
         exact.answered = len(warm.latencies) + len(samples.latencies)
+        written = _journal_bytes(shared.workdir, count) / max(exact.expected_rows, 1)
         costs.rss_per_gateway = sum(rss_bytes(g[0].pid) for g in gateways) // count
-        return ScaleResult(count, summarize(samples), costs, exact)
+        return ScaleResult(
+            count, summarize(samples), costs, exact, [f"usage journal: {written:,.0f} bytes per request"]
+        )
 
 
 async def _timed(
@@ -182,6 +187,10 @@ async def _drained(workdir: Path, within: float = 30.0) -> None:
         if not _lagging(workdir):
             return
         await asyncio.sleep(0.1)
+
+
+def _journal_bytes(workdir: Path, count: int) -> int:
+    return sum(segment.stat().st_size for segment in workdir.glob(f"n{count}-g*-journal/*.jsonl"))
 
 
 def _lagging(workdir: Path) -> bool:

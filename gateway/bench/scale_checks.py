@@ -37,6 +37,17 @@ async def usage_rows(database_url: str) -> int:
         await engine.dispose()
 
 
+async def bytes_per_usage_row(database_url: str) -> float:
+    """Disk taken by ``usage_events`` (table, indexes, TOAST) per row, for the capacity model."""
+    query = "SELECT pg_total_relation_size('usage_events')::float / greatest(count(*), 1) FROM usage_events"
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return float((await connection.execute(text(query))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
 async def metric_total(http: aiohttp.ClientSession, port: int) -> tuple[int, int]:
     """One gateway's ``tollgate_requests_total`` for status 200 and for status 429."""
     async with http.get(f"http://{HOST}:{port}/metrics") as response:

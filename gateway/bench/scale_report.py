@@ -119,4 +119,5 @@ def render(results: list[ScaleResult], command: str, seconds: float, started: da
             f"| {e.rows} = {e.expected_rows} | {e.metered_200} = {e.expected_rows} "
             f"| {e.burst_ok} / {e.burst_limited} of {e.burst} ({e.limit}) | {'yes' if e.exact else '**no**'} |"
         )
+    lines += ["", *(f"- {note}" for r in results for note in r.notes)]
     return "\n".join(lines) + "\n"
