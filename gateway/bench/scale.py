@@ -143,9 +143,8 @@ async def _one_count(
         exact.answered = len(warm.latencies) + len(samples.latencies)
         written = _journal_bytes(shared.workdir, count) / max(exact.expected_rows, 1)
         costs.rss_per_gateway = sum(rss_bytes(g[0].pid) for g in gateways) // count
-        return ScaleResult(
-            count, summarize(samples), costs, exact, [f"usage journal: {written:,.0f} bytes per request"]
-        )
+        notes = [f"{count} gateway(s): usage journal {written:,.0f} bytes per request"]
+        return ScaleResult(count, summarize(samples), costs, exact, notes)
 
 
 async def _timed(
