@@ -89,7 +89,11 @@ def render(results: list[ScaleResult], command: str, seconds: float, started: da
         "Everything runs on this machine: the load generator (this process), HAProxy, the gateways, the "
         "zero-latency upstream, a private Redis and the shared Postgres server. *Other processes* is the share "
         "of the CPUs that work outside the bench used meanwhile (other engineers' tests and builds share the "
-        "machine): the numbers are only comparable within one run.",
+        "machine): the numbers are only comparable within one run. *Gateway cores* = CPU seconds of all gateway "
+        "processes per second of the timed run. One gateway process runs one event loop, so it can use at most "
+        "one core; on two cores, a second process can add capacity and a fourth only competes. On a contended "
+        "machine the scheduler also shares CPU per process, so more gateway processes win more of it from the "
+        "other work: read throughput beside *gateway cores* and *other processes*.",
         "",
         "| gateways | req/s | × one | p50 ms | p99 ms | errors | gateway cores | machine busy | other processes "
         "| RSS per gateway |",
