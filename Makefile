@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
 
-.PHONY: install serve vllm lint types test check bench
+.PHONY: install serve vllm deploy-tools lint types test check bench bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ serve: install  ## run the gateway on its embedded default (the demo config unle
 vllm:  ## the real vLLM CPU server the pool tests use, installed once into ~/.cache/tollgate
 	bash tests/vllm_support/install.sh
 
+deploy-tools:  ## promtool and haproxy, for tests/deploy and the scale-out benchmark (Debian packages)
+	@command -v promtool >/dev/null && command -v haproxy >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus haproxy)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -26,10 +30,13 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-test: install vllm
+test: install vllm deploy-tools
 	$(BIN)/python -m pytest
 
 check: lint types test
 
 bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
 	$(BIN)/tollgate bench --output docs/benchmarks.md
+
+bench-scale: install deploy-tools  ## 1, 2 and 4 gateways behind HAProxy on shared Postgres and Redis: docs/bench-scale-out.md
+	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --output docs/bench-scale-out.md

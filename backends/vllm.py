@@ -13,6 +13,7 @@ import msgspec
 
 from backends.base import BackendContext
 from backends.openai_compatible import OpenAICompatibleBackend, Timeouts
+from backends.vllm_launch import VLLMLaunch
 
 
 class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
@@ -21,6 +22,8 @@ class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
     headers: dict[str, str] = {}
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     region: str | None = None
+    # How to start this pool's servers (``tollgate pool serve``, the Helm chart); one per url.
+    launch: VLLMLaunch | None = None
 
     def __post_init__(self) -> None:
         if not self.urls:

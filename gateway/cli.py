@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway import cli_admin
+from gateway import cli_admin, cli_pool
 from gateway.settings import ConfigError, load_settings
 
 
@@ -19,6 +19,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.config:
         os.environ["TOLLGATE_CONFIG"] = os.path.abspath(args.config)
+    if args.workers > 1:
+        from gateway.server import share_metrics_between_workers
+
+        share_metrics_between_workers(os.environ)
     from gateway.server import serve
 
     serve(host=args.host, port=args.port, workers=args.workers)
@@ -26,6 +30,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.scale_out:
+        from gateway.bench import scale
+
+        return scale.main_from_args(args.scale_out, args.duration, args.output, os.environ)
     from gateway.bench import run
 
     return run.main(run.options(args.server, args.duration, args.output), os.environ)
@@ -38,6 +46,11 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--server", choices=("uvicorn", "granian", "both"), default="uvicorn")
     bench.add_argument("--duration", type=float, default=4.0, help="seconds per phase and target (default 4)")
     bench.add_argument("--output", help="also write the Markdown report to this file")
+    bench.add_argument(
+        "--scale-out",
+        metavar="COUNTS",
+        help="instead: gateways behind HAProxy on shared Postgres and Redis, e.g. 1,2,4 (--duration per count)",
+    )
     bench.set_defaults(handler=_bench)
 
 
@@ -52,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     _add_bench(commands)
     cli_admin.register(commands)
+    cli_pool.register(commands)
     return parser
 
 

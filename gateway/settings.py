@@ -24,6 +24,8 @@ _ENV_OVERRIDES = {
     "TOLLGATE_DATABASE_URL": "database_url",
     "TOLLGATE_REDIS_URL": "redis_url",
     "TOLLGATE_ADMIN_TOKEN": "admin_token",
+    # Set by ``tollgate serve --workers N`` (or by hand for another server) before any worker starts.
+    "PROMETHEUS_MULTIPROC_DIR": "metrics_multiprocess_dir",
 }
 
 
@@ -51,6 +53,13 @@ class Pricing(msgspec.Struct, forbid_unknown_fields=True):
     per_mchar: Decimal | None = None
     gpu_hour_usd: Decimal | None = None
     tokens_per_gpu_hour: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class TracingSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """OpenTelemetry spans, one per request, exported over OTLP/HTTP (needs the ``otel`` extra)."""
+
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "tollgate"
 
 
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,6 +96,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     reserve_output_tokens: int = 1024
     # How often each replica applies credit top-ups written by another process.
     credit_poll_seconds: float = 1.0
+    # One JSON line per request on standard output (no keys, no prompt or answer text).
+    access_log: bool = True
+    tracing: TracingSettings | None = None
+    # Where prometheus-client keeps each worker's values when several workers share the port; from
+    # PROMETHEUS_MULTIPROC_DIR only, because prometheus-client reads that variable itself.
+    metrics_multiprocess_dir: str | None = None
     source: str = "<demo>"
 
 

@@ -32,6 +32,9 @@ from gateway.metering.journal import Journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
 from gateway.metrics import Metrics
+from gateway.observability.access_log import AccessLog
+from gateway.observability.requests import RequestObserver
+from gateway.observability.tracing import build_tracing
 from gateway.services.catalog import Catalog
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
@@ -51,6 +54,7 @@ class AppState:
     drain: JournalDrain | None
     key_sync: KeySync
     metrics: Metrics
+    observer: RequestObserver
     redis: Any | None = None
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
@@ -72,11 +76,12 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
     journal = Journal(Path(settings.journal_dir)) if settings.meter_usage else None
-    meter = Meter(journal, await price_book.load_current(sessions))
+    metrics = Metrics(settings.metrics_multiprocess_dir)
+    observer = _observer(settings, metrics)
+    meter = Meter(journal, await price_book.load_current(sessions), observer.metered)
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
-    metrics = Metrics()
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
     admission = _admission(settings, sessions, redis, metrics)
     anonymous = (
@@ -106,14 +111,24 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         drain=drain,
         key_sync=key_sync,
         metrics=metrics,
+        observer=observer,
         redis=redis,
         key_revoked=key_sync.key_changed,
     )
+    state.spawn(observer.flush_forever())
+    if drain is not None:
+        state.spawn(drain.report_forever(metrics))
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
     return state
+
+
+def _observer(settings: Settings, metrics: Metrics) -> RequestObserver:
+    log = AccessLog() if settings.access_log else None
+    tracing = build_tracing(settings.tracing) if settings.tracing is not None else None
+    return RequestObserver(metrics, log, tracing)
 
 
 def _admission(
@@ -155,3 +170,4 @@ async def close_state(state: AppState) -> None:
     if state.redis is not None:
         await state.redis.aclose()
     await state.engine.dispose()
+    state.observer.close()

@@ -120,6 +120,8 @@ class Admission:
         if not decision.allowed:
             self._metrics.admission_rejections.labels(decision.reason or "unknown").inc()
             raise _refusal(decision, scopes)
+        if decision.budget_warning:
+            self._metrics.budget_warnings.inc()
         return Ticket(scopes, credit, ask, rate_headers(decision))
 
     async def _reserve(self, scopes: list[ScopeLimits], credit: Credit | None, ask: Ask) -> Decision:

@@ -36,6 +36,7 @@ from gateway.metering.journal import (
     remove_segment,
     writer_pid,
 )
+from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.metering")
 
@@ -90,6 +91,16 @@ class JournalDrain:
     def lag_bytes(self) -> int:
         """Journal bytes written by this process and not yet in the database."""
         return lag_bytes_of(self.journal.path)
+
+    async def report_forever(self, metrics: Metrics, interval: float = 0.5) -> None:
+        """Publish the drain's progress in this process's metrics (the drain process has none)."""
+        reported = 0
+        while True:
+            stored = self.stored
+            metrics.journal_stored.inc(stored - reported)
+            reported = stored
+            metrics.journal_lag_bytes.set(self.lag_bytes())  # also while the database is down, when it grows
+            await asyncio.sleep(interval)
 
 
 def run(job: DrainJob, stop: Connection, healthy: Synchronized[int], stored: Synchronized[int]) -> None:

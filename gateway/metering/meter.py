@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,15 @@ class Charge:
     cost_micros: int
 
 
+# Told of every record once it is journaled, with the customer's name (metrics, access log, traces).
+RecordObserver = Callable[[UsageRecord, str], None]
+
+
 class Meter:
-    def __init__(self, journal: Journal | None, price_book: PriceBook) -> None:
+    def __init__(self, journal: Journal | None, price_book: PriceBook, observe: RecordObserver | None = None) -> None:
         self.journal = journal  # None: usage is priced but not recorded (``meter_usage: false``)
         self.price_book = price_book
+        self._observe = observe
 
     def use_price_book(self, book: PriceBook) -> None:
         self.price_book = book
@@ -85,4 +91,6 @@ class Meter:
         )
         if self.journal is not None:
             self.journal.append(record)
+        if self._observe is not None:
+            self._observe(record, metered.principal.customer_name)
         return Charge(tokens, cost)

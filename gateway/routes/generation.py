@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from backends.base import Operation
-from backends.errors import MethodNotAllowed, TollgateError
+from backends.errors import MethodNotAllowed, TollgateError, UpstreamError
 from gateway.kit.asgi import ClientGone, Receive, Scope, Send, header, read_body, send_bytes, send_stream
 from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
@@ -43,18 +43,22 @@ ENDPOINTS = {
 }
 
 
-def _answer_headers(request_id: str, deployment: str, started: float, upstream_seconds: float) -> dict[str, str]:
-    overhead_ms = (time.perf_counter() - started - upstream_seconds) * 1000
+def _answer_headers(
+    state: AppState, request_id: str, deployment: str, started: float, upstream_seconds: float
+) -> dict[str, str]:
+    overhead = max(time.perf_counter() - started - upstream_seconds, 0.0)
+    state.observer.answer_started(overhead)
     return {
         "x-request-id": request_id,
         "x-tollgate-backend": deployment,
         "x-tollgate-cache": "miss",
-        "x-tollgate-overhead-ms": f"{max(overhead_ms, 0.0):.3f}",
+        "x-tollgate-overhead-ms": f"{overhead * 1000:.3f}",
     }
 
 
 async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     request_id = state.ids.new()
+    started = time.perf_counter()
     answered = False
 
     async def answer(message: dict[str, Any]) -> None:
@@ -63,7 +67,7 @@ async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
         await send(message)
 
     try:
-        await _generate(state, endpoint, request_id, scope, receive, answer)
+        await _generate(state, endpoint, request_id, started, scope, receive, answer)
     except ClientGone:
         return
     except Exception as exc:
@@ -71,6 +75,9 @@ async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
             log.exception("error after the answer began on %s", scope["path"])
             return
         error = exc if isinstance(exc, TollgateError) else _unexpected(scope, exc)
+        if not isinstance(error, UpstreamError):  # upstream failures were metered, and observed, already
+            seconds = time.perf_counter() - started
+            state.observer.refused(request_id, scope["path"], error.http_status, error.code, seconds)
         headers = {**error.headers, "x-request-id": request_id}
         await send_bytes(send, error.http_status, _encode(error.envelope()), headers)
 
@@ -81,9 +88,8 @@ def _unexpected(scope: Scope, exc: Exception) -> TollgateError:
 
 
 async def _generate(
-    state: AppState, endpoint: Endpoint, request_id: str, scope: Scope, receive: Receive, send: Send
+    state: AppState, endpoint: Endpoint, request_id: str, started: float, scope: Scope, receive: Receive, send: Send
 ) -> None:
-    started = time.perf_counter()
     if scope["method"] != "POST":
         raise MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}")
     pipeline = state.pipeline
@@ -97,12 +103,12 @@ async def _generate(
     call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started)
     if stream:
         streaming = await pipeline.stream(principal, call)
-        headers = _answer_headers(request_id, streaming.deployment, started, streaming.upstream_seconds)
+        headers = _answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)
         headers.update(streaming.headers)
         await send_stream(send, receive, streaming.relay, headers)
         return
     done = await pipeline.complete(principal, call)
-    headers = _answer_headers(request_id, done.deployment, started, done.upstream_seconds)
+    headers = _answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)
     await send_bytes(send, 200, _encode(done.body), headers)

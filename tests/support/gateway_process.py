@@ -18,7 +18,12 @@ from gateway.bench.procs import free_port
 
 
 def start_gateway(
-    config: dict[str, Any], workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    config: dict[str, Any],
+    workdir: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    ready_within: float = 30,
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """Start a gateway serving ``config`` and wait until it is healthy; the caller stops it."""
     path = workdir / "tollgate.yaml"
@@ -35,7 +40,7 @@ def start_gateway(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, workdir / "gateway.log")
+        _wait_healthy(url, process, workdir / "gateway.log", ready_within)
     except BaseException:
         process.kill()
         raise
@@ -53,10 +58,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_gateway(
-    config: dict[str, Any], workdir: Path, *, workers: int = 1, env: dict[str, str] | None = None
+    config: dict[str, Any],
+    workdir: Path,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    ready_within: float = 30,
 ) -> Iterator[str]:
     """Yield the root URL of a gateway serving ``config``; stop it afterwards."""
-    url, process = start_gateway(config, workdir, workers=workers, env=env)
+    url, process = start_gateway(config, workdir, workers=workers, env=env, ready_within=ready_within)
     try:
         yield url
     finally:

@@ -1,0 +1,1 @@
+"""Starting and supervising the self-hosted model servers of a pool (``tollgate pool serve``)."""
