@@ -22,7 +22,7 @@ async def test_a_change_seen_by_several_polls_evicts_the_key_once() -> None:
         loads += 1
         return Principal(key_id=1, key_hash=key_hash, customer_id=1, customer_name="acme")
 
-    first = dt.datetime(2026, 11, 28, 4, 0, tzinfo=dt.UTC)
+    first = dt.datetime.now(dt.UTC)  # inside the look-back window, as a real change would be
     changes = {hash_key(SECRET): first}
 
     async def changed_since(since: dt.datetime) -> dict[str, dt.datetime]:
