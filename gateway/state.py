@@ -33,6 +33,7 @@ from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
 from gateway.metrics import Metrics
 from gateway.services.catalog import Catalog
+from gateway.services.media import MediaService
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
@@ -51,6 +52,7 @@ class AppState:
     drain: JournalDrain | None
     key_sync: KeySync
     metrics: Metrics
+    media: MediaService
     redis: Any | None = None
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
@@ -106,6 +108,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         drain=drain,
         key_sync=key_sync,
         metrics=metrics,
+        media=MediaService(pipeline, {model.name: model.limits for model in settings.models}),
         redis=redis,
         key_revoked=key_sync.key_changed,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ log = logging.getLogger("tollgate.errors")
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
+Handler = Callable[[str, Send], Awaitable[None]]  # (request id, send) -> None
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -43,7 +46,7 @@ ENDPOINTS = {
 }
 
 
-def _answer_headers(request_id: str, deployment: str, started: float, upstream_seconds: float) -> dict[str, str]:
+def answer_headers(request_id: str, deployment: str, started: float, upstream_seconds: float) -> dict[str, str]:
     overhead_ms = (time.perf_counter() - started - upstream_seconds) * 1000
     return {
         "x-request-id": request_id,
@@ -54,6 +57,11 @@ def _answer_headers(request_id: str, deployment: str, started: float, upstream_s
 
 
 async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    await answer_errors(state, scope, send, lambda rid, answer: _generate(state, endpoint, rid, scope, receive, answer))
+
+
+async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handler) -> None:
+    """Run ``handle(request_id, send)``, rendering what it raises as OpenAI's error envelope."""
     request_id = state.ids.new()
     answered = False
 
@@ -63,7 +71,7 @@ async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
         await send(message)
 
     try:
-        await _generate(state, endpoint, request_id, scope, receive, answer)
+        await handle(request_id, answer)
     except ClientGone:
         return
     except Exception as exc:
@@ -97,12 +105,12 @@ async def _generate(
     call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started)
     if stream:
         streaming = await pipeline.stream(principal, call)
-        headers = _answer_headers(request_id, streaming.deployment, started, streaming.upstream_seconds)
+        headers = answer_headers(request_id, streaming.deployment, started, streaming.upstream_seconds)
         headers.update(streaming.headers)
         await send_stream(send, receive, streaming.relay, headers)
         return
     done = await pipeline.complete(principal, call)
-    headers = _answer_headers(request_id, done.deployment, started, done.upstream_seconds)
+    headers = answer_headers(request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)
     await send_bytes(send, 200, _encode(done.body), headers)
