@@ -50,8 +50,11 @@ async def read_form(scope: Scope, receive: Receive, limit: int) -> Form:
             size += len(chunk)
             if size > limit:
                 raise _too_large(limit)
-            if chunk or not message.get("more_body", False):
-                for event in parser.parse(chunk):  # an empty chunk ends the input
+            if chunk:
+                for event in parser.parse(chunk):
+                    reader.take(event)
+            if not message.get("more_body", False) and not parser.closed:
+                for event in parser.parse(b""):  # the end of the input: raises unless the form is complete
                     reader.take(event)
     except ParserLimitReached as exc:
         raise InvalidRequest(f"The multipart body has more than {MAX_PARTS} parts.", code="invalid_multipart") from exc
