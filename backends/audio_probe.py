@@ -1,7 +1,7 @@
 """How long an uploaded audio file plays, read from the file itself with FFmpeg (through PyAV).
 
-The duration is the span of the audio stream's packet timestamps: the container is demuxed to the
-end, which needs no decoding (a few times faster than decoding, and right for files whose header
+The duration is the span of the audio stream's packet timestamps (less an encoder's padding, see
+``_without_padding``): the container is demuxed to the end, which needs no decoding (a few times faster than decoding, and right for files whose header
 carries no duration, such as a browser's WebM recording, or a VBR MP3 without a Xing header). The
 first packets are decoded too, so that a file whose header is fine but whose audio is not is
 refused rather than billed.
@@ -31,6 +31,7 @@ ACCEPTED_CONTAINERS = {
 }
 ACCEPTED_NAMES = "flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm"
 _DECODED_PACKETS = 8
+_MAX_PADDING_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ def probe_audio(data: bytes, filename: str) -> AudioInfo:
             raise unreadable(filename, f"is not valid {kind} audio ({_reason(exc)}).") from exc
         if seconds <= 0:
             raise unreadable(filename, f"is a {kind} file without any audio in it.")
+        seconds = _without_padding(seconds, container.duration)
         return AudioInfo(kind, stream.codec_context.name, seconds, stream.codec_context.sample_rate or 0)
 
 
@@ -88,6 +90,16 @@ def _span(container: av.container.InputContainer, stream: av.AudioStream) -> flo
     if start is None or stream.time_base is None:
         return 0.0
     return float((end - start) * Fraction(stream.time_base))
+
+
+def _without_padding(span: float, declared: int | None) -> float:
+    """MP3 and AAC encoders pad the stream by a frame or two (40–60 ms) that the header's duration
+    leaves out. The header is believed only for that: a declared duration shorter than the packets
+    by more than a few frames is not padding, and the packets are billed."""
+    if declared is None or declared <= 0:
+        return span
+    seconds = declared / av.time_base
+    return seconds if 0 <= span - seconds <= _MAX_PADDING_SECONDS else span
 
 
 def _reason(exc: Exception) -> str:

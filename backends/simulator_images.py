@@ -1,7 +1,8 @@
 """The simulator's images: a picture of the requested size, drawn from the prompt with Pillow.
 
 Colours and shapes are a function of the prompt and the image's index, so the same request draws
-the same picture. An edit draws over the uploaded image, resized to the requested size. With
+the same picture. An edit draws over the uploaded image, resized to the requested size (``auto``
+keeps the upload's size). With
 ``response_format: url`` the image comes back as a ``data:`` URL: the simulator has no storage to
 serve files from, and every client that follows URLs can read one.
 """
@@ -36,7 +37,7 @@ def edit(form: Form) -> JSON:
         raise InvalidRequest("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
     with Image.open(io.BytesIO(source.data)) as opened:
         base = opened.convert("RGB")
-    size = _size(fields.get("size"), base.size)
+    size = base.size if fields.get("size") == "auto" else _size(fields.get("size"), DEFAULT_SIZE)
     base = base.resize(size)
     pictures = [_draw(base.copy(), fields, i) for i in range(int(fields.get("n") or 1))]
     return _answer(fields, pictures, size)
