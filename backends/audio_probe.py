@@ -1,10 +1,10 @@
 """How long an uploaded audio file plays, read from the file itself with FFmpeg (through PyAV).
 
-The duration is the span of the audio stream's packet timestamps (less an encoder's padding, see
-``_without_padding``): the container is demuxed to the end, which needs no decoding (a few times faster than decoding, and right for files whose header
-carries no duration, such as a browser's WebM recording, or a VBR MP3 without a Xing header). The
-first packets are decoded too, so that a file whose header is fine but whose audio is not is
-refused rather than billed.
+The duration is the span of the audio stream's packet timestamps, less an encoder's padding (see
+``_without_padding``). The container is demuxed to the end, which needs no decoding: a few times
+faster than decoding, and right for files whose header carries no duration, such as a browser's
+WebM recording, or a VBR MP3 without a Xing header. The first packets are decoded too, so that a
+file whose header is fine but whose audio is not is refused rather than billed.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
 # Dollars per image by size (and quality): what DALL·E 3 cost, so that the demo's bills look familiar.
 SIM_IMAGE_PRICES = {
     "256x256": "0.016",
