@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
 
-.PHONY: install serve vllm lint types test check bench
+NODE_STAMP := tests/node/node_modules/.installed
+
+.PHONY: install serve vllm node lint types test check bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,12 @@ serve: install  ## run the gateway on its embedded default (the demo config unle
 vllm:  ## the real vLLM CPU server the pool tests use, installed once into ~/.cache/tollgate
 	bash tests/vllm_support/install.sh
 
+$(NODE_STAMP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)  ## the OpenAI Node SDK that the media tests drive, as locked in tests/node/package-lock.json
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -26,7 +34,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-test: install vllm
+test: install vllm node
 	$(BIN)/python -m pytest
 
 check: lint types test
