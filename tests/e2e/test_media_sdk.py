@@ -215,3 +215,25 @@ def test_provider_speech_is_relayed_byte_for_byte(client: openai.OpenAI, fake_op
         assert response.headers["x-tollgate-cost-usd"] == "0.000075"  # 5 characters × $15/M
     sent = fake_openai[0].state.requests[-1]
     assert (sent["model"], sent["voice"], sent["speed"]) == ("tts-upstream", "nova", 1.25)
+
+
+async def test_async_image_edit_with_a_mask(aclient: openai.AsyncOpenAI, fake_openai: Fake) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (32, 32), (0, 0, 0, 0)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    edited = await aclient.images.edit(
+        model="fake-image", image=[("a.png", png, "image/png"), ("b.png", png, "image/png")], mask=png, prompt="x"
+    )
+    assert edited.data is not None and len(edited.data) == 1
+    files = fake_openai[0].state.forms[-1]["files"]
+    assert [name for name, _, _ in files["image[]"]] == ["a.png", "b.png"] and len(files["mask"]) == 1
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")
+def test_sync_translation_on_the_simulator(client: openai.OpenAI, database: Path) -> None:
+    raw = client.audio.translations.with_raw_response.create(
+        model="sim-whisper", file=("talk.m4a", tone("m4a", 2.0), "audio/mp4"), response_format="verbose_json"
+    )
+    assert raw.parse().text and raw.headers["x-tollgate-cost-usd"] == "0.000200"  # 2 s × $0.0001
+    event = wait_for_event(database, raw.headers["x-request-id"])
+    assert (event["endpoint"], event["audio_seconds"]) == ("audio/translations", 2.0)
