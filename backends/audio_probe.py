@@ -30,6 +30,7 @@ ACCEPTED_CONTAINERS = {
     "webm": "webm",
 }
 ACCEPTED_NAMES = "flac, m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm"
+_DEMUXERS = "wav,mp3,flac,ogg,mov,matroska"
 _DECODED_PACKETS = 8
 _MAX_PADDING_SECONDS = 0.2
 
@@ -50,11 +51,14 @@ def probe_audio(data: bytes, filename: str) -> AudioInfo:
     """The file's container, codec and duration; a 400 naming the problem when it is not audio
     this gateway accepts. CPU-bound: call it off the event loop for large files."""
     try:
-        container = av.open(io.BytesIO(data), mode="r")
+        # Only these demuxers may run: none that follows references to other files or URLs (HLS, concat).
+        container = av.open(io.BytesIO(data), mode="r", options={"format_whitelist": _DEMUXERS})
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise unreadable(filename, f"could not be read as audio ({_reason(exc)}).") from exc
+        raise unreadable(
+            filename, f"could not be read as audio in a supported format ({ACCEPTED_NAMES}): {_reason(exc)}."
+        ) from exc
     with container:
-        kind = _accepted(container.format.name, filename)
+        kind = _kind(container.format.name)
         if not container.streams.audio:
             raise unreadable(filename, f"is a {kind} file without an audio stream.")
         stream = container.streams.audio[0]
@@ -68,11 +72,9 @@ def probe_audio(data: bytes, filename: str) -> AudioInfo:
         return AudioInfo(kind, stream.codec_context.name, seconds, stream.codec_context.sample_rate or 0)
 
 
-def _accepted(format_name: str, filename: str) -> str:
-    for name in format_name.split(","):
-        if name in ACCEPTED_CONTAINERS:
-            return ACCEPTED_CONTAINERS[name]
-    raise unreadable(filename, f"is in a format that is not supported ({format_name}); supported: {ACCEPTED_NAMES}.")
+def _kind(format_name: str) -> str:
+    """``mov,mp4,m4a,3gp,3g2,mj2`` is m4a, ``matroska,webm`` is webm."""
+    return next(ACCEPTED_CONTAINERS[n] for n in format_name.split(",") if n in ACCEPTED_CONTAINERS)
 
 
 def _span(container: av.container.InputContainer, stream: av.AudioStream) -> float:

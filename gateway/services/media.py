@@ -185,7 +185,8 @@ class MediaService:
         backend = route.backend
         if not isinstance(backend, MediaBackend):
             raise UnsupportedOperation(f"The backend of '{call.model}' does not offer /v1/{call.op.value}.")
-        metered = Metered(call.request_id, principal, call.model, call.op.value, False, call.started, time.time())
+        streamed = call.op is Operation.SPEECH
+        metered = Metered(call.request_id, principal, call.model, call.op.value, streamed, call.started, time.time())
         rates = self.pipeline.meter.price_book.rates(call.model) or _NO_RATES
         return _Opened(route, metered, self._limits.get(call.model, MediaLimits()), rates, backend)
 

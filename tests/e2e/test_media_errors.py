@@ -62,10 +62,10 @@ def test_a_corrupt_audio_file_is_refused_and_not_charged(client: openai.OpenAI, 
     assert event["endpoint"] == "audio/transcriptions" and event["audio_seconds"] == 0
 
 
-def test_a_file_that_is_not_audio_names_its_format(client: openai.OpenAI, database: Path) -> None:
+def test_a_file_that_is_not_audio_lists_the_formats_taken(client: openai.OpenAI, database: Path) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         transcribe(client, "fake-whisper", "photo.png", _png())
-    assert "is in a format that is not supported (png_pipe); supported: flac, m4a, mp3" in caught.value.message
+    assert "could not be read as audio in a supported format (flac, m4a, mp3, mp4" in caught.value.message
     refused_at_no_cost(database, caught.value, 400)
 
 

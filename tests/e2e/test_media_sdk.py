@@ -184,7 +184,12 @@ def test_simulated_speech_is_a_wav_of_plausible_length_priced_by_character(
     assert 2.0 < seconds < 6.0  # nine words at a talking pace
     assert raw.headers["x-tollgate-cost-usd"] == "0.000660"  # 44 characters × $15/M
     event = wait_for_event(database, raw.headers["x-request-id"])
-    assert (event["endpoint"], event["characters"], event["cost_micros"]) == ("audio/speech", 44, 660)
+    assert (event["endpoint"], event["characters"], event["cost_micros"], event["streamed"]) == (
+        "audio/speech",
+        44,
+        660,
+        1,
+    )
 
 
 @pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "pcm"])

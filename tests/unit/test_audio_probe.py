@@ -39,6 +39,7 @@ def test_a_truncated_file_is_billed_for_what_it_holds() -> None:
         (b"this is plain text, not audio at all" * 10, "could not be read as audio"),
         (tone("mp3", 1.0)[:200] + bytes(4000), "could not be read as audio"),
         (tone("flac", 3.0)[:100] + bytes(60_000), "is a flac file without any audio in it"),
+        (tone("wav", 1.0)[:30], "could not be read as audio"),
     ],
 )
 def test_corrupt_files_are_refused_with_the_reason(data: bytes, problem: str) -> None:
@@ -49,7 +50,7 @@ def test_corrupt_files_are_refused_with_the_reason(data: bytes, problem: str) ->
     assert (caught.value.param, caught.value.code, caught.value.http_status) == ("file", "invalid_file_format", 400)
 
 
-def test_containers_openai_does_not_take_are_named() -> None:
+def test_containers_openai_does_not_take_are_refused() -> None:
     import io
 
     import av
@@ -63,4 +64,12 @@ def test_containers_openai_does_not_take_are_named() -> None:
             output.mux(packet)
     with pytest.raises(InvalidRequest) as caught:
         probe_audio(buffer.getvalue(), "voice.aiff")
-    assert "is in a format that is not supported (aiff); supported: flac, m4a, mp3, mp4" in caught.value.message
+    assert "could not be read as audio in a supported format (flac, m4a, mp3, mp4" in caught.value.message
+
+
+def test_playlists_that_point_at_other_files_are_not_followed() -> None:
+    playlist = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
+    concat = b"ffconcat version 1.0\nfile /etc/passwd\n"
+    for data in (playlist, concat):
+        with pytest.raises(InvalidRequest, match="could not be read as audio"):
+            probe_audio(data, "list.m3u8")
