@@ -181,6 +181,26 @@ def test_speech_cut_by_the_provider_mid_stream_is_not_charged(gateway_url: str, 
     assert (event["outcome"], event["cost_micros"]) == ("upstream_error", 0)
 
 
+def test_speech_the_client_abandons_is_billed_in_full(gateway_url: str, api_key: str, database: Path) -> None:
+    text = "trigger:stall and then some more words"
+    with httpx.stream(
+        "POST",
+        f"{gateway_url}/v1/audio/speech",
+        headers={"authorization": f"Bearer {api_key}"},
+        json={"model": "fake-tts", "voice": "alloy", "input": text},
+    ) as response:
+        request_id = response.headers["x-request-id"]
+        assert next(response.iter_raw())  # the first piece came; the upstream stalls and we leave
+    event = wait_for_event(database, request_id)
+    # The upstream was asked to speak every character: 38 × $15/M = 570 micro-dollars.
+    assert (event["outcome"], event["status"], event["characters"], event["cost_micros"]) == (
+        "client_disconnect",
+        499,
+        38,
+        570,
+    )
+
+
 def test_what_is_refused_before_the_model_is_known_is_not_metered(
     gateway_url: str, api_key: str, client: openai.OpenAI, database: Path
 ) -> None:

@@ -9,11 +9,13 @@
 
 Faults come from the prompt (images, transcriptions) or the input (speech): ``trigger:status:CODE``,
 ``trigger:policy`` (OpenAI's content-policy refusal), ``trigger:format`` (its "Invalid file format"
-refusal), ``trigger:break`` (speech: the connection drops after the first piece).
+refusal), ``trigger:break`` (speech: the connection drops after the first piece), ``trigger:stall``
+(speech: nothing more for 30 s after the first piece).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -159,6 +161,8 @@ class _Media:
             if index == 0 and "trigger:break" in text:
                 request.transport.close()  # type: ignore[union-attr]
                 return response
+            if index == 0 and "trigger:stall" in text:
+                await asyncio.sleep(30)  # cancelled when the gateway lets go of the request
         await response.write_eof()
         return response
 
