@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
 
-.PHONY: install serve vllm deploy-tools lint types test check bench bench-scale
+NODE_STAMP := tests/node/node_modules/.installed
+
+.PHONY: install serve vllm node deploy-tools lint types test check bench bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,12 @@ deploy-tools:  ## promtool and haproxy, for tests/deploy and the scale-out bench
 	@command -v promtool >/dev/null && command -v haproxy >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus haproxy)
 
+$(NODE_STAMP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)  ## the OpenAI Node SDK that the media tests drive, as locked in tests/node/package-lock.json
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -30,7 +38,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-test: install vllm deploy-tools
+test: install vllm node deploy-tools
 	$(BIN)/python -m pytest
 
 check: lint types test

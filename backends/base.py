@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -23,6 +23,11 @@ class Operation(enum.Enum):
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    IMAGES = "images/generations"
+    IMAGE_EDITS = "images/edits"
+    TRANSCRIPTIONS = "audio/transcriptions"
+    TRANSLATIONS = "audio/translations"
+    SPEECH = "audio/speech"
 
 
 class TokenCounter(Protocol):
@@ -60,6 +65,46 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One file of a multipart form."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A ``multipart/form-data`` request: text fields in order (names may repeat) and files."""
+
+    fields: list[tuple[str, str]]
+    files: list[Upload]
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """An answer that is not necessarily JSON: a transcript may be plain text, SRT or WebVTT."""
+
+    body: bytes
+    content_type: str
+
+
+@runtime_checkable
+class MediaBackend(Protocol):
+    """What a backend offers beyond JSON in, JSON out (image generation goes through ``request``)."""
+
+    async def upload(self, op: Operation, form: Form) -> Payload:
+        """A multipart call (image edits, transcriptions, translations); the answer as it came."""
+        ...
+
+    def audio(self, op: Operation, body: JSON) -> AsyncIterator[bytes]:
+        """A call whose answer is a byte stream (speech). Errors before the first chunk are raised
+        from the first ``anext``; closing the iterator cancels the upstream request."""
+        ...
 
 
 def content_text(content: Any) -> str:

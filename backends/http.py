@@ -113,6 +113,24 @@ async def post_json(
     return decode_json(upstream, content)
 
 
+async def post_form(
+    client: aiohttp.ClientSession,
+    upstream: str,
+    url: str,
+    form: aiohttp.FormData,
+    *,
+    headers: dict[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> tuple[bytes, str]:
+    """POST a multipart form; return the answer's bytes and content type, or raise the mapped error."""
+    with mapped_transport_errors(upstream):
+        async with client.post(url, data=form, headers=headers, timeout=timeout) as response:
+            content = await response.read()
+    if response.status >= 400:
+        raise status_error(upstream, response.status, response.headers, content)
+    return content, response.headers.get("content-type", "application/octet-stream")
+
+
 @contextlib.asynccontextmanager
 async def open_stream(
     client: aiohttp.ClientSession,

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import msgspec
 
-from backends.base import JSON, BackendContext, Operation
+from backends.base import JSON, BackendContext, Form, Operation, Payload
 from backends.errors import UpstreamProtocolError, UpstreamStatusError
-from backends.http import decode_json, open_stream, post_json, probe, timeout
+from backends.http import decode_json, open_stream, post_form, post_json, probe, timeout
 from backends.sse import iter_events
 
 
@@ -98,6 +98,29 @@ class OpenAICompatibleBackend:
                     yield chunk
         if not finished:
             raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
+
+    async def upload(self, op: Operation, form: Form) -> Payload:
+        data = aiohttp.FormData(quote_fields=False)
+        for name, value in form.fields:
+            data.add_field(name, value)
+        for upload in form.files:
+            data.add_field(upload.field, upload.data, filename=upload.filename, content_type=upload.content_type)
+        # aiohttp writes the multipart content type, with its boundary.
+        headers = {k: v for k, v in self._headers.items() if k != "content-type"}
+        with self._replica() as base_url:
+            body, content_type = await post_form(
+                self._http, self.name, f"{base_url}/{op.value}", data, headers=headers, timeout=self._timeout
+            )
+        return Payload(body, content_type)
+
+    async def audio(self, op: Operation, body: JSON) -> AsyncIterator[bytes]:
+        with self._replica() as base_url:
+            url = f"{base_url}/{op.value}"
+            async with open_stream(
+                self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
+            ) as chunks:
+                async for chunk in chunks:
+                    yield chunk
 
     async def ready(self) -> bool:
         return await self._probe(f"{self._base_url}/models")

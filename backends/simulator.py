@@ -1,6 +1,7 @@
 """A built-in deterministic model, for the demo, load tests and benchmarks. It is not a real model.
 
-Its answer is a function of the prompt (and ``seed``, and the choice index when ``n`` > 1): words
+Its images and audio are drawn by :mod:`backends.simulator_images` and :mod:`backends.simulator_audio`.
+Its text answer is a function of the prompt (and ``seed``, and the choice index when ``n`` > 1): words
 drawn from a fixed vocabulary in which every word is one token of OpenAI's encodings, so ``usage``
 is exact. Streams go word by word after a configurable time to first token and inter-token delay.
 Embeddings are unit vectors derived from a hash of the input.
@@ -19,7 +20,8 @@ from typing import Any
 
 import msgspec
 
-from backends.base import JSON, BackendContext, Operation, content_text
+from backends import simulator_audio, simulator_images
+from backends.base import JSON, BackendContext, Form, Operation, Payload, content_text
 
 VOCABULARY = [
     "the",
@@ -190,6 +192,8 @@ class SimulatorBackend:
     async def request(self, op: Operation, body: JSON) -> JSON:
         if op is Operation.EMBEDDINGS:
             return self._embeddings(body)
+        if op is Operation.IMAGES:
+            return await asyncio.to_thread(simulator_images.generate, body)
         prompt, prompt_tokens = self._prompt(op, body)
         choices = self._choices(body, prompt)
         await asyncio.sleep(self._config.ttft_ms / 1000 + self._delay(choices))
@@ -219,6 +223,15 @@ class SimulatorBackend:
             yield {**head, "choices": chunk_choices}
         if (body.get("stream_options") or {}).get("include_usage"):
             yield {**head, "choices": [], "usage": self._usage(prompt_tokens, choices)}
+
+    async def upload(self, op: Operation, form: Form) -> Payload:
+        if op is Operation.IMAGE_EDITS:
+            edited = await asyncio.to_thread(simulator_images.edit, form)
+            return Payload(msgspec.json.encode(edited), "application/json")
+        return await asyncio.to_thread(simulator_audio.transcribe, op, form, VOCABULARY)
+
+    def audio(self, op: Operation, body: JSON) -> AsyncIterator[bytes]:
+        return simulator_audio.speak(body)
 
     def _embeddings(self, body: JSON) -> JSON:
         inputs = body.get("input")

@@ -1,7 +1,9 @@
 """A pool of vLLM OpenAI-compatible servers, balanced by least outstanding requests.
 
 vLLM speaks the OpenAI API, so this reuses :mod:`backends.openai_compatible` and overrides only
-replica choice and the readiness probe (vLLM's ``/health``).
+replica choice, the readiness probe (vLLM's ``/health``) and what it serves: text, embeddings, and
+``/v1/audio/transcriptions`` and ``/v1/audio/translations`` for Whisper-class models; no images and
+no speech.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from collections.abc import Iterator
 
 import msgspec
 
-from backends.base import BackendContext
+from backends.base import BackendContext, Operation
 from backends.openai_compatible import OpenAICompatibleBackend, Timeouts
 from backends.vllm_launch import VLLMLaunch
+
+_NOT_SERVED = frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.SPEECH})
 
 
 class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
@@ -51,6 +55,9 @@ class VLLMBackend(OpenAICompatibleBackend):
     @classmethod
     def from_config(cls, name: str, config: VLLMConfig, ctx: BackendContext) -> VLLMBackend:  # type: ignore[override]
         return cls(name, config, ctx)
+
+    def supports(self, op: Operation) -> bool:
+        return op not in _NOT_SERVED
 
     @contextlib.contextmanager
     def _replica(self) -> Iterator[str]:

@@ -13,7 +13,7 @@ from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
-from gateway.routes import admin, generation, health, openai
+from gateway.routes import admin, generation, health, media, openai
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -44,18 +44,20 @@ def create_app(settings: Settings) -> Litestar:
 
 
 class Edge:
-    """The ASGI entry point: the generation endpoints go straight to their handlers, everything
-    else (lifespan included) to the Litestar application."""
+    """The ASGI entry point: the generation, image and audio endpoints go straight to their handlers,
+    everything else (lifespan included) to the Litestar application."""
 
     def __init__(self, app: Litestar) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = generation.endpoint_for(scope)
-        if endpoint is None:
-            await self.app(scope, receive, send)  # type: ignore[arg-type]
-        else:
+        if endpoint is not None:
             await generation.serve(self.app.state.tollgate, endpoint, scope, receive, send)
+        elif (media_endpoint := media.endpoint_for(scope)) is not None:
+            await media.serve(self.app.state.tollgate, media_endpoint, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)  # type: ignore[arg-type]
 
 
 def app_from_environment() -> Edge:

@@ -5,6 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Dollars per image by size (and quality): what DALL·E 3 cost, so that the demo's bills look familiar.
+SIM_IMAGE_PRICES = {
+    "256x256": "0.016",
+    "512x512": "0.018",
+    "1024x1024/standard": "0.04",
+    "1024x1024/hd": "0.08",
+    "1024x1792": "0.08",
+    "1792x1024": "0.08",
+}
+
 
 def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
     config: dict[str, Any] = {
@@ -24,6 +34,27 @@ def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
                 "deployments": [{"backend": "simulator", "model": "sim-embed"}],
                 "pricing": {"input_per_mtok": "0.02"},
             },
+            {
+                "name": "sim-image",
+                "kind": "image",
+                "description": "Tollgate's built-in simulator: shapes drawn from the prompt, not a real model",
+                "deployments": [{"backend": "simulator", "model": "sim-image"}],
+                "pricing": {"per_image": SIM_IMAGE_PRICES},
+            },
+            {
+                "name": "sim-whisper",
+                "kind": "transcription",
+                "description": "Tollgate's built-in simulator: a made-up transcript as long as the audio",
+                "deployments": [{"backend": "simulator", "model": "sim-whisper"}],
+                "pricing": {"per_audio_second": "0.0001"},
+            },
+            {
+                "name": "sim-tts",
+                "kind": "speech",
+                "description": "Tollgate's built-in simulator: a tone per word, not a voice",
+                "deployments": [{"backend": "simulator", "model": "sim-tts"}],
+                "pricing": {"per_mchar": "15.00"},
+            },
         ],
         # The demo answers requests without a key, billed to this customer; real configs leave it out.
         "anonymous_customer": "demo",
@@ -34,6 +65,13 @@ def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
             "base_url": "https://api.openai.com/v1",
             "api_key": "${OPENAI_API_KEY}",
         }
-        for name, kind in (("gpt-4o-mini", "chat"), ("gpt-4o", "chat"), ("text-embedding-3-small", "embeddings")):
+        served = (
+            ("gpt-4o-mini", "chat"),
+            ("gpt-4o", "chat"),
+            ("text-embedding-3-small", "embeddings"),
+            ("whisper-1", "transcription"),
+            ("tts-1", "speech"),
+        )
+        for name, kind in served:
             config["models"].append({"name": name, "kind": kind, "deployments": [{"backend": "openai", "model": name}]})
     return config

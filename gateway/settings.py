@@ -62,12 +62,22 @@ class TracingSettings(msgspec.Struct, forbid_unknown_fields=True):
     service_name: str = "tollgate"
 
 
+class MediaLimits(msgspec.Struct, forbid_unknown_fields=True):
+    """What an image or audio model accepts (``docs/media.md``); OpenAI's own limits by default."""
+
+    max_upload_bytes: Annotated[int, msgspec.Meta(ge=1)] = 25 * 1024 * 1024
+    max_audio_seconds: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_speech_characters: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    max_images: Annotated[int, msgspec.Meta(ge=1)] = 10
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     deployments: list[Deployment]
     kind: ModelKind = "chat"
     description: str | None = None
     pricing: Pricing | None = None
+    limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +89,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     redis_namespace: str = "tollgate"
     admin_token: str | None = None
     max_request_bytes: int = 16 * 1024 * 1024
+    # The largest multipart upload (audio, images to edit) read at all; each model may accept less.
+    max_upload_bytes: int = 25 * 1024 * 1024
     # Requests without an Authorization header are served as this customer (the demo uses it);
     # unset, such requests get 401.
     anonymous_customer: str | None = None

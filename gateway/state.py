@@ -36,6 +36,7 @@ from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.services.catalog import Catalog
+from gateway.services.media import MediaService
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
@@ -55,6 +56,7 @@ class AppState:
     key_sync: KeySync
     metrics: Metrics
     observer: RequestObserver
+    media: MediaService
     redis: Any | None = None
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
@@ -112,6 +114,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         key_sync=key_sync,
         metrics=metrics,
         observer=observer,
+        media=MediaService(pipeline, {model.name: model.limits for model in settings.models}),
         redis=redis,
         key_revoked=key_sync.key_changed,
     )

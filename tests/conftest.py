@@ -46,10 +46,40 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
         yield fake
 
 
+# Images by size and quality, audio by the second, speech by the million characters (docs/media.md).
+IMAGE_PRICES = {"256x256": "0.016", "1024x1024/standard": "0.04", "1024x1024/high": "0.17", "1536x1024/high": "0.25"}
+AUDIO_PRICES = {"per_audio_second": "0.0001"}
+SPEECH_PRICES = {"per_mchar": "15"}
+MEDIA_LIMITS = {"max_images": 4, "max_audio_seconds": 30, "max_upload_bytes": 300_000, "max_speech_characters": 300}
+MAX_UPLOAD_BYTES = 400_000
+
+
+def media_models() -> list[dict[str, Any]]:
+    """``{sim,fake,vllm}-{image,whisper,tts}``: image, transcription and speech models on the simulator,
+    the fake OpenAI and a vLLM pool (which serves no images or speech), each sent as ``<kind>-upstream``."""
+    kinds = (("image", "image", {"per_image": IMAGE_PRICES}), ("whisper", "transcription", AUDIO_PRICES))
+    return [
+        {
+            "name": f"{backend_name}-{prefix}",
+            "kind": kind,
+            "deployments": [{"backend": backend, "model": f"{prefix}-upstream"}],
+            "pricing": prices,
+            "limits": MEDIA_LIMITS,
+        }
+        for backend_name, backend in (("sim", "sim"), ("fake", "fake-openai"), ("vllm", "vllm"))
+        for prefix, kind, prices in (*kinds, ("tts", "speech", SPEECH_PRICES))
+    ]
+
+
 def gateway_config(openai_url: str, anthropic_url: str, workdir: Path) -> dict[str, Any]:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     return {
         "backends": {
+            "vllm": {
+                "type": "vllm",
+                "urls": [openai_url],
+                "api_key": API_KEY,
+            },  # vLLM's audio endpoints speak OpenAI's format
             "fake-openai": {"type": "openai_compatible", "base_url": openai_url, "api_key": API_KEY},
             "fake-openai-impatient": {
                 "type": "openai_compatible",
@@ -88,8 +118,10 @@ def gateway_config(openai_url: str, anthropic_url: str, workdir: Path) -> dict[s
             },
             {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]},
             {"name": "sim-embed", "kind": "embeddings", "deployments": [{"backend": "sim", "model": "sim"}]},
+            *media_models(),
         ],
         "max_request_bytes": 65536,
+        "max_upload_bytes": MAX_UPLOAD_BYTES,
         "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
     }
 

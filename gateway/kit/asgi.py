@@ -52,21 +52,27 @@ def _headers(
     return [(b"content-type", content_type), *extra, *((k.encode(), v.encode()) for k, v in headers.items())]
 
 
-async def send_bytes(send: Send, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+async def send_bytes(
+    send: Send, status: int, body: bytes, headers: Mapping[str, str], content_type: bytes = b"application/json"
+) -> None:
     length = [(b"content-length", str(len(body)).encode())]
-    await send(
-        {"type": "http.response.start", "status": status, "headers": _headers(b"application/json", headers, length)}
-    )
+    await send({"type": "http.response.start", "status": status, "headers": _headers(content_type, headers, length)})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_stream(send: Send, receive: Receive, chunks: AsyncIterable[bytes], headers: Mapping[str, str]) -> None:
-    """Send an event stream; a client disconnect cancels the iteration (and so the upstream)."""
+async def send_stream(
+    send: Send,
+    receive: Receive,
+    chunks: AsyncIterable[bytes],
+    headers: Mapping[str, str],
+    content_type: bytes = b"text/event-stream",
+) -> None:
+    """Send a stream (by default, of events); a client disconnect cancels the iteration (and so the upstream)."""
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": _headers(b"text/event-stream", headers, [(b"cache-control", b"no-cache")]),
+            "headers": _headers(content_type, headers, [(b"cache-control", b"no-cache")]),
         }
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.auth.principal import Principal
 from gateway.metering.journal import Journal
+from gateway.metering.media_units import NO_MEDIA, MediaUsage, media_cost_usd
 from gateway.metering.pricing import PriceBook, to_micros, token_cost_usd
 from gateway.metering.record import UsageRecord
 from gateway.metering.usage import TokenUsage, normalise
@@ -57,8 +58,10 @@ class Meter:
         usage: dict[str, Any] | None,
         ttft: float | None = None,
         cache_status: str = "miss",
+        media: MediaUsage = NO_MEDIA,
     ) -> Charge:
-        """Price and journal the request, exactly once; upstream failures are recorded at no cost."""
+        """Price and journal the request, exactly once; upstream failures are recorded at no cost.
+        ``media`` carries the images, audio seconds and speech characters of the media endpoints."""
         if metered.recorded:
             raise RuntimeError(f"request {metered.request_id} was metered twice")
         metered.recorded = True
@@ -66,7 +69,10 @@ class Meter:
         book = self.price_book
         rates = book.rates(metered.model)
         billable = outcome in ("ok", "client_disconnect")
-        cost = to_micros(token_cost_usd(rates, tokens), metered.principal.markup_percent) if rates and billable else 0
+        cost = 0
+        if rates and billable:
+            usd = token_cost_usd(rates, tokens) + media_cost_usd(rates, media)
+            cost = to_micros(usd, metered.principal.markup_percent)
         record = UsageRecord(
             request_id=metered.request_id,
             created_at=metered.started_at,
@@ -83,6 +89,9 @@ class Meter:
             cache_write_tokens=tokens.cache_write,
             output_tokens=tokens.output,
             reasoning_tokens=tokens.reasoning,
+            images=media.images,
+            audio_seconds=media.audio_seconds,
+            characters=media.characters,
             latency_ms=(time.perf_counter() - metered.started) * 1000,
             ttft_ms=None if ttft is None else ttft * 1000,
             cache_status=cache_status,

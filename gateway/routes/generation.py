@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ log = logging.getLogger("tollgate.errors")
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
+Handler = Callable[[str, float, Send], Awaitable[None]]  # (request id, perf_counter at arrival, send) -> None
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -43,7 +46,7 @@ ENDPOINTS = {
 }
 
 
-def _answer_headers(
+def answer_headers(
     state: AppState, request_id: str, deployment: str, started: float, upstream_seconds: float
 ) -> dict[str, str]:
     overhead = max(time.perf_counter() - started - upstream_seconds, 0.0)
@@ -57,6 +60,16 @@ def _answer_headers(
 
 
 async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    await answer_errors(
+        state,
+        scope,
+        send,
+        lambda rid, started, answer: _generate(state, endpoint, rid, started, scope, receive, answer),
+    )
+
+
+async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handler) -> None:
+    """Run ``handle(request_id, started, send)``, rendering what it raises as OpenAI's error envelope."""
     request_id = state.ids.new()
     started = time.perf_counter()
     answered = False
@@ -67,7 +80,7 @@ async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Rece
         await send(message)
 
     try:
-        await _generate(state, endpoint, request_id, started, scope, receive, answer)
+        await handle(request_id, started, answer)
     except ClientGone:
         return
     except Exception as exc:
@@ -103,12 +116,12 @@ async def _generate(
     call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started)
     if stream:
         streaming = await pipeline.stream(principal, call)
-        headers = _answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)
+        headers = answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)
         headers.update(streaming.headers)
         await send_stream(send, receive, streaming.relay, headers)
         return
     done = await pipeline.complete(principal, call)
-    headers = _answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
+    headers = answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)
     await send_bytes(send, 200, _encode(done.body), headers)

@@ -16,9 +16,9 @@ OPERATIONS: dict[ModelKind, frozenset[Operation]] = {
     "chat": frozenset({Operation.CHAT, Operation.COMPLETIONS}),
     "completion": frozenset({Operation.COMPLETIONS}),
     "embeddings": frozenset({Operation.EMBEDDINGS}),
-    "image": frozenset(),
-    "transcription": frozenset(),
-    "speech": frozenset(),
+    "image": frozenset({Operation.IMAGES, Operation.IMAGE_EDITS}),
+    "transcription": frozenset({Operation.TRANSCRIPTIONS, Operation.TRANSLATIONS}),
+    "speech": frozenset({Operation.SPEECH}),
 }
 
 

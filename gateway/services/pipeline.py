@@ -12,6 +12,7 @@ from backends.errors import TollgateError
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.auth.cache import KeyCache
 from gateway.auth.principal import Principal
+from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.pricing import to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
@@ -106,10 +107,11 @@ class Pipeline:
         outcome: str,
         usage: JSON | None,
         ttft: float | None = None,
+        media: MediaUsage = NO_MEDIA,
     ) -> Charge:
         """Meter the request once and settle its reservation with what it really used."""
         charge = self.meter.record(
-            metered, deployment=deployment, status=status, outcome=outcome, usage=usage, ttft=ttft
+            metered, deployment=deployment, status=status, outcome=outcome, usage=usage, ttft=ttft, media=media
         )
         billed = outcome in BILLED_OUTCOMES
         self.admission.settle(ticket, charge.usage.total if billed else 0, charge.cost_micros, failed=not billed)

@@ -8,7 +8,7 @@ Faults are chosen by the last user message (or prompt): ``trigger:status:CODE`` 
 error, ``trigger:429`` adds ``retry-after``, ``trigger:slow`` waits 5 s, ``trigger:break`` cuts a
 stream mid-way, ``trigger:stall`` stops sending after two chunks, ``trigger:nousage`` never sends
 a usage chunk, ``trigger:garbage`` answers invalid JSON, ``trigger:midstream-error`` sends an error
-event inside a stream.
+event inside a stream. The image and audio endpoints are in :mod:`tests.fakes.openai_media`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import openai_media
+
 API_KEY = "sk-fake-upstream"
 WORDS = ["Hello", " from", " the", " fake", " OpenAI", " upstream", "."]
 
@@ -32,6 +34,8 @@ class FakeOpenAIState:
     streams_started: int = 0
     streams_finished: int = 0
     streams_cancelled: int = 0
+    # Multipart requests (image edits, transcriptions): their fields and files, as received.
+    forms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class FakeOpenAI:
                 web.get("/v1/models", self.models),
             ]
         )
+        self.app.add_routes(openai_media.routes(self))
 
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], str]:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":

@@ -88,7 +88,8 @@ def create_key(config: dict[str, Any], workdir: Path, customer: str, *options: s
     return done.stdout.strip().splitlines()[-1]
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    """``timeout`` is generous: a shared two-core machine under load can take most of a minute to start one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

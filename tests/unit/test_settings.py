@@ -121,7 +121,13 @@ def test_serve_refuses_to_start_on_a_bad_config(tmp_path: Path) -> None:
 
 def test_demo_config_has_simulator_models_and_openai_only_with_a_key() -> None:
     demo = load_settings(None, {})
-    assert [m.name for m in demo.models] == ["sim-chat", "sim-embed"]
+    assert [(m.name, m.kind) for m in demo.models] == [
+        ("sim-chat", "chat"),
+        ("sim-embed", "embeddings"),
+        ("sim-image", "image"),
+        ("sim-whisper", "transcription"),
+        ("sim-tts", "speech"),
+    ]
     keyed = load_settings(None, {"OPENAI_API_KEY": "sk-x"})
     assert "gpt-4o-mini" in [m.name for m in keyed.models]
     assert isinstance(keyed.backends["openai"], OpenAICompatibleConfig) and keyed.backends["openai"].api_key == "sk-x"

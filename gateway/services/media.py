@@ -1,0 +1,275 @@
+"""Images and audio on the same path as text: key, model, limits and credits, backend, one usage event.
+
+Each request is refused before it is sent when it asks for something its model does not serve or
+price, or uploads a file that is not what it claims: such a refusal (after the key and the model
+are known) is metered as an ``invalid_request`` at no cost. Admission reserves the exact price
+(image count and size, audio seconds read from the file, speech characters), so rate limits,
+budgets and prepaid credits hold for every modality.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import msgspec
+
+from backends.base import JSON, Form, MediaBackend, Operation, Payload
+from backends.errors import TollgateError, UnsupportedOperation, UpstreamProtocolError
+from gateway.admission.service import Ticket, plan_for
+from gateway.auth.principal import Principal
+from gateway.metering.media_units import MediaUsage, image_price, media_cost_usd
+from gateway.metering.meter import Metered
+from gateway.metering.pricing import ModelRates, to_micros
+from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
+from gateway.protocol.decoding import invalid
+from gateway.protocol.images import ImageRequest, image_files
+from gateway.services import media_checks
+from gateway.services.catalog import Route
+from gateway.services.pipeline import Pipeline
+from gateway.services.relay import CLIENT_CLOSED, upstream_body
+from gateway.settings import MediaLimits
+
+REFUSED = "invalid_request"
+_NO_RATES = ModelRates()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCall:
+    request_id: str
+    op: Operation
+    model: str
+    started: float  # perf_counter when the request arrived
+
+
+@dataclass(slots=True)
+class MediaAnswer:
+    """A whole answer (JSON, or a transcript as text, SRT or WebVTT), or a speech stream."""
+
+    content_type: str
+    deployment: str
+    cost_micros: int
+    upstream_seconds: float
+    body: bytes = b""
+    chunks: AsyncIterator[bytes] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Opened:
+    route: Route
+    metered: Metered
+    limits: MediaLimits
+    rates: ModelRates
+    backend: MediaBackend
+
+
+class MediaService:
+    def __init__(self, pipeline: Pipeline, limits: Mapping[str, MediaLimits]) -> None:
+        self.pipeline = pipeline
+        self._limits = limits
+
+    async def generate_images(
+        self, principal: Principal, call: MediaCall, request: ImageRequest, raw: JSON
+    ) -> MediaAnswer:
+        opened = self._open(principal, call)
+        with self._refusals(opened):
+            request.check()
+            wanted = media_checks.check_images(request, opened.limits, opened.rates.per_image)
+        ticket = await self._admit(principal, call, opened, wanted)
+        body = upstream_body(raw, opened.route)
+        answer, cost, elapsed = await self._run(
+            opened,
+            ticket,
+            lambda: opened.route.backend.request(call.op, body),
+            lambda made: _images_made(made, wanted, opened.rates),
+        )
+        encoded = msgspec.json.encode(answer)
+        return MediaAnswer(
+            "application/json", opened.route.deployment, cost, elapsed, encoded, headers=_headers(ticket)
+        )
+
+    async def edit_images(
+        self, principal: Principal, call: MediaCall, request: ImageRequest, form: Form
+    ) -> MediaAnswer:
+        opened = self._open(principal, call)
+        with self._refusals(opened):
+            request.check()
+            media_checks.check_upload_size(form, opened.limits, call.model)
+            images = image_files(form)
+            if not images:
+                raise invalid("image", "Missing required parameter: 'image'.", "missing_required_parameter")
+            for upload in form.files:
+                media_checks.check_image_file(upload, mask=upload.field == "mask")
+            wanted = media_checks.check_images(request, opened.limits, opened.rates.per_image)
+        ticket = await self._admit(principal, call, opened, wanted)
+        upstream = _upstream_form(form, opened.route)
+        answer, cost, elapsed = await self._run(
+            opened,
+            ticket,
+            lambda: opened.backend.upload(call.op, upstream),
+            lambda made: _images_made(_decoded(made), wanted, opened.rates),
+        )
+        return _whole(answer, opened, cost, elapsed, ticket)
+
+    async def transcribe(
+        self, principal: Principal, call: MediaCall, request: TranscriptionRequest, form: Form
+    ) -> MediaAnswer:
+        opened = self._open(principal, call)
+        with self._refusals(opened):
+            upload = request.check(form, translation=call.op is Operation.TRANSLATIONS)
+            media_checks.check_upload_size(form, opened.limits, call.model)
+            info = await media_checks.read_audio(upload, opened.limits, call.model)
+        heard = MediaUsage(audio_seconds=info.seconds)
+        ticket = await self._admit(principal, call, opened, heard)
+        upstream = _upstream_form(form, opened.route)
+        answer, cost, elapsed = await self._run(
+            opened, ticket, lambda: opened.backend.upload(call.op, upstream), lambda _: heard
+        )
+        return _whole(answer, opened, cost, elapsed, ticket)
+
+    async def speak(self, principal: Principal, call: MediaCall, request: SpeechRequest, raw: JSON) -> MediaAnswer:
+        opened = self._open(principal, call)
+        with self._refusals(opened):
+            request.check(opened.limits.max_speech_characters)
+        spoken = MediaUsage(characters=len(request.input))
+        ticket = await self._admit(principal, call, opened, spoken)
+        started = time.perf_counter()
+        chunks = opened.backend.audio(call.op, upstream_body(raw, opened.route))
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            self._finish(opened, ticket, 502, "upstream_error")
+            raise UpstreamProtocolError(f"upstream {opened.route.deployment} sent no audio") from None
+        except TollgateError as exc:
+            self._finish(opened, ticket, exc.http_status, "upstream_error")
+            raise
+        return MediaAnswer(
+            request.media_type,
+            opened.route.deployment,
+            self._price(principal, opened, spoken),  # exact: the characters are known before the first byte
+            time.perf_counter() - started,
+            chunks=self._relay_speech(opened, ticket, spoken, first, chunks),
+            headers=_headers(ticket),
+        )
+
+    async def _relay_speech(
+        self, opened: _Opened, ticket: Ticket | None, spoken: MediaUsage, first: bytes, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Relay the audio and meter it once: at its end, at an upstream failure, or when the client left
+        (billed in full: the upstream has been asked to speak every character)."""
+        outcome, status = "client_disconnect", CLIENT_CLOSED
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+            outcome, status = "ok", 200
+        except TollgateError as exc:
+            outcome, status = "upstream_error", exc.http_status
+            raise
+        finally:
+            self._finish(opened, ticket, status, outcome, spoken if outcome != "upstream_error" else None)
+            # A client disconnect cancels this task; the upstream must still be closed.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await chunks.aclose()  # type: ignore[attr-defined]
+
+    def _open(self, principal: Principal, call: MediaCall) -> _Opened:
+        """The checks that refuse a request without metering it: unknown model, key not allowed."""
+        route = self.pipeline.catalog.resolve(call.model, call.op)
+        principal.check_model(call.model)
+        backend = route.backend
+        if not isinstance(backend, MediaBackend):
+            raise UnsupportedOperation(f"The backend of '{call.model}' does not offer /v1/{call.op.value}.")
+        streamed = call.op is Operation.SPEECH
+        metered = Metered(call.request_id, principal, call.model, call.op.value, streamed, call.started, time.time())
+        rates = self.pipeline.meter.price_book.rates(call.model) or _NO_RATES
+        return _Opened(route, metered, self._limits.get(call.model, MediaLimits()), rates, backend)
+
+    @contextlib.contextmanager
+    def _refusals(self, opened: _Opened) -> Iterator[None]:
+        try:
+            yield
+        except TollgateError as exc:
+            self._finish(opened, None, exc.http_status, REFUSED, sent=False)
+            raise
+
+    def _price(self, principal: Principal, opened: _Opened, usage: MediaUsage) -> int:
+        return to_micros(media_cost_usd(opened.rates, usage), principal.markup_percent)
+
+    async def _admit(self, principal: Principal, call: MediaCall, opened: _Opened, usage: MediaUsage) -> Ticket | None:
+        plan = plan_for(principal)
+        if plan is None:
+            return None
+        return await self.pipeline.admission.admit(plan, call.request_id, 0, self._price(principal, opened, usage))
+
+    async def _run(
+        self,
+        opened: _Opened,
+        ticket: Ticket | None,
+        send: Callable[[], Awaitable[T]],
+        used: Callable[[T], MediaUsage],
+    ) -> tuple[T, int, float]:
+        """Send the request and meter it once; returns the answer, its cost and the upstream's time."""
+        started = time.perf_counter()
+        try:
+            answer = await send()
+            usage = used(answer)
+        except TollgateError as exc:
+            self._finish(opened, ticket, exc.http_status, "upstream_error")
+            raise
+        elapsed = time.perf_counter() - started
+        return answer, self._finish(opened, ticket, 200, "ok", usage), elapsed
+
+    def _finish(
+        self,
+        opened: _Opened,
+        ticket: Ticket | None,
+        status: int,
+        outcome: str,
+        usage: MediaUsage | None = None,
+        *,
+        sent: bool = True,
+    ) -> int:
+        deployment = opened.route.deployment if sent else None
+        media = usage or MediaUsage()
+        return self.pipeline.finish(opened.metered, ticket, deployment, status, outcome, None, media=media).cost_micros
+
+
+def _upstream_form(form: Form, route: Route) -> Form:
+    """The client's form as the upstream gets it: every field and file kept, the model name swapped."""
+    fields = [(name, route.upstream_model if name == "model" else value) for name, value in form.fields]
+    return Form(fields, form.files)
+
+
+def _headers(ticket: Ticket | None) -> dict[str, str]:
+    return dict(ticket.headers) if ticket else {}
+
+
+def _whole(answer: Payload, opened: _Opened, cost: int, elapsed: float, ticket: Ticket | None) -> MediaAnswer:
+    deployment = opened.route.deployment
+    return MediaAnswer(answer.content_type, deployment, cost, elapsed, answer.body, headers=_headers(ticket))
+
+
+def _decoded(answer: Payload) -> Any:
+    try:
+        return msgspec.json.decode(answer.body)
+    except msgspec.DecodeError as exc:
+        raise UpstreamProtocolError(f"the image answer is not JSON: {exc}") from exc
+
+
+def _images_made(body: Any, wanted: MediaUsage, rates: ModelRates) -> MediaUsage:
+    """The images the answer holds, priced by the size and quality it reports when those are priced
+    (a model asked for ``auto`` says what it chose), else by what was asked."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise UpstreamProtocolError("the image answer has no 'data' list")
+    size = body.get("size") or wanted.image_size
+    quality = body.get("quality") or wanted.image_quality
+    if image_price(rates.per_image, str(size), str(quality)) is None:
+        size, quality = wanted.image_size, wanted.image_quality
+    return MediaUsage(images=len(data), image_size=str(size), image_quality=str(quality))
