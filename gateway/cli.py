@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway import cli_admin
+from gateway import cli_admin, cli_billing
 from gateway.settings import ConfigError, load_settings
 
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     _add_bench(commands)
     cli_admin.register(commands)
+    cli_billing.register(commands)
     return parser
 
 

@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from backends.registry import BackendConfig
+from billing.config import StripeSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
 
@@ -87,6 +88,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     reserve_output_tokens: int = 1024
     # How often each replica applies credit top-ups written by another process.
     credit_poll_seconds: float = 1.0
+    # Billing through Stripe (meters, Checkout top-ups, webhooks); off when absent.
+    stripe: StripeSettings | None = None
     source: str = "<demo>"
 
 

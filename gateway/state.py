@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backends.base import Backend, BackendContext
 from backends.http import build_client
 from backends.registry import build_backend
+from billing.job import BillingJob
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.seeds import Seeds
@@ -55,6 +56,8 @@ class AppState:
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
     key_revoked: Callable[[str], Awaitable[None]] | None = None
+    # Billing through Stripe, when the config has a ``stripe`` block.
+    billing: BillingJob | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -108,11 +111,14 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         metrics=metrics,
         redis=redis,
         key_revoked=key_sync.key_changed,
+        billing=BillingJob(sessions, settings.stripe) if settings.stripe is not None else None,
     )
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
+    if state.billing is not None:
+        state.spawn(state.billing.run_forever())
     return state
 
 
@@ -152,6 +158,8 @@ async def close_state(state: AppState) -> None:
     for backend in state.backends.values():
         await backend.aclose()
     await state.http.close()
+    if state.billing is not None:
+        await state.billing.aclose()
     if state.redis is not None:
         await state.redis.aclose()
     await state.engine.dispose()
