@@ -39,6 +39,7 @@ SESSION_TTL = dt.timedelta(minutes=15)
 MAX_AGE = dt.timedelta(days=35)
 DEDUP_WINDOW = dt.timedelta(hours=24)
 PARAMS = web.RequestKey("params", dict)
+DEFAULT_MAPPING = {"event_payload_key": "stripe_customer_id", "type": "by_id"}
 
 
 @dataclass
@@ -99,7 +100,7 @@ class FakeStripe:
 
     @staticmethod
     def sign(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
-        header: str = stripe.WebhookSignature.generate_signature_header(payload.decode(), secret, at)  # type: ignore[no-untyped-call]
+        header: str = stripe.WebhookSignature.generate_signature_header(payload.decode(), secret, at)
         return header
 
     def _id(self, prefix: str) -> str:

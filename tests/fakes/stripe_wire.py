@@ -56,7 +56,8 @@ def decode_form(body: str) -> dict[str, Any]:
         if path[-1] in node:
             raise invalid(key, f"Received the parameter {key} twice")
         node[path[-1]] = value
-    return _lists(root)
+    decoded: dict[str, Any] = _lists(root)
+    return decoded
 
 
 def _lists(node: Any) -> Any:

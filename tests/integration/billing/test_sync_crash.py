@@ -3,6 +3,7 @@ sends the same events again and Stripe counts each once. Real processes, SQLite 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -56,7 +57,7 @@ async def test_a_sync_killed_after_stripe_accepted_its_batch_sends_it_again_and_
     crashed = tollgate(config, "billing", "sync")
     deadline = time.monotonic() + 60
     while len(fake.received) < 4 and crashed.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(10)
     async with sessions() as session:
