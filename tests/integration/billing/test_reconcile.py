@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from billing.stripe_api import StripeApi
 from gateway.db.models import BillingReconciliation
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer, hours_ago, use
-from tests.integration.billing.test_sync_crash import billing_config
+from tests.integration.billing.test_sync_crash import billing_config, run_tollgate
 
 
 def _hour(n: int) -> dt.datetime:
@@ -76,17 +75,12 @@ async def test_the_cli_prints_every_difference(
     config = billing_config(database_url, url, tmp_path)
     acme = await add_customer(sessions, "acme")
     await use(sessions, acme, hours_ago(2), 1234, "a")
-    command = [sys.executable, "-m", "gateway", "billing"]
-    subprocess.run([*command, "sync", "--config", str(config)], check=True, capture_output=True, timeout=60)
+    synced = await asyncio.to_thread(run_tollgate, config, "billing", "sync")
+    assert synced.returncode == 0, synced.stderr
     fake.accepted.clear()
     start, end = f"{_hour(3):%Y-%m-%dT%H:%M}Z", f"{_hour(0):%Y-%m-%dT%H:%M}Z"
 
-    done = subprocess.run(
-        [*command, "reconcile", "--from", start, "--to", end, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = await asyncio.to_thread(run_tollgate, config, "billing", "reconcile", "--from", start, "--to", end)
 
     assert done.returncode == 0, done.stderr
     assert "tollgate 0.001234 USD, stripe 0.000000 USD" in done.stdout

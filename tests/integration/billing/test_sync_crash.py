@@ -43,6 +43,12 @@ def tollgate(config: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ)
 
 
+def run_tollgate(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end (call it on a thread from a test's event loop)."""
+    command = [sys.executable, "-m", "gateway", *args, "--config", str(config)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=os.environ)
+
+
 async def test_a_sync_killed_after_stripe_accepted_its_batch_sends_it_again_and_stripe_counts_it_once(
     sessions: Sessions, database_url: str, fake_stripe: tuple[FakeStripe, str], tmp_path: Path
 ) -> None:
@@ -65,11 +71,10 @@ async def test_a_sync_killed_after_stripe_accepted_its_batch_sends_it_again_and_
     assert len(fake.accepted) == 4 and pending == ["pending"] * 4
 
     fake.stall_stream = False
-    rerun = tollgate(config, "billing", "sync")
-    output, _ = rerun.communicate(timeout=60)
+    rerun = await asyncio.to_thread(run_tollgate, config, "billing", "sync")
 
-    assert rerun.returncode == 0, output
-    assert "meter events sent: 4 (0.003080 USD)" in output
+    assert rerun.returncode == 0, rerun.stderr
+    assert "meter events sent: 4 (0.003080 USD)" in rerun.stdout
     assert sorted(fake.duplicates) == sorted(fake.accepted)  # every event arrived twice, counted once
     async with sessions() as session:
         stripe_ids = {
