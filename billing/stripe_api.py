@@ -16,7 +16,7 @@ from typing import TypeVar
 import stripe
 from stripe.params.v2.billing import MeterEventStreamCreateParams
 
-from backends.errors import UpstreamError
+from backends.errors import Conflict, UpstreamError
 from billing.config import StripeSettings
 
 log = logging.getLogger("tollgate.billing")
@@ -193,7 +193,8 @@ class StripeApi:
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, waited out while Stripe answers 429 (doubling the wait, up to the configured
-        total); any other Stripe error, or a 429 that lasts, becomes :class:`StripeUnavailable`."""
+        total). An idempotency key reused with other parameters is a :class:`Conflict`; any other
+        Stripe error, or a 429 that lasts, becomes :class:`StripeUnavailable`."""
         delay, waited = self.settings.rate_limit_backoff_seconds, 0.0
         while True:
             try:
@@ -205,6 +206,8 @@ class StripeApi:
                 await self._sleep(delay)
                 waited += delay
                 delay *= 2
+            except stripe.IdempotencyError as exc:  # a caller's reference reused for another request
+                raise Conflict(f"Stripe: {exc.user_message or exc}", param="reference") from exc
             except stripe.StripeError as exc:
                 raise _unavailable(exc) from exc
 
