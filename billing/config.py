@@ -20,7 +20,9 @@ class StripeSettings(msgspec.Struct, forbid_unknown_fields=True):
     meter_event_name: str = "tollgate_cost_micros"
     # Starts every meter event identifier: two deployments sharing one Stripe account must differ.
     identifier_prefix: str = "tollgate"
-    # How often the gateway's billing job runs (``tollgate billing sync`` runs it once).
+    # How often the gateway's billing job runs (``tollgate billing sync`` runs it once). With many
+    # replicas, turn the job off in all but one (or run the CLI from a cron job): each would send.
+    run_in_gateway: bool = True
     sync_interval_seconds: Positive = 60.0
     # An hour is sent once it has been over this long, so that the journal drain has stored its usage;
     # usage stored later still goes out, as a further event for the same hour.

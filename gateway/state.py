@@ -117,7 +117,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
-    if state.billing is not None:
+    if state.billing is not None and state.billing.settings.run_in_gateway:
         state.spawn(state.billing.run_forever())
     return state
 
