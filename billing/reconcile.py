@@ -55,11 +55,14 @@ async def reconcile(
     end: dt.datetime,
     now: dt.datetime | None = None,
 ) -> Reconciliation:
-    """Compare the hours in ``[start, end)`` (widened to whole hours, and cut at the current one)."""
+    """Compare the hours in ``[start, end)``, widened to whole hours and cut where the current hour
+    starts (Stripe cannot have it yet)."""
     now = now or utcnow()
-    start, end = hour_floor(start), min(hour_ceil(end), hour_ceil(now))
+    start, end = hour_floor(start), min(hour_ceil(end), hour_floor(now))
     if start >= end:
-        raise InvalidRequest("The period to reconcile must end after it starts, and start in the past.", param="from")
+        raise InvalidRequest(
+            "The period to reconcile must end after it starts and start before the current hour.", param="from"
+        )
     async with sessions() as session:
         customer = await customers.require(session, customer_name)
         if customer.stripe_customer_id is None:
