@@ -3,9 +3,12 @@
 v1 (form-encoded): ``POST /v1/customers``, ``GET|POST /v1/billing/meters``,
 ``GET /v1/billing/meters/{id}/event_summaries``, ``POST /v1/checkout/sessions``. v2 (JSON):
 ``POST /v2/billing/meter_event_session`` and, with the session's token,
-``POST /v2/billing/meter_event_stream``. Rules kept: Bearer API keys; ``Idempotency-Key`` replays a
-successful POST with the same parameters (``Idempotent-Replayed: true``) and refuses other
-parameters with an ``idempotency_error``; session tokens expire after 15 minutes (401
+``POST /v2/billing/meter_event_stream``.
+
+Rules kept: Bearer API keys; ``Idempotency-Key`` replays a successful POST with the same
+parameters (``Idempotent-Replayed: true``) and refuses another endpoint or other parameters with
+an ``idempotency_error`` (a refused request saves no result: Stripe's validation and rate limits
+act before its idempotency layer saves one); session tokens expire after 15 minutes (401
 ``billing_meter_event_session_expired``); at most 100 events a stream request; events are validated
 after acceptance, as Stripe does: an unknown meter or customer, a timestamp outside 35 days back to
 5 minutes ahead, or a value that is not a number lands in ``rejected``, and an identifier seen in
@@ -56,7 +59,7 @@ class FakeStripe:
     throttled: dict[str, int] = field(default_factory=dict)  # path -> 429s still to answer
     served_429: int = 0
     stall_stream: bool = False
-    _idempotent: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    _idempotent: dict[str, tuple[str, str, dict[str, Any]]] = field(default_factory=dict)  # path, params hash, body
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def throttle(self, path: str, times: int) -> None:
@@ -155,19 +158,24 @@ class _Handlers:
         key = request.headers.get("Idempotency-Key")
         if request.method != "POST" or not key:
             return await handler(request)  # type: ignore[no-any-return]
-        fingerprint = f"{request.path} {hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()}"
+        fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         seen = self.fake._idempotent.get(key)
         if seen is not None:
-            if seen[0] != fingerprint:
-                message = (
-                    "Keys for idempotent requests can only be used with the same parameters they were first used"
-                    f" with. Try using a key other than '{key}' if you meant to execute a different request."
+            if seen[0] != request.path:
+                raise _idempotency_error(
+                    f"Keys for idempotent requests can only be used for the same endpoint they were first used"
+                    f" for ('{request.path}' vs '{seen[0]}').",
+                    key,
                 )
-                raise StripeFault(400, message, kind="idempotency_error")
+            if seen[1] != fingerprint:
+                raise _idempotency_error(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                    key,
+                )
             return web.json_response(seen[2], headers={"Idempotent-Replayed": "true"})
         response = await handler(request)
         if isinstance(response, web.Response) and 200 <= response.status < 300 and response.text:
-            self.fake._idempotent[key] = (fingerprint, params, json.loads(response.text))
+            self.fake._idempotent[key] = (request.path, fingerprint, json.loads(response.text))
         return response  # type: ignore[no-any-return]
 
     async def create_customer(self, request: web.Request) -> web.Response:
@@ -344,6 +352,11 @@ class _Handlers:
         if not now - MAX_AGE <= at <= now + dt.timedelta(minutes=5):
             return "timestamp_out_of_range"
         return None
+
+
+def _idempotency_error(problem: str, key: str) -> StripeFault:
+    message = f"{problem} Try using a key other than '{key}' if you meant to execute a different request."
+    return StripeFault(400, message, kind="idempotency_error")
 
 
 def _params(request: web.Request, body: str) -> dict[str, Any]:

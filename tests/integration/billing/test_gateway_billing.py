@@ -100,6 +100,11 @@ async def test_the_gateway_job_sends_closed_hours_to_the_meter_and_the_admin_api
     fake = fake_stripe[0]
     admin = {"authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(timeout=30) as http:
+        unauthorized = [
+            await http.get(f"{url}/admin/billing"),
+            await http.post(f"{url}/admin/customers/prepaid-co/checkout", json={"usd": "5"}),
+            await http.get(f"{url}/admin/billing/reconcile", headers={"authorization": "Bearer wrong"}),
+        ]
         chat = await _chat(http, url, key)  # in this hour, which is still open: not sent yet
         status = await _poll(
             lambda: http.get(f"{url}/admin/billing", headers=admin),
@@ -109,6 +114,7 @@ async def test_the_gateway_job_sends_closed_hours_to_the_meter_and_the_admin_api
         period = {"customer": "prepaid-co", "from": f"{hours_ago(3):%Y-%m-%dT%H}:00Z", "to": "2999-01-01"}
         checked = await http.get(f"{url}/admin/billing/reconcile", params=period, headers=admin)
 
+    assert {r.json()["error"]["code"] for r in unauthorized} == {"invalid_admin_token"}
     (row,) = status.json()["data"]
     assert row["customer"] == "prepaid-co" and row["stripe_customer_id"] in fake.customers
     assert fake.totals(row["stripe_customer_id"]) == {hours_ago(2).replace(minute=0): 4321}
