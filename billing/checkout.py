@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import InvalidRequest
 from billing import linking
-from billing.stripe_api import StripeApi
 from gateway.db.repositories import customers
+
+if TYPE_CHECKING:
+    from billing.stripe_api import StripeApi
 
 # Stripe's bounds on a US-dollar charge.
 MIN_CENTS = 50

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing.stripe_api import StripeApi
 from gateway.db.models import Customer
+
+if TYPE_CHECKING:
+    from billing.stripe_api import StripeApi
 
 
 async def link(sessions: async_sessionmaker[AsyncSession], api: StripeApi, customer_id: int, name: str) -> str:

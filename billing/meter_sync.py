@@ -11,14 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import linking, meter_plan
-from billing.stripe_api import STREAM_BATCH, MeterEventOut, StripeApi
+from billing.stripe_types import STREAM_BATCH, MeterEventOut
 from gateway.db.models import MeterEventRow
 from gateway.db.models.base import utcnow
+
+if TYPE_CHECKING:
+    from billing.stripe_api import StripeApi
 
 log = logging.getLogger("tollgate.billing")
 

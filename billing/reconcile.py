@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import InvalidRequest
 from billing.meter_plan import HOUR, hour_ceil, hour_floor, plannable_since
-from billing.stripe_api import StripeApi
 from gateway.db.models import BillingReconciliation, Customer, MeterEventRow, UsageRollup
 from gateway.db.models.base import utcnow
 from gateway.db.repositories import customers
+
+if TYPE_CHECKING:
+    from billing.stripe_api import StripeApi
 
 # Why an hour differs, from what Tollgate knows: the usage is not sent yet (pending, or its hour not
 # closed); it is too old for Stripe to take; Stripe accepted it but does not count it (rejected

@@ -10,50 +10,23 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import stripe
 from stripe.params.v2.billing import MeterEventStreamCreateParams
 
-from backends.errors import Conflict, UpstreamError
+from backends.errors import Conflict
 from billing.config import StripeSettings
+from billing.stripe_types import STREAM_BATCH, CheckoutLink, MeterEventOut, StripeUnavailable
 
 log = logging.getLogger("tollgate.billing")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
-STREAM_BATCH = 100  # events per meter event stream request, Stripe's maximum
 SUMMARY_PAGE = 100
 # A session is renewed this long before Stripe says it expires, so no request carries a stale one.
 SESSION_MARGIN = dt.timedelta(seconds=60)
-
-
-class StripeUnavailable(UpstreamError):
-    """Stripe refused or could not be reached (a 502 to our own clients); ``stripe_status`` is what
-    Stripe answered, None when it could not be reached."""
-
-    default_code = "stripe_error"
-
-    def __init__(self, message: str, *, stripe_status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.stripe_status = stripe_status
-
-
-@dataclass(frozen=True, slots=True)
-class MeterEventOut:
-    identifier: str
-    stripe_customer_id: str
-    timestamp: dt.datetime
-    value: int
-
-
-@dataclass(frozen=True, slots=True)
-class CheckoutLink:
-    id: str
-    url: str
-    expires_at: dt.datetime
 
 
 class StripeApi:

@@ -14,7 +14,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import msgspec
-import stripe
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,6 +61,8 @@ class WebhookResult:
 
 def verify(payload: bytes, signature: str | None, secret: str) -> Event:
     """The event, if Stripe signed ``payload`` with ``secret`` in the last five minutes."""
+    import stripe  # here, not at the top: the SDK is slow to import and only this endpoint needs it
+
     try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:

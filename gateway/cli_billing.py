@@ -12,8 +12,8 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from billing.job import BillingJob
 from billing.meter_sync import sync
 from billing.reconcile import Reconciliation, reconcile, reconcile_linked
 from gateway.cli_runner import Commands, exit_status, settings_of, when
@@ -25,7 +25,10 @@ from gateway.metering.pricing import format_usd
 from gateway.protocol.billing import CheckoutCreate
 from gateway.services import billing
 
-Command = Callable[[BillingJob, argparse.Namespace], Awaitable[None]]
+if TYPE_CHECKING:
+    from billing.job import BillingJob
+
+Command = Callable[["BillingJob", argparse.Namespace], Awaitable[None]]
 
 
 def register(commands: Commands) -> None:
@@ -80,6 +83,8 @@ async def _with_billing(command: Command, args: argparse.Namespace) -> None:
     settings = settings_of(args)
     if settings.stripe is None:
         raise billing.not_configured()
+    from billing.job import BillingJob  # Stripe's SDK is slow to import: only for these commands
+
     await migrate.migrate_on_start(settings.database_url)
     engine = build_engine(settings.database_url)
     job = BillingJob(session_factory(engine), settings.stripe)

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backends.base import Backend, BackendContext
 from backends.http import build_client
 from backends.registry import build_backend
-from billing.job import BillingJob
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.seeds import Seeds
@@ -37,6 +36,9 @@ from gateway.services.catalog import Catalog
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
+
+if TYPE_CHECKING:
+    from billing.job import BillingJob
 
 
 @dataclass(slots=True)
@@ -111,7 +113,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         metrics=metrics,
         redis=redis,
         key_revoked=key_sync.key_changed,
-        billing=BillingJob(sessions, settings.stripe) if settings.stripe is not None else None,
+        billing=_billing(settings, sessions),
     )
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
@@ -131,6 +133,14 @@ def _admission(
     return Admission(
         store, metrics, seed_budget=seeds.budget, seed_credit=seeds.credit, fail_open=settings.admission_fail_open
     )
+
+
+def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BillingJob | None:
+    if settings.stripe is None:
+        return None
+    from billing.job import BillingJob  # Stripe's SDK is slow to import: only when billing is on
+
+    return BillingJob(sessions, settings.stripe)
 
 
 def _redis(url: str | None) -> Any | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import InvalidRequest, PermissionDenied
 from billing.checkout import create_checkout
-from billing.job import BillingJob
 from billing.reconcile import Reconciliation, reconcile
 from billing.status import billing_status
 from gateway.kit.instants import instant_param
@@ -23,6 +23,9 @@ from gateway.protocol.billing import (
     ReconcileQuery,
     ReconciliationOut,
 )
+
+if TYPE_CHECKING:
+    from billing.job import BillingJob
 
 MICROS_PER_CENT = 10_000
 

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from billing import meter_plan
 from billing.meter_sync import sync
 from billing.status import billing_status
-from billing.stripe_api import StripeApi, StripeUnavailable
+from billing.stripe_api import StripeApi
+from billing.stripe_types import StripeUnavailable
 from gateway.db.models import Customer, MeterEventRow
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer, hours_ago, use
