@@ -109,7 +109,7 @@ async def test_the_gateway_job_sends_closed_hours_to_the_meter_and_the_admin_api
         status = await _poll(
             lambda: http.get(f"{url}/admin/billing", headers=admin),
             200,
-            until=lambda r: r.json()["data"][0]["last_synced_at"] and r.json()["data"][0]["pending_usd"] != "0.000000",
+            until=lambda r: _synced_and_reconciled(r.json()["data"][0]),
         )
         period = {"customer": "prepaid-co", "from": f"{hours_ago(3):%Y-%m-%dT%H}:00Z", "to": "2999-01-01"}
         checked = await http.get(f"{url}/admin/billing/reconcile", params=period, headers=admin)
@@ -119,9 +119,14 @@ async def test_the_gateway_job_sends_closed_hours_to_the_meter_and_the_admin_api
     assert row["customer"] == "prepaid-co" and row["stripe_customer_id"] in fake.customers
     assert fake.totals(row["stripe_customer_id"]) == {hours_ago(2).replace(minute=0): 4321}
     assert row["pending_usd"] == chat.headers["x-tollgate-cost-usd"]
+    assert row["reconciliation_differences"] == 0  # the job's own check of the last day
     report = checked.json()
     assert checked.status_code == 200, report
     assert (report["tollgate_micros"], report["stripe_micros"], report["differences"]) == (4321, 4321, [])
+
+
+def _synced_and_reconciled(row: dict[str, Any]) -> bool:
+    return bool(row["last_synced_at"] and row["last_reconciled_at"] and row["pending_usd"] != "0.000000")
 
 
 async def _poll(call: Any, status: int, until: Any = lambda response: True, seconds: float = 15) -> httpx.Response:
