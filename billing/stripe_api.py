@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import stripe
+from stripe import ListObject
 from stripe.params.v2.billing import MeterEventStreamCreateParams
 
 from backends.errors import Conflict
@@ -22,7 +23,7 @@ from billing.stripe_types import STREAM_BATCH, CheckoutLink, MeterEventOut, Stri
 log = logging.getLogger("tollgate.billing")
 
 T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[None]]
+Item = TypeVar("Item", bound=stripe.StripeObject)
 
 SUMMARY_PAGE = 100
 # A session is renewed this long before Stripe says it expires, so no request carries a stale one.
@@ -30,9 +31,8 @@ SESSION_MARGIN = dt.timedelta(seconds=60)
 
 
 class StripeApi:
-    def __init__(self, settings: StripeSettings, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, settings: StripeSettings) -> None:
         self.settings = settings
-        self._sleep = sleep
         self._http = stripe.AIOHTTPClient(timeout=settings.request_timeout_seconds)
         self.client = stripe.StripeClient(
             settings.api_key,
@@ -62,8 +62,8 @@ class StripeApi:
         if self._meter_id is not None:
             return self._meter_id
         name = self.settings.meter_event_name
-        page = await self._call(lambda: self.client.v1.billing.meters.list_async({"status": "active", "limit": 100}))
-        async for meter in page.auto_paging_iter():
+        meters = self.client.v1.billing.meters
+        for meter in await self._every(lambda: meters.list_async({"status": "active", "limit": 100})):
             if meter.event_name == name:
                 self._meter_id = meter.id
                 return meter.id
@@ -120,9 +120,9 @@ class StripeApi:
             "value_grouping_window": "hour",
             "limit": SUMMARY_PAGE,
         }
-        page = await self._call(lambda: self.client.v1.billing.meters.event_summaries.list_async(meter, params))
+        summaries = self.client.v1.billing.meters.event_summaries
         found: dict[int, int] = {}
-        async for summary in page.auto_paging_iter():
+        for summary in await self._every(lambda: summaries.list_async(meter, params)):
             found[summary.start_time] = found.get(summary.start_time, 0) + round(summary.aggregated_value)
         return found
 
@@ -164,6 +164,15 @@ class StripeApi:
             self._session = (made.authentication_token, expires)
         return self._session[0]
 
+    async def _every(self, first: Callable[[], Awaitable[ListObject[Item]]]) -> list[Item]:
+        """Every object of a list, page by page, each page through :meth:`_call` (so backing off too)."""
+        page = await self._call(first)
+        found = list(page.data)
+        while page.has_more:
+            page = await self._call(_next_page(page))
+            found.extend(page.data)
+        return found
+
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, waited out while Stripe answers 429 (doubling the wait, up to the configured
         total). An idempotency key reused with other parameters is a :class:`Conflict`; any other
@@ -176,13 +185,17 @@ class StripeApi:
                 if waited + delay > self.settings.rate_limit_max_wait_seconds:
                     raise _unavailable(exc) from exc
                 log.info("Stripe rate-limited a request; retrying in %.2f s", delay)
-                await self._sleep(delay)
+                await asyncio.sleep(delay)
                 waited += delay
                 delay *= 2
             except stripe.IdempotencyError as exc:  # a caller's reference reused for another request
                 raise Conflict(f"Stripe: {exc.user_message or exc}", param="reference") from exc
             except stripe.StripeError as exc:
                 raise _unavailable(exc) from exc
+
+
+def _next_page(page: ListObject[Item]) -> Callable[[], Awaitable[ListObject[Item]]]:
+    return lambda: page.next_page_async()
 
 
 def _unavailable(exc: stripe.StripeError) -> StripeUnavailable:

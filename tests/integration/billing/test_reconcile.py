@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -13,9 +14,11 @@ from billing.reconcile import HourDifference, reconcile
 from billing.status import billing_status
 from billing.stripe_api import StripeApi
 from gateway.db.models import BillingReconciliation
+from gateway.db.repositories.usage_ingest import ingest
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer, hours_ago, use
 from tests.integration.billing.test_sync_crash import billing_config, run_tollgate
+from tests.support.usage_records import usage_record
 
 
 def _hour(n: int) -> dt.datetime:
@@ -86,3 +89,25 @@ async def test_the_cli_prints_every_difference(
     assert "tollgate 0.001234 USD, stripe 0.000000 USD" in done.stdout
     row = next(line for line in done.stdout.splitlines() if "missing_at_stripe" in line)
     assert row.split() == [f"{_hour(2):%Y-%m-%d}", f"{_hour(2):%H:%M:%S}Z", "missing_at_stripe", "1234", "1234", "0"]
+
+
+async def test_a_week_of_hours_goes_out_in_batches_of_100_and_comes_back_over_pages(
+    sessions: Sessions, stripe_api: StripeApi, fake_stripe: tuple[FakeStripe, str]
+) -> None:
+    fake = fake_stripe[0]
+    acme = await add_customer(sessions, "acme")
+    records = [
+        usage_record(f"r{n}", customer_id=acme.id, created_at=hours_ago(n).timestamp(), cost_micros=n)
+        for n in range(1, 151)
+    ]
+    async with sessions.begin() as session:
+        await ingest(session, records)
+
+    report = await sync(sessions, stripe_api)
+    result = await reconcile(sessions, stripe_api, "acme", _hour(160), _hour(0))
+
+    streamed = [body for _, path, _, body in fake.requests if path == "/v2/billing/meter_event_stream"]
+    pages = [query for _, path, _, query in fake.requests if path.endswith("/event_summaries")]
+    assert report.sent == 150 and [len(json.loads(body)["events"]) for body in streamed] == [100, 50]
+    assert len(pages) == 2 and "starting_after=" in pages[1]
+    assert (result.tollgate_micros, result.stripe_micros, result.differences) == (11325, 11325, [])
