@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.errors import InvalidRequest
 from gateway.db.models import StripeWebhookEvent
+from gateway.db.models.base import utcnow
 from gateway.db.repositories import credits, customers
 
 # Stripe signs ``t=<unix time>,v1=<HMAC>``; older signatures are refused, which stops replays.
@@ -102,7 +103,7 @@ async def _record(session: AsyncSession, event: Event) -> bool:
         "id": event.id,
         "type": event.type[:100],
         "created": dt.datetime.fromtimestamp(event.created, dt.UTC),
-        "received_at": dt.datetime.now(dt.UTC),
+        "received_at": utcnow(),
         "outcome": "handling",
     }
     statement = (
