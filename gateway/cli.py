@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway import cli_admin, cli_pool
+from gateway import cli_admin, cli_billing, cli_pool
 from gateway.settings import ConfigError, load_settings
 
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     cli_admin.register(commands)
     cli_pool.register(commands)
+    cli_billing.register(commands)
     return parser
 
 

@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from backends.registry import BackendConfig
+from billing.config import StripeSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
 
@@ -114,6 +115,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # Where prometheus-client keeps each worker's values when several workers share the port; from
     # PROMETHEUS_MULTIPROC_DIR only, because prometheus-client reads that variable itself.
     metrics_multiprocess_dir: str | None = None
+    # Billing through Stripe (meters, Checkout top-ups, webhooks); off when absent.
+    stripe: StripeSettings | None = None
     source: str = "<demo>"
 
 

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -41,6 +41,9 @@ from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 
+if TYPE_CHECKING:
+    from billing.job import BillingJob
+
 
 @dataclass(slots=True)
 class AppState:
@@ -61,6 +64,8 @@ class AppState:
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
     key_revoked: Callable[[str], Awaitable[None]] | None = None
+    # Billing through Stripe, when the config has a ``stripe`` block.
+    billing: BillingJob | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -117,6 +122,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         media=MediaService(pipeline, {model.name: model.limits for model in settings.models}),
         redis=redis,
         key_revoked=key_sync.key_changed,
+        billing=_billing(settings, sessions),
     )
     state.spawn(observer.flush_forever())
     if drain is not None:
@@ -125,6 +131,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
+    if state.billing is not None and state.billing.settings.run_in_gateway:
+        state.spawn(state.billing.run_forever())
     return state
 
 
@@ -143,6 +151,14 @@ def _admission(
     return Admission(
         store, metrics, seed_budget=seeds.budget, seed_credit=seeds.credit, fail_open=settings.admission_fail_open
     )
+
+
+def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BillingJob | None:
+    if settings.stripe is None:
+        return None
+    from billing.job import BillingJob  # Stripe's SDK is slow to import: only when billing is on
+
+    return BillingJob(sessions, settings.stripe)
 
 
 def _redis(url: str | None) -> Any | None:
@@ -170,6 +186,8 @@ async def close_state(state: AppState) -> None:
     for backend in state.backends.values():
         await backend.aclose()
     await state.http.close()
+    if state.billing is not None:
+        await state.billing.aclose()
     if state.redis is not None:
         await state.redis.aclose()
     await state.engine.dispose()

@@ -2,10 +2,23 @@
 
 from gateway.db.models.api_key import ApiKey
 from gateway.db.models.base import Base
+from gateway.db.models.billing import BillingReconciliation, MeterEventRow, StripeWebhookEvent
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
 from gateway.db.models.price_book import ModelPrice, PriceBook
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
 
-__all__ = ["ApiKey", "Base", "CreditEntry", "Customer", "ModelPrice", "PriceBook", "UsageEvent", "UsageRollup"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "BillingReconciliation",
+    "CreditEntry",
+    "Customer",
+    "MeterEventRow",
+    "ModelPrice",
+    "PriceBook",
+    "StripeWebhookEvent",
+    "UsageEvent",
+    "UsageRollup",
+]

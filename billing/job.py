@@ -1,0 +1,62 @@
+"""The gateway's billing job: a sync every interval, and a reconciliation of the last day now and then."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing.config import StripeSettings
+from billing.meter_sync import sync
+from billing.reconcile import last_day, reconcile_linked
+from billing.stripe_api import StripeApi
+from gateway.db.models.base import utcnow
+
+log = logging.getLogger("tollgate.billing")
+
+
+class BillingJob:
+    """Owns the Stripe client of a gateway process (the admin API's Checkout uses it too)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: StripeSettings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.api = StripeApi(settings)
+        self.healthy = True
+        self._reconciled_at: dt.datetime | None = None
+
+    async def run_forever(self) -> None:
+        while True:
+            await self.run_once()
+            await asyncio.sleep(self.settings.sync_interval_seconds)
+
+    async def run_once(self) -> None:
+        """One sync and, when due, a reconciliation; failures are logged (once a streak) and retried
+        on the next run: the outbox keeps whatever was not sent."""
+        try:
+            report = await sync(self.sessions, self.api)
+            if report.sent:
+                log.info("billing sync: %d meter events sent (%d micro-dollars)", report.sent, report.sent_micros)
+            await self._reconcile_if_due()
+            self.healthy = True
+        except Exception as exc:
+            if self.healthy:
+                log.warning("billing sync failed, will retry: %s", exc)
+            self.healthy = False
+
+    async def _reconcile_if_due(self) -> None:
+        every = self.settings.reconcile_interval_seconds
+        now = utcnow()
+        if not every or (self._reconciled_at and (now - self._reconciled_at).total_seconds() < every):
+            return
+        start, end = last_day(now, self.settings.settle_seconds)
+        checks = await reconcile_linked(self.sessions, self.api, start, end)
+        self._reconciled_at = now
+        differing = [check.customer for check in checks if check.differences]
+        if differing:
+            log.warning("billing reconciliation: Stripe differs from Tollgate for %s", ", ".join(differing))
+
+    async def aclose(self) -> None:
+        await self.api.aclose()

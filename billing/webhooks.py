@@ -1,0 +1,146 @@
+"""Stripe's webhooks: a paid Checkout Session becomes prepaid credit, exactly once.
+
+Stripe delivers at least once and in no particular order. Each event is handled in one transaction
+that first records its id (a redelivery finds it and changes nothing), and a session's credit has
+the ledger reference ``stripe:<checkout session id>``, so the events that may each announce the
+same payment (``checkout.session.completed`` with ``payment_status=paid``, or
+``checkout.session.async_payment_succeeded`` after a ``completed`` with ``unpaid``, in either
+order) credit it once between them. Admission learns of the credit by polling the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import msgspec
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backends.errors import InvalidRequest
+from gateway.db.models import StripeWebhookEvent
+from gateway.db.models.base import utcnow
+from gateway.db.repositories import credits, customers
+
+# Stripe signs ``t=<unix time>,v1=<HMAC>``; older signatures are refused, which stops replays.
+TOLERANCE_SECONDS = 300
+MICROS_PER_CENT = 10_000
+PAID = ("paid", "no_payment_required")
+
+
+class CheckoutSession(msgspec.Struct):
+    """The fields of a ``checkout.session`` that crediting reads."""
+
+    id: str
+    payment_status: str | None = None
+    amount_total: int | None = None
+    currency: str | None = None
+    client_reference_id: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+class EventData(msgspec.Struct):
+    object: msgspec.Raw
+
+
+class Event(msgspec.Struct):
+    id: str
+    type: str
+    created: int
+    data: EventData
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    event_id: str
+    type: str
+    outcome: str
+    duplicate: bool  # the event had been handled before: nothing changed now
+    credited_micros: int  # added to the ledger by this delivery
+
+
+def verify(payload: bytes, signature: str | None, secret: str) -> Event:
+    """The event, if Stripe signed ``payload`` with ``secret`` in the last five minutes."""
+    import stripe  # here, not at the top: the SDK is slow to import and only this endpoint needs it
+
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
+    except stripe.SignatureVerificationError as exc:
+        raise InvalidRequest(
+            f"The Stripe-Signature header does not verify: {exc.user_message or exc}",
+            param="Stripe-Signature",
+            code="invalid_signature",
+        ) from None
+    try:
+        return msgspec.json.decode(payload, type=Event)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"Not a Stripe event: {exc}", code="invalid_event") from None
+
+
+async def receive(
+    sessions: async_sessionmaker[AsyncSession], payload: bytes, signature: str | None, secret: str
+) -> WebhookResult:
+    """Verify and handle one delivery; a bad signature raises :class:`InvalidRequest` and changes nothing."""
+    event = verify(payload, signature, secret)
+    async with sessions.begin() as session:
+        if not await _record(session, event):
+            outcome = await session.scalar(select(StripeWebhookEvent.outcome).where(StripeWebhookEvent.id == event.id))
+            return WebhookResult(event.id, event.type, outcome or "", duplicate=True, credited_micros=0)
+        outcome, credited, checkout = await _handle(session, event)
+        await session.execute(
+            update(StripeWebhookEvent)
+            .where(StripeWebhookEvent.id == event.id)
+            .values(outcome=outcome[:200], checkout_session=checkout)
+        )
+    return WebhookResult(event.id, event.type, outcome, duplicate=False, credited_micros=credited)
+
+
+async def _record(session: AsyncSession, event: Event) -> bool:
+    """Claim the event id; False when it was claimed before (this delivery is a duplicate)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    row = {
+        "id": event.id,
+        "type": event.type[:100],
+        "created": dt.datetime.fromtimestamp(event.created, dt.UTC),
+        "received_at": utcnow(),
+        "outcome": "handling",
+    }
+    statement = (
+        insert(StripeWebhookEvent)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(StripeWebhookEvent.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def _handle(session: AsyncSession, event: Event) -> tuple[str, int, str | None]:
+    """(outcome, micro-dollars credited, checkout session id) of a newly received event."""
+    if not event.type.startswith("checkout.session."):
+        return "ignored: not a Checkout event", 0, None
+    checkout = msgspec.json.decode(event.data.object, type=CheckoutSession)
+    if event.type == "checkout.session.async_payment_failed":
+        return "payment failed: nothing credited", 0, checkout.id
+    paid = event.type == "checkout.session.async_payment_succeeded" or (
+        event.type == "checkout.session.completed" and checkout.payment_status in PAID
+    )
+    if not paid:
+        return f"not paid yet (payment_status={checkout.payment_status}): nothing credited", 0, checkout.id
+    outcome, credited = await _credit(session, checkout)
+    return outcome, credited, checkout.id
+
+
+async def _credit(session: AsyncSession, checkout: CheckoutSession) -> tuple[str, int]:
+    reference = (checkout.metadata or {}).get("tollgate_customer_id") or checkout.client_reference_id
+    customer = await customers.get(session, int(reference)) if reference and reference.isdigit() else None
+    if customer is None:
+        return f"not a Tollgate top-up (customer reference {reference!r})", 0
+    if checkout.currency != "usd" or not checkout.amount_total:
+        return f"nothing to credit ({checkout.amount_total} {checkout.currency})", 0
+    micros = checkout.amount_total * MICROS_PER_CENT
+    note = f"Stripe Checkout {checkout.id}"
+    entry, created = await credits.add(session, customer, micros, "stripe", f"stripe:{checkout.id}", note)
+    if not created:
+        return f"already credited (ledger entry {entry.id})", 0
+    return f"credited {micros} micro-dollars (ledger entry {entry.id})", micros
