@@ -23,6 +23,20 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.cache_lookups = Counter(
+            "tollgate_cache_lookups",
+            "Response cache lookups, by result: hit, semantic or miss.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.cache_saved_micros = Counter(
+            "tollgate_cache_saved_usd_micros",
+            "What cache hits saved customers against the full price, in micro-dollars.",
+            registry=self.registry,
+        )
+        self.cache_errors = Counter(
+            "tollgate_cache_errors", "Cache store (Redis) calls that failed; served as misses.", registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

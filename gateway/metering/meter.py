@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.auth.principal import Principal
 from gateway.metering.journal import Journal
-from gateway.metering.pricing import PriceBook, to_micros, token_cost_usd
+from gateway.metering.pricing import PriceBook, hit_price, to_micros, token_cost_usd
 from gateway.metering.record import UsageRecord
 from gateway.metering.usage import TokenUsage, normalise
 
@@ -31,6 +31,7 @@ class Metered:
 class Charge:
     usage: TokenUsage
     cost_micros: int
+    saved_micros: int = 0
 
 
 class Meter:
@@ -52,7 +53,8 @@ class Meter:
         ttft: float | None = None,
         cache_status: str = "miss",
     ) -> Charge:
-        """Price and journal the request, exactly once; upstream failures are recorded at no cost."""
+        """Price and journal the request, exactly once; upstream failures are recorded at no cost,
+        cache hits (``cache_status`` hit or semantic) at the price book's hit price."""
         if metered.recorded:
             raise RuntimeError(f"request {metered.request_id} was metered twice")
         metered.recorded = True
@@ -61,6 +63,9 @@ class Meter:
         rates = book.rates(metered.model)
         billable = outcome in ("ok", "client_disconnect")
         cost = to_micros(token_cost_usd(rates, tokens), metered.principal.markup_percent) if rates and billable else 0
+        saved = 0
+        if cache_status != "miss":
+            cost, saved = hit_price(cost, book.cache_hit_percent)
         record = UsageRecord(
             request_id=metered.request_id,
             created_at=metered.started_at,
@@ -81,8 +86,9 @@ class Meter:
             ttft_ms=None if ttft is None else ttft * 1000,
             cache_status=cache_status,
             cost_micros=cost,
+            saved_micros=saved,
             price_book_version=book.version,
         )
         if self.journal is not None:
             self.journal.append(record)
-        return Charge(tokens, cost)
+        return Charge(tokens, cost, saved)
