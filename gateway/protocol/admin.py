@@ -293,3 +293,17 @@ class PriceBookOut(msgspec.Struct, kw_only=True):
     cache_hit_percent: Decimal
     models: list[ModelPriceOut]
     object: str = "price_book"
+
+
+class CachePurge(Request):
+    """Delete cached answers of one customer, one model, or both; neither: every entry."""
+
+    customer: str | None = None
+    model: str | None = None
+
+
+class CachePurged(msgspec.Struct, kw_only=True):
+    customer: str | None
+    model: str | None
+    purged: int
+    object: str = "cache.purge"
