@@ -1,0 +1,167 @@
+"""What an exact cache hit costs: the gateway answering from its cache vs the upstream answering directly.
+
+One zero-latency upstream; one gateway per store (this process's LRU, and Redis on loopback) with
+exact caching on. Three targets, alternating slots so that all see the same machine state:
+``direct`` (the upstream itself), ``miss`` (through the gateway with ``Cache-Control: no-cache,
+no-store``: the whole upstream path plus the cache's key and policy work), ``hit`` (the same
+request answered from the cache). Run: ``python -m tests.perf.cache_overhead --write docs/bench-cache.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvloop
+import yaml
+
+from gateway.bench.load import Pool, encode_request, summarize
+from gateway.bench.procs import (
+    HOST,
+    child_env,
+    free_port,
+    issue_key,
+    running,
+    server_command,
+    upstream_command,
+    wait_ready,
+)
+
+ROUNDS = 4
+SECONDS = 2.0
+STORES = ("memory", "redis")
+TARGETS = ("direct", "miss", "hit")
+BODY = msgspec.json.encode(
+    {
+        "model": "bench-model",
+        "temperature": 0,
+        "max_tokens": 32,
+        "messages": [{"role": "user", "content": "Say hello in five words."}],
+    }
+)
+
+
+def _config(directory: Path, upstream: int, store: str) -> Path:
+    config: dict[str, Any] = {
+        "backends": {"up": {"type": "openai_compatible", "base_url": f"http://{HOST}:{upstream}/v1"}},
+        "models": [
+            {
+                "name": "bench-model",
+                "deployments": [{"backend": "up", "model": "bench-model"}],
+                "pricing": {"input_per_mtok": "0.01", "output_per_mtok": "0.01"},
+                "cache": {"exact": True},
+            }
+        ],
+        "database_url": f"sqlite+aiosqlite:///{directory / f'{store}.db'}",
+        "journal_dir": str(directory / f"journal-{store}"),
+    }
+    if store == "redis":
+        config["redis_url"] = "redis://127.0.0.1:6379/0"
+        config["redis_namespace"] = f"tollgate-bench-{uuid.uuid4().hex[:8]}"
+    path = directory / f"{store}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _requests(upstream: int, port: int, key: str) -> dict[str, tuple[int, bytes]]:
+    path = "/v1/chat/completions"
+    auth = {"authorization": f"Bearer {key}"}
+    uncached = {**auth, "cache-control": "no-cache, no-store"}
+    return {
+        "direct": (upstream, encode_request("POST", path, f"{HOST}:{upstream}", BODY)),
+        "miss": (port, encode_request("POST", path, f"{HOST}:{port}", BODY, uncached)),
+        "hit": (port, encode_request("POST", path, f"{HOST}:{port}", BODY, auth)),
+    }
+
+
+async def _rounds(pools: dict[int, Pool], requests: dict[str, tuple[int, bytes]]) -> dict[str, list[float]]:
+    p50s: dict[str, list[float]] = {target: [] for target in TARGETS}
+    for _ in range(ROUNDS):
+        for target in TARGETS:
+            port, request = requests[target]
+            await pools[port].run(request, concurrency=1, seconds=0.3)
+            one = summarize(await pools[port].run(request, concurrency=1, seconds=SECONDS))
+            if one.errors:
+                raise RuntimeError(f"{target}: {one.errors} errors")
+            p50s[target].append(one.p50_ms)
+    return p50s
+
+
+async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
+    upstream = free_port()
+    env = child_env(os.environ, None)
+    results = {}
+    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
+        await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
+        for store in STORES:
+            config = _config(directory, upstream, store)
+            gateway_env = child_env(os.environ, config)
+            key = issue_key(config, gateway_env)
+            port = free_port()
+            log = directory / f"gateway-{store}.log"
+            with running(server_command("uvicorn", port), gateway_env, log) as gateway:
+                await wait_ready(gateway, port, "/healthz", log)
+                pools = {p: await Pool.open(HOST, p, 1) for p in (upstream, port)}
+                results[store] = await _rounds(pools, _requests(upstream, port, key))
+                for pool in pools.values():
+                    pool.close()
+    return results
+
+
+def report(results: dict[str, dict[str, list[float]]], command: str) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# Response cache: what an exact hit costs",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
+        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
+        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream; one connection (c=1)",
+        "",
+        f"Alternating slots, {ROUNDS} rounds of {SECONDS:.0f} s per target; medians of the rounds' p50 latencies.",
+        "`direct` asks the upstream itself; `miss` goes through the gateway with `Cache-Control: no-cache,",
+        "no-store` (key and policy work, then the upstream); `hit` is the same request answered from the cache.",
+        "",
+        "| store | direct p50 (ms) | miss p50 (ms) | hit p50 (ms) | hit − direct (ms) | hit / miss |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    verdicts = []
+    for store, p50s in results.items():
+        med = {target: statistics.median(values) for target, values in p50s.items()}
+        added = med["hit"] - med["direct"]
+        verdicts.append(f"{store}: {added:+.3f} ms ({'met' if added <= 1.0 else 'not met'})")
+        lines.append(
+            f"| {store} | {med['direct']:.3f} | {med['miss']:.3f} | {med['hit']:.3f} | {added:+.3f} |"
+            f" {med['hit'] / med['miss']:.2f} |"
+        )
+    lines += [
+        "",
+        f"An exact hit adds, over asking the upstream directly (target ≤ 1 ms p50): {'; '.join(verdicts)}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", help="write the report to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        results = uvloop.run(measure(Path(directory)))
+    text = report(results, "python -m tests.perf.cache_overhead" + (f" --write {args.write}" if args.write else ""))
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
