@@ -4,7 +4,7 @@ Why a stream and a per-replica index (numbers in docs/cache.md): Debian's Redis 
 search and the database has no pgvector, while an in-memory brute-force search over 100,000
 entries of one scope takes milliseconds. So each replica keeps its own
 :class:`~gateway.cache.matcher.SemanticMatcher`; a replica that stores an answer remembers it at
-once and appends ``(scope, entry id, last user turn)`` to a capped stream, which every other
+and appends ``(scope, entry id, last user turn)`` to a capped stream, which every other
 replica tails with a blocking ``XREAD`` (a new entry reaches them within a round trip plus one
 embedding). A replica that starts reads the newest ``backfill`` stream entries back first.
 
@@ -52,11 +52,11 @@ class SemanticSync:
         await self._run(self._matcher.forget, scope, entry_id)
 
     async def remember(self, scope: str, entry_id: str, text: str) -> None:
-        """Index the entry here, then tell the other replicas."""
-        await self._run(self._matcher.remember, scope, entry_id, text)
+        """Tell the other replicas (first: they embed it in parallel with us), then index it here."""
         if self._redis is not None:
             fields = {"o": self._origin, "s": scope, "e": entry_id, "t": text}
             await self._redis.xadd(self._stream, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        await self._run(self._matcher.remember, scope, entry_id, text)
 
     async def follow(self) -> None:
         """Tail the stream for ever (a lifespan task); Redis outages are logged and retried."""

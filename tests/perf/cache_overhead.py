@@ -1,7 +1,8 @@
 """What an exact cache hit costs: the gateway answering from its cache vs the upstream answering directly.
 
-One zero-latency upstream; one gateway per store (this process's LRU, and Redis on loopback) with
-exact caching on. Three targets, alternating slots so that all see the same machine state:
+One zero-latency upstream; two gateways, one per store (its own LRU, and Redis on loopback), with
+exact caching on. Three targets per gateway, all six alternating slots so that all see the same
+machine state:
 ``direct`` (the upstream itself), ``miss`` (through the gateway with ``Cache-Control: no-cache,
 no-store``: the whole upstream path plus the cache's key and policy work), ``hit`` (the same
 request answered from the cache). Run: ``python -m tests.perf.cache_overhead --write docs/bench-cache.md``.
@@ -10,6 +11,7 @@ request answered from the cache). Run: ``python -m tests.perf.cache_overhead --w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -83,37 +85,38 @@ def _requests(upstream: int, port: int, key: str) -> dict[str, tuple[int, bytes]
     }
 
 
-async def _rounds(pools: dict[int, Pool], requests: dict[str, tuple[int, bytes]]) -> dict[str, list[float]]:
-    p50s: dict[str, list[float]] = {target: [] for target in TARGETS}
+async def _rounds(slots: dict[tuple[str, str], tuple[Pool, bytes]]) -> dict[str, dict[str, list[float]]]:
+    p50s: dict[str, dict[str, list[float]]] = {store: {target: [] for target in TARGETS} for store in STORES}
     for _ in range(ROUNDS):
-        for target in TARGETS:
-            port, request = requests[target]
-            await pools[port].run(request, concurrency=1, seconds=0.3)
-            one = summarize(await pools[port].run(request, concurrency=1, seconds=SECONDS))
+        for (store, target), (pool, request) in slots.items():
+            await pool.run(request, concurrency=1, seconds=0.3)
+            one = summarize(await pool.run(request, concurrency=1, seconds=SECONDS))
             if one.errors:
-                raise RuntimeError(f"{target}: {one.errors} errors")
-            p50s[target].append(one.p50_ms)
+                raise RuntimeError(f"{store} {target}: {one.errors} errors")
+            p50s[store][target].append(one.p50_ms)
     return p50s
 
 
 async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
     upstream = free_port()
     env = child_env(os.environ, None)
-    results = {}
-    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
+    with contextlib.ExitStack() as stack:
+        up = stack.enter_context(running(upstream_command(upstream), env, directory / "upstream.log"))
         await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
+        slots: dict[tuple[str, str], tuple[Pool, bytes]] = {}
         for store in STORES:
             config = _config(directory, upstream, store)
             gateway_env = child_env(os.environ, config)
             key = issue_key(config, gateway_env)
             port = free_port()
             log = directory / f"gateway-{store}.log"
-            with running(server_command("uvicorn", port), gateway_env, log) as gateway:
-                await wait_ready(gateway, port, "/healthz", log)
-                pools = {p: await Pool.open(HOST, p, 1) for p in (upstream, port)}
-                results[store] = await _rounds(pools, _requests(upstream, port, key))
-                for pool in pools.values():
-                    pool.close()
+            gateway = stack.enter_context(running(server_command("uvicorn", port), gateway_env, log))
+            await wait_ready(gateway, port, "/healthz", log)
+            for target, (target_port, request) in _requests(upstream, port, key).items():
+                slots[(store, target)] = (await Pool.open(HOST, target_port, 1), request)
+        results = await _rounds(slots)
+        for pool, _ in slots.values():
+            pool.close()
     return results
 
 
@@ -125,7 +128,8 @@ def report(results: dict[str, dict[str, list[float]]], command: str) -> str:
         f"- Command: `{command}`",
         f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
         f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
-        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream; one connection (c=1)",
+        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream; one connection (c=1);"
+        f" load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
         "",
         f"Alternating slots, {ROUNDS} rounds of {SECONDS:.0f} s per target; medians of the rounds' p50 latencies.",
         "`direct` asks the upstream itself; `miss` goes through the gateway with `Cache-Control: no-cache,",
