@@ -46,14 +46,15 @@ def parse_controls(cache_control: str | None, ttl: str | None) -> Controls:
     return Controls(read="no-cache" not in directives, write="no-store" not in directives, ttl_seconds=seconds)
 
 
-def cacheable_request(op: Operation, raw: JSON, config: ModelCache) -> bool:
-    """Whether the answer to this request may come from (and go into) the cache."""
+def cacheable_request(op: Operation, raw: JSON, config: ModelCache, *, key_opts_in: bool = False) -> bool:
+    """Whether the answer to this request may come from (and go into) the cache; the model's config
+    or the key's (``key_opts_in``) may let sampled requests in."""
     if op not in CACHED_OPERATIONS:
         return False
     # Replays carry no log probabilities; such requests always go upstream.
     if raw.get("logprobs") or raw.get("top_logprobs"):
         return False
-    if config.nondeterministic:
+    if config.nondeterministic or key_opts_in:
         return True
     return raw.get("temperature") == 0 or raw.get("seed") is not None
 
@@ -75,5 +76,6 @@ def complete_answer(op: Operation, body: JSON) -> bool:
     return True
 
 
-def ttl_for(config: ModelCache, controls: Controls, max_ttl_seconds: int) -> int:
-    return min(controls.ttl_seconds or config.ttl_seconds, max_ttl_seconds)
+def ttl_for(config: ModelCache, controls: Controls, key_ttl_seconds: int | None, max_ttl_seconds: int) -> int:
+    """The request's ``x-tollgate-cache-ttl``, else the key's TTL, else the model's; never above the maximum."""
+    return min(controls.ttl_seconds or key_ttl_seconds or config.ttl_seconds, max_ttl_seconds)

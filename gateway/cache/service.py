@@ -50,6 +50,7 @@ class Lookup:
     answer: JSON | None = None
     status: str = "miss"
     similarity: float | None = None
+    ttl_seconds: int = 0  # how long the answer is kept if it is stored
 
     @property
     def storable(self) -> bool:
@@ -84,10 +85,11 @@ class ResponseCache:
 
     async def lookup(self, principal: Principal, op: Operation, model: str, raw: JSON, controls: Controls) -> Lookup:
         config = self._models.get(model)
-        if config is None or not cacheable_request(op, raw, config):
+        if config is None or not cacheable_request(op, raw, config, key_opts_in=principal.cache_nondeterministic):
             return Lookup(op)
         tenant = tenant_of(principal.customer_id, config.shared_across_customers)
-        lookup = Lookup(op, config, controls, keys_for(tenant, model, op, raw))
+        ttl = ttl_for(config, controls, principal.cache_ttl_seconds, self._max_ttl)
+        lookup = Lookup(op, config, controls, keys_for(tenant, model, op, raw), ttl_seconds=ttl)
         if controls.read:
             try:
                 await self._find(lookup, config)
@@ -158,7 +160,7 @@ class ResponseCache:
         keys, config = lookup.keys, lookup.config
         assert keys is not None and config is not None
         try:
-            await self.entries.put(keys.exact, value, ttl_for(config, lookup.controls, self._max_ttl))
+            await self.entries.put(keys.exact, value, lookup.ttl_seconds)
             if self._semantic is not None and config.semantic and keys.semantic_scope and keys.last_user_turn:
                 await self._semantic.remember(keys.semantic_scope, keys.exact, keys.last_user_turn)
         except Exception as exc:

@@ -49,6 +49,7 @@ class Gateway:
     acme: str
     globex: str
     acme_limited: str
+    acme_sampling: str  # a key whose sampled requests are cached, for one second
 
     def ask(
         self, key: str, content: str, *, model: str = "cached", headers: dict[str, str] | None = None, **params: Any
@@ -76,8 +77,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     settings = config(workdir)
     keys = [create_key(settings, workdir, c) for c in ("acme", "globex")]
     limited = create_key(settings, workdir, "acme", "--tpm", "300")
+    sampling = create_key(settings, workdir, "acme", "--cache-ttl", "1", "--cache-nondeterministic")
     with running_gateway(settings, workdir, env={"TOLLGATE_ADMIN_TOKEN": ""}) as url:
-        yield Gateway(url, workdir / "tollgate.db", *keys, limited)
+        yield Gateway(url, workdir / "tollgate.db", *keys, limited, sampling)
 
 
 def text(response: httpx.Response) -> str:
@@ -190,6 +192,17 @@ def test_only_deterministic_complete_answers_are_cached(gateway: Gateway, what: 
     assert gateway.ask(gateway.acme, question, **options).headers["x-tollgate-cache"] == "miss"
     time.sleep(0.3)
     assert gateway.ask(gateway.acme, question, **options).headers["x-tollgate-cache"] == "miss"
+
+
+def test_a_key_may_cache_sampled_requests_and_keep_answers_for_its_own_ttl(gateway: Gateway) -> None:
+    question = "Write a haiku about autumn."
+    assert gateway.ask(gateway.acme_sampling, question, temperature=0.9).headers["x-tollgate-cache"] == "miss"
+    hit = gateway.ask_until_cached(gateway.acme_sampling, question, temperature=0.9)
+    assert hit.headers["x-tollgate-cache"] == "hit"
+    assert gateway.ask(gateway.acme, question, temperature=0.9).headers["x-tollgate-cache"] == "miss"  # not this key
+    time.sleep(1.1)  # the key's TTL, shorter than the model's hour
+    expired = gateway.ask(gateway.acme_sampling, question, temperature=0.9, headers={"cache-control": "no-store"})
+    assert expired.headers["x-tollgate-cache"] == "miss"
 
 
 def test_hits_do_not_use_up_the_token_rate(gateway: Gateway) -> None:

@@ -19,6 +19,7 @@ def test_only_deterministic_requests_are_cached_unless_the_model_opts_in() -> No
     assert not cacheable_request(Operation.CHAT, {"messages": ASK}, config)
     assert not cacheable_request(Operation.CHAT, {"messages": ASK, "temperature": 0.7}, config)
     assert cacheable_request(Operation.CHAT, {"messages": ASK, "temperature": 0.7}, ModelCache(nondeterministic=True))
+    assert cacheable_request(Operation.CHAT, {"messages": ASK, "temperature": 0.7}, config, key_opts_in=True)
 
 
 def test_embeddings_and_logprobs_are_never_cached() -> None:
@@ -46,9 +47,11 @@ def test_cache_control_and_ttl_headers() -> None:
     assert parse_controls(None, None) == Controls()
     assert parse_controls("no-cache", None) == Controls(read=False)
     assert parse_controls("No-Store, max-age=0", "60") == Controls(write=False, ttl_seconds=60)
-    assert ttl_for(ModelCache(ttl_seconds=300), Controls(), 3600) == 300
-    assert ttl_for(ModelCache(ttl_seconds=300), Controls(ttl_seconds=20), 3600) == 20
-    assert ttl_for(ModelCache(), Controls(ttl_seconds=10**9), 3600) == 3600
+    model = ModelCache(ttl_seconds=300)
+    assert ttl_for(model, Controls(), None, 3600) == 300
+    assert ttl_for(model, Controls(), 60, 3600) == 60  # the key's TTL over the model's
+    assert ttl_for(model, Controls(ttl_seconds=20), 60, 3600) == 20  # the request's over both
+    assert ttl_for(model, Controls(ttl_seconds=10**9), None, 3600) == 3600
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "soon", "1.5", ""])
