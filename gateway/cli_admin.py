@@ -55,6 +55,10 @@ def _add_keys(commands: Commands, config: argparse.ArgumentParser) -> None:
     create.add_argument("--budget-usd", help="spending limit per budget period, in dollars")
     create.add_argument("--budget-period", choices=("day", "month"), help="default: month")
     create.add_argument("--budget-warning-percent", type=int, help="warn at this share of the budget (default 80)")
+    create.add_argument("--cache-ttl", type=int, help="seconds its cached answers are kept (default: the model's)")
+    create.add_argument(
+        "--cache-nondeterministic", action="store_true", default=None, help="also cache this key's sampled requests"
+    )
     create.set_defaults(handler=run_command(_keys_create))
     listing = keys.add_parser("list", parents=[config], help="list keys (never their secrets)")
     listing.add_argument("--customer")
@@ -107,6 +111,8 @@ async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:
         "budget_usd": args.budget_usd,
         "budget_period": args.budget_period,
         "budget_warning_percent": args.budget_warning_percent,
+        "cache_ttl_seconds": args.cache_ttl,
+        "cache_nondeterministic": args.cache_nondeterministic,
     }
     body = validate({k: v for k, v in fields.items() if v is not None}, KeyCreate)
     created = await service.create_key(body, create_customer=True)

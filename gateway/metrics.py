@@ -117,6 +117,9 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.cache_errors = Counter(
+            "tollgate_cache_errors", "Cache store (Redis) calls that failed; served as misses.", registry=self.registry
+        )
 
     def _routing(self) -> None:
         self.queue_depth = Gauge(
@@ -168,12 +171,6 @@ class Metrics:
         )
 
     # Helpers for the modules that record these events (one call each, at the event).
-
-    def cache_lookup(self, model: str, result: str, saved_usd: float = 0.0) -> None:
-        """``result`` is ``hit``, ``semantic`` or ``miss``; ``saved_usd`` what a hit did not spend upstream."""
-        self.cache_lookups.labels(model, result).inc()
-        if saved_usd:
-            self.cache_savings_usd.labels(model).inc(saved_usd)
 
     def queue_changed(self, pool: str, waiting: int) -> None:
         self.queue_depth.labels(pool).set(waiting)

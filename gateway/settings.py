@@ -72,6 +72,20 @@ class MediaLimits(msgspec.Struct, forbid_unknown_fields=True):
     max_images: Annotated[int, msgspec.Meta(ge=1)] = 10
 
 
+class ModelCache(msgspec.Struct, forbid_unknown_fields=True):
+    """A model's ``cache`` block: which caches answer it and for how long (docs/cache.md)."""
+
+    exact: bool = True
+    semantic: bool = False
+    ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
+    # Cosine similarity a paraphrase needs to be answered from the semantic cache; unset: the matcher's default.
+    similarity_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    # Also cache requests that are not deterministic (temperature above 0 and no seed).
+    nondeterministic: bool = False
+    # One cache for every customer: only for models whose answers are public to all of them.
+    shared_across_customers: bool = False
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     deployments: list[Deployment]
@@ -79,6 +93,17 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     description: str | None = None
     pricing: Pricing | None = None
     limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
+    cache: ModelCache | None = None
+
+
+class CacheSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """Where cached answers live: this process (an LRU of ``max_entries``) or Redis when ``redis_url`` is set."""
+
+    max_entries: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # The longest a request's ``x-tollgate-cache-ttl`` may keep an answer.
+    max_ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] = 7 * 86400
+    # Semantic entries a starting replica reads back from Redis into its index.
+    semantic_backfill: Annotated[int, msgspec.Meta(ge=0)] = 1000
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -117,6 +142,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     metrics_multiprocess_dir: str | None = None
     # Billing through Stripe (meters, Checkout top-ups, webhooks); off when absent.
     stripe: StripeSettings | None = None
+    cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
     source: str = "<demo>"
 
 

@@ -24,6 +24,7 @@ from gateway.auth.anonymous import anonymous_principal
 from gateway.auth.cache import KeyCache
 from gateway.auth.store import KeyStore
 from gateway.auth.sync import KeySync
+from gateway.cache.build import build_cache
 from gateway.db.engine import build_engine, session_factory
 from gateway.kit.ids import RequestIds
 from gateway.metering import price_book
@@ -94,6 +95,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
+    cache = build_cache(settings, redis, metrics)
     drain = JournalDrain(journal, settings.database_url) if journal is not None else None
     if drain is not None:
         drain.start()
@@ -105,6 +107,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         admission,
         anonymous=anonymous,
         reserve_output_tokens=settings.reserve_output_tokens,
+        cache=cache,
     )
     state = AppState(
         settings=settings,
@@ -133,6 +136,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
     if state.billing is not None and state.billing.settings.run_in_gateway:
         state.spawn(state.billing.run_forever())
+    if cache is not None:
+        state.spawn(cache.follow())
     return state
 
 
@@ -181,6 +186,8 @@ async def close_state(state: AppState) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await state.pipeline.admission.drain()
+    if state.pipeline.cache is not None:
+        await state.pipeline.cache.close()
     if state.drain is not None:
         await asyncio.to_thread(state.drain.stop)
     for backend in state.backends.values():

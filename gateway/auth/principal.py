@@ -35,6 +35,9 @@ class Principal:
     # A prepaid customer is refused once its credit balance is below -credit_grace_micros.
     prepaid: bool = False
     credit_grace_micros: int = 0
+    # The key's response cache terms: None keeps the model's TTL; True also caches sampled requests.
+    cache_ttl_seconds: int | None = None
+    cache_nondeterministic: bool = False
 
     def check_usable(self, now: dt.datetime) -> None:
         if self.revoked:

@@ -10,7 +10,7 @@ from typing import Any
 from gateway.auth.principal import Principal
 from gateway.metering.journal import Journal
 from gateway.metering.media_units import NO_MEDIA, MediaUsage, media_cost_usd
-from gateway.metering.pricing import PriceBook, to_micros, token_cost_usd
+from gateway.metering.pricing import PriceBook, hit_price, to_micros, token_cost_usd
 from gateway.metering.record import UsageRecord
 from gateway.metering.usage import TokenUsage, normalise
 
@@ -33,6 +33,7 @@ class Metered:
 class Charge:
     usage: TokenUsage
     cost_micros: int
+    saved_micros: int = 0
 
 
 # Told of every record once it is journaled, with the customer's name (metrics, access log, traces).
@@ -60,8 +61,9 @@ class Meter:
         cache_status: str = "miss",
         media: MediaUsage = NO_MEDIA,
     ) -> Charge:
-        """Price and journal the request, exactly once; upstream failures are recorded at no cost.
-        ``media`` carries the images, audio seconds and speech characters of the media endpoints."""
+        """Price and journal the request, exactly once; upstream failures are recorded at no cost,
+        cache hits (``cache_status`` hit or semantic) at the price book's hit price. ``media`` carries
+        the images, audio seconds and speech characters of the media endpoints."""
         if metered.recorded:
             raise RuntimeError(f"request {metered.request_id} was metered twice")
         metered.recorded = True
@@ -73,6 +75,9 @@ class Meter:
         if rates and billable:
             usd = token_cost_usd(rates, tokens) + media_cost_usd(rates, media)
             cost = to_micros(usd, metered.principal.markup_percent)
+        saved = 0
+        if cache_status != "miss":
+            cost, saved = hit_price(cost, book.cache_hit_percent)
         record = UsageRecord(
             request_id=metered.request_id,
             created_at=metered.started_at,
@@ -96,10 +101,11 @@ class Meter:
             ttft_ms=None if ttft is None else ttft * 1000,
             cache_status=cache_status,
             cost_micros=cost,
+            saved_micros=saved,
             price_book_version=book.version,
         )
         if self.journal is not None:
             self.journal.append(record)
         if self._observe is not None:
             self._observe(record, metered.principal.customer_name)
-        return Charge(tokens, cost)
+        return Charge(tokens, cost, saved)

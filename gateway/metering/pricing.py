@@ -63,6 +63,12 @@ def to_micros(usd: Decimal, markup_percent: Decimal = Decimal(0)) -> int:
     return int((adjusted * MICROS_PER_USD).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
+def hit_price(full_micros: int, hit_percent: Decimal) -> tuple[int, int]:
+    """What a cache hit costs (``hit_percent`` of the full price, from the price book) and what it saved."""
+    cost = int((full_micros * hit_percent / 100).quantize(_ONE, rounding=ROUND_HALF_UP))
+    return cost, full_micros - cost
+
+
 def format_usd(micros: int) -> str:
     """``1234`` micro-dollars is ``"0.001234"``: a decimal string, exact to the micro-dollar."""
     sign = "-" if micros < 0 else ""

@@ -97,6 +97,10 @@ class KeyCreate(LimitsIn, kw_only=True):
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     models: list[Name] | None = None
     expires_at: str | None = None  # ISO 8601 date or date-time; UTC when no zone is given
+    # Response cache terms (docs/cache.md): how long this key's answers are kept, and whether its
+    # sampled requests are cached too.
+    cache_ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    cache_nondeterministic: bool = False
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -115,6 +119,8 @@ class KeyOut(msgspec.Struct, kw_only=True):
     budget_usd: str | None
     budget_period: str | None
     budget_warning_percent: int
+    cache_ttl_seconds: int | None = None
+    cache_nondeterministic: bool = False
     object: str = "api_key"
 
 
@@ -293,3 +299,17 @@ class PriceBookOut(msgspec.Struct, kw_only=True):
     cache_hit_percent: Decimal
     models: list[ModelPriceOut]
     object: str = "price_book"
+
+
+class CachePurge(Request):
+    """Delete cached answers of one customer, one model, or both; neither: every entry."""
+
+    customer: str | None = None
+    model: str | None = None
+
+
+class CachePurged(msgspec.Struct, kw_only=True):
+    customer: str | None
+    model: str | None
+    purged: int
+    object: str = "cache.purge"

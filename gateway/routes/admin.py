@@ -16,6 +16,7 @@ from litestar.handlers import BaseRouteHandler
 from backends.errors import AuthenticationFailed, PermissionDenied
 from gateway.errors import HttpRequest, request_id_of
 from gateway.protocol.admin import (
+    CachePurge,
     CreditQuery,
     CreditTopUp,
     CustomerCreate,
@@ -26,7 +27,7 @@ from gateway.protocol.admin import (
     UsageQuery,
 )
 from gateway.protocol.decoding import decode_object, validate, validate_query
-from gateway.services import usage_reports
+from gateway.services import cache_admin, usage_reports
 from gateway.services.admin import AdminService
 from gateway.services.credits import CreditService
 from gateway.state import AppState
@@ -171,6 +172,14 @@ async def publish_prices(request: HttpRequest) -> Response[bytes]:
     return _json(request, await _service(request).publish_prices(body), 201)
 
 
+@post("/cache/purge", status_code=200)
+async def purge_cache(request: HttpRequest) -> Response[bytes]:
+    state = _state(request)
+    body = validate(await _body(request), CachePurge)
+    models = [model.name for model in state.settings.models]
+    return _json(request, await cache_admin.purge(state.sessions, state.pipeline.cache, models, body))
+
+
 ROUTES = [
     Router(
         path="/admin",
@@ -191,6 +200,7 @@ ROUTES = [
             usage_events,
             current_prices,
             publish_prices,
+            purge_cache,
         ],
     )
 ]

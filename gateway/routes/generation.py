@@ -17,6 +17,7 @@ import msgspec
 
 from backends.base import Operation
 from backends.errors import MethodNotAllowed, TollgateError, UpstreamError
+from gateway.cache.policy import TTL_HEADER, parse_controls
 from gateway.kit.asgi import ClientGone, Receive, Scope, Send, header, read_body, send_bytes, send_stream
 from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
@@ -113,7 +114,8 @@ async def _generate(
     parsed.check()
     stream = bool(getattr(parsed, "stream", False))
     wants_usage = bool(getattr(parsed, "wants_usage", False))
-    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started)
+    controls = parse_controls(header(scope, b"cache-control"), header(scope, TTL_HEADER.encode()))
+    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, controls)
     if stream:
         streaming = await pipeline.stream(principal, call)
         headers = answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)

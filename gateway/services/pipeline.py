@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,9 @@ from backends.errors import TollgateError
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.auth.cache import KeyCache
 from gateway.auth.principal import Principal
+from gateway.cache import replay
+from gateway.cache.policy import DEFAULT_CONTROLS, Controls
+from gateway.cache.service import CACHE_DEPLOYMENT, Lookup, ResponseCache
 from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.pricing import to_micros, token_cost_usd, usd
@@ -34,6 +38,7 @@ class Call:
     stream: bool
     wants_usage: bool
     started: float  # perf_counter when the request arrived
+    cache: Controls = DEFAULT_CONTROLS
 
 
 @dataclass(slots=True)
@@ -47,7 +52,7 @@ class Completed:
 
 @dataclass(slots=True)
 class Streaming:
-    relay: relay.StreamRelay
+    relay: AsyncIterable[bytes]  # a StreamRelay, or a cache hit's replay
     deployment: str
     upstream_seconds: float
     headers: dict[str, str] = field(default_factory=dict)
@@ -64,6 +69,7 @@ class Pipeline:
         *,
         reserve_output_tokens: int,
         anonymous: Principal | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -72,6 +78,7 @@ class Pipeline:
         self.admission = admission
         self._reserve_output_tokens = reserve_output_tokens
         self._anonymous = anonymous
+        self.cache = cache
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if authorization is None and self._anonymous is not None:
@@ -117,8 +124,34 @@ class Pipeline:
         self.admission.settle(ticket, charge.usage.total if billed else 0, charge.cost_micros, failed=not billed)
         return charge
 
+    async def _lookup(self, principal: Principal, call: Call) -> Lookup:
+        if self.cache is None:
+            return Lookup(call.op)
+        return await self.cache.lookup(principal, call.op, call.model, call.raw, call.cache)
+
+    def _serve_hit(self, metered: Metered, ticket: Ticket | None, call: Call, lookup: Lookup) -> tuple[JSON, Charge]:
+        """Meter a cache hit at its hit price; its reservation settles with no upstream tokens."""
+        assert lookup.answer is not None and self.cache is not None
+        usage = lookup.answer.get("usage")
+        charge = self.meter.record(
+            metered,
+            deployment=CACHE_DEPLOYMENT,
+            status=200,
+            outcome="ok",
+            usage=usage if isinstance(usage, dict) else None,
+            cache_status=lookup.status,
+        )
+        self.admission.settle(ticket, 0, charge.cost_micros, failed=False)
+        self.cache.saved(call.model, charge.saved_micros)
+        return replay.fresh_body(lookup.answer, call.op, call.request_id, usd(charge.cost_micros)), charge
+
     async def complete(self, principal: Principal, call: Call) -> Completed:
         route, metered, ticket = await self._prepare(principal, call)
+        headers = ticket.headers if ticket else {}
+        lookup = await self._lookup(principal, call)
+        if lookup.answer is not None:
+            body, charge = self._serve_hit(metered, ticket, call, lookup)
+            return Completed(body, CACHE_DEPLOYMENT, charge.cost_micros, 0.0, {**headers, **lookup.headers()})
         try:
             answer = await relay.complete(route, call.op, call.raw)
         except TollgateError as exc:
@@ -126,19 +159,27 @@ class Pipeline:
             raise
         usage = answer.body.get("usage")
         charge = self.finish(metered, ticket, route.deployment, 200, "ok", usage if isinstance(usage, dict) else None)
+        if self.cache is not None:
+            self.cache.keep(lookup, answer.body)
         if isinstance(usage, dict):
             usage["cost"] = usd(charge.cost_micros)
-        headers = ticket.headers if ticket else {}
         return Completed(answer.body, route.deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
         route, metered, ticket = await self._prepare(principal, call)
+        lookup = await self._lookup(principal, call)
+        if lookup.answer is not None:
+            body, _ = self._serve_hit(metered, ticket, call, lookup)
+            events = replay.replay(body, call.op, wants_usage=call.wants_usage)
+            return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
         try:
             chunks, first, upstream_seconds = await relay.open_stream(route, call.op, call.raw)
         except TollgateError as exc:
             self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
             raise
-        finish = functools.partial(self.finish, metered, ticket, route.deployment)
+        finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
+        if self.cache is not None:
+            chunks, finish = self.cache.watch_stream(lookup, chunks, first, finish)
         stream = relay.StreamRelay(
             route,
             call.op,

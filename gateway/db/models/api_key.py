@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
@@ -25,3 +25,7 @@ class ApiKey(Limits, Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     # Replicas poll for keys changed since their last look, so revocations spread without Redis too.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, index=True)
+    # Response cache terms of this key (docs/cache.md): how long its answers are kept (None: the
+    # model's TTL), and whether its sampled requests (temperature > 0, no seed) are cached too.
+    cache_ttl_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    cache_nondeterministic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -71,6 +71,8 @@ class KeyInfo:
     revoked_at: dt.datetime | None
     created_at: dt.datetime
     limits: KeyLimits
+    cache_ttl_seconds: int | None = None
+    cache_nondeterministic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ async def create(
     allowed_models: list[str] | None = None,
     expires_at: dt.datetime | None = None,
     limits: KeyLimits | None = None,
+    cache_ttl_seconds: int | None = None,
+    cache_nondeterministic: bool = False,
 ) -> IssuedKey:
     checked = (limits or KeyLimits()).checked()
     if allowed_models is not None and not allowed_models:
@@ -117,6 +121,8 @@ async def create(
         budget_micros=checked.budget_micros,
         budget_period=checked.budget_period,
         budget_warning_percent=checked.budget_warning_percent,
+        cache_ttl_seconds=cache_ttl_seconds,
+        cache_nondeterministic=cache_nondeterministic,
     )
     session.add(key)
     await session.flush()
@@ -197,4 +203,6 @@ def _info(key: ApiKey, customer: str) -> KeyInfo:
         limits=KeyLimits(
             key.rpm, key.tpm, key.max_concurrency, key.budget_micros, key.budget_period, key.budget_warning_percent
         ),
+        cache_ttl_seconds=key.cache_ttl_seconds,
+        cache_nondeterministic=key.cache_nondeterministic,
     )

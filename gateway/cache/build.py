@@ -1,0 +1,45 @@
+"""Building the response cache from the settings, in the app's lifespan.
+
+No model with a ``cache`` block: no cache at all. The semantic matcher (numpy, onnxruntime and the
+MiniLM files of the ``cache`` extra) is imported only when some model turns semantic caching on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.cache.service import ResponseCache
+from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
+from gateway.metrics import Metrics
+from gateway.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from gateway.cache.sync import SemanticSync
+
+
+def build_cache(settings: Settings, redis: Any | None, metrics: Metrics) -> ResponseCache | None:
+    models = {model.name: model.cache for model in settings.models if model.cache is not None}
+    if not models:
+        return None
+    entries: EntryStore = MemoryEntries(settings.cache.max_entries)
+    if redis is not None:
+        entries = RedisEntries(redis, settings.redis_namespace)
+    semantic_models = [name for name, config in models.items() if config.semantic]
+    semantic = _semantic(settings, redis, semantic_models) if semantic_models else None
+    return ResponseCache(models, entries, semantic, metrics, max_ttl_seconds=settings.cache.max_ttl_seconds)
+
+
+def _semantic(settings: Settings, redis: Any | None, models: list[str]) -> SemanticSync:
+    needs = f"{settings.source}: models {models} turn on semantic caching, which needs the cache extra"
+    try:
+        from gateway.cache.embedder import Embedder, EmbedderError
+        from gateway.cache.matcher import SemanticMatcher
+        from gateway.cache.sync import SemanticSync
+    except ImportError as exc:
+        raise ConfigError(f"{needs} (pip install 'tollgate[cache]'): {exc}") from exc
+    try:
+        embedder = Embedder()
+    except EmbedderError as exc:
+        raise ConfigError(f"{needs}: {exc}") from exc
+    matcher = SemanticMatcher(embedder)
+    return SemanticSync(matcher, redis, settings.redis_namespace, settings.cache.semantic_backfill)
