@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
+# onnxruntime must be loaded before usearch: the other order crashes the interpreter while loading
+# onnxruntime (seen with onnxruntime 1.32 and usearch 2.26, both pybind11 extensions). The embedder
+# needs onnxruntime anyway; importing it here makes the order hold whoever imports first.
+import onnxruntime  # noqa: F401
 from usearch.index import Index
 
 Vector = npt.NDArray[np.float32]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,10 @@ def test_bulk_loading_evicts_the_oldest_past_capacity(graph_from: int) -> None:
     assert index.search("scope", unit(0), 0.99, accept_all) is None
     found = index.search("scope", unit(11), 0.99, accept_all)
     assert found is not None and found.entry_id == "e11"
+
+
+def test_loading_the_index_before_the_embedder_does_not_crash_the_process() -> None:
+    """usearch loaded before onnxruntime used to kill the interpreter with a segmentation fault."""
+    code = "import gateway.cache.semantic_index, gateway.cache.embedder, onnxruntime; print('loaded')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "loaded", done.stderr[-500:]
