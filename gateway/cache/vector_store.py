@@ -22,11 +22,11 @@ from usearch.index import Index
 Vector = npt.NDArray[np.float32]
 
 _INITIAL_ROWS = 4
-# HNSW build and search breadth: usearch's defaults for the graph degree (16); a search explores 64
-# candidates, enough to find a neighbour above the cache threshold (recall measured in the bench).
+# HNSW build and search breadth: usearch's default graph degree (16); a search explores 128
+# candidates (64 found 115 of 122 planted hits among 100,000 random vectors, 128 found 117; see the bench).
 _CONNECTIVITY = 16
 _EXPANSION_ADD = 64
-_EXPANSION_SEARCH = 64
+_EXPANSION_SEARCH = 128
 
 
 class FlatStore:
