@@ -14,8 +14,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from gateway.cache.guards import GUARDS, Signature, incompatible, signature
-from gateway.cache.semantic_index import SemanticIndex
+from gateway.cache.guards import GUARDS, incompatible, signature
+from gateway.cache.semantic_index import GRAPH_FROM, SemanticIndex
 
 # Chosen on the labelled set in docs/semantic-cache-quality.md.
 DEFAULT_THRESHOLD = 0.85
@@ -38,6 +38,7 @@ class SemanticMatcher:
         *,
         guards: Sequence[str] = GUARDS,
         capacity_per_scope: int = 100_000,
+        graph_from: int = GRAPH_FROM,
     ) -> None:
         unknown = set(guards) - set(GUARDS)
         if unknown:
@@ -45,10 +46,10 @@ class SemanticMatcher:
         self._embedder = embedder
         self._threshold = threshold
         self._guards = tuple(guards)
-        self.index = SemanticIndex(embedder.dimensions, capacity_per_scope=capacity_per_scope)
+        self.index = SemanticIndex(embedder.dimensions, capacity_per_scope=capacity_per_scope, graph_from=graph_from)
 
     def remember(self, scope_key: str, entry_id: str, last_user_turn: str) -> None:
-        self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), signature(last_user_turn))
+        self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), last_user_turn)
 
     def forget(self, scope_key: str, entry_id: str) -> None:
         self.index.discard(scope_key, entry_id)
@@ -60,14 +61,11 @@ class SemanticMatcher:
         """
         if self.index.size(scope_key) == 0:
             return None
-        found = self.index.search(
-            scope_key,
-            self._embedder.embed(last_user_turn),
-            signature(last_user_turn),
-            self._threshold if threshold is None else threshold,
-            self._veto,
-        )
-        return None if found is None else (found.entry_id, found.similarity)
+        asked = signature(last_user_turn)
 
-    def _veto(self, cached: Signature, query: Signature) -> str | None:
-        return incompatible(cached, query, self._guards)
+        def accept(stored_text: str) -> bool:
+            return incompatible(signature(stored_text), asked, self._guards) is None
+
+        limit = self._threshold if threshold is None else threshold
+        found = self.index.search(scope_key, self._embedder.embed(last_user_turn), limit, accept)
+        return None if found is None else (found.entry_id, found.similarity)

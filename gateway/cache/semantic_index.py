@@ -1,26 +1,29 @@
-"""An in-memory vector index per cache scope: brute-force cosine search over unit vectors.
+"""An in-memory vector index per cache scope: exact search while a scope is small, HNSW once it is large.
 
-Memory: each entry costs one float32 row (384 × 4 = 1,536 bytes) plus its id and guard signature
-(a few hundred bytes of Python objects); about 150 MiB of vectors per 100,000 entries in one scope.
-The measured totals are in docs/semantic-cache-quality.md. A scope never grows past ``capacity``:
-the oldest entry is overwritten first. Scopes are isolated: a search reads one scope's matrix only.
+A scope starts as a :class:`FlatStore` (exact, float32) and moves to a :class:`GraphStore` (usearch
+HNSW, float16) when it reaches ``graph_from`` entries, so the common small scopes (one per tenant,
+model, parameters and conversation history) stay exact and compact, and a lookup in a 100,000-entry
+scope reads a few hundred vectors instead of all. Each entry keeps its last user turn's text, from
+which the caller's guards are computed only for the few candidates above the threshold. A scope never
+grows past ``capacity``: the oldest entry goes first. Scopes are isolated: a search reads one scope.
+Measured latency and memory: docs/semantic-cache-bench.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from gateway.cache.guards import Signature
+from gateway.cache.vector_store import FlatStore, GraphStore
 
 Vector = npt.NDArray[np.float32]
-Veto = Callable[[Signature, Signature], str | None]
+Accept = Callable[[str], bool]
 
 TOP_CANDIDATES = 8
-_INITIAL_ROWS = 64
+GRAPH_FROM = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,85 +36,115 @@ class Candidate:
 class _Scope:
     dimensions: int
     capacity: int
-    vectors: Vector = field(init=False)
-    ids: list[str | None] = field(default_factory=list)
-    signatures: list[Signature | None] = field(default_factory=list)
-    written: int = 0
+    graph_from: int
+    store: FlatStore | GraphStore = field(init=False)
+    keys: dict[str, int] = field(default_factory=dict)  # entry id -> store key, oldest first
+    entries: dict[int, tuple[str, str]] = field(default_factory=dict)  # store key -> (entry id, text)
 
     def __post_init__(self) -> None:
-        self.vectors = np.zeros((min(_INITIAL_ROWS, self.capacity), self.dimensions), dtype=np.float32)
+        self.store = FlatStore(self.dimensions)
 
-    def add(self, entry_id: str, vector: Vector, sig: Signature) -> None:
-        slot = self.written % self.capacity
-        if slot >= self.vectors.shape[0]:
-            grown = np.zeros((min(self.capacity, 2 * self.vectors.shape[0]), self.dimensions), np.float32)
-            grown[: self.vectors.shape[0]] = self.vectors
-            self.vectors = grown
-        self.vectors[slot] = vector
-        if slot == len(self.ids):
-            self.ids.append(entry_id)
-            self.signatures.append(sig)
-        else:
-            self.ids[slot], self.signatures[slot] = entry_id, sig
-        self.written += 1
+    def add(self, entry_id: str, vector: Vector, text: str) -> None:
+        self.discard(entry_id)
+        while len(self.keys) >= self.capacity:
+            self.discard(next(iter(self.keys)))
+        if isinstance(self.store, FlatStore) and len(self.keys) >= self.graph_from:
+            self._to_graph()
+        self._record(entry_id, self.store.add(vector), text)
+
+    def add_batch(self, entry_ids: Sequence[str], vectors: Vector, texts: Sequence[str], threads: int) -> None:
+        """Adds new entries at once; the graph (if the scope has or needs one) is built on ``threads``."""
+        if isinstance(self.store, FlatStore) and len(self.keys) + len(entry_ids) >= self.graph_from:
+            self._to_graph()
+        if not isinstance(self.store, GraphStore):
+            for entry_id, vector, text in zip(entry_ids, vectors, texts, strict=True):
+                self.add(entry_id, vector, text)
+            return
+        for key, entry_id, text in zip(self.store.add_many(vectors, threads), entry_ids, texts, strict=True):
+            self._record(entry_id, key, text)
+
+    def _record(self, entry_id: str, key: int, text: str) -> None:
+        self.keys[entry_id] = key
+        self.entries[key] = (entry_id, text)
+
+    def _to_graph(self) -> None:
+        flat, graph = self.store, GraphStore(self.dimensions)
+        if not isinstance(flat, FlatStore):
+            return
+        old = list(self.entries.items())
+        self.keys.clear()
+        self.entries.clear()
+        self.store = graph
+        if old:
+            vectors = np.stack([flat.vector(key) for key, _ in old])
+            for key, (entry_id, text) in zip(graph.add_many(vectors), (entry for _, entry in old), strict=True):
+                self._record(entry_id, key, text)
 
     def discard(self, entry_id: str) -> None:
-        for slot, known in enumerate(self.ids):
-            if known == entry_id:
-                self.ids[slot], self.signatures[slot] = None, None
-                self.vectors[slot] = 0.0
+        key = self.keys.pop(entry_id, None)
+        if key is not None:
+            del self.entries[key]
+            self.store.remove(key)
 
-    def search(self, query: Vector, sig: Signature, threshold: float, veto: Veto) -> Candidate | None:
-        used = len(self.ids)
-        if used == 0:
-            return None
-        scores = self.vectors[:used] @ query
-        above = np.flatnonzero(scores >= threshold)
-        if above.size > TOP_CANDIDATES:
-            above = above[np.argpartition(scores[above], -TOP_CANDIDATES)[-TOP_CANDIDATES:]]
-        for slot in above[np.argsort(-scores[above])]:
-            entry_id, cached = self.ids[slot], self.signatures[slot]
-            if entry_id is not None and cached is not None and veto(cached, sig) is None:
-                return Candidate(entry_id, float(scores[slot]))
+    def search(self, query: Vector, threshold: float, accept: Accept) -> Candidate | None:
+        found = self.store.nearest(query, TOP_CANDIDATES, threshold)
+        for key, similarity in sorted(found, key=lambda pair: -pair[1]):
+            entry = self.entries.get(key)
+            if entry is not None and accept(entry[1]):
+                return Candidate(entry[0], similarity)
         return None
 
 
 class SemanticIndex:
-    """Scoped vector search: ``search`` returns the most similar entry of that scope that passes the veto."""
+    """Scoped vector search: ``search`` returns the most similar entry of a scope that ``accept`` takes."""
 
-    def __init__(self, dimensions: int, *, capacity_per_scope: int = 100_000) -> None:
+    def __init__(self, dimensions: int, *, capacity_per_scope: int = 100_000, graph_from: int = GRAPH_FROM) -> None:
         self._dimensions = dimensions
         self._capacity = capacity_per_scope
+        self._graph_from = graph_from
         self._scopes: dict[str, _Scope] = {}
 
-    def add(self, scope_key: str, entry_id: str, vector: Vector, sig: Signature) -> None:
+    def _scope(self, scope_key: str) -> _Scope:
         scope = self._scopes.get(scope_key)
         if scope is None:
-            scope = self._scopes[scope_key] = _Scope(self._dimensions, self._capacity)
-        scope.add(entry_id, np.asarray(vector, dtype=np.float32), sig)
+            scope = self._scopes[scope_key] = _Scope(self._dimensions, self._capacity, self._graph_from)
+        return scope
 
-    def add_many(self, scope_key: str, entry_ids: list[str], vectors: Vector, sigs: list[Signature]) -> None:
-        for entry_id, vector, sig in zip(entry_ids, vectors, sigs, strict=True):
-            self.add(scope_key, entry_id, vector, sig)
+    def add(self, scope_key: str, entry_id: str, vector: Vector, text: str) -> None:
+        """Stores ``entry_id`` (replacing an entry of the same id) with its vector and last user turn."""
+        self._scope(scope_key).add(entry_id, np.asarray(vector, dtype=np.float32), text)
+
+    def add_many(
+        self, scope_key: str, entry_ids: Sequence[str], vectors: Vector, texts: Sequence[str], *, threads: int = 1
+    ) -> None:
+        """Stores many new entries at once (bulk loading: a replica's warm start, the benchmark)."""
+        scope = self._scope(scope_key)
+        if len(scope.keys) + len(entry_ids) > self._capacity or any(e in scope.keys for e in entry_ids):
+            for entry_id, vector, text in zip(entry_ids, vectors, texts, strict=True):
+                scope.add(entry_id, vector, text)
+            return
+        scope.add_batch(entry_ids, np.asarray(vectors, dtype=np.float32), texts, threads)
 
     def discard(self, scope_key: str, entry_id: str) -> None:
         """Forget an entry (its response expired or was evicted from the response store)."""
         scope = self._scopes.get(scope_key)
         if scope is not None:
             scope.discard(entry_id)
+            if not scope.keys:
+                del self._scopes[scope_key]
 
-    def search(self, scope_key: str, query: Vector, sig: Signature, threshold: float, veto: Veto) -> Candidate | None:
-        """The best entry of ``scope_key`` with similarity ≥ ``threshold`` that ``veto`` lets through.
+    def search(self, scope_key: str, query: Vector, threshold: float, accept: Accept) -> Candidate | None:
+        """The best entry of ``scope_key`` with similarity ≥ ``threshold`` whose text ``accept`` takes.
 
-        Only the ``TOP_CANDIDATES`` most similar entries are offered to the veto.
+        Only the ``TOP_CANDIDATES`` most similar entries are offered to ``accept``.
         """
         scope = self._scopes.get(scope_key)
-        return None if scope is None else scope.search(query, sig, threshold, veto)
+        return None if scope is None else scope.search(query, threshold, accept)
 
     def size(self, scope_key: str) -> int:
         scope = self._scopes.get(scope_key)
-        return 0 if scope is None else sum(entry is not None for entry in scope.ids)
+        return 0 if scope is None else len(scope.keys)
 
-    def vector_bytes(self, scope_key: str) -> int:
+    def uses_graph(self, scope_key: str) -> bool:
         scope = self._scopes.get(scope_key)
-        return 0 if scope is None else int(scope.vectors.nbytes)
+        return scope is not None and isinstance(scope.store, GraphStore)

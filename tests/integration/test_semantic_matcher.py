@@ -7,6 +7,7 @@ import pytest
 
 from gateway.cache.embedder import Embedder
 from gateway.cache.matcher import SemanticMatcher
+from gateway.cache.semantic_index import GRAPH_FROM
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +15,10 @@ def embedder() -> Embedder:
     return Embedder(threads=1)
 
 
-@pytest.fixture
-def matcher(embedder: Embedder) -> SemanticMatcher:
-    return SemanticMatcher(embedder)
+@pytest.fixture(params=["exact", "graph"])
+def matcher(embedder: Embedder, request: pytest.FixtureRequest) -> SemanticMatcher:
+    """Every behaviour holds for small scopes (exact search) and for large ones (HNSW graph)."""
+    return SemanticMatcher(embedder, graph_from=1 if request.param == "graph" else GRAPH_FROM)
 
 
 def test_vectors_are_unit_length_float32(embedder: Embedder) -> None:
@@ -79,9 +81,30 @@ def test_the_best_candidate_wins_and_forgotten_entries_do_not(matcher: SemanticM
     assert matcher.match("scope", "How can I reset my password?") is None
 
 
-def test_a_full_scope_drops_its_oldest_entry(embedder: Embedder) -> None:
-    small = SemanticMatcher(embedder, capacity_per_scope=2)
+@pytest.mark.parametrize("graph_from", [1, GRAPH_FROM])
+def test_a_full_scope_drops_its_oldest_entry(embedder: Embedder, graph_from: int) -> None:
+    small = SemanticMatcher(embedder, capacity_per_scope=2, graph_from=graph_from)
     for n, text in enumerate(["How do I reset my password?", "Where is my invoice?", "How do I delete my account?"]):
         small.remember("scope", f"e{n}", text)
     assert small.match("scope", "How do I reset my password?") is None
     assert small.match("scope", "How do I delete my account?") == ("e2", pytest.approx(1.0, abs=1e-4))
+
+
+def test_a_scope_that_grows_into_a_graph_keeps_its_entries(embedder: Embedder) -> None:
+    matcher = SemanticMatcher(embedder, graph_from=3)
+    stored = ["How do I reset my password?", "Where is my invoice?", "How do I delete my account?", "Is there an API?"]
+    for n, text in enumerate(stored):
+        matcher.remember("scope", f"e{n}", text)
+    assert matcher.index.uses_graph("scope") and matcher.index.size("scope") == 4
+    found = matcher.match("scope", "How can I reset my password?")
+    assert found is not None and found[0] == "e0"
+    assert matcher.match("scope", "Where can I find my invoice?") is not None
+    assert matcher.match("scope", "How do I delete my account twice?") is None  # the guards still apply
+
+
+def test_remembering_an_entry_again_replaces_it(matcher: SemanticMatcher) -> None:
+    matcher.remember("scope", "entry-1", "How do I reset my password?")
+    matcher.remember("scope", "entry-1", "How do I bake sourdough bread?")
+    assert matcher.index.size("scope") == 1
+    assert matcher.match("scope", "How do I reset my password?") is None
+    assert matcher.match("scope", "How do I bake sourdough bread?") is not None
