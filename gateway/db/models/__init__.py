@@ -5,7 +5,19 @@ from gateway.db.models.base import Base
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
 from gateway.db.models.price_book import ModelPrice, PriceBook
+from gateway.db.models.usage_breakdown import ErrorRollup, LatencyRollup
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
 
-__all__ = ["ApiKey", "Base", "CreditEntry", "Customer", "ModelPrice", "PriceBook", "UsageEvent", "UsageRollup"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "CreditEntry",
+    "Customer",
+    "ErrorRollup",
+    "LatencyRollup",
+    "ModelPrice",
+    "PriceBook",
+    "UsageEvent",
+    "UsageRollup",
+]
