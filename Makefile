@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
 
-.PHONY: install serve vllm lint types test check bench
+.PHONY: install serve vllm chromium lint types test check bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ serve: install  ## run the gateway on its embedded default (the demo config unle
 vllm:  ## the real vLLM CPU server the pool tests use, installed once into ~/.cache/tollgate
 	bash tests/vllm_support/install.sh
 
+chromium:  ## headless Chromium for the dashboard's browser tests: Debian's package, once
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -26,7 +29,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-test: install vllm
+test: install vllm chromium
 	$(BIN)/python -m pytest
 
 check: lint types test
