@@ -7,12 +7,14 @@ turned into charts and the tables behind them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.dashboard.charts import Chart, Series
 from gateway.dashboard.pages import Report, Table, dollars, percent_cell, ratio, usd_cell
 from gateway.dashboard.periods import Periods
+from gateway.db.models.dashboard_rollups import TOTALS
 from gateway.db.repositories import dashboard
 from gateway.db.repositories.dashboard import Dimension, Sums
 
@@ -24,10 +26,10 @@ OTHERS = "others"
 async def usage_report(sessions: async_sessionmaker[AsyncSession], periods: Periods, by: Dimension) -> Report:
     async with sessions.begin() as session:
         rows = await dashboard.usage_sums(session, periods.span, by_period=True, by=by)
-        names = await dashboard.labels(session, by, sorted({row.group for row in rows}, key=str))
+        names = await dashboard.labels(session, by, sorted({row.member for row in rows}))
     totals = _totals(rows, names)
-    ranked = sorted(totals.values(), key=lambda total: (-total.cost_micros, str(total.group)))
-    shown = [str(total.group) for total in ranked[:TOP_SERIES]]
+    ranked = sorted(totals.values(), key=lambda total: (-total.cost_micros, total.member))
+    shown = [total.member for total in ranked[:TOP_SERIES]]
     cost = _per_period(periods, rows, names, shown, lambda row: row.cost_micros)
     requests = _per_period(periods, rows, names, shown, lambda row: row.requests)
     return Report(
@@ -84,13 +86,13 @@ async def cache_report(sessions: async_sessionmaker[AsyncSession], periods: Peri
                 ["model", "requests", "cache hits", "hit rate (%)", "saved (USD)"],
                 [
                     [
-                        str(r.group),
+                        r.member,
                         str(r.requests),
                         str(r.cache_hits),
                         percent_cell(ratio(r.cache_hits, r.requests)),
                         usd_cell(r.saved_micros),
                     ]
-                    for r in sorted(per_model, key=lambda r: (-r.saved_micros, str(r.group)))
+                    for r in sorted(per_model, key=lambda r: (-r.saved_micros, r.member))
                 ],
             )
         ],
@@ -100,9 +102,9 @@ async def cache_report(sessions: async_sessionmaker[AsyncSession], periods: Peri
 async def customers_report(sessions: async_sessionmaker[AsyncSession], periods: Periods) -> Report:
     async with sessions.begin() as session:
         rows = await dashboard.usage_sums(session, periods.span, by_period=False, by="customer")
-        names = await dashboard.labels(session, "customer", [row.group for row in rows])
-    ranked = sorted(rows, key=lambda row: (-row.cost_micros, names.get(row.group, "")))[:TOP_CUSTOMERS]
-    customer_names = [names.get(row.group, f"#{row.group}") for row in ranked]
+        names = await dashboard.labels(session, "customer", [row.member for row in rows])
+    ranked = sorted(rows, key=lambda row: (-row.cost_micros, names.get(row.member, "")))[:TOP_CUSTOMERS]
+    customer_names = [names.get(row.member, f"#{row.member}") for row in ranked]
     costs = [row.cost_micros for row in ranked]
     chart = Chart(
         "top-customers",
@@ -132,32 +134,25 @@ async def customers_report(sessions: async_sessionmaker[AsyncSession], periods: 
     return Report(title="Top customers", charts=[chart], tables=[table])
 
 
-def _totals(rows: Iterable[Sums], names: dict[object, str]) -> dict[str, Sums]:
+def _totals(rows: Iterable[Sums], names: dict[str, str]) -> dict[str, Sums]:
     totals: dict[str, Sums] = {}
     for row in rows:
-        name = names.get(row.group, f"#{row.group}")
+        name = names.get(row.member, f"#{row.member}")
         before = totals.get(name)
         totals[name] = row if before is None else _add(before, row)
     return {name: _renamed(total, name) for name, total in totals.items()}
 
 
 def _add(a: Sums, b: Sums) -> Sums:
-    return Sums(
-        None, a.group, a.requests + b.requests, a.errors + b.errors, a.cache_hits + b.cache_hits,
-        a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens, a.cost_micros + b.cost_micros,
-        a.saved_micros + b.saved_micros,
-    )  # fmt: skip
+    return Sums(None, a.member, *(getattr(a, name) + getattr(b, name) for name in TOTALS))
 
 
 def _renamed(total: Sums, name: str) -> Sums:
-    return Sums(
-        None, name, total.requests, total.errors, total.cache_hits, total.input_tokens, total.output_tokens,
-        total.cost_micros, total.saved_micros,
-    )  # fmt: skip
+    return replace(total, member=name)
 
 
 def _per_period(
-    periods: Periods, rows: Iterable[Sums], names: dict[object, str], shown: list[str], value: Callable[[Sums], int]
+    periods: Periods, rows: Iterable[Sums], names: dict[str, str], shown: list[str], value: Callable[[Sums], int]
 ) -> list[tuple[str, list[int]]]:
     """One series per shown group and one for all the others (when there are any)."""
     index = periods.index()
@@ -165,7 +160,7 @@ def _per_period(
     for row in rows:
         if row.period is None or row.period not in index:
             continue
-        name = names.get(row.group, f"#{row.group}")
+        name = names.get(row.member, f"#{row.member}")
         series.setdefault(name if name in shown else OTHERS, [0] * len(index))[index[row.period]] += value(row)
     return list(series.items())
 
@@ -176,7 +171,7 @@ def _usage_table(by: Dimension, ranked: list[Sums]) -> Table:
         f"By {by}",
         [by, "requests", "errors", "input tokens", "output tokens", "cost (USD)"],
         [
-            [str(t.group), str(t.requests), str(t.errors), str(t.input_tokens), str(t.output_tokens),
+            [t.member, str(t.requests), str(t.errors), str(t.input_tokens), str(t.output_tokens),
              usd_cell(t.cost_micros)]
             for t in ranked
         ],

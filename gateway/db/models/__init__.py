@@ -4,8 +4,8 @@ from gateway.db.models.api_key import ApiKey
 from gateway.db.models.base import Base
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
+from gateway.db.models.dashboard_rollups import ErrorRollup, LatencyRollup, UsageTotal
 from gateway.db.models.price_book import ModelPrice, PriceBook
-from gateway.db.models.usage_breakdown import ErrorRollup, LatencyRollup
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
 
@@ -20,4 +20,5 @@ __all__ = [
     "PriceBook",
     "UsageEvent",
     "UsageRollup",
+    "UsageTotal",
 ]
