@@ -6,7 +6,6 @@ turned into charts and the tables behind them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,43 +13,37 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.dashboard.charts import Chart, Series
 from gateway.dashboard.pages import Report, Table, dollars, percent_cell, ratio, usd_cell
 from gateway.dashboard.periods import Periods
-from gateway.db.models.dashboard_rollups import TOTALS
 from gateway.db.repositories import dashboard
 from gateway.db.repositories.dashboard import Dimension, Sums
 
 TOP_SERIES = 6
 TOP_CUSTOMERS = 10
+TABLE_ROWS = 100
 OTHERS = "others"
 
 
 async def usage_report(sessions: async_sessionmaker[AsyncSession], periods: Periods, by: Dimension) -> Report:
+    """Cost and requests per period of the biggest few members (by cost) and of all the others; a
+    table of the members by cost. Only the charted members are summed per period."""
+    span = periods.span
     async with sessions.begin() as session:
-        rows = await dashboard.usage_sums(session, periods.span, by_period=True, by=by)
-        names = await dashboard.labels(session, by, sorted({row.member for row in rows}))
-    totals = _totals(rows, names)
-    ranked = sorted(totals.values(), key=lambda total: (-total.cost_micros, total.member))
-    shown = [total.member for total in ranked[:TOP_SERIES]]
-    cost = _per_period(periods, rows, names, shown, lambda row: row.cost_micros)
-    requests = _per_period(periods, rows, names, shown, lambda row: row.requests)
+        totals = await dashboard.usage_sums(session, span, by_period=False, by=by)
+        ranked = sorted(totals, key=lambda total: (-total.cost_micros, total.member))[:TABLE_ROWS]
+        top = [total.member for total in ranked[:TOP_SERIES]]
+        per_member = await dashboard.usage_sums(session, span, by_period=True, by=by, members=top)
+        overall = await dashboard.usage_sums(session, span, by_period=True) if len(totals) > len(top) else []
+        names = await dashboard.labels(session, by, [total.member for total in ranked])
+    series = _series(periods, per_member, overall, [(member, names.get(member, member)) for member in top])
+    labels = periods.labels()
+    cost = [Series(name, [dollars(v) for v in costs], [usd_cell(v) for v in costs]) for name, costs, _ in series]
+    asked = [Series(name, [float(v) for v in counts], [str(v) for v in counts]) for name, _, counts in series]
     return Report(
         title=f"Usage and cost by {by}",
         charts=[
-            Chart(
-                "usage-cost",
-                f"Cost per {periods.span.step} (USD)",
-                "USD",
-                periods.labels(),
-                [Series(name, [dollars(v) for v in values], [usd_cell(v) for v in values]) for name, values in cost],
-            ),
-            Chart(
-                "usage-requests",
-                f"Requests per {periods.span.step}",
-                "requests",
-                periods.labels(),
-                [Series(name, [float(v) for v in values], [str(v) for v in values]) for name, values in requests],
-            ),
+            Chart("usage-cost", f"Cost per {span.step} (USD)", "USD", labels, cost),
+            Chart("usage-requests", f"Requests per {span.step}", "requests", labels, asked),
         ],
-        tables=[_usage_table(by, ranked)],
+        tables=[_usage_table(by, [replace(total, member=names.get(total.member, total.member)) for total in ranked])],
     )
 
 
@@ -134,41 +127,34 @@ async def customers_report(sessions: async_sessionmaker[AsyncSession], periods: 
     return Report(title="Top customers", charts=[chart], tables=[table])
 
 
-def _totals(rows: Iterable[Sums], names: dict[str, str]) -> dict[str, Sums]:
-    totals: dict[str, Sums] = {}
-    for row in rows:
-        name = names.get(row.member, f"#{row.member}")
-        before = totals.get(name)
-        totals[name] = row if before is None else _add(before, row)
-    return {name: _renamed(total, name) for name, total in totals.items()}
-
-
-def _add(a: Sums, b: Sums) -> Sums:
-    return Sums(None, a.member, *(getattr(a, name) + getattr(b, name) for name in TOTALS))
-
-
-def _renamed(total: Sums, name: str) -> Sums:
-    return replace(total, member=name)
-
-
-def _per_period(
-    periods: Periods, rows: Iterable[Sums], names: dict[str, str], shown: list[str], value: Callable[[Sums], int]
-) -> list[tuple[str, list[int]]]:
-    """One series per shown group and one for all the others (when there are any)."""
+def _series(
+    periods: Periods, per_member: list[Sums], overall: list[Sums], shown: list[tuple[str, str]]
+) -> list[tuple[str, list[int], list[int]]]:
+    """``(name, cost per period, requests per period)`` of each shown member, and of the others
+    (everything less the shown members) when ``overall`` is given."""
     index = periods.index()
-    series = {name: [0] * len(index) for name in shown}
-    for row in rows:
-        if row.period is None or row.period not in index:
-            continue
-        name = names.get(row.member, f"#{row.member}")
-        series.setdefault(name if name in shown else OTHERS, [0] * len(index))[index[row.period]] += value(row)
-    return list(series.items())
+    costs = {member: [0] * len(index) for member, _ in shown}
+    counts = {member: [0] * len(index) for member, _ in shown}
+    for row in per_member:
+        if row.period in index:
+            costs[row.member][index[row.period]] = row.cost_micros
+            counts[row.member][index[row.period]] = row.requests
+    found = [(name, costs[member], counts[member]) for member, name in shown]
+    if overall:
+        other_costs, other_counts = [0] * len(index), [0] * len(index)
+        for row in overall:
+            if row.period in index:
+                i = index[row.period]
+                other_costs[i] = row.cost_micros - sum(costs[member][i] for member in costs)
+                other_counts[i] = row.requests - sum(counts[member][i] for member in counts)
+        found.append((OTHERS, other_costs, other_counts))
+    return found
 
 
 def _usage_table(by: Dimension, ranked: list[Sums]) -> Table:
     return Table(
         "usage-by-group",
-        f"By {by}",
+        f"By {by} (the {TABLE_ROWS} costliest)",
         [by, "requests", "errors", "input tokens", "output tokens", "cost (USD)"],
         [
             [t.member, str(t.requests), str(t.errors), str(t.input_tokens), str(t.output_tokens),

@@ -4,6 +4,7 @@ behind the charts, and issuing and revoking a key that then works, and then does
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from gateway.dashboard.pages import ms_cell
 from gateway.db import migrate
@@ -71,18 +72,18 @@ async def test_pages_send_strangers_to_sign_in_and_a_wrong_token_is_refused(brow
     page = await context.new_page()
 
     await page.goto(f"{site.url}/dashboard/usage")
-    assert page.url == f"{site.url}/dashboard/login"
+    await expect(page).to_have_url(f"{site.url}/dashboard/login")
     await page.fill("#token", "not-the-token")
     await page.click("button[type=submit]")
-    assert await page.locator("[role=alert]").inner_text() == "That is not the admin token."
+    await expect(page.locator("[role=alert]")).to_have_text("That is not the admin token.")
 
     await page.fill("#token", TOKEN)
     await page.click("button[type=submit]")
-    assert page.url == f"{site.url}/dashboard/usage"
+    await expect(page).to_have_url(f"{site.url}/dashboard/usage")
     await page.click("text=Sign out")
-    assert page.url == f"{site.url}/dashboard/login"
+    await expect(page).to_have_url(f"{site.url}/dashboard/login")
     await page.goto(f"{site.url}/dashboard/keys")
-    assert page.url == f"{site.url}/dashboard/login"
+    await expect(page).to_have_url(f"{site.url}/dashboard/login")
     await context.close()
 
 
@@ -125,6 +126,7 @@ async def test_a_key_created_in_the_browser_works_once_shown_and_stops_when_revo
     await page.select_option("select[name=customer]", "beta")
     await page.fill("input[name=name]", "from-the-browser")
     await page.click("text=Create key")
+    await expect(page.locator("#new-secret")).to_be_visible()
 
     secret = (await page.locator("#new-secret").inner_text()).strip()
     auth = {"authorization": f"Bearer {secret}"}
@@ -135,7 +137,7 @@ async def test_a_key_created_in_the_browser_works_once_shown_and_stops_when_revo
         assert secret not in await page.content()
         row = page.locator("table#keys tr", has_text="from-the-browser")
         await row.locator("text=Revoke").click()
-        assert (await row.locator("td").nth(4).inner_text()).startswith("revoked")
+        await expect(row.locator("td").nth(4)).to_have_text(re.compile("^revoked "))
 
         assert (await client.get("/v1/models", headers=auth)).status_code == 401
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import platform
 import statistics
 import sys
@@ -93,7 +94,7 @@ async def measure(events: int) -> str:
                         timings[f"/dashboard/{page}"] = await _time_page(client, f"/{page}")
                     rollups = {name: timings[f"/dashboard/usage?by=customer&range={name}"] for name in RANGES}
                     raw = {name: await _time_raw(dsn, name) for name in RANGES}
-    return report(events, counts, seeding, timings, rollups, raw)
+    return report(events, counts, seeding, timings, rollups, raw, os.getloadavg()[0])
 
 
 def report(
@@ -103,6 +104,7 @@ def report(
     timings: dict[str, list[float]],
     rollups: dict[str, list[float]],
     raw: dict[str, list[float]],
+    load: float,
 ) -> str:
     lines = [
         "# Dashboard pages over ten million usage events",
@@ -110,7 +112,8 @@ def report(
         f"Command: `python -m tests.perf.dashboard_bench --events {events} --write docs/dashboard-bench.md`",
         "",
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({platform.machine()},"
-        f" Python {platform.python_version()}), Postgres on loopback; the machine was shared with other work.",
+        f" Python {platform.python_version()}), Postgres on loopback; {os.cpu_count()} cores shared with other"
+        f" work (load average {load:.1f} when the timing ended).",
         f"Seeding took {seeding:.0f} s. Rows: "
         + ", ".join(f"`{table}` {count:,}" for table, count in counts.items())
         + ".",

@@ -27,6 +27,7 @@ async def sign_in(page: Page, gateway: str, token: str) -> None:
     await page.goto(f"{gateway}/dashboard/login")
     await page.fill("#token", token)
     await page.click("button[type=submit]")
+    await page.wait_for_url(f"{gateway}/dashboard/usage")
 
 
 async def chart_data(page: Page, chart: str) -> dict[str, dict[str, str]]:

@@ -56,13 +56,22 @@ def _within(step: QueryableAttribute[str], start: QueryableAttribute[dt.datetime
 
 
 async def usage_sums(
-    session: AsyncSession, span: Span, *, by_period: bool, by: Dimension | Literal["all"] = "all"
+    session: AsyncSession,
+    span: Span,
+    *,
+    by_period: bool,
+    by: Dimension | Literal["all"] = "all",
+    members: list[str] | None = None,
 ) -> list[Sums]:
-    """Usage per member of ``by`` (or of everything), per period when ``by_period``, else over the span."""
+    """Usage per member of ``by`` (or of everything; only of ``members`` when given), per period
+    when ``by_period``, else over the span."""
     total = UsageTotal
     keys: list[Any] = [total.member] + ([total.start] if by_period else [])
     sums = [func.sum(getattr(total, name)).label(name) for name in TOTALS]
-    query = select(*keys, *sums).where(total.dimension == by, *_within(total.step, total.start, span)).group_by(*keys)
+    where = [total.dimension == by, *_within(total.step, total.start, span)]
+    if members is not None:
+        where.append(total.member.in_(members))
+    query = select(*keys, *sums).where(*where).group_by(*keys)
     return [
         Sums(row.start if by_period else None, row.member, *(int(getattr(row, name)) for name in TOTALS))
         for row in await session.execute(query)
