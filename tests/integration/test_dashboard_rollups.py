@@ -8,10 +8,10 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.dashboard.periods import periods
 from gateway.db.models import ErrorRollup, LatencyRollup, UsageTotal
 from gateway.db.repositories import api_keys, customers
 from gateway.db.repositories.usage_ingest import ingest
-from gateway.dashboard.periods import periods
 from gateway.services import dashboard_health, dashboard_usage
 from tests.support.dashboard_data import seed_dashboard
 from tests.support.usage_records import usage_record
