@@ -1,7 +1,8 @@
 """What the billing page needs to know about each customer's Stripe sync, from whoever keeps it.
 
-The billing package provides the source: an async function of a database session returning one
-status per customer that has ever been synced. Customers it does not list show "never synced".
+The billing package provides the source (``billing.status.billing_status``): an async function of a
+database session returning one status per customer. Customers it does not list, and every customer
+while no source is given, show "never synced".
 """
 
 from __future__ import annotations
@@ -12,37 +13,51 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.metering.pricing import format_usd
+
 
 class CustomerBillingStatus(Protocol):
+    """The fields of ``billing.status.CustomerBillingStatus`` that the page shows."""
+
     @property
     def customer_id(self) -> int: ...
 
     @property
-    def last_sync_at(self) -> dt.datetime | None:
-        """When usage was last sent to Stripe for this customer."""
+    def last_synced_at(self) -> dt.datetime | None:
+        """When Stripe last accepted usage of this customer."""
 
     @property
-    def reconciled_at(self) -> dt.datetime | None:
-        """When the last reconciliation of this customer ran (None: never)."""
+    def pending_micros(self) -> int:
+        """Usage that Stripe has not accepted yet."""
 
     @property
-    def differences(self) -> int:
-        """How many differences between Tollgate's totals and Stripe's the last reconciliation listed."""
+    def last_reconciled_at(self) -> dt.datetime | None:
+        """When this customer's totals were last reconciled with Stripe's (None: never)."""
+
+    @property
+    def reconciliation_differences(self) -> int | None:
+        """How many differences that reconciliation listed."""
 
 
 BillingStatusSource = Callable[[AsyncSession], Awaitable[Sequence[CustomerBillingStatus]]]
 
 
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def sync_cell(status: CustomerBillingStatus | None) -> str:
-    if status is None or status.last_sync_at is None:
+    if status is None or status.last_synced_at is None:
         return "never synced"
-    return status.last_sync_at.strftime("%Y-%m-%d %H:%M UTC")
+    pending = f", {format_usd(status.pending_micros)} USD pending" if status.pending_micros else ""
+    return f"{_when(status.last_synced_at)}{pending}"
 
 
 def reconciliation_cell(status: CustomerBillingStatus | None) -> str:
-    if status is None or status.reconciled_at is None:
+    if status is None or status.last_reconciled_at is None or status.reconciliation_differences is None:
         return "not reconciled"
-    when = status.reconciled_at.strftime("%Y-%m-%d %H:%M UTC")
-    if status.differences == 0:
-        return f"matches Stripe ({when})"
-    return f"{status.differences} difference{'s' if status.differences != 1 else ''} ({when})"
+    differences = status.reconciliation_differences
+    if differences == 0:
+        return f"matches Stripe ({_when(status.last_reconciled_at)})"
+    plural = "s" if differences != 1 else ""
+    return f"{differences} difference{plural} ({_when(status.last_reconciled_at)})"
