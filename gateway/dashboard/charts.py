@@ -80,7 +80,7 @@ def nice_ceiling(value: float) -> float:
 
 
 def tick_text(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.3g}"
+    return f"{value:,.0f}" if value == round(value) else f"{value:.4g}"
 
 
 def plot(chart: Chart) -> Plot:

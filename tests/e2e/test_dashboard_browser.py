@@ -153,3 +153,16 @@ async def test_forms_need_the_sessions_csrf_token_and_the_cookie_is_locked_down(
         keys = await client.get("/dashboard/keys")
         assert "forged" not in keys.text
         assert keys.headers["x-frame-options"] == "DENY"
+
+
+async def test_without_an_admin_token_the_dashboard_is_off(tmp_path: Path) -> None:
+    config = {**dashboard_config(f"sqlite+aiosqlite:///{tmp_path / 'off.db'}"), "admin_token": None}
+    with running_gateway(config, tmp_path, env={"TOLLGATE_ADMIN_TOKEN": ""}) as gateway:
+        async with httpx.AsyncClient(base_url=gateway) as client:
+            form = await client.get("/dashboard/login")
+            signed_in = await client.post("/dashboard/login", data={"token": ""})
+            page = await client.get("/dashboard/usage")
+
+    assert form.status_code == 403 and "disabled" in form.text
+    assert signed_in.status_code == 401 and "set-cookie" not in signed_in.headers
+    assert page.status_code == 403
