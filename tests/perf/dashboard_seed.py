@@ -3,9 +3,10 @@
 The events are made by one ``INSERT ... SELECT`` over ``generate_series`` (seeded, so every run
 makes the same data): 30 days, 200 customers (a few big, many small), two keys each, 8 models,
 2% upstream errors, 15% cache hits, log-normal latencies, a time to first token on a third of the
-requests. The rollups are then summed from those events in SQL exactly as the journal writer sums
-them (``usage_ingest.rollup_rows`` and ``usage_breakdowns``), so the pages read what metering
-these events would have written.
+requests. The rollups are then summed in SQL as the journal writer sums them (``usage_ingest`` and
+``usage_breakdowns``): the hourly ones from the events, the dashboard's totals from the hourly usage
+rollups and each day from its hours, so the pages read what metering these events would have
+written.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid LEFT JOIN pg_constraint 
 WHERE x.indrelid = 'usage_events'::regclass
 """
 HOUR = "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-DAY = "date_trunc('day', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 BUCKET = f"CASE WHEN {{ms}} <= 1 THEN 0 ELSE least({BUCKETS - 1}, floor({PER_DOUBLING} * ln({{ms}}) / ln(2))) END"
 ERROR = "outcome NOT IN ('ok', 'client_disconnect')"
 
@@ -64,37 +64,44 @@ INSERT INTO usage_rollups SELECT {HOUR}, customer_id, api_key_id, model, count(*
     sum(characters), sum(cost_micros), sum(saved_micros), sum(latency_ms)
 FROM usage_events GROUP BY 1, 2, 3, 4
 """
+# Usage totals from the hourly usage rollups (already summed from the events): the same numbers.
 TOTALS = """
 INSERT INTO usage_totals (dimension, step, start, member, requests, errors, cache_hits, input_tokens, output_tokens,
     cost_micros, saved_micros)
-SELECT '{dimension}', '{step}', {period}, {member}, count(*), count(*) FILTER (WHERE {error}),
-    count(*) FILTER (WHERE cache_status <> 'miss'), sum(input_tokens), sum(output_tokens), sum(cost_micros),
-    sum(saved_micros)
-FROM usage_events GROUP BY 3, 4
+SELECT '{dimension}', '{step}', {period}, {member}, sum(requests), sum(errors), sum(cache_hits), sum(input_tokens),
+    sum(output_tokens), sum(cost_micros), sum(saved_micros)
+FROM usage_rollups GROUP BY 3, 4
 """
 MEMBERS = {"all": "''", "customer": "customer_id::text", "key": "api_key_id::text", "model": "model"}
-LATENCY = """
+ROLLUP_DAY = "date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+LATENCY = f"""
 INSERT INTO latency_rollups (step, start, model, metric, bucket, count)
-SELECT '{step}', {period}, model, 'latency', {latency}, count(*) FROM usage_events GROUP BY 2, 3, 4, 5
-UNION ALL
-SELECT '{step}', {period}, model, 'ttft', {ttft}, count(*) FROM usage_events WHERE ttft_ms IS NOT NULL
+SELECT 'hour', {HOUR}, model, 'latency', {BUCKET.format(ms="latency_ms")}, count(*) FROM usage_events
 GROUP BY 2, 3, 4, 5
+UNION ALL
+SELECT 'hour', {HOUR}, model, 'ttft', {BUCKET.format(ms="ttft_ms")}, count(*) FROM usage_events
+WHERE ttft_ms IS NOT NULL GROUP BY 2, 3, 4, 5
 """
-ERRORS = """
+ERRORS = f"""
 INSERT INTO error_rollups (step, start, kind, count)
-SELECT '{step}', {period}, outcome || ' ' || status, count(*) FROM usage_events WHERE {error} GROUP BY 2, 3
+SELECT 'hour', {HOUR}, outcome || ' ' || status, count(*) FROM usage_events WHERE {ERROR} GROUP BY 2, 3
+"""
+# The days of the hourly latency and error rows, summed.
+DAYS_OF_HOURS = """
+INSERT INTO {table} (step, start, {keys}, count)
+SELECT 'day', date_trunc('day', start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', {keys}, sum(count)
+FROM {table} WHERE step = 'hour' GROUP BY 2, {keys}
 """
 
 
 def rollup_statements() -> list[str]:
     """What the journal writer would have added to every rollup table for these events."""
-    statements = [ROLLUPS]
-    for step, period in (("hour", HOUR), ("day", DAY)):
+    statements = [ROLLUPS, LATENCY, ERRORS]
+    for step, period in (("hour", "hour"), ("day", ROLLUP_DAY)):
         for dimension, member in MEMBERS.items():
-            statements.append(TOTALS.format(dimension=dimension, step=step, period=period, member=member, error=ERROR))
-        latency, ttft = BUCKET.format(ms="latency_ms"), BUCKET.format(ms="ttft_ms")
-        statements.append(LATENCY.format(step=step, period=period, latency=latency, ttft=ttft))
-        statements.append(ERRORS.format(step=step, period=period, error=ERROR))
+            statements.append(TOTALS.format(dimension=dimension, step=step, period=period, member=member))
+    statements.append(DAYS_OF_HOURS.format(table="latency_rollups", keys="model, metric, bucket"))
+    statements.append(DAYS_OF_HOURS.format(table="error_rollups", keys="kind"))
     return statements
 
 
