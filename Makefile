@@ -6,7 +6,7 @@ STAMP := $(VENV)/.tollgate-installed
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: install serve vllm node deploy-tools lint types test check bench bench-scale
+.PHONY: install serve vllm node chromium deploy-tools lint types test check bench bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ $(NODE_STAMP): tests/node/package-lock.json
 
 node: $(NODE_STAMP)  ## the OpenAI Node SDK that the media tests drive, as locked in tests/node/package-lock.json
 
+chromium:  ## headless Chromium for the dashboard's browser tests: Debian's package, once
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,7 +41,7 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-test: install vllm node deploy-tools
+test: install vllm node chromium deploy-tools
 	$(BIN)/python -m pytest
 
 check: lint types test

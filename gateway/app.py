@@ -13,7 +13,7 @@ from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
-from gateway.routes import admin, billing, generation, health, media, openai
+from gateway.routes import admin, billing, dashboard, generation, health, media, openai
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -30,7 +30,8 @@ def create_app(settings: Settings) -> Litestar:
             await close_state(state)
 
     return Litestar(
-        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES, *billing.ROUTES],
+        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES, *billing.ROUTES, *dashboard.ROUTES],
+        template_config=dashboard.TEMPLATES,
         lifespan=[lifespan],
         exception_handlers={
             TollgateError: handle_tollgate_error,

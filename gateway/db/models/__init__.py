@@ -5,6 +5,7 @@ from gateway.db.models.base import Base
 from gateway.db.models.billing import BillingReconciliation, MeterEventRow, StripeWebhookEvent
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
+from gateway.db.models.dashboard_rollups import ErrorRollup, LatencyRollup, UsageTotal
 from gateway.db.models.price_book import ModelPrice, PriceBook
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
@@ -15,10 +16,13 @@ __all__ = [
     "BillingReconciliation",
     "CreditEntry",
     "Customer",
+    "ErrorRollup",
+    "LatencyRollup",
     "MeterEventRow",
     "ModelPrice",
     "PriceBook",
     "StripeWebhookEvent",
     "UsageEvent",
     "UsageRollup",
+    "UsageTotal",
 ]

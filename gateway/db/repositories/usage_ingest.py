@@ -1,8 +1,9 @@
 """Writing journaled usage into ``usage_events`` and ``usage_rollups``, idempotently.
 
 Events are inserted with ``ON CONFLICT DO NOTHING`` on the request id; only the ones that were
-really inserted are added to the hourly rollups and debited from prepaid credit balances, in the
-same transaction, so a replayed journal never counts or charges anything twice.
+really inserted are added to the hourly rollups (and their latency and error breakdowns) and
+debited from prepaid credit balances, in the same transaction, so a replayed journal never counts
+or charges anything twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.models import UsageEvent, UsageRollup
 from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.db.repositories.credits import debit_usage
+from gateway.db.repositories.usage_breakdowns import add_breakdowns
 from gateway.metering.record import UsageRecord
 
 
@@ -76,5 +78,6 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
             set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
         )
         await session.execute(upsert, rows)
+    await add_breakdowns(session, insert, fresh)
     await debit_usage(session, fresh)
     return len(fresh)

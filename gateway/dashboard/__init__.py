@@ -1,0 +1,1 @@
+"""The admins' dashboard below the routes: charts as data and geometry, sessions, page models."""

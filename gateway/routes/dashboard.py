@@ -1,0 +1,169 @@
+"""The admins' dashboard at ``/dashboard``: server-rendered pages drawn from the hourly rollups.
+
+Every page but the sign-in form needs the session cookie (see ``dashboard_auth``); the pages'
+numbers come from ``gateway.services.dashboard_*``, which never read raw usage events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from litestar import Router, get, post
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.template.config import TemplateConfig
+
+import gateway.dashboard
+from backends.errors import TollgateError
+from billing.status import billing_status
+from gateway.dashboard.charts import COLORS, plot
+from gateway.dashboard.pages import Report
+from gateway.dashboard.periods import RANGES, Periods, periods
+from gateway.db.repositories.dashboard import Dimension
+from gateway.errors import HttpRequest
+from gateway.protocol.admin import KeyCreate
+from gateway.protocol.decoding import validate
+from gateway.routes.dashboard_auth import (
+    HOME,
+    login,
+    login_form,
+    logout,
+    page,
+    require_session,
+    state_of,
+)
+from gateway.services import dashboard_admin, dashboard_health, dashboard_usage
+from gateway.services.admin import AdminService
+
+
+def _chart_helpers(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals.update(plot=plot, colors=COLORS)
+
+
+TEMPLATES = TemplateConfig(
+    directory=Path(gateway.dashboard.__file__).parent / "templates",
+    engine=JinjaTemplateEngine,
+    engine_callback=_chart_helpers,
+)
+DIMENSIONS: tuple[Dimension, ...] = ("customer", "key", "model")
+NAVIGATION = [
+    ("usage", "Usage"),
+    ("cache", "Cache"),
+    ("latency", "Latency"),
+    ("errors", "Errors"),
+    ("customers", "Top customers"),
+    ("billing", "Billing"),
+    ("keys", "Keys"),
+]
+
+
+def _periods(request: HttpRequest) -> Periods:
+    return periods(request.query_params.get("range", ""), dt.datetime.now(dt.UTC))
+
+
+def _report(request: HttpRequest, report: Report, chosen: Periods | None, **extra: Any) -> Template:
+    context = {"title": report.title, "report": report, "nav": NAVIGATION, "ranges": list(RANGES), **extra}
+    return page(request, "report.html", {**context, "range": None if chosen is None else chosen.name})
+
+
+@get("/", sync_to_thread=False)
+def home() -> Redirect:
+    return Redirect(HOME, status_code=HTTP_303_SEE_OTHER)
+
+
+@get("/usage")
+async def usage(request: HttpRequest) -> Template:
+    by = request.query_params.get("by", "customer")
+    dimension: Dimension = next((d for d in DIMENSIONS if d == by), "customer")
+    chosen = _periods(request)
+    report = await dashboard_usage.usage_report(state_of(request).sessions, chosen, dimension)
+    return _report(request, report, chosen, dimensions=DIMENSIONS, by=dimension)
+
+
+@get("/cache")
+async def cache(request: HttpRequest) -> Template:
+    chosen = _periods(request)
+    return _report(request, await dashboard_usage.cache_report(state_of(request).sessions, chosen), chosen)
+
+
+@get("/customers")
+async def top_customers(request: HttpRequest) -> Template:
+    chosen = _periods(request)
+    return _report(request, await dashboard_usage.customers_report(state_of(request).sessions, chosen), chosen)
+
+
+@get("/latency")
+async def latency(request: HttpRequest) -> Template:
+    chosen = _periods(request)
+    return _report(request, await dashboard_health.latency_report(state_of(request).sessions, chosen), chosen)
+
+
+@get("/errors")
+async def errors(request: HttpRequest) -> Template:
+    chosen = _periods(request)
+    return _report(request, await dashboard_health.errors_report(state_of(request).sessions, chosen), chosen)
+
+
+@get("/billing")
+async def billing(request: HttpRequest) -> Template:
+    return _report(request, await dashboard_admin.billing_report(state_of(request).sessions, billing_status), None)
+
+
+async def _keys(request: HttpRequest, status: int = 200, **shown: Any) -> Template:
+    found = await dashboard_admin.keys_page(state_of(request).sessions)
+    context = {"title": "Keys", "nav": NAVIGATION, "keys": found.keys, "customers": found.customers}
+    return page(request, "keys.html", {"created": None, "error": None, **context, **shown}, status)
+
+
+@get("/keys")
+async def keys(request: HttpRequest) -> Template:
+    return await _keys(request)
+
+
+@post("/keys")
+async def create_key(request: HttpRequest) -> Template:
+    """Issue a key and show its secret in this answer only (never in a URL, never again)."""
+    form = await request.form()
+    fields = {"customer": form.get("customer", ""), "name": form.get("name") or None}
+    state = state_of(request)
+    service = AdminService(state.sessions, key_revoked=state.key_revoked)
+    try:
+        created = await service.create_key(validate(fields, KeyCreate))
+    except TollgateError as error:
+        return await _keys(request, error.http_status, error=error.message)
+    return await _keys(request, 201, created=created)
+
+
+@post("/keys/{key_id:int}/revoke")
+async def revoke_key(request: HttpRequest, key_id: int) -> Redirect | Template:
+    state = state_of(request)
+    try:
+        await AdminService(state.sessions, key_revoked=state.key_revoked).revoke_key(str(key_id))
+    except TollgateError as error:
+        return await _keys(request, error.http_status, error=error.message)
+    return Redirect("/dashboard/keys", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [
+    Router(path="/dashboard", route_handlers=[login_form, login]),
+    Router(
+        path="/dashboard",
+        before_request=require_session,
+        route_handlers=[
+            home,
+            usage,
+            cache,
+            top_customers,
+            latency,
+            errors,
+            billing,
+            keys,
+            create_key,
+            revoke_key,
+            logout,
+        ],
+    ),
+]
