@@ -13,13 +13,13 @@ pass replays whatever an earlier run left behind; when its owner dies it makes o
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,8 +57,9 @@ class JournalDrain:
         context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
         self.journal = journal
         self._stop_reader, self._stopper = context.Pipe(duplex=False)
-        self._healthy: Synchronized[int] = context.Value("b", 1)
-        self._stored: Synchronized[int] = context.Value("q", 0)
+        # Lock-free shared integers: one writer (the drain), and a stale read costs nothing.
+        self._healthy = context.RawValue(ctypes.c_byte, 1)
+        self._stored = context.RawValue(ctypes.c_longlong, 0)
         job = DrainJob(journal.directory, os.getpid(), database_url, batch_size, interval)
         self._process = context.Process(
             target=run, args=(job, self._stop_reader, self._healthy, self._stored), name="tollgate-journal-drain"
@@ -103,15 +104,13 @@ class JournalDrain:
             await asyncio.sleep(interval)
 
 
-def run(job: DrainJob, stop: Connection, healthy: Synchronized[int], stored: Synchronized[int]) -> None:
+def run(job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong) -> None:
     """The drain process's body."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the owner says when to stop
     asyncio.run(_drain_forever(job, stop, healthy, stored))
 
 
-async def _drain_forever(
-    job: DrainJob, stop: Connection, healthy: Synchronized[int], stored: Synchronized[int]
-) -> None:
+async def _drain_forever(job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong) -> None:
     engine = build_engine(job.database_url)
     sessions = session_factory(engine)
     owner = multiprocessing.parent_process()
