@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
 from gateway.routes import admin, generation, health, openai
+from gateway.routes.openapi_schema import openapi_config
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -38,7 +40,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_request_bytes,
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
     )
 
@@ -61,4 +63,6 @@ class Edge:
 def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
-    return Edge(create_app(load_settings(None, os.environ)))
+    settings = load_settings(None, os.environ)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return Edge(create_app(settings))
