@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any
 
 import msgspec
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
@@ -60,9 +60,14 @@ class TollgateSchemaPlugin(JsonRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         if self._rendered is None:
-            routes = [route for route in request.app.routes if isinstance(route, HTTPRoute)]
-            self._rendered = msgspec.json.encode(complete_schema(openapi_schema, routes))
+            self._rendered = msgspec.json.encode(schema_of(request.app))
         return self._rendered
+
+
+def schema_of(app: Litestar) -> Schema:
+    """The app's complete schema; needs no running server (the tests fuzz from it)."""
+    routes = [route for route in app.routes if isinstance(route, HTTPRoute)]
+    return complete_schema(app.openapi_schema.to_schema(), routes)
 
 
 def openapi_config() -> OpenAPIConfig:

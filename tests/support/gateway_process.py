@@ -78,7 +78,7 @@ def create_key(config: dict[str, Any], workdir: Path, customer: str, *options: s
     return done.stdout.strip().splitlines()[-1]
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
