@@ -70,8 +70,9 @@ class SimGateway:
         with sqlite3.connect(self.workdir / "tollgate.db") as db:
             tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             digest = {
-                table: hashlib.sha256(repr(db.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()).encode())
-                .hexdigest()
+                table: hashlib.sha256(
+                    repr(db.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()).encode()
+                ).hexdigest()
                 for table in tables
                 if table not in DRAINED_TABLES
             }
