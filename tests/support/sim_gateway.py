@@ -48,6 +48,8 @@ def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
         "admin_token": ADMIN_TOKEN,
         "max_request_bytes": 65536,
         "max_messages": 64,
+        "max_header_bytes": 8192,
+        "request_read_timeout_seconds": 3.0,
         **overrides,
     }
 
