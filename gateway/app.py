@@ -64,5 +64,9 @@ def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
     settings = load_settings(None, os.environ)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return Edge(create_app(settings))
+    app = create_app(settings)
+    # After the app: Litestar configures the root logger as it is built; the gateway's setting wins.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    return Edge(app)
