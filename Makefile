@@ -4,12 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
 
-.PHONY: install serve vllm lint types test check bench
+.PHONY: install serve vllm lint types test check bench lock audit
 
-$(STAMP): pyproject.toml
+# Dependencies install at the versions pinned in requirements.lock (`make lock` re-pins them).
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+lock: install  ## re-pin requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra cache --python-version 3.11 -o requirements.lock
+
+audit: install  ## known vulnerabilities in the pinned dependencies (skipped, saying so, without PyPI's data)
+	$(BIN)/python tools/audit_dependencies.py
 
 install: $(STAMP)
 
@@ -29,7 +37,7 @@ types: install
 test: install vllm
 	$(BIN)/python -m pytest
 
-check: lint types test
+check: lint types audit test
 
 bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
 	$(BIN)/tollgate bench --output docs/benchmarks.md

@@ -37,7 +37,7 @@ async def test_postgres_down_degrades_and_loses_no_usage(tmp_path: Path) -> None
             finally:
                 await db.close()
 
-        with running_proxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
+        with running_proxy((server.host or "127.0.0.1", server.port or 5432)) as proxy:
             via_proxy = server.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
             with running_gateway(sim_config(tmp_path, database_url=via_proxy), tmp_path) as url:
                 with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:

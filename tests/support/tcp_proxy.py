@@ -1,5 +1,6 @@
 """A TCP proxy a test can cut and restore, to take a real Postgres or Redis "down" for one gateway
-without stopping the server that every other test (and engineer) on the machine shares."""
+without stopping the server that every other test (and engineer) on the machine shares. Given several
+targets it is a round-robin load balancer (the soak puts two replicas behind one)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ class TcpProxy:
     """Relays 127.0.0.1:``port`` to ``target``. While cut, open connections are closed and new ones
     are accepted and closed at once (as a server that went away looks to a client)."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
+    def __init__(self, *targets: tuple[str, int]) -> None:
+        self.targets = list(targets)
+        self._next = 0
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self._cut = False
@@ -38,8 +40,10 @@ class TcpProxy:
         if self._cut:
             writer.close()
             return
+        target = self.targets[self._next % len(self.targets)]
+        self._next += 1
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            upstream_reader, upstream_writer = await asyncio.open_connection(*target)
         except OSError:
             writer.close()
             return
@@ -64,8 +68,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @contextmanager
-def running_proxy(target_host: str, target_port: int) -> Iterator[TcpProxy]:
-    proxy = TcpProxy(target_host, target_port)
+def running_proxy(*targets: tuple[str, int]) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(*targets)
     thread = threading.Thread(target=proxy.loop.run_forever, daemon=True)
     thread.start()
     server = asyncio.run_coroutine_threadsafe(proxy._start(), proxy.loop).result(5)
