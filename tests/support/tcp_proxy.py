@@ -55,6 +55,13 @@ class TcpProxy:
             writer.close()
             upstream_writer.close()
 
+    async def _shutdown(self) -> None:
+        await self._close_all()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     async def _start(self) -> asyncio.Server:
         return await asyncio.start_server(self._serve_client, "127.0.0.1", self.port)
 
@@ -77,6 +84,6 @@ def running_proxy(*targets: tuple[str, int]) -> Iterator[TcpProxy]:
         yield proxy
     finally:
         proxy.loop.call_soon_threadsafe(server.close)
-        asyncio.run_coroutine_threadsafe(proxy._close_all(), proxy.loop).result(5)
+        asyncio.run_coroutine_threadsafe(proxy._shutdown(), proxy.loop).result(5)
         proxy.loop.call_soon_threadsafe(proxy.loop.stop)
         thread.join(5)
