@@ -6,11 +6,11 @@ STAMP := $(VENV)/.tollgate-installed
 
 .PHONY: install serve vllm lint types test check bench lock audit
 
-# Dependencies install at the versions pinned in requirements.lock (`make lock` re-pins them).
+# Dependencies install at the versions pinned in requirements.lock (`make lock` re-pins them); the lock
+# is a constraint, so a dependency added to pyproject.toml and not yet locked still installs.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 lock: install  ## re-pin requirements.lock from pyproject.toml
