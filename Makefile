@@ -6,12 +6,20 @@ STAMP := $(VENV)/.tollgate-installed
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: install serve vllm node chromium deploy-tools lint types test check bench bench-scale
+.PHONY: install serve vllm node chromium deploy-tools lint types audit lock test check bench bench-scale
 
-$(STAMP): pyproject.toml
+# Dependencies install at the versions pinned in requirements.lock (`make lock` re-pins them); the lock
+# is a constraint, so a dependency added to pyproject.toml and not yet locked still installs.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e '.[dev]'
 	touch $(STAMP)
+
+lock: install  ## re-pin requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra cache --python-version 3.11 -o requirements.lock
+
+audit: install  ## known vulnerabilities in the pinned dependencies (skipped, saying so, without PyPI's data)
+	$(BIN)/python tools/audit_dependencies.py
 
 install: $(STAMP)
 
@@ -44,7 +52,7 @@ types: install
 test: install vllm node chromium deploy-tools
 	$(BIN)/python -m pytest
 
-check: lint types test
+check: lint types audit test
 
 bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
 	$(BIN)/tollgate bench --output docs/benchmarks.md

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
 from gateway.routes import admin, billing, dashboard, generation, health, media, openai
+from gateway.routes.openapi_schema import openapi_config
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -39,7 +41,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_request_bytes,
-        openapi_config=None,
+        openapi_config=openapi_config(),
         debug=False,
     )
 
@@ -64,4 +66,10 @@ class Edge:
 def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
-    return Edge(create_app(load_settings(None, os.environ)))
+    settings = load_settings(None, os.environ)
+    app = create_app(settings)
+    # After the app: Litestar configures the root logger as it is built; the gateway's setting wins.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    return Edge(app)

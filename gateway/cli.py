@@ -13,7 +13,7 @@ from gateway.settings import ConfigError, load_settings
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        load_settings(args.config, os.environ)  # fail fast, before any worker starts
+        settings = load_settings(args.config, os.environ)  # fail fast, before any worker starts
     except ConfigError as exc:
         print(f"tollgate: bad config: {exc}", file=sys.stderr)
         return 2
@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         share_metrics_between_workers(os.environ)
     from gateway.server import serve
 
-    serve(host=args.host, port=args.port, workers=args.workers)
+    serve(host=args.host, port=args.port, workers=args.workers, settings=settings)
     return 0
 
 

@@ -6,23 +6,40 @@ import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
 
+from gateway.settings import Settings
+
 FACTORY = "gateway.app:app_from_environment"
+PROTOCOL = "gateway.kit.http_guard:GuardedHttpToolsProtocol"
 
 
-def serve(*, host: str, port: int, workers: int) -> None:
+def serve(*, host: str, port: int, workers: int, settings: Settings) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    uvicorn.run(
+    from gateway.kit.http_guard import ConnectionLimits, GuardedConfig
+
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        read_timeout=settings.request_read_timeout_seconds,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
+    )
+    config = GuardedConfig(
         FACTORY,
+        limits=limits,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=PROTOCOL,
         access_log=False,
-        log_level="warning",
+        log_level=settings.log_level,
     )
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
 
 
 def share_metrics_between_workers(environ: MutableMapping[str, str]) -> Path:

@@ -143,6 +143,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # Billing through Stripe (meters, Checkout top-ups, webhooks); off when absent.
     stripe: StripeSettings | None = None
     cache: CacheSettings = msgspec.field(default_factory=CacheSettings)
+    # Hardening limits (docs/hardening.md). A request's line and headers, in bytes (431 past it):
+    max_header_bytes: int = 32 * 1024
+    # Seconds from a connection's opening (or a request's first byte) until the whole request, body
+    # included, has arrived; a slower client gets 408 and is disconnected.
+    request_read_timeout_seconds: float = 30.0
+    # Seconds an idle keep-alive connection stays open between requests.
+    keep_alive_timeout_seconds: int = 5
+    # Messages in one chat request (400 naming this setting past it).
+    max_messages: int = 1024
+    # Billable requests are refused with 503 while the journal's disk has less than this free.
+    journal_min_free_bytes: int = 1024 * 1024
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
     source: str = "<demo>"
 
 

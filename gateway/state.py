@@ -83,7 +83,11 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     engine = build_engine(settings.database_url)
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
-    journal = Journal(Path(settings.journal_dir)) if settings.meter_usage else None
+    journal = (
+        Journal(Path(settings.journal_dir), min_free_bytes=settings.journal_min_free_bytes)
+        if settings.meter_usage
+        else None
+    )
     metrics = Metrics(settings.metrics_multiprocess_dir)
     observer = _observer(settings, metrics)
     meter = Meter(journal, await price_book.load_current(sessions), observer.metered)

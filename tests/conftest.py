@@ -16,7 +16,7 @@ from tests.fakes.threaded import serve_in_thread
 from tests.support.gateway_process import create_key, running_gateway
 
 # Throwaway SQLite and Postgres databases: `database_url`, `empty_database_url`, `sessions`.
-pytest_plugins = ["tests.support.databases"]
+pytest_plugins = ["tests.support.databases", "tests.support.sim_gateway"]
 
 
 # The fake answers 11 prompt and 7 completion tokens: 11 × 2.50 + 7 × 10.00 = 97.5 → 98 micro-dollars.

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from backends.errors import AuthenticationFailed
+from backends.errors import AuthenticationFailed, TollgateError
 from gateway.auth.keys import hash_key
 from gateway.auth.principal import Principal
 
@@ -22,6 +22,12 @@ LoadKey = Callable[[str], Awaitable[Principal | None]]
 
 _NEGATIVE_TTL = 5.0
 _NEGATIVE_MAX = 10_000
+
+
+class KeyStoreUnavailable(TollgateError):
+    status = 503
+    type = "server_error"
+    default_code = "key_store_unavailable"
 
 
 class KeyCache:
@@ -47,7 +53,13 @@ class KeyCache:
         seen = self._unknown.get(key_hash)
         if seen is not None and self._clock() - seen < _NEGATIVE_TTL:
             raise _invalid()
-        principal = await self._load(key_hash)
+        try:
+            principal = await self._load(key_hash)
+        except Exception as exc:  # the key store (the database) cannot answer: known keys still work
+            raise KeyStoreUnavailable(
+                "API keys cannot be checked right now (the key store is unreachable); try again shortly.",
+                headers={"retry-after": "5"},
+            ) from exc
         if principal is None:
             self._unknown[key_hash] = self._clock()
             self._unknown.move_to_end(key_hash)

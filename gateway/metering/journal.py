@@ -18,35 +18,81 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from backends.errors import TollgateError
 from gateway.metering.record import UsageRecord, decode_record, encode_record
 
 SUFFIX = ".jsonl"
 DONE_SUFFIX = ".done"
 
 
-class JournalUnavailable(Exception):
-    """The journal cannot take a record (for example, the disk is full)."""
+class JournalUnavailable(TollgateError):
+    """The journal cannot take a record (for example, the disk is full): billable requests are
+    refused rather than served unmetered."""
+
+    status = 503
+    type = "server_error"
+    default_code = "usage_journal_unavailable"
+
+
+FREE_SPACE_TTL = 0.25  # seconds a free-space reading is trusted; journal_min_free_bytes covers the gap
 
 
 class Journal:
-    """The segment this process writes to; only the serving thread appends."""
+    """The segment this process writes to; only the serving thread appends.
 
-    def __init__(self, directory: Path, *, rotate_bytes: int = 64 * 1024 * 1024) -> None:
+    It refuses (:meth:`check_writable`) while its disk has less than ``min_free_bytes`` free or since
+    a write failed, until a probe write succeeds again, so that requests are turned away before they
+    are sent upstream instead of being served and then found unrecordable.
+    """
+
+    def __init__(self, directory: Path, *, rotate_bytes: int = 64 * 1024 * 1024, min_free_bytes: int = 0) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._rotate_bytes = rotate_bytes
+        self._min_free_bytes = min_free_bytes
         self.path, self._fd = _open_segment(directory)
         self._written = 0
+        self.failure: str | None = None  # why the last write failed, until one succeeds again
+        self._free, self._free_read_at = 0, -FREE_SPACE_TTL  # a cached fstatvfs: one per request is a syscall
 
     def append(self, record: UsageRecord) -> None:
         line = encode_record(record) + b"\n"
+        self._write(line)
+        if self._written >= self._rotate_bytes:
+            self.rotate()
+
+    def check_writable(self) -> None:
+        """Raise :class:`JournalUnavailable` unless a record written now would be kept."""
+        now = time.monotonic()
+        if now - self._free_read_at >= FREE_SPACE_TTL or self._free < self._min_free_bytes:
+            self._free, self._free_read_at = self.free_bytes(), now
+        free = self._free
+        if free < self._min_free_bytes:
+            raise JournalUnavailable(
+                f"The usage journal's disk has {free} bytes free, under the {self._min_free_bytes} "
+                "(journal_min_free_bytes) this gateway needs to meter a request; try again later.",
+                headers={"retry-after": "5"},
+            )
+        if self.failure is not None:
+            self._write(b"\n")  # a blank line: readers skip it, and it proves the disk takes writes again
+
+    def free_bytes(self) -> int:
+        stats = os.fstatvfs(self._fd)
+        return stats.f_bavail * stats.f_frsize
+
+    def _write(self, line: bytes) -> None:
         try:
             written = os.write(self._fd, line)
         except OSError as exc:
-            raise JournalUnavailable(f"usage journal write failed: {exc.strerror}") from exc
-        if written != len(line):
-            raise JournalUnavailable("usage journal write was cut short")
+            self.failure = exc.strerror or str(exc)
+            raise JournalUnavailable(
+                f"The usage journal cannot be written ({self.failure}); try again later.", headers={"retry-after": "5"}
+            ) from exc
         self._written += written
+        if written != len(line):
+            self.failure = "write cut short"
+            raise JournalUnavailable("The usage journal write was cut short; try again later.")
+        self.failure = None
         if self._written >= self._rotate_bytes:
             self.rotate()
 

@@ -46,6 +46,11 @@ class Meter:
         self.price_book = price_book
         self._observe = observe
 
+    def check_recording(self) -> None:
+        """Refuse (503) a request whose usage could not be recorded, before it is sent anywhere."""
+        if self.journal is not None:
+            self.journal.check_writable()
+
     def use_price_book(self, book: PriceBook) -> None:
         self.price_book = book
 

@@ -83,13 +83,13 @@ async def _body(request: HttpRequest) -> dict[str, Any]:
     return decode_object(await request.body())
 
 
-@post("/customers")
+@post("/customers", opt={"body": CustomerCreate})
 async def create_customer(request: HttpRequest) -> Response[bytes]:
     body = validate(await _body(request), CustomerCreate)
     return _json(request, await _service(request).create_customer(body), 201)
 
 
-@get("/customers")
+@get("/customers", opt={"query": NoQuery})
 async def list_customers(request: HttpRequest) -> Response[bytes]:
     validate_query(request.query_params, NoQuery)
     return _json(request, await _service(request).list_customers())
@@ -100,13 +100,13 @@ async def get_customer(request: HttpRequest, name: str) -> Response[bytes]:
     return _json(request, await _service(request).get_customer(name))
 
 
-@patch("/customers/{name:str}")
+@patch("/customers/{name:str}", opt={"body": CustomerUpdate})
 async def update_customer(request: HttpRequest, name: str) -> Response[bytes]:
     body = validate(await _body(request), CustomerUpdate)
     return _json(request, await _service(request).update_customer(name, body))
 
 
-@post("/customers/{name:str}/credits")
+@post("/customers/{name:str}/credits", opt={"body": CreditTopUp})
 async def add_credits(request: HttpRequest, name: str) -> Response[bytes]:
     """A top-up: 201 when it is added, 200 when its ``reference`` had been used (nothing is added)."""
     body = validate(await _body(request), CreditTopUp)
@@ -114,25 +114,25 @@ async def add_credits(request: HttpRequest, name: str) -> Response[bytes]:
     return _json(request, added, 200 if added.replayed else 201)
 
 
-@get("/customers/{name:str}/credits")
+@get("/customers/{name:str}/credits", opt={"query": CreditQuery})
 async def show_credits(request: HttpRequest, name: str) -> Response[bytes]:
     query = validate_query(request.query_params, CreditQuery)
     return _json(request, await CreditService(_state(request).sessions).show(name, query.limit))
 
 
-@get("/credits")
+@get("/credits", opt={"query": NoQuery})
 async def list_credits(request: HttpRequest) -> Response[bytes]:
     validate_query(request.query_params, NoQuery)
     return _json(request, await CreditService(_state(request).sessions).overview())
 
 
-@post("/keys")
+@post("/keys", opt={"body": KeyCreate})
 async def create_key(request: HttpRequest) -> Response[bytes]:
     body = validate(await _body(request), KeyCreate)
     return _json(request, await _service(request).create_key(body), 201)
 
 
-@get("/keys")
+@get("/keys", opt={"query": KeyQuery})
 async def list_keys(request: HttpRequest) -> Response[bytes]:
     query = validate_query(request.query_params, KeyQuery)
     return _json(request, await _service(request).list_keys(query.customer))
@@ -149,13 +149,13 @@ async def delete_key(request: HttpRequest, ref: str) -> Response[bytes]:
     return _json(request, await _service(request).revoke_key(ref))
 
 
-@get("/usage")
+@get("/usage", opt={"query": UsageQuery})
 async def usage(request: HttpRequest) -> Response[bytes]:
     query = validate_query(request.query_params, UsageQuery)
     return _json(request, await usage_reports.report(_state(request).sessions, query))
 
 
-@get("/usage/events")
+@get("/usage/events", opt={"query": EventQuery})
 async def usage_events(request: HttpRequest) -> Response[bytes]:
     query = validate_query(request.query_params, EventQuery)
     return _json(request, await usage_reports.events(_state(request).sessions, query))
@@ -166,7 +166,7 @@ async def current_prices(request: HttpRequest) -> Response[bytes]:
     return _json(request, await _service(request).current_prices())
 
 
-@post("/prices")
+@post("/prices", opt={"body": PricePublish})
 async def publish_prices(request: HttpRequest) -> Response[bytes]:
     body = validate(await _body(request), PricePublish)
     return _json(request, await _service(request).publish_prices(body), 201)

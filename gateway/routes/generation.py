@@ -24,6 +24,7 @@ from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.decoding import decode_object, validate
 from gateway.protocol.embeddings import EmbeddingRequest
+from gateway.protocol.limits import check_size
 from gateway.services.pipeline import Call
 from gateway.state import AppState
 
@@ -112,6 +113,7 @@ async def _generate(
     raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
     parsed = validate(raw, endpoint.model)
     parsed.check()
+    check_size(parsed, max_messages=state.settings.max_messages)
     stream = bool(getattr(parsed, "stream", False))
     wants_usage = bool(getattr(parsed, "wants_usage", False))
     controls = parse_controls(header(scope, b"cache-control"), header(scope, TTL_HEADER.encode()))

@@ -7,6 +7,7 @@ import asyncio
 from litestar import Response, get
 
 from gateway.errors import HttpRequest
+from gateway.metering.journal import Journal, JournalUnavailable
 from gateway.state import AppState
 
 
@@ -24,7 +25,30 @@ async def readyz(request: HttpRequest) -> Response[dict[str, object]]:
     # Ready when every public model has at least one deployment that answers.
     serving = all(any(backends[d.backend] == "ok" for d in m.deployments) for m in state.settings.models)
     body: dict[str, object] = {"status": "ready" if serving else "degraded", "backends": backends}
+    journal = state.pipeline.meter.journal
+    if state.drain is not None and journal is not None:
+        writable = _writable(journal)
+        drained = state.drain.healthy
+        body["usage_journal"] = {
+            "writable": writable,
+            "drain": "ok" if drained else "failing",
+            "lag_bytes": state.drain.lag_bytes(),
+        }
+        # A database that is down leaves usage waiting in the journal: requests are still served and
+        # metered, so the replica stays in rotation (200) and says it is degraded. A journal that
+        # cannot be written refuses billable requests: out of rotation (503).
+        serving = serving and writable
+        if not (serving and drained):
+            body["status"] = "degraded"
     return Response(body, status_code=200 if serving else 503)
+
+
+def _writable(journal: Journal) -> bool:
+    try:
+        journal.check_writable()
+    except JournalUnavailable:
+        return False
+    return True
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4")

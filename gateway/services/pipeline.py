@@ -87,6 +87,7 @@ class Pipeline:
 
     async def _prepare(self, principal: Principal, call: Call) -> tuple[Route, Metered, Ticket | None]:
         """Checks that refuse a request before it is sent; a refused request is not metered."""
+        self.meter.check_recording()
         route = self.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
         plan = plan_for(principal)

@@ -1,0 +1,63 @@
+"""Schemathesis against Tollgate's own OpenAPI schema, on a real gateway process.
+
+Every operation the schema describes (so every endpoint added later, once it is in the schema) is a
+test of its own, fed valid and invalid requests: none may answer 500, every error must be in OpenAI's
+envelope, and a rejected request must leave the database and the usage journal as it found them. CI
+runs a bounded, deterministic number of examples per operation; ``TOLLGATE_FUZZ_EXAMPLES`` raises it
+(the longer run in ``docs/fuzzing.md`` did).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from gateway.app import create_app
+from gateway.routes.openapi_schema import schema_of
+from gateway.settings import load_settings
+from tests.support.sim_gateway import ADMIN_TOKEN, SimGateway
+
+EXAMPLES = int(os.environ.get("TOLLGATE_FUZZ_EXAMPLES", "15"))
+
+# The schema as the app builds it (no server needed to collect the tests); the same app serves it.
+SCHEMA = schemathesis.openapi.from_dict(schema_of(create_app(load_settings(None, {}))))
+OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+def credentials(path: str, gateway: SimGateway) -> dict[str, str]:
+    token = ADMIN_TOKEN if path.startswith("/admin") else gateway.keys["alice"]
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_the_schema_describes_every_public_and_admin_endpoint() -> None:
+    paths = {operation.path for operation in OPERATIONS}
+    assert {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"} <= paths
+    assert {"/admin/customers", "/admin/keys", "/admin/usage"} <= paths
+    chat = SCHEMA["/v1/chat/completions"]["POST"]
+    assert chat.definition.raw["requestBody"]["content"]["application/json"]["schema"]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[operation.label for operation in OPERATIONS])
+def test_no_request_fails_the_gateway_or_changes_anything_when_refused(operation: Any, sim_gateway: SimGateway) -> None:
+    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+
+    @given(case=cases)
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(case: Any) -> None:
+        before = sim_gateway.state_digest()
+        response = case.call(base_url=sim_gateway.url, headers=credentials(case.path, sim_gateway), timeout=30)
+        case.validate_response(response, checks=[not_a_server_error])
+        if response.status_code >= 400:
+            error = response.json()["error"]
+            assert set(error) == {"message", "type", "param", "code"}, response.text
+            assert isinstance(error["message"], str) and error["message"]
+            assert sim_gateway.state_digest() == before, f"{case.method} {case.path} -> {response.status_code}"
+
+    fuzz()

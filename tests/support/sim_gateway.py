@@ -1,0 +1,101 @@
+"""A real gateway process on the simulator backend, with an admin token and two customers.
+
+The hardening tests (fuzzing, isolation, limits, secrets) share it: ``sim_gateway`` yields its URL,
+tokens and database. Load with ``pytest_plugins``; one gateway per test session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.gateway_process import running_gateway
+
+ADMIN_TOKEN = "admin-token-for-hardening-tests-0123456789"
+SIM_PRICES = {"input_per_mtok": "1.00", "output_per_mtok": "2.00"}
+# Tables that change only through the journal drain (asynchronously) or never through the API.
+DRAINED_TABLES = {"usage_events", "usage_rollups", "alembic_version"}
+
+
+def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
+    sim = {"type": "simulator"}
+    return {
+        "backends": {"sim": sim},
+        "models": [
+            {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}], "pricing": SIM_PRICES},
+            {
+                "name": "sim-completion",
+                "kind": "completion",
+                "deployments": [{"backend": "sim", "model": "sim"}],
+                "pricing": SIM_PRICES,
+            },
+            {
+                "name": "sim-embed",
+                "kind": "embeddings",
+                "deployments": [{"backend": "sim", "model": "sim"}],
+                "pricing": SIM_PRICES,
+            },
+        ],
+        "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
+        "journal_dir": str(workdir / "journal"),
+        "admin_token": ADMIN_TOKEN,
+        "max_request_bytes": 65536,
+        "max_messages": 64,
+        "max_header_bytes": 8192,
+        "request_read_timeout_seconds": 3.0,
+        **overrides,
+    }
+
+
+@dataclass(frozen=True)
+class SimGateway:
+    url: str
+    workdir: Path
+    keys: dict[str, str]  # customer name -> secret
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+
+    def customer(self, name: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.keys[name]}"}, timeout=30)
+
+    def state_digest(self) -> dict[str, str]:
+        """A digest of every table the API writes, and the journal's size: what a rejected request
+        must leave as it found it."""
+        with sqlite3.connect(self.workdir / "tollgate.db") as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            digest = {
+                table: hashlib.sha256(
+                    repr(db.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()).encode()
+                ).hexdigest()
+                for table in tables
+                if table not in DRAINED_TABLES
+            }
+        journal = self.workdir / "journal"
+        digest["journal_bytes"] = str(sum(p.stat().st_size for p in journal.glob("*.jsonl")))
+        return digest
+
+
+def add_customer(admin: httpx.Client, name: str) -> str:
+    """Create a customer and one key for it; returns the key's secret."""
+    admin.post("/admin/customers", json={"name": name}).raise_for_status()
+    created = admin.post("/admin/keys", json={"customer": name, "name": f"{name}-key"})
+    created.raise_for_status()
+    secret: str = created.json()["key"]
+    return secret
+
+
+@pytest.fixture(scope="session")
+def sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+    workdir = tmp_path_factory.mktemp("sim-gateway")
+    with running_gateway(sim_config(workdir), workdir) as url:
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as admin:
+            keys = {name: add_customer(admin, name) for name in ("alice", "bob")}
+        yield SimGateway(url, workdir, keys)
