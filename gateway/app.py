@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -13,16 +13,19 @@ from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
-from gateway.routes import admin, generation, health, openai
+from gateway.routes import admin, generation, health, openai, routing_admin
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, reload: Callable[[], Settings] | None = None) -> Litestar:
+    """``reload`` reads the config again, for ``POST /admin/reload``."""
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await migrate_on_start(settings.database_url)
         state = await start_state(settings)
+        state.reload = reload
         app.state.tollgate = state
         try:
             yield
@@ -30,7 +33,7 @@ def create_app(settings: Settings) -> Litestar:
             await close_state(state)
 
     return Litestar(
-        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES],
+        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES, *routing_admin.ROUTES],
         lifespan=[lifespan],
         exception_handlers={
             TollgateError: handle_tollgate_error,
@@ -61,4 +64,4 @@ class Edge:
 def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
-    return Edge(create_app(load_settings(None, os.environ)))
+    return Edge(create_app(load_settings(None, os.environ), reload=lambda: load_settings(None, os.environ)))

@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from backends.registry import BackendConfig
+from gateway.routing.config import Rollout, RoutingSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
 
@@ -59,6 +60,7 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     kind: ModelKind = "chat"
     description: str | None = None
     pricing: Pricing | None = None
+    rollout: Rollout | None = None  # a canary taking a share of the traffic (gateway/routing/rollout.py)
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,6 +89,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     reserve_output_tokens: int = 1024
     # How often each replica applies credit top-ups written by another process.
     credit_poll_seconds: float = 1.0
+    # Retries, circuit breakers, health checks and regions (gateway/routing/config.py).
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     source: str = "<demo>"
 
 
@@ -180,3 +184,5 @@ def _check_references(settings: Settings) -> None:
                 raise ConfigError(
                     f"{where}.deployments[{j}].backend: unknown backend {deployment.backend!r} (declared: {known})"
                 )
+        if model.rollout is not None and model.rollout.backend not in settings.backends:
+            raise ConfigError(f"{where}.rollout.backend: unknown backend {model.rollout.backend!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backends.base import Backend, BackendContext
+from backends.base import BackendContext
 from backends.http import build_client
-from backends.registry import build_backend
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.seeds import Seeds
@@ -32,7 +32,10 @@ from gateway.metering.journal import Journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
 from gateway.metrics import Metrics
-from gateway.services.catalog import Catalog
+from gateway.routing import monitor
+from gateway.routing.metrics import RoutingMetrics
+from gateway.routing.router import Router
+from gateway.routing.table import RoutingTable
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
@@ -43,8 +46,8 @@ class AppState:
     settings: Settings
     http: aiohttp.ClientSession
     tokens: Tokenizer
-    backends: dict[str, Backend]
-    catalog: Catalog
+    ctx: BackendContext
+    router: Router
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     pipeline: Pipeline
@@ -56,6 +59,8 @@ class AppState:
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
     key_revoked: Callable[[str], Awaitable[None]] | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Reads the config again (``POST /admin/reload``); None when it came from no file.
+    reload: Callable[[], Settings] | None = None
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
@@ -66,8 +71,6 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     http = build_client()
     tokens = tokens or Tokenizer()
     ctx = BackendContext(http=http, tokens=tokens)
-    backends = {name: build_backend(name, config, ctx) for name, config in settings.backends.items()}
-    catalog = Catalog(settings, backends)
     engine = build_engine(settings.database_url)
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
@@ -77,6 +80,9 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
     metrics = Metrics()
+    router = Router(
+        RoutingTable(settings, ctx, time.monotonic, None), settings.routing, RoutingMetrics(metrics.registry)
+    )
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
     admission = _admission(settings, sessions, redis, metrics)
     anonymous = (
@@ -86,7 +92,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     if drain is not None:
         drain.start()
     pipeline = Pipeline(
-        catalog,
+        router,
         keys,
         meter,
         tokens,
@@ -98,8 +104,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         settings=settings,
         http=http,
         tokens=tokens,
-        backends=backends,
-        catalog=catalog,
+        ctx=ctx,
+        router=router,
         engine=engine,
         sessions=sessions,
         pipeline=pipeline,
@@ -113,6 +119,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))
     state.spawn(admission.follow_topups(Seeds(sessions).recent_topups, settings.credit_poll_seconds))
+    state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
+    state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
     return state
 
 
@@ -149,8 +157,8 @@ async def close_state(state: AppState) -> None:
     await state.pipeline.admission.drain()
     if state.drain is not None:
         await asyncio.to_thread(state.drain.stop)
-    for backend in state.backends.values():
-        await backend.aclose()
+    for replica in state.router.table.replicas():
+        await replica.backend.aclose()
     await state.http.close()
     if state.redis is not None:
         await state.redis.aclose()

@@ -35,6 +35,10 @@ class Principal:
     # A prepaid customer is refused once its credit balance is below -credit_grace_micros.
     prepaid: bool = False
     credit_grace_micros: int = 0
+    # Routing: the key's priority tier in a pool's queue (lower first, as vLLM's ``priority``),
+    # and the region its requests prefer when they name none.
+    priority: int = 0
+    region: str | None = None
 
     def check_usable(self, now: dt.datetime) -> None:
         if self.revoked:

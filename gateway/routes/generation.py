@@ -94,7 +94,8 @@ async def _generate(
     parsed.check()
     stream = bool(getattr(parsed, "stream", False))
     wants_usage = bool(getattr(parsed, "wants_usage", False))
-    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started)
+    region, session = header(scope, b"x-tollgate-region"), header(scope, b"x-session-id")
+    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, region, session)
     if stream:
         streaming = await pipeline.stream(principal, call)
         headers = _answer_headers(request_id, streaming.deployment, started, streaming.upstream_seconds)

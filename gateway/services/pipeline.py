@@ -15,8 +15,8 @@ from gateway.auth.principal import Principal
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.pricing import to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
+from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.services import relay
-from gateway.services.catalog import Catalog, Route
 from gateway.tokens import Tokenizer
 
 BILLED_OUTCOMES = ("ok", "client_disconnect")
@@ -33,6 +33,8 @@ class Call:
     stream: bool
     wants_usage: bool
     started: float  # perf_counter when the request arrived
+    region: str | None = None  # x-tollgate-region: overrides the key's region
+    session: str | None = None  # x-session-id: keeps a conversation on one replica
 
 
 @dataclass(slots=True)
@@ -55,7 +57,7 @@ class Streaming:
 class Pipeline:
     def __init__(
         self,
-        catalog: Catalog,
+        router: Router,
         keys: KeyCache,
         meter: Meter,
         tokens: Tokenizer,
@@ -64,7 +66,7 @@ class Pipeline:
         reserve_output_tokens: int,
         anonymous: Principal | None = None,
     ) -> None:
-        self.catalog = catalog
+        self.router = router
         self.keys = keys
         self.meter = meter
         self.tokens = tokens
@@ -77,14 +79,15 @@ class Pipeline:
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
-    async def _prepare(self, principal: Principal, call: Call) -> tuple[Route, Metered, Ticket | None]:
+    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None]:
         """Checks that refuse a request before it is sent; a refused request is not metered."""
-        route = self.catalog.resolve(call.model, call.op)
+        self.router.table.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
         plan = plan_for(principal)
         ticket = await self._admit(plan, principal, call) if plan is not None else None
         metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
-        return route, metered, ticket
+        traits = Traits(principal.priority, call.region or principal.region, call.session)
+        return traits, metered, ticket
 
     async def _admit(self, plan: Plan, principal: Principal, call: Call) -> Ticket | None:
         want_cost = plan.needs_cost
@@ -116,39 +119,42 @@ class Pipeline:
         return charge
 
     async def complete(self, principal: Principal, call: Call) -> Completed:
-        route, metered, ticket = await self._prepare(principal, call)
+        traits, metered, ticket = await self._prepare(principal, call)
         try:
-            answer = await relay.complete(route, call.op, call.raw)
+            answer = await self.router.complete(call.model, call.op, call.raw, traits)
         except TollgateError as exc:
-            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
+        # The deployment that answered (after any fallback) is the one recorded and named.
+        deployment = answer.route.deployment
         usage = answer.body.get("usage")
-        charge = self.finish(metered, ticket, route.deployment, 200, "ok", usage if isinstance(usage, dict) else None)
+        charge = self.finish(metered, ticket, deployment, 200, "ok", usage if isinstance(usage, dict) else None)
         if isinstance(usage, dict):
             usage["cost"] = usd(charge.cost_micros)
         headers = ticket.headers if ticket else {}
-        return Completed(answer.body, route.deployment, charge.cost_micros, answer.upstream_seconds, headers)
+        return Completed(answer.body, deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
-        route, metered, ticket = await self._prepare(principal, call)
+        traits, metered, ticket = await self._prepare(principal, call)
         try:
-            chunks, first, upstream_seconds = await relay.open_stream(route, call.op, call.raw)
+            opened = await self.router.open_stream(call.model, call.op, call.raw, traits)
         except TollgateError as exc:
-            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
+        route = opened.route
         finish = functools.partial(self.finish, metered, ticket, route.deployment)
         stream = relay.StreamRelay(
             route,
             call.op,
-            chunks,
-            first,
+            opened.chunks,
+            opened.first,
             wants_usage=call.wants_usage,
             tokens=self.tokens,
             prompt_tokens=lambda: self._prompt_tokens(call),
             finish=finish,
             started=call.started,
         )
-        return Streaming(stream, route.deployment, upstream_seconds, ticket.headers if ticket else {})
+        return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:
