@@ -39,14 +39,16 @@ class WaitQueue:
         try:
             async with asyncio.timeout(self._max_wait):
                 await turn
-        except TimeoutError:
-            if turn.done():  # woken just as the wait ran out: hand the room on
+        except BaseException as exc:
+            # A timeout cancels ``turn`` itself; one that was woken first must hand the room on.
+            if turn.done() and not turn.cancelled():
                 self.wake()
-            raise self._refusal(f"the request waited {self._max_wait:g} s for a free replica") from None
-        finally:
-            if not turn.done():  # timed out or cancelled: leave the queue
+            elif entry in self._heap:
                 self._heap.remove(entry)
                 heapq.heapify(self._heap)
+            if isinstance(exc, TimeoutError):
+                raise self._refusal(f"the request waited {self._max_wait:g} s for a free replica") from None
+            raise
 
     def wake(self) -> None:
         """A replica has room again: the first waiter in order goes."""

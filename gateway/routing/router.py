@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -52,11 +53,10 @@ class Opened:
 
 
 class Attempt:
-    """One try on one replica; ``done`` accounts for it once (replica, breaker, canary, queue)."""
+    """One try on one replica; ``done`` accounts for it once (replica, breaker, queue)."""
 
-    def __init__(self, router: Router, model: ModelRoute, target: Target, lease: Lease) -> None:
+    def __init__(self, router: Router, target: Target, lease: Lease) -> None:
         self._router = router
-        self._model = model
         self.target = target
         self.lease = lease
         self._done = False
@@ -70,12 +70,6 @@ class Attempt:
         if self.lease.breaker_opened:
             self._router.metrics.breaker_opened.labels(deployment).inc()
             log.warning("circuit of %s replica %s opened after %s", deployment, self.lease.replica.key, failure)
-        canary = self._model.canary
-        if canary is not None:
-            ok = failure is None or not retry.blames_replica(failure)
-            took = self.lease.pool.clock() - self.lease.started if seconds is None else seconds
-            if canary.record(on_canary=self.target.canary, ok=ok, seconds=took):
-                self._router.metrics.rollbacks.labels(self._model.name).inc()
 
 
 Call = Callable[[Route, Operation, JSON, Attempt], Awaitable[T]]
@@ -106,18 +100,31 @@ class Router:
         for position, target in enumerate(chain):
             if failure is not None:
                 self.metrics.fallbacks.labels(model, target.pool.name).inc()
+            started = time.monotonic()
             try:
                 last_resort = position == len(chain) - 1
-                return await self._on_target(route, target, op, raw, traits, call, last_resort)
+                result = await self._on_target(route, target, op, raw, traits, call, last_resort)
             except TollgateError as exc:
+                self._judge(route, target, exc, time.monotonic() - started)
                 exc.headers[BACKEND_HEADER] = target.pool.name
                 if isinstance(exc, Overloaded):
                     self.metrics.overloaded.labels(target.pool.name).inc()
                 if not retry.falls_back(exc):
                     raise
                 failure = exc
+                continue
+            self._judge(route, target, None, time.monotonic() - started)
+            return result
         assert failure is not None  # a chain is never empty
         raise failure
+
+    def _judge(self, route: ModelRoute, target: Target, failure: TollgateError | None, seconds: float) -> None:
+        """Count one request's outcome on a deployment towards its model's rollout, if it has one."""
+        if route.canary is None:
+            return
+        ok = failure is None or not retry.blames_replica(failure)
+        if route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds):
+            self.metrics.rollbacks.labels(route.name).inc()
 
     async def _on_target(
         self,
@@ -139,7 +146,7 @@ class Router:
                 traits.priority, lambda: affinity_key(raw, traits.session), tried, last_resort=last_resort
             )
             tried.add(lease.replica)
-            attempt = Attempt(self, route, target, lease)
+            attempt = Attempt(self, target, lease)
             upstream = Route(route.name, pool.name, target.upstream_model, lease.replica.backend)
             try:
                 return await call(upstream, op, body, attempt)
