@@ -55,6 +55,8 @@ def _add_keys(commands: Commands, config: argparse.ArgumentParser) -> None:
     create.add_argument("--budget-usd", help="spending limit per budget period, in dollars")
     create.add_argument("--budget-period", choices=("day", "month"), help="default: month")
     create.add_argument("--budget-warning-percent", type=int, help="warn at this share of the budget (default 80)")
+    create.add_argument("--priority", type=int, help="queue tier when a pool is saturated; lower first (default 0)")
+    create.add_argument("--region", help="the region this key's requests prefer")
     create.set_defaults(handler=run_command(_keys_create))
     listing = keys.add_parser("list", parents=[config], help="list keys (never their secrets)")
     listing.add_argument("--customer")
@@ -107,6 +109,8 @@ async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:
         "budget_usd": args.budget_usd,
         "budget_period": args.budget_period,
         "budget_warning_percent": args.budget_warning_percent,
+        "priority": args.priority,
+        "region": args.region,
     }
     body = validate({k: v for k, v in fields.items() if v is not None}, KeyCreate)
     created = await service.create_key(body, create_customer=True)

@@ -38,6 +38,8 @@ def principal_of(owner: KeyOwner) -> Principal:
         customer_budget_warning_percent=customer.budget_warning_percent,
         prepaid=customer.prepaid,
         credit_grace_micros=customer.credit_grace_micros,
+        priority=key.priority,
+        region=key.region,
     )
 
 

@@ -97,6 +97,8 @@ class KeyCreate(LimitsIn, kw_only=True):
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     models: list[Name] | None = None
     expires_at: str | None = None  # ISO 8601 date or date-time; UTC when no zone is given
+    priority: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0  # queue tier; lower goes first
+    region: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None  # preferred region
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -115,6 +117,8 @@ class KeyOut(msgspec.Struct, kw_only=True):
     budget_usd: str | None
     budget_period: str | None
     budget_warning_percent: int
+    priority: int
+    region: str | None
     object: str = "api_key"
 
 

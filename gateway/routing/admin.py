@@ -11,7 +11,7 @@ from gateway.routing.pool import Pool
 from gateway.routing.rollout import Canary
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
-from gateway.settings import Settings
+from gateway.settings import ConfigError, Settings
 
 
 def overview(router: Router) -> RoutingOut:
@@ -24,7 +24,10 @@ def reload(router: Router, read: Callable[[], Settings] | None, ctx: BackendCont
     """Build a table from the config as it is now and swap it in; a bad config changes nothing."""
     if read is None:
         raise InvalidRequest("This gateway was not started from a config it can read again.", code="reload_unavailable")
-    settings = read()
+    try:
+        settings = read()
+    except ConfigError as exc:
+        raise InvalidRequest(f"The config was not reloaded: {exc}", code="invalid_config") from exc
     old = router.table
     table = RoutingTable(settings, ctx, old.pools[next(iter(old.pools))].clock, old)
     router.swap(table)

@@ -110,7 +110,14 @@ class AdminService:
             else:
                 owner = await customers.require(session, body.customer)
             issued = await api_keys.create(
-                session, owner, name=body.name, allowed_models=body.models, expires_at=expires_at, limits=limits
+                session,
+                owner,
+                name=body.name,
+                allowed_models=body.models,
+                expires_at=expires_at,
+                limits=limits,
+                priority=body.priority,
+                region=body.region,
             )
         return KeyCreated(**_key_fields(issued.info), key=issued.secret)
 
@@ -240,6 +247,8 @@ def _key_fields(info: KeyInfo) -> dict[str, Any]:
         "budget_usd": None if budget is None else format_usd(budget),
         "budget_period": info.limits.budget_period,
         "budget_warning_percent": info.limits.budget_warning_percent,
+        "priority": info.priority,
+        "region": info.region,
     }
 
 

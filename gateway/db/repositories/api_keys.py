@@ -71,6 +71,8 @@ class KeyInfo:
     revoked_at: dt.datetime | None
     created_at: dt.datetime
     limits: KeyLimits
+    priority: int = 0
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ async def create(
     allowed_models: list[str] | None = None,
     expires_at: dt.datetime | None = None,
     limits: KeyLimits | None = None,
+    priority: int = 0,
+    region: str | None = None,
 ) -> IssuedKey:
     checked = (limits or KeyLimits()).checked()
     if allowed_models is not None and not allowed_models:
@@ -117,6 +121,8 @@ async def create(
         budget_micros=checked.budget_micros,
         budget_period=checked.budget_period,
         budget_warning_percent=checked.budget_warning_percent,
+        priority=priority,
+        region=region,
     )
     session.add(key)
     await session.flush()
@@ -197,4 +203,6 @@ def _info(key: ApiKey, customer: str) -> KeyInfo:
         limits=KeyLimits(
             key.rpm, key.tpm, key.max_concurrency, key.budget_micros, key.budget_period, key.budget_warning_percent
         ),
+        priority=key.priority,
+        region=key.region,
     )
