@@ -10,6 +10,7 @@ class ReplicaOut(msgspec.Struct, kw_only=True):
     healthy: bool
     circuit: str
     outstanding: int
+    served: int
     latency_ms: float
     engine_waiting: float | None
     engine_running: float | None

@@ -29,7 +29,7 @@ def reload(router: Router, read: Callable[[], Settings] | None, ctx: BackendCont
     except ConfigError as exc:
         raise InvalidRequest(f"The config was not reloaded: {exc}", code="invalid_config") from exc
     old = router.table
-    table = RoutingTable(settings, ctx, old.pools[next(iter(old.pools))].clock, old)
+    table = RoutingTable(settings, ctx, old.clock, old)
     router.swap(table)
     before = {r.key for r in old.replicas()}
     after = {r.key for r in table.replicas()}
@@ -63,6 +63,7 @@ def _deployment_out(pool: Pool) -> DeploymentOut:
             healthy=r.healthy,
             circuit=r.breaker.state.value,
             outstanding=r.outstanding,
+            served=r.served,
             latency_ms=round(r.latency * 1000, 3),
             engine_waiting=None if r.load is None else r.load.waiting,
             engine_running=None if r.load is None else r.load.running,

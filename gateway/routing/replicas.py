@@ -66,6 +66,7 @@ class Replica:
         self.backend = backend
         self.breaker = Breaker(breaker)
         self.outstanding = 0
+        self.served = 0  # requests sent to it since it joined the table
         self.latency = 0.0
         self.healthy = True  # the last active check's verdict
         self.load: EngineLoad | None = None
@@ -88,6 +89,7 @@ class Replica:
 
     def begin(self, now: float) -> None:
         self.outstanding += 1
+        self.served += 1
         self.breaker.begin(now)
 
     def end(self, *, healthy: bool, seconds: float, now: float) -> bool:

@@ -67,7 +67,8 @@ class Canary:
     def record(self, *, on_canary: bool, ok: bool, seconds: float) -> bool:
         """Count one outcome; True when it made the canary roll back."""
         (self.canary if on_canary else self.stable).add(ok, seconds)
-        if self.state != "active":
+        # Judged on the canary's own outcomes only: the stable side's just move the baseline.
+        if self.state != "active" or not on_canary:
             return False
         reason = judge(self.canary.summary(), self.stable.summary(), self.rollout)
         if reason is None:

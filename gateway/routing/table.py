@@ -7,7 +7,6 @@ their state (in-flight count, latency, breaker, health) into the new table, and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -45,6 +44,7 @@ class ModelRoute:
 class RoutingTable:
     def __init__(self, settings: Settings, ctx: BackendContext, clock: Clock, previous: RoutingTable | None) -> None:
         self.settings = settings
+        self.clock = clock
         self.pools = {
             name: _pool(name, config, ctx, clock, settings, previous) for name, config in settings.backends.items()
         }
@@ -75,9 +75,6 @@ class RoutingTable:
                 f"The model '{model}' is served by a backend that does not offer /v1/{op.value}.", param="model"
             )
         return serving
-
-    def backends(self) -> dict[str, Sequence[Backend]]:
-        return {name: [r.backend for r in pool.replicas] for name, pool in self.pools.items()}
 
     def replicas(self) -> list[Replica]:
         return [replica for pool in self.pools.values() for replica in pool.replicas]
