@@ -80,12 +80,17 @@ class Pool:
             raise UpstreamUnreachable(
                 f"no replica of {self.name} can take requests now (failing health checks or circuit open)"
             )
-        views = [r.view(self.max_outstanding) for r in fresh]
-        key = affinity() if self.strategy == "affinity" else None
-        draws = (self._random.randrange(1 << 30), self._random.randrange(1 << 30))
-        replica = fresh[pick(self.strategy, views, Choice(next(self._turn), key, draws))]
+        replica = fresh[0] if len(fresh) == 1 else fresh[self._pick(fresh, affinity)]
         replica.begin(now)
         return Lease(self, replica, now)
+
+    def _pick(self, replicas: list[Replica], affinity: Callable[[], str | None]) -> int:
+        views = [r.view(self.max_outstanding) for r in replicas]
+        key = affinity() if self.strategy == "affinity" else None
+        draws = (
+            (self._random.randrange(1 << 30), self._random.randrange(1 << 30)) if self.strategy == "latency" else (0, 1)
+        )
+        return pick(self.strategy, views, Choice(next(self._turn), key, draws))
 
     def freed(self) -> None:
         if self.queue is not None and self.has_room():

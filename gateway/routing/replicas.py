@@ -10,6 +10,7 @@ from gateway.routing.config import BreakerSettings
 from gateway.routing.strategies import ReplicaView
 
 EWMA_WEIGHT = 0.3  # of the newest measurement
+IDLE = EngineLoad()
 
 
 class Circuit(enum.Enum):
@@ -75,7 +76,7 @@ class Replica:
         return self.healthy and self.breaker.available(now)
 
     def view(self, max_outstanding: int | None) -> ReplicaView:
-        load = self.load or EngineLoad()
+        load = self.load or IDLE
         full = max_outstanding is not None and self.outstanding >= max_outstanding
         return ReplicaView(
             key=self.key,

@@ -65,8 +65,10 @@ class RoutingTable:
         self.catalog.resolve(model, op)
         route = self.models[model]
         preferred = region or self.settings.routing.default_region
-        order = by_region([t.pool.region for t in route.chain], preferred, self.settings.routing.regions)
-        targets = [route.chain[i] for i in order]
+        targets = list(route.chain)
+        if preferred is not None and len(targets) > 1:
+            order = by_region([t.pool.region for t in route.chain], preferred, self.settings.routing.regions)
+            targets = [route.chain[i] for i in order]
         if route.canary is not None and route.canary_target is not None and route.canary.takes(draw):
             targets.insert(0, route.canary_target)
         serving = [t for t in targets if t.pool.replicas[0].backend.supports(op)]

@@ -168,7 +168,10 @@ def main() -> None:
     model = ensure_model(Path.home() / ".cache" / "tollgate" / "tiny-llama")
     workdir = Path(tempfile.mkdtemp(prefix="tollgate-vllm-routing-"))
     with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(running_vllm(model, extra_args=VLLM_ARGS, max_model_len=2048)) for _ in range(2)]
+        servers = [
+            stack.enter_context(running_vllm(model, extra_args=VLLM_ARGS, max_model_len=2048, startup_timeout=900))
+            for _ in range(2)
+        ]
         url = stack.enter_context(running_gateway(config(servers, "round_robin", workdir), workdir))
         prefix = [prefix_phase(url, servers, s, seed, workdir) for seed, s in enumerate(("round_robin", "affinity"))]
         load = [load_phase(url, servers, s, workdir) for s in ("least_outstanding", "load_aware")]
