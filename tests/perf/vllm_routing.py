@@ -154,9 +154,10 @@ def report(prefix: list[dict[str, Any]], load: list[dict[str, Any]], servers: li
     for row in load:
         share = " / ".join(str(c) for c in row["counts"])
         lines.append(f"| {row['strategy']} | {row['waiting']:.0f} | {share} | {row['p50'] * 1000:.0f} ms |")
-    speedup = load[0]["p50"] / load[1]["p50"] if load[1]["p50"] else float("inf")
-    lines += ["", f"Load-aware p50 is {speedup:.1f}× faster than least-outstanding here.", ""]
-    lines.append(f"vLLM started with: `{' '.join(VLLM_ARGS)}`; startup {servers[0].startup_seconds:.0f} s each.")
+    ratio = load[0]["p50"] / load[1]["p50"] if load[1]["p50"] else float("inf")
+    lines += ["", f"p50 latency, least-outstanding over load-aware: {ratio:.2f}×.", ""]
+    startup = ", ".join(f"{s.startup_seconds:.0f} s" for s in servers)
+    lines.append(f"vLLM started with: `{' '.join(VLLM_ARGS)}`; startup {startup}.")
     return "\n".join(lines) + "\n"
 
 
