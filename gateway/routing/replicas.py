@@ -7,7 +7,7 @@ import enum
 from backends.base import Backend
 from backends.vllm import EngineLoad
 from gateway.routing.config import BreakerSettings
-from gateway.routing.strategies import ReplicaView
+from gateway.routing.strategies import ReplicaView, stable_hash
 
 EWMA_WEIGHT = 0.3  # of the newest measurement
 IDLE = EngineLoad()
@@ -64,6 +64,7 @@ class Breaker:
 class Replica:
     def __init__(self, key: str, backend: Backend, breaker: BreakerSettings) -> None:
         self.key = key
+        self.key_hash = stable_hash(key)
         self.backend = backend
         self.breaker = Breaker(breaker)
         self.outstanding = 0
@@ -86,6 +87,7 @@ class Replica:
             running=load.running,
             kv_cache_usage=load.kv_cache_usage,
             saturated=full or load.waiting > 0,
+            key_hash=self.key_hash,
         )
 
     def begin(self, now: float) -> None:

@@ -18,13 +18,14 @@ from backends.vllm import Strategy
 class ReplicaView:
     """One replica as a strategy sees it."""
 
-    key: str  # stable identity (its URL): what affinity hashes against
+    key: str  # stable identity (its URL)
     outstanding: int  # requests in flight from this gateway
     latency: float  # EWMA of recent answer times in seconds; 0 when none measured yet
     waiting: float = 0.0  # scraped from vLLM: requests queued in the engine
     running: float = 0.0
     kv_cache_usage: float = 0.0
     saturated: bool = False  # at the pool's max_outstanding, or queueing inside the engine
+    key_hash: int = 0  # stable_hash(key), computed once per replica: what affinity mixes with the request's
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +64,12 @@ def affinity(views: Sequence[ReplicaView], choice: Choice) -> int:
     when all are saturated, the least loaded one serves. Without a key: least outstanding."""
     if choice.affinity is None:
         return least_outstanding(views, choice)
-    order = sorted(range(len(views)), key=lambda i: _score(choice.affinity or "", views[i].key), reverse=True)
-    for index in order:
+    request = stable_hash(choice.affinity)
+    scores = [_mix(request, view.key_hash) for view in views]
+    best = max(range(len(views)), key=scores.__getitem__)
+    if not views[best].saturated:
+        return best
+    for index in sorted(range(len(views)), key=scores.__getitem__, reverse=True):
         if not views[index].saturated:
             return index
     return least_outstanding(views, choice)
@@ -101,5 +106,17 @@ def _lowest(views: Sequence[ReplicaView], start: int, rank: Callable[[ReplicaVie
     return best
 
 
-def _score(key: str, replica: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{key}\x00{replica}".encode(), digest_size=8).digest())
+def stable_hash(text: str) -> int:
+    """The same 64 bits in every gateway process (unlike ``hash``), so replicas of the gateway agree."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+
+
+def _mix(request: int, replica: int) -> int:
+    """A replica's rendezvous score for a request: splitmix64's finaliser over both hashes."""
+    x = ((request ^ replica) * 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+_MASK = (1 << 64) - 1

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.routing.strategies import Choice, ReplicaView, affinity, latency, least_outstanding, load_aware
+from gateway.routing.strategies import (
+    Choice,
+    ReplicaView,
+    affinity,
+    latency,
+    least_outstanding,
+    load_aware,
+    stable_hash,
+)
 
 
 def views(*outstanding: int, **extra: list[float]) -> list[ReplicaView]:
@@ -13,6 +21,7 @@ def views(*outstanding: int, **extra: list[float]) -> list[ReplicaView]:
             latency=extra.get("latency", [0.0] * len(outstanding))[i],
             waiting=extra.get("waiting", [0.0] * len(outstanding))[i],
             saturated=bool(extra.get("saturated", [0.0] * len(outstanding))[i]),
+            key_hash=stable_hash(f"http://r{i}"),
         )
         for i, n in enumerate(outstanding)
     ]
@@ -49,7 +58,10 @@ def test_affinity_spills_over_from_a_saturated_replica() -> None:
     # the spill-over target is the key's own second choice, the same every time
     assert {affinity(busy, Choice(t, "chat")) for t in range(5)} == {spilled}
     # every replica saturated: the least loaded one serves
-    full = [ReplicaView(f"http://r{i}", n, 0.0, saturated=True) for i, n in enumerate((4, 2, 3))]
+    full = [
+        ReplicaView(f"http://r{i}", n, 0.0, saturated=True, key_hash=stable_hash(f"http://r{i}"))
+        for i, n in enumerate((4, 2, 3))
+    ]
     assert affinity(full, Choice(0, "chat")) == 1
 
 
