@@ -93,5 +93,5 @@ class Pool:
         return pick(self.strategy, views, Choice(next(self._turn), key, draws))
 
     def freed(self) -> None:
-        if self.queue is not None and self.has_room():
+        if self.queue is not None and len(self.queue) and self.has_room():
             self.queue.wake()
