@@ -150,3 +150,11 @@ class UnsupportedOperation(TollgateError):
     status = 400
     type = "invalid_request_error"
     default_code = "unsupported_operation"
+
+
+class Overloaded(TollgateError):
+    """Every replica that could serve the request is saturated and it waited its longest in the queue."""
+
+    status = 503
+    type = "server_error"
+    default_code = "overloaded"

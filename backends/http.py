@@ -33,9 +33,10 @@ def build_client(*, max_connections: int = 1000) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
 
 
-def timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    """``read`` bounds every wait for more of the answer (for a stream, the gap between chunks)."""
-    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+def timeout(connect: float, read: float, total: float | None = None) -> aiohttp.ClientTimeout:
+    """``read`` bounds every wait for more of the answer (for a stream, the gap between chunks);
+    ``total`` the whole exchange, a stream's last byte included."""
+    return aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
 
 
 @contextlib.contextmanager

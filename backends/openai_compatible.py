@@ -20,13 +20,16 @@ from backends.sse import iter_events
 
 class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
     """Seconds. ``read`` bounds the wait for each piece of the answer, so for a stream it is the
-    longest tolerated gap between chunks (time to first token included)."""
+    longest tolerated gap between chunks; ``first_token`` bounds a stream's wait for its first
+    chunk (the gateway's router enforces it, so that it can still retry); ``total`` the whole call."""
 
     connect: float = 5.0
     read: float = 600.0
+    first_token: float | None = None
+    total: float | None = None
 
     def to_client(self) -> aiohttp.ClientTimeout:
-        return timeout(self.connect, self.read)
+        return timeout(self.connect, self.read, self.total)
 
 
 class OpenAICompatibleConfig(msgspec.Struct, tag="openai_compatible", forbid_unknown_fields=True):

@@ -6,20 +6,23 @@ silently missing backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.base import Backend, BackendContext
 from backends.openai_compatible import OpenAICompatibleBackend, OpenAICompatibleConfig
 from backends.simulator import SimulatorBackend, SimulatorConfig
-from backends.vllm import VLLMBackend, VLLMConfig
+from backends.vllm import VLLMConfig, replicas_of
 
 BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig
 
 
-def build_backend(name: str, config: BackendConfig, ctx: BackendContext) -> Backend:
+def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Sequence[Backend]:
+    """The backends that serve one configured deployment: one per server of a vLLM pool, else one."""
     if isinstance(config, VLLMConfig):
-        return VLLMBackend.from_config(name, config, ctx)
+        return replicas_of(name, config, ctx)
     if isinstance(config, OpenAICompatibleConfig):
-        return OpenAICompatibleBackend.from_config(name, config, ctx)
+        return [OpenAICompatibleBackend.from_config(name, config, ctx)]
     if isinstance(config, AnthropicConfig):
-        return AnthropicBackend.from_config(name, config, ctx)
-    return SimulatorBackend.from_config(name, config, ctx)
+        return [AnthropicBackend.from_config(name, config, ctx)]
+    return [SimulatorBackend.from_config(name, config, ctx)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -14,17 +14,20 @@ from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
 from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
-from gateway.routes import admin, billing, dashboard, generation, health, media, openai
+from gateway.routes import admin, billing, dashboard, generation, health, media, openai, routing_admin
 from gateway.routes.openapi_schema import openapi_config
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, reload: Callable[[], Settings] | None = None) -> Litestar:
+    """``reload`` reads the config again, for ``POST /admin/reload``."""
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await migrate_on_start(settings.database_url)
         state = await start_state(settings)
+        state.reload = reload
         app.state.tollgate = state
         try:
             yield
@@ -32,7 +35,14 @@ def create_app(settings: Settings) -> Litestar:
             await close_state(state)
 
     return Litestar(
-        route_handlers=[*openai.ROUTES, *health.ROUTES, *admin.ROUTES, *billing.ROUTES, *dashboard.ROUTES],
+        route_handlers=[
+            *openai.ROUTES,
+            *health.ROUTES,
+            *admin.ROUTES,
+            *routing_admin.ROUTES,
+            *billing.ROUTES,
+            *dashboard.ROUTES,
+        ],
         template_config=dashboard.TEMPLATES,
         lifespan=[lifespan],
         exception_handlers={
@@ -67,7 +77,7 @@ def app_from_environment() -> Edge:
     """Factory for ASGI servers' workers: ``tollgate serve`` passes the config through the
     environment, which is read here, at the process edge, and nowhere else."""
     settings = load_settings(None, os.environ)
-    app = create_app(settings)
+    app = create_app(settings, reload=lambda: load_settings(None, os.environ))
     # After the app: Litestar configures the root logger as it is built; the gateway's setting wins.
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True

@@ -59,6 +59,8 @@ def _add_keys(commands: Commands, config: argparse.ArgumentParser) -> None:
     create.add_argument(
         "--cache-nondeterministic", action="store_true", default=None, help="also cache this key's sampled requests"
     )
+    create.add_argument("--priority", type=int, help="queue tier when a pool is saturated; lower first (default 0)")
+    create.add_argument("--region", help="the region this key's requests prefer")
     create.set_defaults(handler=run_command(_keys_create))
     listing = keys.add_parser("list", parents=[config], help="list keys (never their secrets)")
     listing.add_argument("--customer")
@@ -113,6 +115,8 @@ async def _keys_create(service: AdminService, args: argparse.Namespace) -> None:
         "budget_warning_percent": args.budget_warning_percent,
         "cache_ttl_seconds": args.cache_ttl,
         "cache_nondeterministic": args.cache_nondeterministic,
+        "priority": args.priority,
+        "region": args.region,
     }
     body = validate({k: v for k, v in fields.items() if v is not None}, KeyCreate)
     created = await service.create_key(body, create_customer=True)

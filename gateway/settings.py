@@ -17,6 +17,7 @@ import yaml
 
 from backends.registry import BackendConfig
 from billing.config import StripeSettings
+from gateway.routing.config import Rollout, RoutingSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
 
@@ -94,6 +95,7 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     pricing: Pricing | None = None
     limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
     cache: ModelCache | None = None
+    rollout: Rollout | None = None  # a canary taking a share of the traffic (gateway/routing/rollout.py)
 
 
 class CacheSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -155,6 +157,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # Billable requests are refused with 503 while the journal's disk has less than this free.
     journal_min_free_bytes: int = 1024 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # Retries, circuit breakers, health checks and regions (gateway/routing/config.py).
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     source: str = "<demo>"
 
 
@@ -248,3 +252,5 @@ def _check_references(settings: Settings) -> None:
                 raise ConfigError(
                     f"{where}.deployments[{j}].backend: unknown backend {deployment.backend!r} (declared: {known})"
                 )
+        if model.rollout is not None and model.rollout.backend not in settings.backends:
+            raise ConfigError(f"{where}.rollout.backend: unknown backend {model.rollout.backend!r}")

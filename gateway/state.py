@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backends.base import Backend, BackendContext
+from backends.base import BackendContext
 from backends.http import build_client
-from backends.registry import build_backend
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.seeds import Seeds
@@ -36,7 +36,10 @@ from gateway.metrics import Metrics
 from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
-from gateway.services.catalog import Catalog
+from gateway.routing import monitor
+from gateway.routing.metrics import RoutingMetrics
+from gateway.routing.router import Router
+from gateway.routing.table import RoutingTable
 from gateway.services.media import MediaService
 from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
@@ -51,8 +54,8 @@ class AppState:
     settings: Settings
     http: aiohttp.ClientSession
     tokens: Tokenizer
-    backends: dict[str, Backend]
-    catalog: Catalog
+    ctx: BackendContext
+    router: Router
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     pipeline: Pipeline
@@ -68,6 +71,8 @@ class AppState:
     # Billing through Stripe, when the config has a ``stripe`` block.
     billing: BillingJob | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Reads the config again (``POST /admin/reload``); None when it came from no file.
+    reload: Callable[[], Settings] | None = None
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
@@ -78,8 +83,6 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     http = build_client()
     tokens = tokens or Tokenizer()
     ctx = BackendContext(http=http, tokens=tokens)
-    backends = {name: build_backend(name, config, ctx) for name, config in settings.backends.items()}
-    catalog = Catalog(settings, backends)
     engine = build_engine(settings.database_url)
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
@@ -94,6 +97,9 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
+    router = Router(
+        RoutingTable(settings, ctx, time.monotonic, None), settings.routing, RoutingMetrics(metrics.registry)
+    )
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
     admission = _admission(settings, sessions, redis, metrics)
     anonymous = (
@@ -104,7 +110,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     if drain is not None:
         drain.start()
     pipeline = Pipeline(
-        catalog,
+        router,
         keys,
         meter,
         tokens,
@@ -117,8 +123,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         settings=settings,
         http=http,
         tokens=tokens,
-        backends=backends,
-        catalog=catalog,
+        ctx=ctx,
+        router=router,
         engine=engine,
         sessions=sessions,
         pipeline=pipeline,
@@ -142,6 +148,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         state.spawn(state.billing.run_forever())
     if cache is not None:
         state.spawn(cache.follow())
+    state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
+    state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
     return state
 
 
@@ -194,8 +202,8 @@ async def close_state(state: AppState) -> None:
         await state.pipeline.cache.close()
     if state.drain is not None:
         await asyncio.to_thread(state.drain.stop)
-    for backend in state.backends.values():
-        await backend.aclose()
+    for replica in state.router.table.replicas():
+        await replica.backend.aclose()
     await state.http.close()
     if state.billing is not None:
         await state.billing.aclose()

@@ -38,6 +38,10 @@ class Principal:
     # The key's response cache terms: None keeps the model's TTL; True also caches sampled requests.
     cache_ttl_seconds: int | None = None
     cache_nondeterministic: bool = False
+    # Routing: the key's priority tier in a pool's queue (lower first, as vLLM's ``priority``),
+    # and the region its requests prefer when they name none.
+    priority: int = 0
+    region: str | None = None
 
     def check_usable(self, now: dt.datetime) -> None:
         if self.revoked:

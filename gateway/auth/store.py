@@ -40,6 +40,8 @@ def principal_of(owner: KeyOwner) -> Principal:
         credit_grace_micros=customer.credit_grace_micros,
         cache_ttl_seconds=key.cache_ttl_seconds,
         cache_nondeterministic=key.cache_nondeterministic,
+        priority=key.priority,
+        region=key.region,
     )
 
 

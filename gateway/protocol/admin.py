@@ -101,6 +101,8 @@ class KeyCreate(LimitsIn, kw_only=True):
     # sampled requests are cached too.
     cache_ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] | None = None
     cache_nondeterministic: bool = False
+    priority: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0  # queue tier; lower goes first
+    region: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None  # preferred region
 
 
 class KeyOut(msgspec.Struct, kw_only=True):
@@ -121,6 +123,8 @@ class KeyOut(msgspec.Struct, kw_only=True):
     budget_warning_percent: int
     cache_ttl_seconds: int | None = None
     cache_nondeterministic: bool = False
+    priority: int
+    region: str | None
     object: str = "api_key"
 
 

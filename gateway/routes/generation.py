@@ -117,7 +117,8 @@ async def _generate(
     stream = bool(getattr(parsed, "stream", False))
     wants_usage = bool(getattr(parsed, "wants_usage", False))
     controls = parse_controls(header(scope, b"cache-control"), header(scope, TTL_HEADER.encode()))
-    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, controls)
+    region, session = header(scope, b"x-tollgate-region"), header(scope, b"x-session-id")
+    call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, controls, region, session)
     if stream:
         streaming = await pipeline.stream(principal, call)
         headers = answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)

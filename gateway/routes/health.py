@@ -8,6 +8,7 @@ from litestar import Response, get
 
 from gateway.errors import HttpRequest
 from gateway.metering.journal import Journal, JournalUnavailable
+from gateway.routing.replicas import Replica
 from gateway.state import AppState
 
 
@@ -19,11 +20,12 @@ async def healthz() -> dict[str, str]:
 @get("/readyz")
 async def readyz(request: HttpRequest) -> Response[dict[str, object]]:
     state: AppState = request.app.state.tollgate
-    names = list(state.backends)
-    results = await asyncio.gather(*(state.backends[n].ready() for n in names))
+    table = state.router.table
+    names = list(table.pools)
+    results = await asyncio.gather(*(_any_ready(table.pools[n].replicas) for n in names))
     backends = {name: ("ok" if ok else "unreachable") for name, ok in zip(names, results, strict=True)}
     # Ready when every public model has at least one deployment that answers.
-    serving = all(any(backends[d.backend] == "ok" for d in m.deployments) for m in state.settings.models)
+    serving = all(any(backends[d.backend] == "ok" for d in m.deployments) for m in table.settings.models)
     body: dict[str, object] = {"status": "ready" if serving else "degraded", "backends": backends}
     journal = state.pipeline.meter.journal
     if state.drain is not None and journal is not None:
@@ -49,6 +51,11 @@ def _writable(journal: Journal) -> bool:
     except JournalUnavailable:
         return False
     return True
+
+
+async def _any_ready(replicas: list[Replica]) -> bool:
+    """A deployment answers when any of its replicas does."""
+    return any(await asyncio.gather(*(r.backend.ready() for r in replicas)))
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4")

@@ -23,7 +23,7 @@ async def list_models(request: HttpRequest) -> Response[bytes]:
     """The models this key may use."""
     state = _state(request)
     principal = await state.pipeline.authenticate(request.headers.get("authorization"))
-    cards = [card for card in state.catalog.cards() if principal.may_use(card.id)]
+    cards = [card for card in state.router.table.catalog.cards() if principal.may_use(card.id)]
     return Response(
         _encode(ModelList(data=cards)), media_type="application/json", headers={"x-request-id": request_id_of(request)}
     )
@@ -36,7 +36,7 @@ async def retrieve_model(request: HttpRequest, model_id: str) -> Response[bytes]
     name = model_id.lstrip("/")
     if not principal.may_use(name):
         raise model_not_found(name)
-    card = state.catalog.card(name)
+    card = state.router.table.catalog.card(name)
     return Response(_encode(card), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 

@@ -118,6 +118,8 @@ class AdminService:
                 limits=limits,
                 cache_ttl_seconds=body.cache_ttl_seconds,
                 cache_nondeterministic=body.cache_nondeterministic,
+                priority=body.priority,
+                region=body.region,
             )
         return KeyCreated(**_key_fields(issued.info), key=issued.secret)
 
@@ -249,6 +251,8 @@ def _key_fields(info: KeyInfo) -> dict[str, Any]:
         "budget_warning_percent": info.limits.budget_warning_percent,
         "cache_ttl_seconds": info.cache_ttl_seconds,
         "cache_nondeterministic": info.cache_nondeterministic,
+        "priority": info.priority,
+        "region": info.region,
     }
 
 

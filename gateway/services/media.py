@@ -180,7 +180,7 @@ class MediaService:
 
     def _open(self, principal: Principal, call: MediaCall) -> _Opened:
         """The checks that refuse a request without metering it: unknown model, key not allowed."""
-        route = self.pipeline.catalog.resolve(call.model, call.op)
+        route = self.pipeline.router.table.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
         backend = route.backend
         if not isinstance(backend, MediaBackend):

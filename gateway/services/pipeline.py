@@ -20,8 +20,8 @@ from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.pricing import to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
+from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.services import relay
-from gateway.services.catalog import Catalog, Route
 from gateway.tokens import Tokenizer
 
 BILLED_OUTCOMES = ("ok", "client_disconnect")
@@ -39,6 +39,8 @@ class Call:
     wants_usage: bool
     started: float  # perf_counter when the request arrived
     cache: Controls = DEFAULT_CONTROLS
+    region: str | None = None  # x-tollgate-region: overrides the key's region
+    session: str | None = None  # x-session-id: keeps a conversation on one replica
 
 
 @dataclass(slots=True)
@@ -61,7 +63,7 @@ class Streaming:
 class Pipeline:
     def __init__(
         self,
-        catalog: Catalog,
+        router: Router,
         keys: KeyCache,
         meter: Meter,
         tokens: Tokenizer,
@@ -71,7 +73,7 @@ class Pipeline:
         anonymous: Principal | None = None,
         cache: ResponseCache | None = None,
     ) -> None:
-        self.catalog = catalog
+        self.router = router
         self.keys = keys
         self.meter = meter
         self.tokens = tokens
@@ -85,15 +87,16 @@ class Pipeline:
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
-    async def _prepare(self, principal: Principal, call: Call) -> tuple[Route, Metered, Ticket | None]:
+    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None]:
         """Checks that refuse a request before it is sent; a refused request is not metered."""
         self.meter.check_recording()
-        route = self.catalog.resolve(call.model, call.op)
+        self.router.table.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
         plan = plan_for(principal)
         ticket = await self._admit(plan, principal, call) if plan is not None else None
         metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
-        return route, metered, ticket
+        traits = Traits(principal.priority, call.region or principal.region, call.session)
+        return traits, metered, ticket
 
     async def _admit(self, plan: Plan, principal: Principal, call: Call) -> Ticket | None:
         want_cost = plan.needs_cost
@@ -147,52 +150,55 @@ class Pipeline:
         return replay.fresh_body(lookup.answer, call.op, call.request_id, usd(charge.cost_micros)), charge
 
     async def complete(self, principal: Principal, call: Call) -> Completed:
-        route, metered, ticket = await self._prepare(principal, call)
+        traits, metered, ticket = await self._prepare(principal, call)
         headers = ticket.headers if ticket else {}
         lookup = await self._lookup(principal, call)
         if lookup.answer is not None:
             body, charge = self._serve_hit(metered, ticket, call, lookup)
             return Completed(body, CACHE_DEPLOYMENT, charge.cost_micros, 0.0, {**headers, **lookup.headers()})
         try:
-            answer = await relay.complete(route, call.op, call.raw)
+            answer = await self.router.complete(call.model, call.op, call.raw, traits)
         except TollgateError as exc:
-            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
+        # The deployment that answered (after any fallback) is the one recorded and named.
+        deployment = answer.route.deployment
         usage = answer.body.get("usage")
-        charge = self.finish(metered, ticket, route.deployment, 200, "ok", usage if isinstance(usage, dict) else None)
+        charge = self.finish(metered, ticket, deployment, 200, "ok", usage if isinstance(usage, dict) else None)
         if self.cache is not None:
             self.cache.keep(lookup, answer.body)
         if isinstance(usage, dict):
             usage["cost"] = usd(charge.cost_micros)
-        return Completed(answer.body, route.deployment, charge.cost_micros, answer.upstream_seconds, headers)
+        return Completed(answer.body, deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
-        route, metered, ticket = await self._prepare(principal, call)
+        traits, metered, ticket = await self._prepare(principal, call)
         lookup = await self._lookup(principal, call)
         if lookup.answer is not None:
             body, _ = self._serve_hit(metered, ticket, call, lookup)
             events = replay.replay(body, call.op, wants_usage=call.wants_usage)
             return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
         try:
-            chunks, first, upstream_seconds = await relay.open_stream(route, call.op, call.raw)
+            opened = await self.router.open_stream(call.model, call.op, call.raw, traits)
         except TollgateError as exc:
-            self.finish(metered, ticket, route.deployment, exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
+        route, chunks = opened.route, opened.chunks
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
         if self.cache is not None:
-            chunks, finish = self.cache.watch_stream(lookup, chunks, first, finish)
+            chunks, finish = self.cache.watch_stream(lookup, chunks, opened.first, finish)
         stream = relay.StreamRelay(
             route,
             call.op,
             chunks,
-            first,
+            opened.first,
             wants_usage=call.wants_usage,
             tokens=self.tokens,
             prompt_tokens=lambda: self._prompt_tokens(call),
             finish=finish,
             started=call.started,
         )
-        return Streaming(stream, route.deployment, upstream_seconds, ticket.headers if ticket else {})
+        return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:

@@ -88,6 +88,15 @@ def test_config_path_from_environment_and_default_values(tmp_path: Path) -> None
             GOOD.replace("kind: chat", "kind: chat\n    pricing: {gpu_hour_usd: 2, tokens_per_gpu_hour: 0}"),
             "$.models[0].pricing.tokens_per_gpu_hour: Expected `int` >= 1",
         ),
+        (
+            GOOD.replace("kind: chat", "kind: chat\n    rollout: {backend: gpu-next, model: x}"),
+            "$.models[0].rollout.backend: unknown backend 'gpu-next'",
+        ),
+        (
+            GOOD.replace("region: us}", "region: us, strategy: fastest}"),
+            "$.backends.gpu-us.strategy: Invalid enum value 'fastest'",
+        ),
+        (GOOD + "routing: {retry: {attempts: 0}}", "$.routing.retry.attempts: Expected `int` >= 1"),
         ("- just\n- a list", "$: expected a mapping at the top level"),
         ("backends: {a: [unclosed", "is not valid YAML"),
     ],

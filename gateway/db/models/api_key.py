@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
@@ -23,6 +23,10 @@ class ApiKey(Limits, Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Routing: the tier of the key's requests in a saturated pool's queue (lower first, as vLLM's
+    # ``priority``), and the region they prefer when they name none.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    region: Mapped[str | None] = mapped_column(String(32), default=None)
     # Replicas poll for keys changed since their last look, so revocations spread without Redis too.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, index=True)
     # Response cache terms of this key (docs/cache.md): how long its answers are kept (None: the

@@ -73,6 +73,8 @@ class KeyInfo:
     limits: KeyLimits
     cache_ttl_seconds: int | None = None
     cache_nondeterministic: bool = False
+    priority: int = 0
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,8 @@ async def create(
     limits: KeyLimits | None = None,
     cache_ttl_seconds: int | None = None,
     cache_nondeterministic: bool = False,
+    priority: int = 0,
+    region: str | None = None,
 ) -> IssuedKey:
     checked = (limits or KeyLimits()).checked()
     if allowed_models is not None and not allowed_models:
@@ -123,6 +127,8 @@ async def create(
         budget_warning_percent=checked.budget_warning_percent,
         cache_ttl_seconds=cache_ttl_seconds,
         cache_nondeterministic=cache_nondeterministic,
+        priority=priority,
+        region=region,
     )
     session.add(key)
     await session.flush()
@@ -205,4 +211,6 @@ def _info(key: ApiKey, customer: str) -> KeyInfo:
         ),
         cache_ttl_seconds=key.cache_ttl_seconds,
         cache_nondeterministic=key.cache_nondeterministic,
+        priority=key.priority,
+        region=key.region,
     )

@@ -1,0 +1,91 @@
+"""What the admin API does with routing: show it, reload it from the config, steer rollouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from backends.base import BackendContext
+from backends.errors import InvalidRequest, NotFound
+from gateway.protocol.routing import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut
+from gateway.routing.pool import Pool
+from gateway.routing.rollout import Canary
+from gateway.routing.router import Router
+from gateway.routing.table import RoutingTable
+from gateway.settings import ConfigError, Settings
+
+
+def overview(router: Router) -> RoutingOut:
+    table = router.table
+    rollouts = [_rollout_out(m.canary) for m in table.models.values() if m.canary is not None]
+    return RoutingOut(deployments=[_deployment_out(p) for p in table.pools.values()], rollouts=rollouts)
+
+
+def reload(router: Router, read: Callable[[], Settings] | None, ctx: BackendContext) -> tuple[Settings, ReloadOut]:
+    """Build a table from the config as it is now and swap it in; a bad config changes nothing."""
+    if read is None:
+        raise InvalidRequest("This gateway was not started from a config it can read again.", code="reload_unavailable")
+    try:
+        settings = read()
+    except ConfigError as exc:
+        raise InvalidRequest(f"The config was not reloaded: {exc}", code="invalid_config") from exc
+    old = router.table
+    table = RoutingTable(settings, ctx, old.clock, old)
+    router.swap(table)
+    before = {r.key for r in old.replicas()}
+    after = {r.key for r in table.replicas()}
+    out = ReloadOut(added=sorted(after - before), removed=sorted(before - after), replicas=len(after))
+    return settings, out
+
+
+def promote(router: Router, model: str) -> RolloutOut:
+    canary = _canary(router, model)
+    canary.promote()
+    return _rollout_out(canary)
+
+
+def rollback(router: Router, model: str) -> RolloutOut:
+    canary = _canary(router, model)
+    canary.rollback("rolled back by an admin")
+    return _rollout_out(canary)
+
+
+def _canary(router: Router, model: str) -> Canary:
+    route = router.table.models.get(model)
+    if route is None or route.canary is None:
+        raise NotFound(f"The model '{model}' has no rollout.", code="rollout_not_found")
+    return route.canary
+
+
+def _deployment_out(pool: Pool) -> DeploymentOut:
+    replicas = [
+        ReplicaOut(
+            key=r.key,
+            healthy=r.healthy,
+            circuit=r.breaker.state.value,
+            outstanding=r.outstanding,
+            served=r.served,
+            latency_ms=round(r.latency * 1000, 3),
+            engine_waiting=None if r.load is None else r.load.waiting,
+            engine_running=None if r.load is None else r.load.running,
+        )
+        for r in pool.replicas
+    ]
+    queued = 0 if pool.queue is None else len(pool.queue)
+    return DeploymentOut(name=pool.name, region=pool.region, strategy=pool.strategy, queued=queued, replicas=replicas)
+
+
+def _rollout_out(canary: Canary) -> RolloutOut:
+    ours, theirs = canary.canary.summary(), canary.stable.summary()
+    return RolloutOut(
+        model=canary.model,
+        canary=canary.rollout.backend,
+        state=canary.state,
+        share=canary.share,
+        reason=canary.reason,
+        canary_requests=ours.requests,
+        canary_error_rate=ours.error_rate,
+        canary_p99_ms=round(ours.p99 * 1000, 3),
+        stable_requests=theirs.requests,
+        stable_error_rate=theirs.error_rate,
+        stable_p99_ms=round(theirs.p99 * 1000, 3),
+    )

@@ -1,0 +1,195 @@
+"""One request through the routing table: the chain of deployments, retries and fallbacks.
+
+Everything here happens before the first byte reaches the client: a non-streamed answer is
+complete before it is returned, and a stream is returned once its first chunk has arrived. What
+fails later in a stream is the stream's own end (an error event), never a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from backends.base import JSON, Operation
+from backends.errors import Overloaded, TollgateError, UpstreamTimeout
+from gateway.routing import retry
+from gateway.routing.affinity import affinity_key
+from gateway.routing.config import RoutingSettings
+from gateway.routing.metrics import RoutingMetrics
+from gateway.routing.pool import Lease
+from gateway.routing.replicas import Replica
+from gateway.routing.table import ModelRoute, RoutingTable, Target
+from gateway.services import relay
+from gateway.services.catalog import Route
+
+log = logging.getLogger("tollgate.routing")
+
+T = TypeVar("T")
+BACKEND_HEADER = "x-tollgate-backend"
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """What routing may know of a request besides its body: plain data, never the web request."""
+
+    priority: int = 0  # the key's tier; lower goes first
+    region: str | None = None
+    session: str | None = None
+
+
+@dataclass(slots=True)
+class Opened:
+    """A stream whose first chunk arrived; ``route.deployment`` is the deployment that answers."""
+
+    route: Route
+    chunks: AsyncIterator[JSON]
+    first: JSON
+    upstream_seconds: float
+
+
+class Attempt:
+    """One try on one replica; ``done`` accounts for it once (replica, breaker, queue)."""
+
+    def __init__(self, router: Router, target: Target, lease: Lease) -> None:
+        self._router = router
+        self.target = target
+        self.lease = lease
+        self._done = False
+
+    def done(self, failure: TollgateError | None, seconds: float | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.lease.done(failure, seconds)
+        deployment = self.target.pool.name
+        if self.lease.breaker_opened:
+            self._router.metrics.breaker_opened.labels(deployment).inc()
+            log.warning("circuit of %s replica %s opened after %s", deployment, self.lease.replica.key, failure)
+
+
+Call = Callable[[Route, Operation, JSON, Attempt], Awaitable[T]]
+
+
+class Router:
+    def __init__(self, table: RoutingTable, settings: RoutingSettings, metrics: RoutingMetrics) -> None:
+        self.table = table
+        self.metrics = metrics
+        self._retry = settings.retry
+        self._random = random.Random()
+
+    def swap(self, table: RoutingTable) -> None:
+        """Route new requests by ``table``; those in flight finish on the one they started with."""
+        self.table = table
+
+    async def complete(self, model: str, op: Operation, raw: JSON, traits: Traits) -> relay.Answer:
+        return await self._route(model, op, raw, traits, _complete)
+
+    async def open_stream(self, model: str, op: Operation, raw: JSON, traits: Traits) -> Opened:
+        return await self._route(model, op, raw, traits, _open_stream)
+
+    async def _route(self, model: str, op: Operation, raw: JSON, traits: Traits, call: Call[T]) -> T:
+        table = self.table
+        chain = table.chain(model, op, traits.region, self._random.random())
+        route = table.models[model]
+        failure: TollgateError | None = None
+        for position, target in enumerate(chain):
+            if failure is not None:
+                self.metrics.fallbacks.labels(model, target.pool.name).inc()
+            started = time.monotonic()
+            try:
+                last_resort = position == len(chain) - 1
+                result = await self._on_target(route, target, op, raw, traits, call, last_resort)
+            except TollgateError as exc:
+                self._judge(route, target, exc, time.monotonic() - started)
+                exc.headers[BACKEND_HEADER] = target.pool.name
+                if isinstance(exc, Overloaded):
+                    self.metrics.overloaded.labels(target.pool.name).inc()
+                if not retry.falls_back(exc):
+                    raise
+                failure = exc
+                continue
+            self._judge(route, target, None, time.monotonic() - started)
+            return result
+        assert failure is not None  # a chain is never empty
+        raise failure
+
+    def _judge(self, route: ModelRoute, target: Target, failure: TollgateError | None, seconds: float) -> None:
+        """Count one request's outcome on a deployment towards its model's rollout, if it has one."""
+        if route.canary is None:
+            return
+        ok = failure is None or not retry.blames_replica(failure)
+        if route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds):
+            self.metrics.rollbacks.labels(route.name).inc()
+
+    async def _on_target(
+        self,
+        route: ModelRoute,
+        target: Target,
+        op: Operation,
+        raw: JSON,
+        traits: Traits,
+        call: Call[T],
+        last_resort: bool,
+    ) -> T:
+        """Try one deployment, on another replica for each retry while there is one not tried."""
+        pool = target.pool
+        body = {**raw, "priority": traits.priority} if pool.priority_scheduling else raw
+        tried: set[Replica] = set()
+        attempt_number = 0
+        while True:
+            lease = await pool.acquire(
+                traits.priority, lambda: affinity_key(raw, traits.session), tried, last_resort=last_resort
+            )
+            tried.add(lease.replica)
+            attempt = Attempt(self, target, lease)
+            upstream = Route(route.name, pool.name, target.upstream_model, lease.replica.backend)
+            try:
+                return await call(upstream, op, body, attempt)
+            except TollgateError as exc:
+                attempt.done(exc)
+                wait = retry.delay(self._retry, attempt_number, exc, self._random.random())
+                if wait is None:
+                    raise
+            except BaseException:
+                attempt.done(None)  # cancelled (the client left): not the replica's fault
+                raise
+            self.metrics.retries.labels(pool.name).inc()
+            attempt_number += 1
+            await asyncio.sleep(wait)
+
+
+async def _complete(route: Route, op: Operation, body: JSON, attempt: Attempt) -> relay.Answer:
+    answer = await relay.complete(route, op, body)
+    attempt.done(None, answer.upstream_seconds)
+    return answer
+
+
+async def _open_stream(route: Route, op: Operation, body: JSON, attempt: Attempt) -> Opened:
+    limit = attempt.target.pool.first_token
+    try:
+        async with asyncio.timeout(limit):
+            chunks, first, seconds = await relay.open_stream(route, op, body)
+    except TimeoutError:
+        raise UpstreamTimeout(f"upstream {route.deployment} sent no first token within {limit} s") from None
+    return Opened(route, _watched(chunks, attempt, seconds), first, seconds)
+
+
+async def _watched(chunks: AsyncIterator[JSON], attempt: Attempt, ttft: float) -> AsyncIterator[JSON]:
+    """The upstream's chunks; when they end, the attempt is accounted for with how they ended."""
+    failure: TollgateError | None = None
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except TollgateError as exc:
+        failure = exc
+        raise
+    finally:
+        attempt.done(failure, ttft)
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -1,0 +1,118 @@
+"""The routing table: every deployment's pool and every public model's chain, built from the config.
+
+A config reload builds a new table and swaps it in whole; requests already routed keep the table
+(and the replica objects) they started with. Replicas whose deployment config did not change carry
+their state (in-flight count, latency, breaker, health) into the new table, and so do rollouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from backends.base import Backend, BackendContext, Operation
+from backends.errors import UnsupportedOperation
+from backends.registry import BackendConfig, build_replicas
+from backends.vllm import VLLMConfig, VLLMReplica
+from gateway.routing.config import Rollout
+from gateway.routing.pool import Clock, Pool
+from gateway.routing.regions import by_region
+from gateway.routing.replicas import Replica
+from gateway.routing.rollout import Canary
+from gateway.services.catalog import Catalog
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One deployment of a model: the pool that serves it and the model name it is asked for."""
+
+    pool: Pool
+    upstream_model: str
+    canary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    name: str
+    chain: tuple[Target, ...]  # the configured fallback order
+    canary: Canary | None = None
+    canary_target: Target | None = None
+
+
+class RoutingTable:
+    def __init__(self, settings: Settings, ctx: BackendContext, clock: Clock, previous: RoutingTable | None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.pools = {
+            name: _pool(name, config, ctx, clock, settings, previous) for name, config in settings.backends.items()
+        }
+        self.catalog = Catalog(settings, {name: pool.replicas[0].backend for name, pool in self.pools.items()})
+        self.models: dict[str, ModelRoute] = {}
+        for model in settings.models:
+            chain = tuple(Target(self.pools[d.backend], d.model) for d in model.deployments)
+            rollout = model.rollout
+            canary = canary_target = None
+            if rollout is not None:
+                canary = _carried_canary(model.name, rollout, previous)
+                canary_target = Target(self.pools[rollout.backend], rollout.model, canary=True)
+            self.models[model.name] = ModelRoute(model.name, chain, canary, canary_target)
+
+    def chain(self, model: str, op: Operation, region: str | None, draw: float) -> list[Target]:
+        """The deployments to try for one request, in order: the canary first when it takes this
+        request, then the chain sorted by region preference; those that cannot serve ``op`` left out."""
+        self.catalog.resolve(model, op)
+        route = self.models[model]
+        preferred = region or self.settings.routing.default_region
+        targets = list(route.chain)
+        if preferred is not None and len(targets) > 1:
+            order = by_region([t.pool.region for t in route.chain], preferred, self.settings.routing.regions)
+            targets = [route.chain[i] for i in order]
+        if route.canary is not None and route.canary_target is not None and route.canary.takes(draw):
+            targets.insert(0, route.canary_target)
+        serving = [t for t in targets if t.pool.replicas[0].backend.supports(op)]
+        if not serving:
+            raise UnsupportedOperation(
+                f"The model '{model}' is served by a backend that does not offer /v1/{op.value}.", param="model"
+            )
+        return serving
+
+    def replicas(self) -> list[Replica]:
+        return [replica for pool in self.pools.values() for replica in pool.replicas]
+
+
+def _pool(
+    name: str,
+    config: BackendConfig,
+    ctx: BackendContext,
+    clock: Clock,
+    settings: Settings,
+    previous: RoutingTable | None,
+) -> Pool:
+    """A new pool; a replica whose URL (and the rest of whose config) did not change keeps its state."""
+    old = previous.pools.get(name) if previous is not None else None
+    kept = {r.key: r for r in old.replicas} if old is not None and _same_but_urls(old.config, config) else {}
+    replicas = []
+    for backend in build_replicas(name, config, ctx):
+        fresh = _replica(backend, name, settings)
+        replicas.append(kept.get(fresh.key, fresh))
+    return Pool(name, config, replicas, clock)
+
+
+def _same_but_urls(old: BackendConfig, new: BackendConfig) -> bool:
+    if isinstance(old, VLLMConfig) and isinstance(new, VLLMConfig):
+        return msgspec.structs.replace(old, urls=new.urls) == new
+    return old == new
+
+
+def _replica(backend: Backend, name: str, settings: Settings) -> Replica:
+    key = backend.url if isinstance(backend, VLLMReplica) else name
+    return Replica(key, backend, settings.routing.breaker)
+
+
+def _carried_canary(model: str, rollout: Rollout, previous: RoutingTable | None) -> Canary:
+    old = previous.models.get(model) if previous is not None else None
+    if old is not None and old.canary is not None and old.canary.rollout == rollout:
+        return old.canary
+    return Canary(model, rollout)

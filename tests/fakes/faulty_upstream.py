@@ -1,0 +1,123 @@
+"""The fake OpenAI upstream as its own process, with faults switched on and off over HTTP.
+
+Several of these make a pool of replicas (they also answer vLLM's ``/health`` and ``/metrics``) or
+a set of providers; a test kills one with SIGKILL to lose a replica under load. Faults apply to
+every request until changed, unlike the fake's per-message triggers:
+
+    POST /_faults {"slow": 2.0}            wait 2 s before answering
+    POST /_faults {"fail": 5, "status": 500}  the next 5 requests answer 500
+    POST /_faults {"rate_limit": 3, "retry_after": "1"}  the next 3 answer 429 with Retry-After
+    POST /_faults {"stall": true}          streams go silent after two chunks
+    POST /_faults {"malformed": true}      streams open with an event that is not JSON
+    POST /_faults {"context_limit": 50}    prompts over 50 characters: 400 context_length_exceeded
+    POST /_faults {"waiting": 4}           /metrics reports 4 requests waiting in the engine
+    POST /_faults {}                       all off
+    GET  /_stats                           {"requests": n, "priorities": [...], "name": ...}
+
+    python -m tests.fakes.faulty_upstream --port 8123 --name replica-a
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.openai_server import FakeOpenAI, _http_error, error_body
+
+
+class FaultyUpstream(FakeOpenAI):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.faults: dict[str, Any] = {}
+        self.served = 0
+        self.priorities: list[Any] = []
+        self.app.add_routes(
+            [
+                web.post("/_faults", self.set_faults),
+                web.get("/_stats", self.stats),
+                web.get("/health", self.health),
+                web.get("/metrics", self.metrics),
+            ]
+        )
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        self.faults = await request.json()
+        return web.json_response(self.faults)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"name": self.name, "requests": self.served, "priorities": self.priorities})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        waiting = float(self.faults.get("waiting", 0))
+        text = (
+            "# TYPE vllm:num_requests_waiting gauge\n"
+            f'vllm:num_requests_waiting{{model_name="fake"}} {waiting}\n'
+            "# TYPE vllm:num_requests_running gauge\n"
+            'vllm:num_requests_running{model_name="fake"} 0.0\n'
+        )
+        return web.Response(text=text, content_type="text/plain")
+
+    async def _admit(self, request: web.Request) -> tuple[dict[str, Any], str]:
+        self.served += 1
+        body, trigger = await super()._admit(request)
+        self.priorities.append(body.get("priority"))
+        faults = self.faults
+        await asyncio.sleep(float(faults.get("slow", 0)))
+        if faults.get("fail", 0) > 0:
+            faults["fail"] -= 1
+            raise _http_error(int(faults.get("status", 500)), f"{self.name} is failing", "server_error")
+        if faults.get("rate_limit", 0) > 0:
+            faults["rate_limit"] -= 1
+            headers = {"retry-after": str(faults.get("retry_after", "1"))}
+            raise _http_error(429, f"{self.name}: rate limit reached", "requests", headers)
+        limit = faults.get("context_limit")
+        if limit is not None and len(json.dumps(body.get("messages") or body.get("prompt"))) > limit:
+            raise _context_overflow(limit)
+        return body, trigger
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], trigger: str, *, chat: bool
+    ) -> web.StreamResponse:
+        if not (self.faults.get("stall") or self.faults.get("malformed")):
+            return await super()._stream(request, body, trigger, chat=chat)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        if self.faults.get("malformed"):
+            await response.write(b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
+            return response
+        for word in ("Hello", " there"):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+            chunk["choices"] = [{"index": 0, "delta": {"content": word}, "finish_reason": None}]
+            await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        await asyncio.sleep(3600)  # silence: no bytes at all, not even comments
+        return response
+
+
+def _context_overflow(limit: int) -> web.HTTPException:
+    message = f"This model's maximum context length is {limit} tokens. However, you requested more."
+    error = web.HTTPException(
+        text=json.dumps(error_body(message, "invalid_request_error", "context_length_exceeded", "messages")),
+        content_type="application/json",
+    )
+    error.set_status(400)
+    return error
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="upstream")
+    args = parser.parse_args()
+    web.run_app(FaultyUpstream(args.name).app, host="127.0.0.1", port=args.port, print=None, handle_signals=True)
+
+
+if __name__ == "__main__":
+    main()

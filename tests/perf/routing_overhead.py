@@ -1,0 +1,205 @@
+"""What routing adds to a request, measured in one run.
+
+1. Over HTTP: one gateway, one zero-latency upstream, two models in alternating slots: ``single`` (one
+   OpenAI-compatible deployment: the core single-backend path) and ``routed`` (a vLLM-type pool of
+   three replicas with prefix affinity, a bounded queue, a fallback deployment and a 5 % canary).
+2. In process, without HTTP: ``relay.complete`` called directly (the path before routing existed)
+   against ``Router.complete`` on a single-deployment model, both on the simulator backend, so that the
+   difference is the router's own work per request, in microseconds.
+
+Run: ``python -m tests.perf.routing_overhead --write docs/bench-routing.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvloop
+import yaml
+from prometheus_client import CollectorRegistry
+
+from backends.base import BackendContext, Operation
+from backends.http import build_client
+from gateway.bench.load import Pool, encode_request, summarize
+from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+from gateway.routing.metrics import RoutingMetrics
+from gateway.routing.router import Router, Traits
+from gateway.routing.table import RoutingTable
+from gateway.services import relay
+from gateway.settings import Settings
+from gateway.tokens import Tokenizer
+
+ROUNDS = 10
+SECONDS = 1.5
+CALLS = 20_000
+MODELS = ("single", "routed")
+MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello in five words."}]
+
+
+def _http_config(directory: Path, upstream: int) -> dict[str, Any]:
+    url = f"http://{HOST}:{upstream}/v1"
+    return {
+        "backends": {
+            "up": {"type": "openai_compatible", "base_url": url},
+            "pool": {"type": "vllm", "urls": [url] * 3, "strategy": "affinity", "max_outstanding": 1000},
+            "canary": {"type": "openai_compatible", "base_url": url},
+        },
+        "models": [
+            {"name": "single", "deployments": [{"backend": "up", "model": "m"}]},
+            {
+                "name": "routed",
+                "deployments": [{"backend": "pool", "model": "m"}, {"backend": "up", "model": "m"}],
+                # A margin no noise reaches: the canary stays in for the whole run.
+                "rollout": {"backend": "canary", "model": "m", "share": 0.05, "latency_margin": 100},
+            },
+        ],
+        "anonymous_customer": "bench",
+        "database_url": f"sqlite+aiosqlite:///{directory / 'bench.db'}",
+        "journal_dir": str(directory / "journal"),
+    }
+
+
+def _request(port: int, model: str) -> bytes:
+    body = msgspec.json.encode({"model": model, "max_tokens": 32, "messages": MESSAGES})
+    return encode_request("POST", "/v1/chat/completions", f"{HOST}:{port}", body, {})
+
+
+async def measure_http(directory: Path) -> dict[str, dict[str, list[float]]]:
+    upstream = free_port()
+    env = child_env(os.environ, None)
+    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
+        await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
+        config = directory / "bench.yaml"
+        config.write_text(yaml.safe_dump(_http_config(directory, upstream)))
+        port = free_port()
+        gateway_env = child_env(os.environ, config)
+        with running(server_command("uvicorn", port), gateway_env, directory / "gateway.log") as gateway:
+            await wait_ready(gateway, port, "/healthz", directory / "gateway.log")
+            pool = await Pool.open(HOST, port, 64)
+            fields = ("p50", "p99", "rps64", "cpu_us")
+            results: dict[str, dict[str, list[float]]] = {m: {f: [] for f in fields} for m in MODELS}
+            for _ in range(ROUNDS):
+                for model in MODELS:
+                    request = _request(port, model)
+                    await pool.run(request, concurrency=1, seconds=0.3)
+                    one = summarize(await pool.run(request, concurrency=1, seconds=SECONDS))
+                    cpu_before = _cpu_seconds(gateway.pid)
+                    many = summarize(await pool.run(request, concurrency=64, seconds=SECONDS))
+                    cpu = _cpu_seconds(gateway.pid) - cpu_before
+                    if one.errors or many.errors:
+                        raise RuntimeError(f"{model}: {one.errors + many.errors} errors")
+                    results[model]["p50"].append(one.p50_ms)
+                    results[model]["p99"].append(one.p99_ms)
+                    results[model]["rps64"].append(many.rps)
+                    results[model]["cpu_us"].append(cpu / many.requests * 1e6)
+            pool.close()
+    return results
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far: what a request costs, whoever else shares the CPUs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure_in_process() -> dict[str, list[float]]:
+    """CPU microseconds per call (this process's CPU time), per alternating batch."""
+    deployment = {"backend": "sim", "model": "sim"}
+    raw = {"backends": {"sim": {"type": "simulator"}}, "models": [{"name": "m", "deployments": [deployment]}]}
+    settings = msgspec.convert(raw, Settings)
+    http = build_client()
+    try:
+        table = RoutingTable(settings, BackendContext(http, Tokenizer()), time.monotonic, None)
+        router = Router(table, settings.routing, RoutingMetrics(CollectorRegistry()))
+        route = table.catalog.resolve("m", Operation.CHAT)
+        body = {"model": "m", "messages": MESSAGES, "max_tokens": 8}
+        paths = {
+            "relay.complete (no routing)": lambda: relay.complete(route, Operation.CHAT, body),
+            "Router.complete (single deployment)": lambda: router.complete("m", Operation.CHAT, body, Traits()),
+        }
+        times: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(ROUNDS):
+            for name, call in paths.items():
+                started = time.process_time()
+                for _ in range(CALLS // 10):
+                    await call()
+                times[name].append((time.process_time() - started) / (CALLS // 10) * 1e6)
+        return times
+    finally:
+        await http.close()
+
+
+def report(http: dict[str, dict[str, list[float]]], local: dict[str, list[float]], command: str) -> str:
+    med = {name: {m: statistics.median(v) for m, v in values.items()} for name, values in http.items()}
+    added = med["routed"]["p50"] - med["single"]["p50"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# Routing overhead",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
+        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
+        " one uvicorn worker; a zero-latency upstream; shared with other work",
+        "",
+        "## Over HTTP: the single-backend path against a routed pool",
+        "",
+        "`single`: one OpenAI-compatible deployment. `routed`: a vLLM-type pool of three replicas with prefix",
+        "affinity (the conversation prefix hashed per request), a bounded queue, a fallback deployment and a 5 %",
+        f"canary. Alternating slots, {ROUNDS} rounds of {SECONDS:g} s per model and concurrency; medians.",
+        "",
+        "| model | p50 c=1 (ms) | p99 c=1 (ms) | req/s c=64 | gateway CPU per request c=64 (µs) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, v in med.items():
+        lines.append(f"| {name} | {v['p50']:.3f} | {v['p99']:.3f} | {v['rps64']:,.0f} | {v['cpu_us']:.0f} |")
+    cpu_added = med["routed"]["cpu_us"] - med["single"]["cpu_us"]
+    verdict = "met" if added <= 0.1 else "not met"
+    lines += [
+        "",
+        f"Routing adds **{added:+.3f} ms** at p50 (target ≤ 0.1 ms: {verdict}); throughput at c=64 is "
+        f"{med['routed']['rps64'] / med['single']['rps64']:.2f}× the single-backend path's; the gateway spends "
+        f"**{cpu_added:+.0f} µs** more CPU per request (its own CPU time, which other load on the machine does not"
+        " inflate the way it inflates latency).",
+        "",
+        "## In process: the router's own work",
+        "",
+        f"Simulator backend, no HTTP; {ROUNDS} alternating batches of {CALLS // 10:,} calls; medians.",
+        "",
+        "| path | CPU µs per call |",
+        "|---|---:|",
+    ]
+    per_call = {name: statistics.median(v) for name, v in local.items()}
+    for name, micros in per_call.items():
+        lines.append(f"| {name} | {micros:.1f} |")
+    base, routed = per_call.values()
+    lines += ["", f"The router adds **{routed - base:+.1f} µs** per request over calling the deployment directly.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", help="write the report to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        http = uvloop.run(measure_http(Path(directory)))
+    local = uvloop.run(measure_in_process())
+    text = report(
+        http, local, "python -m tests.perf.routing_overhead" + (f" --write {args.write}" if args.write else "")
+    )
+    print(text)
+    if args.write:
+        Path(args.write).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
