@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.config import StripeSettings
 from billing.meter_sync import sync
 from billing.reconcile import last_day, reconcile_linked
 from billing.stripe_api import StripeApi
+from gateway.db.models import MeterEventRow
 from gateway.db.models.base import utcnow
 
 log = logging.getLogger("tollgate.billing")
@@ -20,9 +23,15 @@ log = logging.getLogger("tollgate.billing")
 class BillingJob:
     """Owns the Stripe client of a gateway process (the admin API's Checkout uses it too)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: StripeSettings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: StripeSettings,
+        report_lag: Callable[[float], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
+        self._report_lag = report_lag  # seconds the oldest meter event has waited to be sent
         self.api = StripeApi(settings)
         self.healthy = True
         self._reconciled_at: dt.datetime | None = None
@@ -45,6 +54,20 @@ class BillingJob:
             if self.healthy:
                 log.warning("billing sync failed, will retry: %s", exc)
             self.healthy = False
+        if self._report_lag is not None:
+            try:
+                self._report_lag(await self._lag_seconds())
+            except Exception as exc:  # the database is down: the sync's own warning says so
+                log.debug("billing lag unknown: %s", exc)
+
+    async def _lag_seconds(self) -> float:
+        async with self.sessions() as session:
+            oldest = (
+                await session.execute(
+                    select(func.min(MeterEventRow.planned_at)).where(MeterEventRow.status == "pending")
+                )
+            ).scalar_one()
+        return 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
 
     async def _reconcile_if_due(self) -> None:
         every = self.settings.reconcile_interval_seconds

@@ -122,6 +122,36 @@ class Metrics:
         )
 
     def _routing(self) -> None:
+        self.routing_retries = Counter(
+            "tollgate_routing_retries",
+            "Upstream calls tried again before the first byte.",
+            ["deployment"],
+            registry=self.registry,
+        )
+        self.routing_fallbacks = Counter(
+            "tollgate_routing_fallbacks",
+            "Requests passed on to the next deployment of their model's chain.",
+            ["model", "deployment"],
+            registry=self.registry,
+        )
+        self.routing_breaker_opened = Counter(
+            "tollgate_routing_breaker_opened",
+            "Replica circuits opened by failures.",
+            ["deployment"],
+            registry=self.registry,
+        )
+        self.routing_overloaded = Counter(
+            "tollgate_routing_overloaded",
+            "Requests refused because every replica was saturated and the queue full or waited out.",
+            ["deployment"],
+            registry=self.registry,
+        )
+        self.routing_rollbacks = Counter(
+            "tollgate_routing_canary_rollbacks",
+            "Canaries rolled back automatically.",
+            ["model"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "tollgate_queue_depth",
             "Requests waiting for a replica of a pool.",
@@ -165,7 +195,7 @@ class Metrics:
         )
         self.stripe_sync_lag_seconds = Gauge(
             "tollgate_stripe_sync_lag_seconds",
-            "Age of the oldest usage not yet reported to Stripe.",
+            "Seconds the oldest meter event planned for Stripe has waited to be sent (0: none waiting).",
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )

@@ -37,7 +37,6 @@ from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.routing import monitor
-from gateway.routing.metrics import RoutingMetrics
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
 from gateway.services.media import MediaService
@@ -97,9 +96,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
-    router = Router(
-        RoutingTable(settings, ctx, time.monotonic, None), settings.routing, RoutingMetrics(metrics.registry)
-    )
+    router = Router(RoutingTable(settings, ctx, time.monotonic, None), settings.routing, metrics)
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
     admission = _admission(settings, sessions, redis, metrics)
     anonymous = (
@@ -135,7 +132,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         media=MediaService(pipeline, {model.name: model.limits for model in settings.models}),
         redis=redis,
         key_revoked=key_sync.key_changed,
-        billing=_billing(settings, sessions),
+        billing=_billing(settings, sessions, metrics),
     )
     state.spawn(observer.flush_forever())
     if drain is not None:
@@ -170,12 +167,12 @@ def _admission(
     )
 
 
-def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BillingJob | None:
+def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics) -> BillingJob | None:
     if settings.stripe is None:
         return None
     from billing.job import BillingJob  # Stripe's SDK is slow to import: only when billing is on
 
-    return BillingJob(sessions, settings.stripe)
+    return BillingJob(sessions, settings.stripe, metrics.stripe_synced)
 
 
 def _redis(url: str | None) -> Any | None:

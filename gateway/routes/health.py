@@ -8,6 +8,7 @@ from litestar import Response, get
 
 from gateway.errors import HttpRequest
 from gateway.metering.journal import Journal, JournalUnavailable
+from gateway.routing.metrics import publish_routing_state
 from gateway.routing.replicas import Replica
 from gateway.state import AppState
 
@@ -61,6 +62,7 @@ async def _any_ready(replicas: list[Replica]) -> bool:
 @get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(request: HttpRequest) -> bytes:
     state: AppState = request.app.state.tollgate
+    publish_routing_state(state.router.table, state.metrics)
     return state.metrics.render()
 
 

@@ -1,33 +1,15 @@
-"""Routing's Prometheus counters, registered in the app's own registry."""
+"""Routing's state as gauges, read off the routing table when ``/metrics`` is scraped: queue depth,
+and each replica's health-check verdict and circuit state (the counters are kept as things happen)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from gateway.metrics import Metrics
+from gateway.routing.table import RoutingTable
 
 
-class RoutingMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.retries = Counter(
-            "tollgate_routing_retries",
-            "Upstream calls tried again before the first byte.",
-            ["deployment"],
-            registry=registry,
-        )
-        self.fallbacks = Counter(
-            "tollgate_routing_fallbacks",
-            "Requests passed on to the next deployment of their model's chain.",
-            ["model", "deployment"],
-            registry=registry,
-        )
-        self.breaker_opened = Counter(
-            "tollgate_routing_breaker_opened", "Replica circuits opened by failures.", ["deployment"], registry=registry
-        )
-        self.overloaded = Counter(
-            "tollgate_routing_overloaded",
-            "Requests refused because every replica was saturated and the queue full or waited out.",
-            ["deployment"],
-            registry=registry,
-        )
-        self.rollbacks = Counter(
-            "tollgate_routing_canary_rollbacks", "Canaries rolled back automatically.", ["model"], registry=registry
-        )
+def publish_routing_state(table: RoutingTable, metrics: Metrics) -> None:
+    for pool in table.pools.values():
+        metrics.queue_changed(pool.name, len(pool.queue) if pool.queue is not None else 0)
+        for replica in pool.replicas:
+            metrics.replica_health(pool.name, replica.key, replica.healthy)
+            metrics.circuit_changed(pool.name, replica.key, replica.breaker.state.value)

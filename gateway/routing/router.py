@@ -17,10 +17,10 @@ from typing import TypeVar
 
 from backends.base import JSON, Operation
 from backends.errors import Overloaded, TollgateError, UpstreamTimeout
+from gateway.metrics import Metrics
 from gateway.routing import retry
 from gateway.routing.affinity import affinity_key
 from gateway.routing.config import RoutingSettings
-from gateway.routing.metrics import RoutingMetrics
 from gateway.routing.pool import Lease
 from gateway.routing.replicas import Replica
 from gateway.routing.table import ModelRoute, RoutingTable, Target
@@ -68,7 +68,7 @@ class Attempt:
         self.lease.done(failure, seconds)
         deployment = self.target.pool.name
         if self.lease.breaker_opened:
-            self._router.metrics.breaker_opened.labels(deployment).inc()
+            self._router.metrics.routing_breaker_opened.labels(deployment).inc()
             log.warning("circuit of %s replica %s opened after %s", deployment, self.lease.replica.key, failure)
 
 
@@ -76,7 +76,7 @@ Call = Callable[[Route, Operation, JSON, Attempt], Awaitable[T]]
 
 
 class Router:
-    def __init__(self, table: RoutingTable, settings: RoutingSettings, metrics: RoutingMetrics) -> None:
+    def __init__(self, table: RoutingTable, settings: RoutingSettings, metrics: Metrics) -> None:
         self.table = table
         self.metrics = metrics
         self._retry = settings.retry
@@ -99,7 +99,7 @@ class Router:
         failure: TollgateError | None = None
         for position, target in enumerate(chain):
             if failure is not None:
-                self.metrics.fallbacks.labels(model, target.pool.name).inc()
+                self.metrics.routing_fallbacks.labels(model, target.pool.name).inc()
             started = time.monotonic()
             try:
                 last_resort = position == len(chain) - 1
@@ -108,7 +108,7 @@ class Router:
                 self._judge(route, target, exc, time.monotonic() - started)
                 exc.headers[BACKEND_HEADER] = target.pool.name
                 if isinstance(exc, Overloaded):
-                    self.metrics.overloaded.labels(target.pool.name).inc()
+                    self.metrics.routing_overloaded.labels(target.pool.name).inc()
                 if not retry.falls_back(exc):
                     raise
                 failure = exc
@@ -124,7 +124,7 @@ class Router:
             return
         ok = failure is None or not retry.blames_replica(failure)
         if route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds):
-            self.metrics.rollbacks.labels(route.name).inc()
+            self.metrics.routing_rollbacks.labels(route.name).inc()
 
     async def _on_target(
         self,
@@ -142,9 +142,12 @@ class Router:
         tried: set[Replica] = set()
         attempt_number = 0
         while True:
+            queued_at = time.perf_counter()
             lease = await pool.acquire(
                 traits.priority, lambda: affinity_key(raw, traits.session), tried, last_resort=last_resort
             )
+            if pool.queue is not None:
+                self.metrics.queue_waited(pool.name, time.perf_counter() - queued_at)
             tried.add(lease.replica)
             attempt = Attempt(self, target, lease)
             upstream = Route(route.name, pool.name, target.upstream_model, lease.replica.backend)
@@ -158,7 +161,7 @@ class Router:
             except BaseException:
                 attempt.done(None)  # cancelled (the client left): not the replica's fault
                 raise
-            self.metrics.retries.labels(pool.name).inc()
+            self.metrics.routing_retries.labels(pool.name).inc()
             attempt_number += 1
             await asyncio.sleep(wait)
 

@@ -26,13 +26,12 @@ from typing import Any
 import msgspec
 import uvloop
 import yaml
-from prometheus_client import CollectorRegistry
 
 from backends.base import BackendContext, Operation
 from backends.http import build_client
 from gateway.bench.load import Pool, encode_request, summarize
 from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
-from gateway.routing.metrics import RoutingMetrics
+from gateway.metrics import Metrics
 from gateway.routing.router import Router, Traits
 from gateway.routing.table import RoutingTable
 from gateway.services import relay
@@ -120,7 +119,7 @@ async def measure_in_process() -> dict[str, list[float]]:
     http = build_client()
     try:
         table = RoutingTable(settings, BackendContext(http, Tokenizer()), time.monotonic, None)
-        router = Router(table, settings.routing, RoutingMetrics(CollectorRegistry()))
+        router = Router(table, settings.routing, Metrics())
         route = table.catalog.resolve("m", Operation.CHAT)
         body = {"model": "m", "messages": MESSAGES, "max_tokens": 8}
         paths = {
