@@ -1,7 +1,7 @@
 """Soak: mixed load through two gateway replicas sharing Postgres and Redis behind a load balancer.
 
 Streaming and not, embeddings, client disconnects, invalid requests, unknown models and rate-limit
-rejections (and cache hits with ``--repeat-prompts`` once a response cache is configured) for
+rejections (and cache hits with ``--repeat-prompts``, which turns on the exact response cache) for
 ``--minutes``. It samples each replica's memory (RSS) as it goes, and at the end checks that the usage
 events in Postgres are exactly the requests served, request by request, with the cost each answer
 announced, and that the hourly rollups add up to the events to the micro-dollar.
@@ -43,6 +43,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     events: int = 0
     total_micros: int = 0
+    cache_hits: int = 0
 
 
 def rss_kib(pid: int) -> int:
@@ -72,6 +73,10 @@ async def soak(seconds: float, concurrency: int, repeat: bool, seed: int) -> Out
                     config = sim_config(workdir, database_url=database_url, redis_url=REDIS)
                     config.update(redis_namespace=f"soak-{uuid.uuid4().hex[:8]}", max_request_bytes=1 << 20)
                     config["backends"]["sim"].update(ttft_ms=5, inter_token_ms=2)
+                    if repeat:  # repeated prompts are answered from the response cache, shared through Redis
+                        for model in config["models"]:
+                            if model.get("kind", "chat") == "chat":
+                                model["cache"] = {"exact": True, "nondeterministic": True}
                     replicas.append(start_gateway(config, workdir))
                 return await _run(replicas, database_url, seconds, concurrency, repeat, seed)
             finally:
@@ -118,13 +123,14 @@ async def _account(outcome: Outcome, database_url: str) -> None:
         expected = {s.request_id: s for s in outcome.tally.served}
         deadline = time.monotonic() + 120
         while True:  # the drains write in batches; give them time to catch up
-            rows = await db.fetch("SELECT request_id, cost_micros, outcome FROM usage_events")
+            rows = await db.fetch("SELECT request_id, cost_micros, outcome, cache_status FROM usage_events")
             if len(rows) >= len(expected) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
         stored = {row["request_id"]: row for row in rows}
         outcome.events = len(stored)
         outcome.total_micros = sum(row["cost_micros"] for row in rows)
+        outcome.cache_hits = sum(row["cache_status"] != "miss" for row in rows)
         rollup = await db.fetchval("SELECT coalesce(sum(cost_micros), 0) FROM usage_rollups")
     finally:
         await db.close()
@@ -160,7 +166,8 @@ def report(outcome: Outcome, command: str, seconds: float) -> str:
         f"- served (200, each must have one usage event): {len(tally.served)} — "
         + ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())),
         "- refused (never metered): " + ", ".join(f"{k}: {v}" for k, v in sorted(tally.refused.items())),
-        f"- usage events in Postgres: {outcome.events}; their cost: {Decimal(outcome.total_micros) / 10**6} USD",
+        f"- usage events in Postgres: {outcome.events}; their cost: {Decimal(outcome.total_micros) / 10**6} USD; "
+        f"answered from the response cache: {outcome.cache_hits}",
         "",
         "## Memory (RSS, MiB) per replica",
         "",

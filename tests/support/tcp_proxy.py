@@ -50,6 +50,8 @@ class TcpProxy:
         self._writers.update((writer, upstream_writer))
         try:
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        except asyncio.CancelledError:  # the proxy is shutting down: the connection just ends
+            pass
         finally:
             self._writers.difference_update((writer, upstream_writer))
             writer.close()
