@@ -34,9 +34,6 @@ class JournalUnavailable(TollgateError):
     default_code = "usage_journal_unavailable"
 
 
-FREE_SPACE_TTL = 0.25  # seconds a free-space reading is trusted; journal_min_free_bytes covers the gap
-
-
 class Journal:
     """The segment this process writes to; only the serving thread appends.
 
@@ -53,7 +50,6 @@ class Journal:
         self.path, self._fd = _open_segment(directory)
         self._written = 0
         self.failure: str | None = None  # why the last write failed, until one succeeds again
-        self._free, self._free_read_at = 0, -FREE_SPACE_TTL  # a cached fstatvfs: one per request is a syscall
 
     def append(self, record: UsageRecord) -> None:
         line = encode_record(record) + b"\n"
@@ -63,10 +59,7 @@ class Journal:
 
     def check_writable(self) -> None:
         """Raise :class:`JournalUnavailable` unless a record written now would be kept."""
-        now = time.monotonic()
-        if now - self._free_read_at >= FREE_SPACE_TTL or self._free < self._min_free_bytes:
-            self._free, self._free_read_at = self.free_bytes(), now
-        free = self._free
+        free = self.free_bytes()  # one fstatvfs, about a microsecond: a cached reading would let a full disk through
         if free < self._min_free_bytes:
             raise JournalUnavailable(
                 f"The usage journal's disk has {free} bytes free, under the {self._min_free_bytes} "
