@@ -58,9 +58,10 @@ class CrossCustomer:
 
 
 def _cached_answer_reused(alice: httpx.Client, bob: httpx.Client) -> bool:
-    body = {"model": "sim-chat", "messages": [{"role": "user", "content": "bob's private question"}]}
+    body = {"model": "sim-chat", "messages": [{"role": "user", "content": "bob's private question"}], "temperature": 0}
     assert bob.post("/v1/chat/completions", json=body).status_code == 200
-    assert bob.post("/v1/chat/completions", json=body).status_code == 200  # cached for Bob, if caching is on
+    again = bob.post("/v1/chat/completions", json=body)
+    assert again.headers["x-tollgate-cache"] == "hit"  # the cache is on, and holds Bob's answer
     answer = alice.post("/v1/chat/completions", json=body)
     return answer.headers.get("x-tollgate-cache", "miss") != "miss"
 

@@ -29,7 +29,12 @@ def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
     return {
         "backends": {"sim": sim},
         "models": [
-            {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}], "pricing": SIM_PRICES},
+            {
+                "name": "sim-chat",
+                "deployments": [{"backend": "sim", "model": "sim"}],
+                "pricing": SIM_PRICES,
+                "cache": {"exact": True},  # deterministic requests (temperature 0, a seed) are cached
+            },
             {
                 "name": "sim-completion",
                 "kind": "completion",
