@@ -86,5 +86,16 @@ def test_pool_serve_starts_the_replicas_the_gateway_uses_and_stops_them(tmp_path
     assert "pool local stopped" in (pool.stdout.read() if pool.stdout else "")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-    with pytest.raises(ProcessLookupError):  # vLLM's engine processes went with the server
-        os.killpg(int(started.rsplit("group ", 1)[1]), 0)
+    assert _group_gone(int(started.rsplit("group ", 1)[1]), within=15)  # vLLM's engine processes went too
+
+
+def _group_gone(group: int, within: float) -> bool:
+    """Killed processes linger a moment until their parent (init, for orphans) reaps them."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
