@@ -24,8 +24,9 @@ import msgspec
 import uvloop
 import yaml
 
-from gateway.bench.load import Pool, encode_request, summarize
+from gateway.bench.load import Pool, encode_request
 from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+from tests.perf.slots import alternate
 
 ROUNDS = 4
 SECONDS = 3.0
@@ -95,18 +96,8 @@ async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
         with running(server_command("uvicorn", port), gateway_env, directory / "gateway.log") as gateway:
             await wait_ready(gateway, port, "/healthz", directory / "gateway.log")
             pool = await Pool.open(HOST, port, 64)
-            results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "rps64": []} for k in keys}
-            for _ in range(ROUNDS):
-                for name, key in keys.items():
-                    request = _request(port, key)
-                    await pool.run(request, concurrency=1, seconds=0.3)
-                    one = summarize(await pool.run(request, concurrency=1, seconds=SECONDS))
-                    many = summarize(await pool.run(request, concurrency=64, seconds=SECONDS))
-                    if one.errors or many.errors:
-                        raise RuntimeError(f"{name}: {one.errors + many.errors} errors")
-                    results[name]["p50"].append(one.p50_ms)
-                    results[name]["p99"].append(one.p99_ms)
-                    results[name]["rps64"].append(many.rps)
+            requests = {name: _request(port, key) for name, key in keys.items()}
+            results = await alternate(pool, requests, rounds=ROUNDS, seconds=SECONDS)
             pool.close()
     return results
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import statistics
@@ -29,7 +30,7 @@ import yaml
 
 from backends.base import BackendContext, Operation
 from backends.http import build_client
-from gateway.bench.load import Pool, encode_request, summarize
+from gateway.bench.load import Pool, encode_request
 from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
 from gateway.metrics import Metrics
 from gateway.routing.router import Router, Traits
@@ -37,6 +38,7 @@ from gateway.routing.table import RoutingTable
 from gateway.services import relay
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
+from tests.perf.slots import alternate
 
 ROUNDS = 10
 SECONDS = 1.5
@@ -85,22 +87,9 @@ async def measure_http(directory: Path) -> dict[str, dict[str, list[float]]]:
         with running(server_command("uvicorn", port), gateway_env, directory / "gateway.log") as gateway:
             await wait_ready(gateway, port, "/healthz", directory / "gateway.log")
             pool = await Pool.open(HOST, port, 64)
-            fields = ("p50", "p99", "rps64", "cpu_us")
-            results: dict[str, dict[str, list[float]]] = {m: {f: [] for f in fields} for m in MODELS}
-            for _ in range(ROUNDS):
-                for model in MODELS:
-                    request = _request(port, model)
-                    await pool.run(request, concurrency=1, seconds=0.3)
-                    one = summarize(await pool.run(request, concurrency=1, seconds=SECONDS))
-                    cpu_before = _cpu_seconds(gateway.pid)
-                    many = summarize(await pool.run(request, concurrency=64, seconds=SECONDS))
-                    cpu = _cpu_seconds(gateway.pid) - cpu_before
-                    if one.errors or many.errors:
-                        raise RuntimeError(f"{model}: {one.errors + many.errors} errors")
-                    results[model]["p50"].append(one.p50_ms)
-                    results[model]["p99"].append(one.p99_ms)
-                    results[model]["rps64"].append(many.rps)
-                    results[model]["cpu_us"].append(cpu / many.requests * 1e6)
+            requests = {model: _request(port, model) for model in MODELS}
+            cpu = functools.partial(_cpu_seconds, gateway.pid)
+            results = await alternate(pool, requests, rounds=ROUNDS, seconds=SECONDS, cpu_seconds=cpu)
             pool.close()
     return results
 
