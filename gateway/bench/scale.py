@@ -4,10 +4,11 @@ sharing one Postgres database and one Redis, all metered, against the zero-laten
 For each count it measures throughput and latency through the load balancer and the CPU time of
 every part (gateways, HAProxy, upstream, Redis, the database's server processes, and the load
 generator itself), then checks that nothing drifted with more replicas: every answered request
-is one usage row in Postgres and one count in the gateways' metrics, and a key limited to RPM
+is one usage row in Postgres and one count in the gateways' metrics, a key limited to RPM
 requests a minute gets exactly RPM answers out of a burst of twice as many spread over all the
-replicas. Redis commands and Postgres transactions and rows per request feed ``docs/capacity.md``.
-Nothing here is a pass/fail test.
+replicas, and an answer one replica stored in the shared response cache is a hit on every replica,
+metered as one miss and that many hits, each priced as a hit. Redis commands and Postgres
+transactions and rows per request feed ``docs/capacity.md``. Nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
@@ -39,8 +40,17 @@ from gateway.bench.procs import (
     wait_ready,
 )
 from gateway.bench.run import MODEL, _requests
-from gateway.bench.scale_checks import burst, bytes_per_usage_row, metric_total, usage_rows
-from gateway.bench.scale_report import PARTS, Costs, Exactness, ScaleResult, render
+from gateway.bench.scale_checks import (
+    burst,
+    bytes_per_usage_row,
+    cache_entries,
+    charges,
+    chat,
+    metric_total,
+    stored,
+    usage_rows,
+)
+from gateway.bench.scale_report import PARTS, CacheCheck, Costs, Exactness, ScaleResult, render
 from gateway.bench.scale_stack import (
     DEFAULT_POSTGRES,
     load_balancer,
@@ -53,6 +63,7 @@ from gateway.bench.scale_stack import (
 from gateway.bench.usage import journal_lag
 
 CONCURRENCY = 64
+CACHED = "bench-cached"  # MODEL again, with the exact response cache on (in the shared Redis)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +89,18 @@ class Shared:
 
 
 def write_config(shared: Shared, name: str) -> Path:
+    models = [
+        {
+            "name": public,
+            "deployments": [{"backend": "up", "model": MODEL}],
+            "pricing": {"input_per_mtok": "1.00", "output_per_mtok": "2.00"},
+            **extra,
+        }
+        for public, extra in ((MODEL, {}), (CACHED, {"cache": {"exact": True}}))
+    ]
     config = {
         "backends": {"up": {"type": "openai_compatible", "base_url": f"http://{HOST}:{shared.upstream_port}/v1"}},
-        "models": [
-            {
-                "name": MODEL,
-                "deployments": [{"backend": "up", "model": MODEL}],
-                "pricing": {"input_per_mtok": "1.00", "output_per_mtok": "2.00"},
-            }
-        ],
+        "models": models,
         "database_url": shared.database_url,
         "redis_url": f"redis://{HOST}:{shared.redis_port}/0",
         "journal_dir": str(shared.workdir / f"{name}-journal"),  # one journal per replica, as in production
@@ -139,7 +153,8 @@ async def _one_count(
             samples, costs = await _timed(shared, pool, plain, options.seconds, [g[0].pid for g in gateways], balancer)
         finally:
             pool.close()
-        exact = await _exactness(shared, [p for _, p, _ in gateways], lb_port, limited, options.rpm, rows_before)
+        ports = [p for _, p, _ in gateways]
+        exact = await _exactness(shared, ports, lb_port, key, limited, options.rpm, rows_before)
         exact.answered = len(warm.latencies) + len(samples.latencies)
         written = _journal_bytes(shared.workdir, count) / max(exact.expected_rows, 1)
         costs.rss_per_gateway = sum(rss_bytes(g[0].pid) for g in gateways) // count
@@ -206,22 +221,42 @@ def _key(shared: Shared, customer: str, env: Mapping[str, str], *limits: str) ->
     return done.stdout.split()[-1]
 
 
-async def _exactness(shared: Shared, ports: list[int], lb_port: int, key: str, rpm: int, rows_before: int) -> Exactness:
-    """A burst of 2 × RPM requests through the load balancer on a key limited to RPM a minute, then
-    the usage rows and the metrics of every gateway against the answers the clients received."""
-    statuses = await burst(lb_port, key, 2 * rpm, MODEL)
+async def _exactness(
+    shared: Shared, ports: list[int], lb_port: int, key: str, limited: str, rpm: int, rows_before: int
+) -> Exactness:
+    """Through the load balancer: a burst of 2 × RPM requests on a key ``limited`` to RPM a minute,
+    and one cached answer asked for again from every gateway (on ``key``); then the usage rows and
+    the metrics of every gateway against the answers the clients received."""
+    statuses = [a.status for a in await burst(lb_port, limited, 2 * rpm, chat(MODEL))]
+    # A prompt of this count's own, so that the entries of the counts before are no hits.
+    body = chat(CACHED, f"cache check with {len(ports)} gateway(s)", temperature=0)
+    before = cache_entries(shared.redis_port)
+    first = await burst(lb_port, key, 1, body)
+    await stored(shared.redis_port, before)
+    repeats = await burst(lb_port, key, 4 * len(ports), body)
     await _drained(shared.workdir)
     rows = await usage_rows(shared.database_url) - rows_before
+    answers = first + repeats
+    charged = await charges(shared.database_url, [a.request_id for a in answers if a.request_id])
     async with aiohttp.ClientSession() as http:
         counted = [await metric_total(http, port) for port in ports]
+    cache = CacheCheck(
+        sent=len(repeats),
+        first=first[0].cache,
+        hits=sum(1 for a in repeats if a.cache == "hit"),
+        ok=sum(1 for a in answers if a.status == 200),
+        rows=charged,
+        hits_by_gateway=[c.cache_hits for c in counted],
+    )
     return Exactness(
         limit=rpm,
         burst=2 * rpm,
         burst_ok=statuses.count(200),
         burst_limited=statuses.count(429),
         rows=rows,
-        metered_200=sum(c[0] for c in counted),
-        metered_429=sum(c[1] for c in counted),
+        metered_200=sum(c.ok for c in counted),
+        metered_429=sum(c.limited for c in counted),
+        cache=cache,
     )
 
 

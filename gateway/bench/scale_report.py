@@ -1,4 +1,6 @@
-"""The scale-out benchmark's results and their Markdown report (``docs/bench-scale-out.md``)."""
+"""The scale-out benchmark's results, their exactness verdicts (usage rows, metrics, the rate limit
+and the response cache against what the clients got) and their Markdown report
+(``docs/bench-scale-out.md``)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,55 @@ class Costs:
 
 
 @dataclass(slots=True)
+class CacheCheck:
+    """One request with a prompt new to this count, then ``sent`` more of it spread over the gateways."""
+
+    sent: int
+    first: str | None  # the first request's x-tollgate-cache: a miss, stored in the shared Redis
+    hits: int  # the others answered with x-tollgate-cache: hit
+    ok: int  # 200s among all 1 + sent
+    rows: list[tuple[str, int, int]]  # their usage rows: (cache_status, cost_micros, saved_micros)
+    hits_by_gateway: list[int]  # tollgate_cache_lookups_total{result="hit"} of each gateway
+
+    def _rows(self, status: str) -> list[tuple[str, int, int]]:
+        return [row for row in self.rows if row[0] == status]
+
+    @property
+    def priced(self) -> int:
+        """Hit rows that saved something and, with what they cost, add up to the miss's full price."""
+        misses = self._rows("miss")
+        full = misses[0][1] if len(misses) == 1 else None
+        return sum(1 for _, cost, saved in self._rows("hit") if saved > 0 and cost + saved == full)
+
+    @property
+    def serving(self) -> int:
+        return sum(1 for hits in self.hits_by_gateway if hits > 0)
+
+    @property
+    def rows_agree(self) -> bool:
+        """One usage row per 200: the miss, and the hits, each priced."""
+        return len(self.rows) == self.ok and len(self._rows("miss")) == 1 and len(self._rows("hit")) == self.priced
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.first == "miss"
+            and self.hits == self.sent
+            and self.ok == self.sent + 1
+            and self.rows_agree
+            and sum(self.hits_by_gateway) == self.sent
+            and self.serving == len(self.hits_by_gateway)
+        )
+
+    def cell(self) -> str:
+        """``miss / 8 of 8 (2 of 2)``: the first request, the hits of the others, the gateways that served hits."""
+        text = f"{self.first} / {self.hits} of {self.sent} ({self.serving} of {len(self.hits_by_gateway)})"
+        if not self.rows_agree:
+            text += f"; rows {len(self._rows('miss'))} miss + {len(self._rows('hit'))} hit, {self.priced} priced"
+        return text
+
+
+@dataclass(slots=True)
 class Exactness:
     limit: int
     burst: int
@@ -34,11 +85,12 @@ class Exactness:
     rows: int  # usage rows this count added
     metered_200: int  # tollgate_requests_total{status="200"}, summed over the gateways
     metered_429: int
+    cache: CacheCheck
     answered: int = 0  # 200s the load generator got (warm-up and timed), before the burst
 
     @property
     def expected_rows(self) -> int:
-        return self.answered + self.burst_ok
+        return self.answered + self.burst_ok + self.cache.ok
 
     @property
     def exact(self) -> bool:
@@ -48,6 +100,7 @@ class Exactness:
             and self.rows == self.expected_rows
             and self.metered_200 == self.expected_rows
             and self.metered_429 == self.burst_limited
+            and self.cache.exact
         )
 
 
@@ -73,7 +126,7 @@ class ScaleResult:
             f"p99 {self.load.p99_ms:.1f} ms, errors {self.load.errors}, gateways use {self.gateway_cores:.2f} cores, "
             f"machine {self.costs.machine_busy:.0%} busy; rows {e.rows}/{e.expected_rows}, "
             f"metrics {e.metered_200}/{e.expected_rows}, burst {e.burst_ok} ok + {e.burst_limited} limited "
-            f"of {e.burst} (limit {e.limit})"
+            f"of {e.burst} (limit {e.limit}); cache {e.cache.cell()}"
         )
 
 
@@ -109,11 +162,23 @@ def render(results: list[ScaleResult], command: str, seconds: float, started: da
     lines += ["| gateways | " + " | ".join(PARTS) + " |", "|---:|" + "---:|" * len(PARTS)]
     for r in results:
         lines.append(f"| {r.gateways} | " + " | ".join(f"{r.per_request_us(p):,.0f}" for p in PARTS) + " |")
-    lines += ["", "Shared stores per request, and exactness:", ""]
+    lines += [
+        "",
+        "Shared stores per request, and exactness. After each count's timed run, through the load balancer: "
+        "a burst of twice its limit on a key limited per minute; then one request to a cached model with a "
+        "prompt new to that count (a miss, stored in the shared Redis) and 4 × gateways more of it, each on "
+        "its own connection so that every gateway answers some (all hits, from whichever gateway stored it). "
+        "*Exact* means every answered request (these included) is one usage row and one count in the summed "
+        "metrics, the limit let exactly its RPM through, and the cache's usage rows are that one miss and "
+        "those hits, each hit priced as the price book says (what it saved and what it cost add up to the "
+        "miss's price) and counted by the gateway that served it.",
+        "",
+    ]
     lines += [
         "| gateways | Redis scripts/req | Redis commands/req | Postgres commits/req | Postgres rows/req "
-        "| usage rows = 200s | metric 200s = 200s | RPM burst: 200 / 429 of sent (limit) | exact |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| usage rows = 200s | metric 200s = 200s | RPM burst: 200 / 429 of sent (limit) "
+        "| cache: first / hits of sent (gateways serving hits) | exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for r in results:
         c, e, n = r.costs, r.exact, max(r.load.requests, 1)
@@ -121,7 +186,8 @@ def render(results: list[ScaleResult], command: str, seconds: float, started: da
             f"| {r.gateways} | {c.redis_scripts / n:.2f} | {c.redis_commands / n:.2f} "
             f"| {c.pg_transactions / n:.4f} | {c.pg_rows / n:.3f} "
             f"| {e.rows} = {e.expected_rows} | {e.metered_200} = {e.expected_rows} "
-            f"| {e.burst_ok} / {e.burst_limited} of {e.burst} ({e.limit}) | {'yes' if e.exact else '**no**'} |"
+            f"| {e.burst_ok} / {e.burst_limited} of {e.burst} ({e.limit}) | {e.cache.cell()} "
+            f"| {'yes' if e.exact else '**no**'} |"
         )
     lines += ["", *(f"- {note}" for r in results for note in r.notes)]
     return "\n".join(lines) + "\n"
