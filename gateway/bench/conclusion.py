@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 from gateway.bench.results import SERVERS, PhaseResult, Server, VariantResult
 from gateway.bench.usage import AFTER_SECONDS, kib
@@ -45,13 +46,25 @@ def _metered_share(results: list[VariantResult]) -> list[str]:
         streams = metered.phases["stream c=64"].gateway.rps / core.phases["stream c=64"].gateway.rps
         lines.append(
             f"  - {server}: metered {metered.rps:,.0f} ÷ core {core.rps:,.0f} req/s = **{share:.2f}** "
-            f"({_met(share >= METERED_SHARE_TARGET)}); streams/s at c=64 metered ÷ core = {streams:.2f}. "
-            f"{_cpu_split(core, metered)}"
+            f"({_met(share >= METERED_SHARE_TARGET)}); {_spread(core, metered)}; streams/s at c=64 "
+            f"metered ÷ core = {streams:.2f}. {_cpu_split(core, metered)}"
         )
     if not lines:
         return []
     head = f"- Metering issue, throughput with auth and metering on ≥ {METERED_SHARE_TARGET:.2f} × core at c=64:"
     return [head, *lines]
+
+
+def _spread(core: VariantResult, metered: VariantResult) -> str:
+    """How far the ratio moves from one pair of adjacent slots to the next: the machine's noise."""
+    pairs = zip(core.phases["chat c=64"].slot_rps, metered.phases["chat c=64"].slot_rps, strict=True)
+    ratios = sorted(m / c for c, m in pairs if c > 0)
+    if not ratios:
+        return "no slot-by-slot throughput"
+    return (
+        f"slot by slot (each metered slot against the core slot beside it, {len(ratios)} pairs) the ratio "
+        f"ranges {ratios[0]:.2f}–{ratios[-1]:.2f}, median {statistics.median(ratios):.2f}"
+    )
 
 
 def _cpu_split(core: VariantResult, metered: VariantResult) -> str:

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from gateway.bench.conclusion import conclusion
-from gateway.bench.results import PHASES, VariantResult
+from gateway.bench.results import PHASES, ROUNDS, VariantResult
 from gateway.bench.usage import AFTER_SECONDS, LAG_INTERVAL_SECONDS, kib
 
 _PACKAGES = (
@@ -153,8 +153,9 @@ def _journal_section(results: list[VariantResult]) -> list[str]:
         "## Usage journal (metered variants)",
         "",
         f"Lag = journal bytes not yet committed to the database (`*.jsonl` beyond their `.done` offsets), read "
-        f"by the bench every {LAG_INTERVAL_SECONDS:g} s during each c=64 slot, when the slot's load stopped, and "
-        f"{AFTER_SECONDS:g} s later; the worst of the variant's two slots. The drain commits every 0.2 s.",
+        f"by the bench every {LAG_INTERVAL_SECONDS:g} s through one sustained run at c=64 after the phase's slots "
+        f"(half the phase's duration), when its load stopped, and {AFTER_SECONDS:g} s later. The drain commits "
+        "every 0.2 s.",
         "",
         "| variant | phase | gateway req/s | journal written (KiB/s) | peak lag (KiB) | lag at end (KiB) "
         f"| lag {AFTER_SECONDS:g} s later (KiB) |",
@@ -223,9 +224,10 @@ _METHOD = (
     "(`anonymous_customer`, no `Authorization` header) and no usage recorded (`meter_usage: false`); "
     "**metered** = a customer key from `tollgate keys create` sent as `Bearer`, every request metered into the "
     "usage journal and drained into the variant's SQLite database. All variants run at once (idle "
-    "when not measured); each phase measures the upstream called directly and every variant in slots "
-    "ordered first to last, then last to first, each after a short untimed settling run, so that all see "
-    "the same machine state on average. "
+    "when not measured); each phase measures the upstream called directly and every variant in short slots "
+    f"ordered first to last, then last to first, {ROUNDS} times over ({2 * ROUNDS} slots per target), each after "
+    "a short untimed settling run, so that all see the same machine state on average: this machine's "
+    "throughput drifts by a third from one second to the next, so a ratio is only as good as its interleaving. "
     "*Added* = gateway percentile minus direct percentile; TTFT = request written to first `data:` byte. "
     "*Gateway CPU* = CPU time of the gateway's processes (all threads, its journal-drain process included) per "
     "answered request; *loop thread* = the part of it on the server's main thread, which runs the event loop "

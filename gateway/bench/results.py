@@ -22,6 +22,8 @@ class Phase:
     concurrency: int
 
 
+ROUNDS = 4  # per phase, each target runs 2 × ROUNDS slots, interleaved with the others
+
 PHASES = (
     Phase("chat c=1", stream=False, concurrency=1),
     Phase("chat c=64", stream=False, concurrency=64),
@@ -38,7 +40,8 @@ class PhaseResult:
     the part of ``gateway_cpu_us`` spent on the gateway's main thread (its event loop: the rest is
     the journal-drain process and SQLite), ``loop_busy`` that thread's CPU time over the wall time of the
     timed runs and ``loop_queued`` the time it was runnable but waiting for a CPU; ``journal`` is a
-    metered variant's journal lag in a c=64 phase."""
+    metered variant's journal lag in a c=64 phase; ``slot_rps`` the gateway's throughput in each of
+    its interleaved slots, in order."""
 
     direct: Summary
     gateway: Summary
@@ -48,6 +51,7 @@ class PhaseResult:
     loop_busy: float = math.nan
     loop_queued: float = math.nan
     journal: LagEvidence | None = None
+    slot_rps: tuple[float, ...] = ()
 
     def added(self, metric: str) -> float:
         value: float = getattr(self.gateway, metric) - getattr(self.direct, metric)

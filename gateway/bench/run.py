@@ -5,7 +5,9 @@ variant, each with its own config, database and usage journal. The *core* path s
 without a key (``anonymous_customer``) and records no usage (``meter_usage: false``); the *metered*
 path authenticates a customer key issued by ``tollgate keys create`` and meters every request into
 its journal and database. Every phase then measures the upstream called directly and each variant
-in turn, first to last and back, so that all see the same machine state on average; the report
+in turn, first to last and back, :data:`ROUNDS` times in short slots, so that all see the same
+machine state on average (this machine's throughput drifts by a third from one second to the next);
+a metered variant's journal is then watched through one sustained run at c=64; the report
 gives each variant's *added* latency (gateway minus direct, percentile by percentile), its
 throughput beside the direct one, its CPU time per request, and for metered variants the journal's
 lag under load and the usage rows against the requests sent. Nothing here is a pass/fail test.
@@ -41,7 +43,17 @@ from gateway.bench.procs import (
     wait_ready,
 )
 from gateway.bench.report import Header, render, revision
-from gateway.bench.results import PATHS, PHASES, SERVERS, PathKind, Phase, PhaseResult, Server, VariantResult
+from gateway.bench.results import (
+    PATHS,
+    PHASES,
+    ROUNDS,
+    SERVERS,
+    PathKind,
+    Phase,
+    PhaseResult,
+    Server,
+    VariantResult,
+)
 from gateway.bench.usage import AFTER_SECONDS, LagEvidence, LagWatch, count_usage
 
 MODEL = "bench-model"
@@ -114,7 +126,7 @@ class _Tally:
     cpu: list[float]
     loop: list[float]  # the main (event-loop) thread's share of ``cpu``
     queued: list[float]  # seconds that thread was runnable but waiting for a CPU
-    lags: list[LagEvidence | None]
+    rates: list[list[float]]  # requests per second of each slot, in slot order
     machine: float = 0.0
     ours: float = 0.0
     wall: float = 0.0
@@ -126,50 +138,55 @@ async def _slot(
 ) -> None:
     """One timed slot of ``target``: a short untimed settling run, the timed run, and a pause in
     which the target finishes its background work (counted in its CPU time, and not left to slow
-    the next target). A metered variant's journal is watched through its c=64 slots."""
+    the next target)."""
     request = target.streamed if phase.stream else target.plain
-    watch = LagWatch(target.journal) if target.journal is not None and phase.concurrency > 1 else None
-    if watch is not None:
-        watch.start()
     await target.pool.run(request, concurrency=phase.concurrency, seconds=_SETTLE_SECONDS)
     before, began = cpu_snapshot(groups), time.perf_counter()
-    samples = await target.pool.run(
-        request, concurrency=phase.concurrency, seconds=seconds / 2, track_first=phase.stream
-    )
-    at_end, ended = watch.stop() if watch is not None else (0, 0.0)
+    samples = await target.pool.run(request, concurrency=phase.concurrency, seconds=seconds, track_first=phase.stream)
     await asyncio.sleep(_QUIESCE_SECONDS)
     after = cpu_snapshot(groups)
     tally.samples[i].merge(samples)
+    tally.rates[i].append(len(samples.latencies) / samples.elapsed if samples.elapsed > 0 else 0.0)
     tally.cpu[i] += after.groups[i] - before.groups[i]
     tally.loop[i] += after.main_threads[i] - before.main_threads[i]
     tally.queued[i] += after.main_queued[i] - before.main_queued[i]
     tally.machine += after.machine - before.machine
     tally.ours += after.groups[-1] - before.groups[-1]
     tally.wall += time.perf_counter() - began
-    if watch is not None:  # outside the CPU accounting: the second sample is taken on an idle gateway
-        await asyncio.sleep(max(0.0, AFTER_SECONDS - (time.perf_counter() - ended)))
-        lag = watch.evidence(at_end, ended)
-        previous = tally.lags[i]
-        tally.lags[i] = lag if previous is None else previous.merge(lag)
+
+
+async def _journal_run(phase: Phase, target: Target, seconds: float) -> LagEvidence | None:
+    """A metered variant's journal lag through one sustained run at the phase's concurrency, and
+    :data:`AFTER_SECONDS` after it."""
+    if target.journal is None or phase.concurrency == 1:
+        return None
+    watch = LagWatch(target.journal)
+    watch.start()
+    request = target.streamed if phase.stream else target.plain
+    await target.pool.run(request, concurrency=phase.concurrency, seconds=seconds)
+    at_end, ended = watch.stop()
+    await asyncio.sleep(max(0.0, AFTER_SECONDS - (time.perf_counter() - ended)))
+    return watch.evidence(at_end, ended)
 
 
 async def measure(phase: Phase, targets: list[Target], seconds: float) -> list[PhaseResult]:
-    """Every target, twice, in the order first to last then last to first (the direct upstream
-    first and last), so that all see the same machine state on average; each slot lasts half of
-    ``seconds``. One result per gateway."""
+    """Every target in :data:`ROUNDS` rounds, each first to last then last to first (the direct
+    upstream first and last), so that all see the same machine state on average; the slots add up
+    to ``seconds`` per target. Then each metered variant's journal run. One result per gateway."""
     ours = frozenset().union(*(t.pids for t in targets), {os.getpid()})
     groups = (*(t.pids for t in targets), ours)
     n = len(targets)
-    tally = _Tally([Samples() for _ in targets], [0.0] * n, [0.0] * n, [0.0] * n, [None] * n)
-    for i in [*range(len(targets)), *reversed(range(len(targets)))]:
-        await _slot(phase, i, targets[i], seconds, tally, groups)
+    tally = _Tally([Samples() for _ in targets], [0.0] * n, [0.0] * n, [0.0] * n, [[] for _ in targets])
+    for _ in range(ROUNDS):
+        for i in [*range(n), *reversed(range(n))]:
+            await _slot(phase, i, targets[i], seconds / (2 * ROUNDS), tally, groups)
     capacity = tally.wall * len(os.sched_getaffinity(0))
     tally.other = max(tally.machine - tally.ours, 0.0) / capacity
     direct = summarize(tally.samples[0])
-    return [_result(direct, tally, i) for i in range(1, n)]
+    return [_result(direct, tally, i, await _journal_run(phase, targets[i], seconds / 2)) for i in range(1, n)]
 
 
-def _result(direct: Summary, tally: _Tally, i: int) -> PhaseResult:
+def _result(direct: Summary, tally: _Tally, i: int, journal: LagEvidence | None) -> PhaseResult:
     samples, loop = tally.samples[i], tally.loop[i]
     wall = samples.elapsed
     return PhaseResult(
@@ -180,7 +197,8 @@ def _result(direct: Summary, tally: _Tally, i: int) -> PhaseResult:
         _per_request_us(loop, samples),
         loop / wall if wall > 0 else math.nan,
         tally.queued[i] / wall if wall > 0 else math.nan,
-        tally.lags[i],
+        journal,
+        tuple(tally.rates[i]),
     )
 
 
