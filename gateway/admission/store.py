@@ -7,21 +7,31 @@ round trip (a Lua script) across replicas, or in one synchronous step in-process
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.admission.decision import Decision, SeedNeeded
 from gateway.admission.rules import Ask, Credit, ScopeLimits, period_end, period_start
 
+_DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _period(period: str | None, day: int) -> tuple[str, int]:
+    """The budget period holding UTC day number ``day``: its first day (ISO) and its end (Unix ms).
+    Periods start on a UTC day, so the day decides them; worked out once a day, not per request."""
+    midnight = dt.datetime.fromtimestamp(day * _DAY_MS / 1000, dt.UTC)
+    end = period_end(period, midnight)
+    return period_start(period, midnight).date().isoformat(), int(end.timestamp() * 1000)
+
 
 def budget_key(scope: ScopeLimits, now_ms: int) -> str:
-    now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
-    return f"budget:{scope.scope}:{period_start(scope.budget_period, now).date().isoformat()}"
+    return f"budget:{scope.scope}:{_period(scope.budget_period, now_ms // _DAY_MS)[0]}"
 
 
 def budget_ttl_ms(scope: ScopeLimits, now_ms: int) -> int:
-    now = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
-    return int((period_end(scope.budget_period, now) - now).total_seconds() * 1000) + 3_600_000
+    return _period(scope.budget_period, now_ms // _DAY_MS)[1] - now_ms + 3_600_000
 
 
 def rate_key(scope: ScopeLimits, unit: str) -> str:

@@ -7,13 +7,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from gateway.admission.decision import Decision, SeedNeeded
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.rules import Ask, Credit, ScopeLimits
 from gateway.admission.store import AdmissionStore, budget_key
+from gateway.kit.redis_pipe import RedisPipe
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -21,11 +21,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[AdmissionStore]
     if request.param == "memory":
         yield MemoryStore()
         return
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    store = RedisStore(RedisPipe("redis://127.0.0.1:6379/0"), f"tollgate-test-{random.randrange(10**9)}")
     try:
-        yield RedisStore(redis, f"tollgate-test-{random.randrange(10**9)}")
+        yield store
     finally:
-        await redis.aclose()
+        await store.aclose()
 
 
 def scope(**limits: int | str | None) -> ScopeLimits:

@@ -1,0 +1,186 @@
+"""One pipelined Redis connection for the hot path: commands written as they come, replies matched
+to their callers in order.
+
+Admission runs two Lua scripts per limited request (reserve, settle). redis-py's asyncio client
+spends about 90 µs of CPU on each command in its pool, retry and health-check layers (py-spy of
+the gateway under load: docs/bench-admission.md), more than Redis takes to run the script; this
+path costs a write and a parse (hiredis), and every concurrent request shares one connection, so
+commands travel in batches under load. A command nobody waits for (``urgent=False``: a settlement)
+is held for at most :data:`HOLD_SECONDS` and written with the next one, saving a system call and a
+wake-up per request. Everything else (pub/sub, the cache, streams) keeps redis-py.
+
+It fails fast, as admission needs: a refused connection raises at once, and a Redis that stops
+answering fails every waiting command after ``reply_timeout`` (the connection is dropped, and the
+next command reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import unquote, urlparse
+
+import hiredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+HOLD_SECONDS = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script, called by its SHA1 and sent whole only when Redis does not know it yet."""
+
+    source: str
+    sha: str
+
+    @classmethod
+    def of(cls, source: str) -> Script:
+        return cls(source, hashlib.sha1(source.encode()).hexdigest())
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, reply_timeout: float) -> None:
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._reply_timeout = reply_timeout
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._held: list[bytes] = []  # commands not written yet, in order
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.Transport | None = None
+        self.open = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, but have its methods.
+        self._transport, self.open = cast(asyncio.Transport, transport), True
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            waiter, _ = self._waiting.popleft()
+            if waiter.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, ResponseError):
+                waiter.set_exception(reply)
+            else:
+                waiter.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        for timer in (self._watchdog, self._flush_timer):
+            if timer is not None:
+                timer.cancel()
+        self._held.clear()
+        while self._waiting:
+            waiter, _ = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_exception(RedisConnectionError(f"Redis connection lost: {exc or 'closed'}"))
+
+    def send(self, *args: Any, urgent: bool = True) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiting.append((waiter, time.monotonic()))
+        self._held.append(hiredis.pack_command(args))
+        if urgent:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = loop.call_later(HOLD_SECONDS, self._flush)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._reply_timeout, self._check)
+        return waiter
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._held and self._transport is not None and self.open:
+            self._transport.write(b"".join(self._held))
+        self._held.clear()
+
+    def _check(self) -> None:
+        """Drop the connection when its oldest command has waited past the timeout."""
+        self._watchdog = None
+        if not self._waiting:
+            return
+        waited = time.monotonic() - self._waiting[0][1]
+        if waited >= self._reply_timeout:
+            for waiter, _ in self._waiting:
+                if not waiter.done():
+                    waiter.set_exception(RedisTimeoutError(f"Redis did not answer within {self._reply_timeout:g} s"))
+            self.close()
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(self._reply_timeout - waited, self._check)
+
+    def close(self) -> None:
+        self.open = False
+        if self._transport is not None:
+            self._transport.abort()
+
+
+class RedisPipe:
+    def __init__(self, url: str, *, connect_timeout: float = 0.5, reply_timeout: float = 2.0) -> None:
+        parts = urlparse(url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ValueError(f"not a redis:// or rediss:// URL: {url!r}")
+        self._host, self._port = parts.hostname or "localhost", parts.port or 6379
+        self._tls = parts.scheme == "rediss"
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._db = int(parts.path.lstrip("/") or 0)
+        self._connect_timeout, self._reply_timeout = connect_timeout, reply_timeout
+        self._connection: _Connection | None = None
+        self._connecting: asyncio.Task[_Connection] | None = None
+
+    async def call(self, *args: Any, urgent: bool = True) -> Any:
+        connection = self._connection
+        if connection is None or not connection.open:
+            connection = await self._connect()
+        return await connection.send(*args, urgent=urgent)
+
+    async def run(self, script: Script, keys: list[str], args: list[Any], *, urgent: bool = True) -> Any:
+        try:
+            return await self.call("EVALSHA", script.sha, len(keys), *keys, *args, urgent=urgent)
+        except ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            return await self.call("EVAL", script.source, len(keys), *keys, *args, urgent=urgent)
+
+    async def _connect(self) -> _Connection:
+        """One connection attempt at a time; callers arriving meanwhile wait for it."""
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+            self._connecting.add_done_callback(lambda _: setattr(self, "_connecting", None))
+        return await asyncio.shield(self._connecting)
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        context = ssl.create_default_context() if self._tls else None
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(self._reply_timeout), self._host, self._port, ssl=context),
+                self._connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis at {self._host}:{self._port}: {exc}") from exc
+        try:
+            if self._password is not None:
+                credentials = (self._username, self._password) if self._username else (self._password,)
+                await connection.send("AUTH", *credentials)
+            if self._db:
+                await connection.send("SELECT", self._db)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
