@@ -13,7 +13,6 @@ from gateway.admission.store import (
     CREDIT_TTL_MS,
     applied_key,
     budget_key,
-    budget_ttl_ms,
     credit_key,
     rate_key,
     slots_key,
@@ -64,7 +63,6 @@ class RedisStore:
                 scope.tpm or 0,
                 scope.max_concurrency or 0,
                 scope.budget_micros or 0,
-                budget_ttl_ms(scope, ask.now_ms),
                 scope.warning_percent,
             ]
         args += [credit.grace_micros if credit else 0, CREDIT_TTL_MS]

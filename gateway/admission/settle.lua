@@ -26,7 +26,12 @@ for i = 0, nscopes - 1 do
   local rpm, tpm = tonumber(argv[a]), tonumber(argv[a + 1])
   if rpm > 0 and failed == 1 then shift(KEYS[k + 1], -window / rpm) end
   if tpm > 0 then shift(KEYS[k + 2], token_delta * window / tpm) end
-  if tonumber(argv[a + 2]) > 0 then redis.call('ZREM', KEYS[k + 3], argv[2]) end
+  if tonumber(argv[a + 2]) > 0 then
+    redis.call('ZREM', KEYS[k + 3], argv[2])
+    -- Leases of requests that never settled (their gateway died) expire; reserve.lua only counts live ones.
+    local clock = redis.call('TIME')
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000))
+  end
   if tonumber(argv[a + 3]) > 0 and redis.call('EXISTS', KEYS[k + 4]) == 1 then
     redis.call('INCRBY', KEYS[k + 4], used - reserved)
   end

@@ -7,12 +7,13 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from gateway.admission.decision import Decision, SeedNeeded
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.rules import Ask, Credit, ScopeLimits
-from gateway.admission.store import AdmissionStore, budget_key
+from gateway.admission.store import AdmissionStore, budget_key, slots_key
 from gateway.kit.redis_pipe import RedisPipe
 
 
@@ -84,6 +85,27 @@ async def test_concurrency_slots_are_held_until_settled(store: AdmissionStore) -
     assert not refused.allowed and refused.reason == "concurrency"
     await store.settle(limits, None, held[0], 0, 0, failed=False)
     assert (await admitted(store, limits, ask(4))).allowed
+
+
+async def test_a_lease_whose_holder_died_stops_counting_once_it_expires() -> None:
+    """On Redis, a request that never settled (its gateway was killed) holds its slot only until its
+    lease runs out; the next settlement of that scope removes the expired lease."""
+    namespace = f"tollgate-test-{random.randrange(10**9)}"
+    store = RedisStore(RedisPipe("redis://127.0.0.1:6379/0"), namespace)
+    limits = [scope(max_concurrency=1)]
+    dead, slots = ask(1), f"{namespace}:{slots_key(limits[0])}"
+    try:
+        assert (await admitted(store, limits, dead)).allowed
+        assert (await admitted(store, limits, ask(2))).reason == "concurrency"
+        async with Redis.from_url("redis://127.0.0.1:6379/0") as redis:
+            await redis.zadd(slots, {dead.request_id: 1})  # its lease ran out long ago
+            survivor = ask(3)
+            assert (await admitted(store, limits, survivor)).allowed
+            assert await redis.zcard(slots) == 2  # the expired lease is not counted, and still there
+            await store.settle(limits, None, survivor, 0, 0, failed=False)
+            assert await redis.zcard(slots) == 0
+    finally:
+        await store.aclose()
 
 
 async def test_budget_is_seeded_then_stops_before_it_is_exceeded(store: AdmissionStore) -> None:
