@@ -3,14 +3,17 @@
 Changes reach every replica within a second: through Redis pub/sub when ``redis_url`` is set, and
 in any case through a poll for keys whose ``updated_at`` moved (which also covers replicas that
 missed a message). Unknown keys are remembered briefly, so a flood of bad keys cannot turn into a
-flood of database reads.
+flood of database reads; and concurrent requests with the same uncached key share one read, so that a
+busy key evicted by a change is reloaded once, not once per request in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -36,6 +39,9 @@ class KeyCache:
         self._clock = clock
         self._known: dict[str, Principal] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[Principal | None]] = {}
+        # Reads that began before their key changed: their answer is served once, never cached.
+        self._stale: weakref.WeakSet[asyncio.Future[Principal | None]] = weakref.WeakSet()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         secret = _bearer(authorization)
@@ -53,8 +59,12 @@ class KeyCache:
         seen = self._unknown.get(key_hash)
         if seen is not None and self._clock() - seen < _NEGATIVE_TTL:
             raise _invalid()
+        loading = self._loading.get(key_hash)
+        if loading is None:
+            loading = self._loading[key_hash] = asyncio.ensure_future(self._load(key_hash))
+            loading.add_done_callback(lambda done: self._forget_load(key_hash, done))
         try:
-            principal = await self._load(key_hash)
+            principal = await asyncio.shield(loading)  # one caller going away does not cancel the others' read
         except Exception as exc:  # the key store (the database) cannot answer: known keys still work
             raise KeyStoreUnavailable(
                 "API keys cannot be checked right now (the key store is unreachable); try again shortly.",
@@ -67,12 +77,20 @@ class KeyCache:
                 self._unknown.popitem(last=False)
             raise _invalid()
         self._unknown.pop(key_hash, None)
-        self._known[key_hash] = principal
+        if loading not in self._stale:
+            self._known[key_hash] = principal
         return principal
+
+    def _forget_load(self, key_hash: str, done: asyncio.Future[Principal | None]) -> None:
+        if self._loading.get(key_hash) is done:
+            del self._loading[key_hash]
 
     def invalidate(self, key_hash: str) -> None:
         self._known.pop(key_hash, None)
         self._unknown.pop(key_hash, None)
+        loading = self._loading.pop(key_hash, None)
+        if loading is not None:  # begun before the change, it may return the old row
+            self._stale.add(loading)
 
     def invalidate_all(self) -> None:
         self._known.clear()
