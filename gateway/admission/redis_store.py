@@ -104,8 +104,8 @@ class RedisStore:
         ]
         for scope in scopes:
             args += [scope.rpm or 0, scope.tpm or 0, scope.max_concurrency or 0, scope.budget_micros or 0]
-        # Not urgent: nobody waits for it, so it goes out with the next command, or within a millisecond.
-        await self._pipe.run(_SETTLE, self._keys(scopes, credit, ask.now_ms), [_joined(args)], urgent=False)
+        # Nobody waits for a settlement: it goes out with the next commands, or within a millisecond.
+        await self._pipe.run(_SETTLE, self._keys(scopes, credit, ask.now_ms), [_joined(args)], hold=True)
 
     async def seed_budget(self, key: str, spent_micros: int, ttl_ms: int) -> None:
         await self._pipe.call("SET", self._ns + key, spent_micros, "PX", ttl_ms, "NX")

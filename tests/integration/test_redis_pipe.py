@@ -108,13 +108,23 @@ async def test_a_silent_redis_times_out_every_waiting_command_and_the_next_call_
         await server.wait_closed()
 
 
-async def test_a_held_command_goes_out_before_the_next_one_or_on_its_own(pipe: RedisPipe) -> None:
+async def test_commands_sent_in_one_turn_of_the_loop_go_out_together_in_order(pipe: RedisPipe) -> None:
     name = key()
     await pipe.call("PING")  # connected
-    held = asyncio.ensure_future(pipe.call("SET", name, "held", urgent=False))
+    replies = await asyncio.gather(
+        pipe.call("SET", name, "one"), pipe.call("APPEND", name, "+two"), pipe.call("GET", name)
+    )
+    assert replies == [b"OK", 7, b"one+two"]
+    await pipe.call("DEL", name)
+
+
+async def test_a_held_command_goes_out_with_the_next_one_or_on_its_own(pipe: RedisPipe) -> None:
+    name = key()
+    await pipe.call("PING")  # connected
+    held = asyncio.ensure_future(pipe.call("SET", name, "held", hold=True))
     await asyncio.sleep(0)  # the SET is queued, not written
     assert await pipe.call("GET", name) == b"held"  # written together, in order
     assert await held == b"OK"
     started = time.monotonic()
-    assert await pipe.call("DEL", name, urgent=False) == 1  # alone: written when the hold runs out
+    assert await pipe.call("DEL", name, hold=True) == 1  # alone: written when the hold runs out
     assert time.monotonic() - started < 0.1
