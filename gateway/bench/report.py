@@ -69,7 +69,7 @@ def revision() -> str:
     if not changed:
         return f"`{commit}`"
     if not code:
-        return f"`{commit}`, with uncommitted changes in the bench itself only"
+        return f"`{commit}` (the gateway code it measures as committed; only other files differed)"
     shown = ", ".join(f"`{p}`" for p in code[:8]) + (f" and {len(code) - 8} more" if len(code) > 8 else "")
     return f"`{commit}`, with uncommitted changes in {shown}"
 
