@@ -8,8 +8,9 @@ these counts, like the usage rollups, never count a replayed event twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +25,11 @@ from gateway.metering.record import UsageRecord
 NOT_ERRORS = frozenset({"ok", "client_disconnect"})
 
 
-def periods_of(record: UsageRecord) -> Iterator[tuple[str, dt.datetime]]:
-    """The hour and the UTC day the record falls in."""
-    moment = dt.datetime.fromtimestamp(record.created_at, dt.UTC)
-    hour = moment.replace(minute=0, second=0, microsecond=0)
-    yield "hour", hour
-    yield "day", hour.replace(hour=0)
+@functools.lru_cache(maxsize=256)
+def periods_of(hour_index: int) -> tuple[tuple[str, dt.datetime], tuple[str, dt.datetime]]:
+    """The hour (hours since the epoch) and the UTC day it falls in."""
+    hour = dt.datetime.fromtimestamp(hour_index * 3600, dt.UTC)
+    return ("hour", hour), ("day", hour.replace(hour=0))
 
 
 def error_kind(record: UsageRecord) -> str | None:
@@ -39,40 +39,50 @@ def error_kind(record: UsageRecord) -> str | None:
     return f"{record.outcome} {record.status}"
 
 
-def _members(record: UsageRecord) -> tuple[tuple[str, str], ...]:
-    return ("all", ""), ("customer", str(record.customer_id)), ("key", str(record.api_key_id)), ("model", record.model)
+# Each builder first sums the batch per hour and finest key (a batch is mostly one key's traffic
+# within one hour: a few groups for hundreds of events), then spreads each sum over its periods and
+# dimensions; summing per event over eight rows each took half of the drain's CPU time.
 
 
 def total_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
-    totals: dict[tuple[str, str, dt.datetime, str], dict[str, int]] = {}
+    groups: dict[tuple[int, int, int, str], list[int]] = {}
     for record in records:
-        added = {
-            "requests": 1,
-            "errors": int(error_kind(record) is not None),
-            "cache_hits": int(record.cache_status != "miss"),
-            "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens,
-            "cost_micros": record.cost_micros,
-            "saved_micros": record.saved_micros,
-        }
-        for step, start in periods_of(record):
-            for dimension, member in _members(record):
-                row = totals.setdefault((dimension, step, start, member), dict.fromkeys(TOTALS, 0))
-                for name, value in added.items():
-                    row[name] += value
+        key = (int(record.created_at // 3600), record.customer_id, record.api_key_id, record.model)
+        sums = groups.get(key)
+        if sums is None:
+            sums = groups[key] = [0] * len(TOTALS)
+        sums[0] += 1
+        sums[1] += record.outcome not in NOT_ERRORS
+        sums[2] += record.cache_status != "miss"
+        sums[3] += record.input_tokens
+        sums[4] += record.output_tokens
+        sums[5] += record.cost_micros
+        sums[6] += record.saved_micros
+    totals: dict[tuple[str, str, dt.datetime, str], list[int]] = {}
+    for (hour_index, customer, api_key, model), sums in groups.items():
+        members = (("all", ""), ("customer", str(customer)), ("key", str(api_key)), ("model", model))
+        for step, start in periods_of(hour_index):
+            for dimension, member in members:
+                row = totals.setdefault((dimension, step, start, member), [0] * len(TOTALS))
+                for i, value in enumerate(sums):
+                    row[i] += value
     return [
-        {"dimension": dimension, "step": step, "start": start, "member": member, **sums}
+        {"dimension": dimension, "step": step, "start": start, "member": member, **dict(zip(TOTALS, sums, strict=True))}
         for (dimension, step, start, member), sums in totals.items()
     ]
 
 
 def latency_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
-    counts: Counter[tuple[str, dt.datetime, str, str, int]] = Counter()
+    per_hour: Counter[tuple[int, str, str, int]] = Counter()
     for record in records:
-        for step, start in periods_of(record):
-            counts[step, start, record.model, "latency", bucket_of(record.latency_ms)] += 1
-            if record.ttft_ms is not None:
-                counts[step, start, record.model, "ttft", bucket_of(record.ttft_ms)] += 1
+        hour_index = int(record.created_at // 3600)
+        per_hour[hour_index, record.model, "latency", bucket_of(record.latency_ms)] += 1
+        if record.ttft_ms is not None:
+            per_hour[hour_index, record.model, "ttft", bucket_of(record.ttft_ms)] += 1
+    counts: Counter[tuple[str, dt.datetime, str, str, int]] = Counter()
+    for (hour_index, model, metric, bucket), count in per_hour.items():
+        for step, start in periods_of(hour_index):
+            counts[step, start, model, metric, bucket] += count
     return [
         {"step": step, "start": start, "model": model, "metric": metric, "bucket": bucket, "count": count}
         for (step, start, model, metric, bucket), count in counts.items()
@@ -80,12 +90,15 @@ def latency_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
 
 
 def error_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
-    counts: Counter[tuple[str, dt.datetime, str]] = Counter()
+    per_hour: Counter[tuple[int, str]] = Counter()
     for record in records:
         kind = error_kind(record)
         if kind is not None:
-            for step, start in periods_of(record):
-                counts[step, start, kind] += 1
+            per_hour[int(record.created_at // 3600), kind] += 1
+    counts: Counter[tuple[str, dt.datetime, str]] = Counter()
+    for (hour_index, kind), count in per_hour.items():
+        for step, start in periods_of(hour_index):
+            counts[step, start, kind] += count
     return [{"step": step, "start": start, "kind": kind, "count": n} for (step, start, kind), n in counts.items()]
 
 
