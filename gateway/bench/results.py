@@ -22,7 +22,7 @@ class Phase:
     concurrency: int
 
 
-ROUNDS = 4  # per phase, each target runs 2 × ROUNDS slots, interleaved with the others
+ROUNDS = 8  # per phase, each target runs 2 × ROUNDS slots, interleaved with the others
 
 PHASES = (
     Phase("chat c=1", stream=False, concurrency=1),
