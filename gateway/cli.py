@@ -33,7 +33,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.scale_out:
         from gateway.bench import scale
 
-        return scale.main_from_args(args.scale_out, args.duration, args.output, os.environ)
+        return scale.main_from_args(args.scale_out, args.duration, args.output, args.cpu_per_gateway, os.environ)
     from gateway.bench import run
 
     return run.main(run.options(args.server, args.duration, args.output), os.environ)
@@ -50,6 +50,12 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--scale-out",
         metavar="COUNTS",
         help="instead: gateways behind HAProxy on shared Postgres and Redis, e.g. 1,2,4 (--duration per count)",
+    )
+    bench.add_argument(
+        "--cpu-per-gateway",
+        type=float,
+        metavar="CPUS",
+        help="with --scale-out: limit each gateway to this many CPUs (a cgroup quota, like a pod's CPU limit)",
     )
     bench.set_defaults(handler=_bench)
 

@@ -53,6 +53,8 @@ from gateway.bench.scale_checks import (
 from gateway.bench.scale_report import PARTS, CacheCheck, Costs, Exactness, ScaleResult, render
 from gateway.bench.scale_stack import (
     DEFAULT_POSTGRES,
+    cpu_limit,
+    inside,
     load_balancer,
     postgres_reading,
     private_redis,
@@ -72,6 +74,7 @@ class ScaleOptions:
     seconds: float = 10.0
     rpm: int = 30
     postgres: str = DEFAULT_POSTGRES
+    cpu_per_gateway: float | None = None  # each gateway (its loop and its drain) limited to this many CPUs
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +140,15 @@ async def _one_count(
     with contextlib.ExitStack() as stack:
         gateways = []
         for i in range(count):
-            config, port = write_config(shared, f"n{count}-g{i}"), free_port()
-            output = shared.workdir / f"n{count}-g{i}.log"
-            process = stack.enter_context(running(server_command("uvicorn", port), child_env(env, config), output))
+            name = f"n{count}-g{i}"
+            config, port = write_config(shared, name), free_port()
+            output = shared.workdir / f"{name}.log"
+            command = server_command("uvicorn", port)
+            if options.cpu_per_gateway is not None:  # like a pod's CPU limit
+                limit = cpu_limit(f"tollgate-{shared.workdir.name}-{name}", options.cpu_per_gateway)
+                group = stack.enter_context(limit)
+                command = inside(group, command)
+            process = stack.enter_context(running(command, child_env(env, config), output))
             gateways.append((process, port, output))
         for process, port, output in gateways:
             await wait_ready(process, port, "/healthz", output)
@@ -270,7 +279,7 @@ def main(options: ScaleOptions, env: Mapping[str, str], output: Path | None, com
     except BenchError as exc:
         print(f"tollgate bench: {exc}", file=sys.stderr)
         return 1
-    report = render(results, command, options.seconds, started)
+    report = render(results, command, options.seconds, started, options.cpu_per_gateway)
     print(report)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -278,10 +287,15 @@ def main(options: ScaleOptions, env: Mapping[str, str], output: Path | None, com
     return 0
 
 
-def main_from_args(counts: str, seconds: float, output: str | None, env: Mapping[str, str]) -> int:
-    """``tollgate bench --scale-out 1,2,4 [--duration S] [--output FILE]``; Postgres from
-    ``TOLLGATE_BENCH_POSTGRES`` (a server on which the user may create databases)."""
+def main_from_args(
+    counts: str, seconds: float, output: str | None, cpu_per_gateway: float | None, env: Mapping[str, str]
+) -> int:
+    """``tollgate bench --scale-out 1,2,4 [--duration S] [--cpu-per-gateway C] [--output FILE]``; Postgres
+    from ``TOLLGATE_BENCH_POSTGRES`` (a server on which the user may create databases)."""
     numbers = tuple(int(n) for n in counts.split(","))
-    options = ScaleOptions(numbers, seconds, postgres=env.get("TOLLGATE_BENCH_POSTGRES", DEFAULT_POSTGRES))
-    command = f"tollgate bench --scale-out {counts} --duration {seconds:g}" + (f" --output {output}" if output else "")
+    postgres = env.get("TOLLGATE_BENCH_POSTGRES", DEFAULT_POSTGRES)
+    options = ScaleOptions(numbers, seconds, postgres=postgres, cpu_per_gateway=cpu_per_gateway)
+    command = f"tollgate bench --scale-out {counts} --duration {seconds:g}"
+    command += f" --cpu-per-gateway {cpu_per_gateway:g}" if cpu_per_gateway is not None else ""
+    command += f" --output {output}" if output else ""
     return main(options, env, Path(output) if output else None, command)

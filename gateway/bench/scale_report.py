@@ -130,14 +130,24 @@ class ScaleResult:
         )
 
 
-def render(results: list[ScaleResult], command: str, seconds: float, started: datetime.datetime) -> str:
+def render(
+    results: list[ScaleResult], command: str, seconds: float, started: datetime.datetime, cpu_per_gateway: float | None
+) -> str:
     base = results[0].load.rps
+    counts = ", ".join(str(r.gateways) for r in results)
+    limit = (
+        f" Each gateway (its event loop and its journal-drain process together) is limited to {cpu_per_gateway:g} "
+        "CPU by a cgroup quota, as a Kubernetes CPU limit sets for a pod: replicas of a fixed size, so that "
+        "the machine's cores do not cap the count."
+        if cpu_per_gateway is not None
+        else ""
+    )
     lines = [
-        "# Scale-out: 1, 2 and 4 gateways behind HAProxy on one machine",
+        f"# Scale-out: {counts} gateways behind HAProxy on one machine",
         "",
         f"Command: `{command}`. Started {started:%Y-%m-%d %H:%M} UTC, code {revision()}, "
         f"{len(os.sched_getaffinity(0))} CPUs, {seconds:g} s timed per count at {64} connections, "
-        "metered requests (a customer key, usage journaled and drained into Postgres, admission in Redis).",
+        "metered requests (a customer key, usage journaled and drained into Postgres, admission in Redis)." + limit,
         "",
         "Everything runs on this machine: the load generator (this process), HAProxy, the gateways, the "
         "zero-latency upstream, a private Redis and the shared Postgres server. *Other processes* is the share "

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -154,3 +155,46 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+_PERIOD_US = 100_000
+
+
+def _cpu_cgroups() -> Path:
+    """Where CPU-limited groups can be made: cgroup v2 with its cpu controller, or v1's cpu hierarchy."""
+    root = Path("/sys/fs/cgroup")
+    controllers = root / "cgroup.controllers"
+    if controllers.exists() and "cpu" in controllers.read_text().split():
+        (root / "cgroup.subtree_control").write_text("+cpu")
+        return root
+    if (root / "cpu" / "cpu.cfs_quota_us").exists():
+        return root / "cpu"
+    raise BenchError("no cgroup CPU controller here (needed by --cpu-per-gateway)")
+
+
+@contextlib.contextmanager
+def cpu_limit(name: str, cpus: float) -> Iterator[Path]:
+    """A cgroup whose processes together get at most ``cpus`` CPUs (a CFS quota, as a Kubernetes CPU
+    limit sets); removed afterwards, once its processes are gone."""
+    path = _cpu_cgroups() / name
+    path.mkdir()
+    quota = int(cpus * _PERIOD_US)
+    if (path / "cpu.max").exists():
+        (path / "cpu.max").write_text(f"{quota} {_PERIOD_US}")
+    else:
+        (path / "cpu.cfs_period_us").write_text(str(_PERIOD_US))
+        (path / "cpu.cfs_quota_us").write_text(str(quota))
+    try:
+        yield path
+    finally:
+        for _ in range(50):  # the kernel refuses while a process is still leaving
+            try:
+                path.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def inside(group: Path, command: list[str]) -> list[str]:
+    """``command``, started inside ``group`` (it joins before it execs, so its children are in it too)."""
+    return ["sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "sh", *command]
