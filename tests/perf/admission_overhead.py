@@ -9,7 +9,6 @@ docs/bench-admission.md``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
@@ -26,6 +25,7 @@ import yaml
 
 from gateway.bench.load import Pool, encode_request
 from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+from tests.perf.reporting import report_main
 from tests.perf.slots import alternate
 
 ROUNDS = 10
@@ -136,16 +136,13 @@ def report(results: dict[str, dict[str, list[float]]], command: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", help="write the report to this file")
-    args = parser.parse_args()
+def measured(command: str) -> str:
     with tempfile.TemporaryDirectory() as directory:
-        results = uvloop.run(measure(Path(directory)))
-    text = report(results, "python -m tests.perf.admission_overhead" + (f" --write {args.write}" if args.write else ""))
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+        return report(uvloop.run(measure(Path(directory))), command)
+
+
+def main() -> None:
+    report_main("tests.perf.admission_overhead", __doc__, measured)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ request answered from the cache). Run: ``python -m tests.perf.cache_overhead --w
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import os
@@ -46,6 +45,7 @@ from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
+from tests.perf.reporting import report_main
 
 ROUNDS = 4
 SECONDS = 2.0
@@ -194,19 +194,14 @@ def report(results: dict[str, dict[str, list[float]]], inside: dict[str, float],
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", help="write the report to this file")
-    args = parser.parse_args()
+def measured(command: str) -> str:
     with tempfile.TemporaryDirectory() as directory:
         results = uvloop.run(measure(Path(directory)))
-    inside = uvloop.run(lookups())
-    text = report(
-        results, inside, "python -m tests.perf.cache_overhead" + (f" --write {args.write}" if args.write else "")
-    )
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    return report(results, uvloop.run(lookups()), command)
+
+
+def main() -> None:
+    report_main("tests.perf.cache_overhead", __doc__, measured)
 
 
 if __name__ == "__main__":

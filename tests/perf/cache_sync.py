@@ -9,7 +9,6 @@ Run: ``python -m tests.perf.cache_sync --write docs/bench-cache-sync.md``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import os
@@ -18,7 +17,6 @@ import statistics
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import msgspec
 import redis.asyncio as redis
@@ -27,6 +25,7 @@ from gateway.bench.load import percentile
 from gateway.cache.embedder import Embedder
 from gateway.cache.matcher import SemanticMatcher
 from gateway.cache.sync import SemanticSync
+from tests.perf.reporting import report_main
 
 SAMPLES = 40
 ABSORBED = 300
@@ -132,15 +131,7 @@ def report(m: dict[str, float], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", help="write the report to this file")
-    args = parser.parse_args()
-    text = report(
-        asyncio.run(measure()), "python -m tests.perf.cache_sync" + (f" --write {args.write}" if args.write else "")
-    )
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    report_main("tests.perf.cache_sync", __doc__, lambda command: report(asyncio.run(measure()), command))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Run: ``python -m tests.perf.routing_overhead --write docs/bench-routing.md``.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import functools
 import os
@@ -38,6 +37,7 @@ from gateway.routing.table import RoutingTable
 from gateway.services import relay
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
+from tests.perf.reporting import report_main
 from tests.perf.slots import alternate
 
 ROUNDS = 10
@@ -174,19 +174,14 @@ def report(http: dict[str, dict[str, list[float]]], local: dict[str, list[float]
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", help="write the report to this file")
-    args = parser.parse_args()
+def measured(command: str) -> str:
     with tempfile.TemporaryDirectory() as directory:
         http = uvloop.run(measure_http(Path(directory)))
-    local = uvloop.run(measure_in_process())
-    text = report(
-        http, local, "python -m tests.perf.routing_overhead" + (f" --write {args.write}" if args.write else "")
-    )
-    print(text)
-    if args.write:
-        Path(args.write).write_text(text)
+    return report(http, uvloop.run(measure_in_process()), command)
+
+
+def main() -> None:
+    report_main("tests.perf.routing_overhead", __doc__, measured)
 
 
 if __name__ == "__main__":
