@@ -49,6 +49,12 @@ if TYPE_CHECKING:
     from billing.job import BillingJob
 
 
+# Redis fails fast wherever the gateway reaches it: admission waits on it, and an outage must cost a
+# request milliseconds, not a client library's default retries.
+REDIS_CONNECT_TIMEOUT = 0.5
+REDIS_REPLY_TIMEOUT = 2.0
+
+
 @dataclass(slots=True)
 class AppState:
     settings: Settings
@@ -159,9 +165,12 @@ def _observer(settings: Settings, metrics: Metrics) -> RequestObserver:
 
 def _admission(settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics) -> Admission:
     """Counters in Redis when it is configured (shared by every replica), in this process otherwise.
-    Redis is reached on a pipelined connection of admission's own, failing as fast as :func:`_redis`."""
+    Redis is reached on a pipelined connection of admission's own."""
     store: AdmissionStore = (
-        RedisStore(RedisPipe(settings.redis_url, connect_timeout=0.5, reply_timeout=2.0), settings.redis_namespace)
+        RedisStore(
+            RedisPipe(settings.redis_url, connect_timeout=REDIS_CONNECT_TIMEOUT, reply_timeout=REDIS_REPLY_TIMEOUT),
+            settings.redis_namespace,
+        )
         if settings.redis_url
         else MemoryStore()
     )
@@ -180,16 +189,21 @@ def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], met
 
 
 def _redis(url: str | None) -> Any | None:
-    """A Redis client that fails fast: admission waits on it, and an outage must cost a request
-    milliseconds, not the client's default of ten retries with backoff. One immediate retry lets a
-    pooled connection that died with a restarted Redis be replaced."""
+    """The redis-py client of the response cache and of key-change messages, failing as fast as
+    admission's connection rather than after the client's default of ten retries with backoff. One
+    immediate retry lets a pooled connection that died with a restarted Redis be replaced."""
     if not url:
         return None
     from redis.asyncio import Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    return Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=0.5, socket_timeout=2.0)
+    return Redis.from_url(
+        url,
+        retry=Retry(NoBackoff(), 1),
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_REPLY_TIMEOUT,
+    )
 
 
 async def close_state(state: AppState) -> None:

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlparse
 
 import hiredis
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -127,14 +128,15 @@ class _Connection(asyncio.Protocol):
 
 class RedisPipe:
     def __init__(self, url: str, *, connect_timeout: float = 0.5, reply_timeout: float = 2.0) -> None:
-        parts = urlparse(url)
-        if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"not a redis:// or rediss:// URL: {url!r}")
-        self._host, self._port = parts.hostname or "localhost", parts.port or 6379
-        self._tls = parts.scheme == "rediss"
-        self._username = unquote(parts.username) if parts.username else None
-        self._password = unquote(parts.password) if parts.password else None
-        self._db = int(parts.path.lstrip("/") or 0)
+        # The URL means what it means to redis-py, which the rest of the gateway reaches Redis with:
+        # redis://, rediss:// (TLS) and unix:// (a socket path), credentials and database included.
+        options = parse_url(url)
+        self._path: str | None = options.get("path")
+        self._host, self._port = options.get("host", "localhost"), int(options.get("port", 6379))
+        self._tls = options.get("connection_class") is SSLConnection
+        self._username: str | None = options.get("username")
+        self._password: str | None = options.get("password")
+        self._db = int(options.get("db", 0))
         self._connect_timeout, self._reply_timeout = connect_timeout, reply_timeout
         self._connection: _Connection | None = None
         self._connecting: asyncio.Task[_Connection] | None = None
@@ -162,14 +164,17 @@ class RedisPipe:
 
     async def _open(self) -> _Connection:
         loop = asyncio.get_running_loop()
-        context = ssl.create_default_context() if self._tls else None
+        protocol = functools.partial(_Connection, self._reply_timeout)
+        if self._path is not None:
+            opening = loop.create_unix_connection(protocol, self._path)
+        else:
+            context = ssl.create_default_context() if self._tls else None
+            opening = loop.create_connection(protocol, self._host, self._port, ssl=context)
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(self._reply_timeout), self._host, self._port, ssl=context),
-                self._connect_timeout,
-            )
+            _, connection = await asyncio.wait_for(opening, self._connect_timeout)
         except (OSError, TimeoutError) as exc:
-            raise RedisConnectionError(f"cannot connect to Redis at {self._host}:{self._port}: {exc}") from exc
+            where = self._path or f"{self._host}:{self._port}"
+            raise RedisConnectionError(f"cannot connect to Redis at {where}: {exc}") from exc
         try:
             if self._password is not None:
                 credentials = (self._username, self._password) if self._username else (self._password,)

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -75,6 +76,27 @@ async def test_the_database_in_the_url_is_selected() -> None:
             await db3.delete(name)
     finally:
         await pipe.aclose()
+
+
+async def test_a_unix_socket_url_is_reached_as_redis_py_would(tmp_path: Path) -> None:
+    socket = tmp_path / "redis.sock"
+    server = await asyncio.create_subprocess_exec(
+        *("redis-server", "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    pipe = RedisPipe(f"unix://{socket}?db=2")
+    try:
+        for _ in range(100):
+            if socket.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert await pipe.call("SET", "k", "v") == b"OK"
+        async with Redis.from_url(f"unix://{socket}?db=2") as db2:
+            assert await db2.get("k") == b"v"
+    finally:
+        await pipe.aclose()
+        server.kill()
+        await server.wait()
 
 
 async def test_no_redis_fails_at_once() -> None:
