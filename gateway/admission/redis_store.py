@@ -40,7 +40,7 @@ class RedisStore:
     def _keys(self, scopes: Sequence[ScopeLimits], credit: Credit | None, now_ms: int) -> list[str]:
         keys: list[str] = []
         for scope in scopes:
-            keys += _scope_keys(self._ns, scope.scope)
+            keys += _scope_keys(self._ns, scope)
             keys.append(self._ns + budget_key(scope, now_ms))
         if credit is not None:
             keys.append(self._ns + credit_key(credit))
@@ -124,11 +124,10 @@ class RedisStore:
 
 
 @functools.lru_cache(maxsize=4096)
-def _scope_keys(namespace: str, scope: str) -> tuple[str, str, str]:
+def _scope_keys(namespace: str, scope: ScopeLimits) -> tuple[str, str, str]:
     """A scope's rate and concurrency keys, which never change (its budget key moves with the period)."""
-    limits = ScopeLimits(scope)
-    requests, tokens = rate_key(limits, "requests"), rate_key(limits, "tokens")
-    return namespace + requests, namespace + tokens, namespace + slots_key(limits)
+    requests, tokens = rate_key(scope, "requests"), rate_key(scope, "tokens")
+    return namespace + requests, namespace + tokens, namespace + slots_key(scope)
 
 
 def _joined(args: list[int | str]) -> str:

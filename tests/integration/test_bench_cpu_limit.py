@@ -3,6 +3,7 @@ children, as a pod's CPU limit does."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import subprocess
 import sys
@@ -24,17 +25,14 @@ def children_cpu_seconds() -> float:
 
 
 def test_a_limited_process_and_its_children_share_the_quota() -> None:
-    try:
-        limit = cpu_limit(f"tollgate-test-{time.time_ns()}", 0.25)
-        group = limit.__enter__()
-    except (BenchError, OSError) as exc:
-        pytest.skip(f"no cgroup CPU control here: {exc}")
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            group = stack.enter_context(cpu_limit(f"tollgate-test-{time.time_ns()}", 0.25))
+        except (BenchError, OSError) as exc:
+            pytest.skip(f"no cgroup CPU control here: {exc}")
         before, started = children_cpu_seconds(), time.monotonic()
         subprocess.run(inside(group, [sys.executable, "-c", FAMILY]), check=True, timeout=30)
         used, took = children_cpu_seconds() - before, time.monotonic() - started
-    finally:
-        limit.__exit__(None, None, None)
     assert took >= 1.5
     # Unlimited, parent and child would use about 3 CPU seconds in their 1.5 s (2 cores); capped at
     # 0.25 CPU, about 0.4 s plus the interpreters' start-up.

@@ -51,6 +51,7 @@ def total_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
         sums = groups.get(key)
         if sums is None:
             sums = groups[key] = [0] * len(TOTALS)
+        # In the order of TOTALS: requests, errors, cache_hits, input_tokens, output_tokens, cost, saved.
         sums[0] += 1
         sums[1] += record.outcome not in NOT_ERRORS
         sums[2] += record.cache_status != "miss"
