@@ -143,10 +143,13 @@ async def test_commands_sent_in_one_turn_of_the_loop_go_out_together_in_order(pi
 async def test_a_held_command_goes_out_with_the_next_one_or_on_its_own(pipe: RedisPipe) -> None:
     name = key()
     await pipe.call("PING")  # connected
+    in_flight = asyncio.ensure_future(pipe.call("ECHO", "in flight"))
+    await asyncio.sleep(0)  # the ECHO is queued: with a command in flight, the SET may be held
     held = asyncio.ensure_future(pipe.call("SET", name, "held", hold=True))
-    await asyncio.sleep(0)  # the SET is queued, not written
+    await asyncio.sleep(0)
     assert await pipe.call("GET", name) == b"held"  # written together, in order
+    assert await in_flight == b"in flight"
     assert await held == b"OK"
     started = time.monotonic()
-    assert await pipe.call("DEL", name, hold=True) == 1  # alone: written when the hold runs out
+    assert await pipe.call("DEL", name, hold=True) == 1  # alone: nothing to wait for, written at once
     assert time.monotonic() - started < 0.1
