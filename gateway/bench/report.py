@@ -38,7 +38,7 @@ class Header:
     revision: str
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -192,7 +192,7 @@ def render(results: list[VariantResult], head: Header) -> str:
         f"- Command: `{head.command}` ({head.seconds:g} s per phase and target; "
         f"the whole run took {head.wall_seconds:.0f} s)",
         f"- Date: {head.started.strftime('%Y-%m-%d %H:%M UTC')}; commit: {head.revision}",
-        f"- Machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {_cpu_model()}, Linux {platform.release()}, "
+        f"- Machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {cpu_model()}, Linux {platform.release()}, "
         f"Python {platform.python_version()}",
         f"- Packages: {_versions()}",
         "",

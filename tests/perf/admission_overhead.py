@@ -9,9 +9,7 @@ docs/bench-admission.md``.
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,7 +23,7 @@ import yaml
 
 from gateway.bench.load import Pool, encode_request
 from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
-from tests.perf.reporting import report_main
+from tests.perf.reporting import heading, report_main
 from tests.perf.slots import alternate
 
 ROUNDS = 10
@@ -107,14 +105,8 @@ def report(results: dict[str, dict[str, list[float]]], command: str) -> str:
     # Each round's limited slot against the free slot beside it: the machine drifts between rounds.
     paired = sorted(b - a for a, b in zip(results["free"]["p50"], results["limited"]["p50"], strict=True))
     added = statistics.median(paired)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [
-        "# Admission overhead",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
-        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
-        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream",
+        *heading("Admission overhead", command, "Redis 7 on loopback; one uvicorn worker; a zero-latency upstream"),
         "",
         "One gateway, two keys, alternating slots: `free` (no limits: admission skipped) and `limited` (requests and",
         "tokens per minute, concurrency and a monthly budget, far above the load: every request runs the reservation",

@@ -11,11 +11,8 @@ request answered from the cache). Run: ``python -m tests.perf.cache_overhead --w
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -45,7 +42,7 @@ from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
-from tests.perf.reporting import report_main
+from tests.perf.reporting import heading, report_main
 
 ROUNDS = 4
 SECONDS = 2.0
@@ -156,15 +153,13 @@ async def lookups() -> dict[str, float]:
 
 
 def report(results: dict[str, dict[str, list[float]]], inside: dict[str, float], command: str) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [
-        "# Response cache: what an exact hit costs",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
-        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
-        " Redis 7 on loopback; one uvicorn worker; a zero-latency upstream; one connection (c=1);"
-        f" load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
+        *heading(
+            "Response cache: what an exact hit costs",
+            command,
+            "Redis 7 on loopback; one uvicorn worker; a zero-latency upstream; one connection (c=1);"
+            f" load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
+        ),
         "",
         f"Alternating slots, {ROUNDS} rounds of {SECONDS:.0f} s per target; medians of the rounds' p50 latencies.",
         "`direct` asks the upstream itself; `miss` goes through the gateway with `Cache-Control: no-cache,",

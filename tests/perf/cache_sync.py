@@ -10,11 +10,8 @@ Run: ``python -m tests.perf.cache_sync --write docs/bench-cache-sync.md``.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import os
-import platform
 import statistics
-import subprocess
 import time
 import uuid
 
@@ -25,7 +22,7 @@ from gateway.bench.load import percentile
 from gateway.cache.embedder import Embedder
 from gateway.cache.matcher import SemanticMatcher
 from gateway.cache.sync import SemanticSync
-from tests.perf.reporting import report_main
+from tests.perf.reporting import heading, report_main
 
 SAMPLES = 40
 ABSORBED = 300
@@ -103,16 +100,14 @@ async def measure() -> dict[str, float]:
 
 
 def report(m: dict[str, float], command: str) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return "\n".join(
         [
-            "# Response cache: keeping replicas' semantic indexes in step",
-            "",
-            f"- Command: `{command}`",
-            f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
-            f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
-            " Redis 7 on loopback; MiniLM int8 on onnxruntime, one thread per replica;"
-            f" load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
+            *heading(
+                "Response cache: keeping replicas' semantic indexes in step",
+                command,
+                "Redis 7 on loopback; MiniLM int8 on onnxruntime, one thread per replica;"
+                f" load average {os.getloadavg()[0]:.1f} at the end (the machine is shared)",
+            ),
             "",
             "| measure | value |",
             "|---|---:|",

@@ -12,12 +12,9 @@ Run: ``python -m tests.perf.routing_overhead --write docs/bench-routing.md``.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import os
-import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +34,7 @@ from gateway.routing.table import RoutingTable
 from gateway.services import relay
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
-from tests.perf.reporting import report_main
+from tests.perf.reporting import heading, report_main
 from tests.perf.slots import alternate
 
 ROUNDS = 10
@@ -130,14 +127,8 @@ async def measure_in_process() -> dict[str, list[float]]:
 def report(http: dict[str, dict[str, list[float]]], local: dict[str, list[float]], command: str) -> str:
     med = {name: {m: statistics.median(v) for m, v in values.items()} for name, values in http.items()}
     added = med["routed"]["p50"] - med["single"]["p50"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [
-        "# Routing overhead",
-        "",
-        f"- Command: `{command}`",
-        f"- Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; commit `{commit}`",
-        f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()};"
-        " one uvicorn worker; a zero-latency upstream; shared with other work",
+        *heading("Routing overhead", command, "one uvicorn worker; a zero-latency upstream; shared with other work"),
         "",
         "## Over HTTP: the single-backend path against a routed pool",
         "",
