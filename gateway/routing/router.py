@@ -8,6 +8,7 @@ fails later in a stream is the stream's own end (an error event), never a retry.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from backends.base import JSON, Operation
-from backends.errors import Overloaded, TollgateError, UpstreamTimeout
+from backends.errors import Overloaded, TollgateError, UpstreamProtocolError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.routing import retry
 from gateway.routing.affinity import affinity_key
@@ -30,6 +31,7 @@ from gateway.services.catalog import Route
 log = logging.getLogger("tollgate.routing")
 
 T = TypeVar("T")
+C = TypeVar("C")
 BACKEND_HEADER = "x-tollgate-backend"
 
 
@@ -91,6 +93,18 @@ class Router:
 
     async def open_stream(self, model: str, op: Operation, raw: JSON, traits: Traits) -> Opened:
         return await self._route(model, op, raw, traits, _open_stream)
+
+    async def send(self, model: str, op: Operation, traits: Traits, send: Callable[[Route], Awaitable[T]]) -> T:
+        """A request in another shape than chat's JSON (images, audio uploads) through the same chain of
+        deployments, retries and fallbacks: ``send`` makes one try on the deployment it is given."""
+        return await self._route(model, op, {}, traits, functools.partial(_sent, send))
+
+    async def open_bytes(
+        self, model: str, op: Operation, traits: Traits, open_: Callable[[Route], AsyncIterator[bytes]]
+    ) -> tuple[Route, bytes, AsyncIterator[bytes]]:
+        """A byte stream (speech), tried like a chat stream until its first chunk has arrived; the
+        deployment that answers, that chunk, and the rest."""
+        return await self._route(model, op, {}, traits, functools.partial(_opened_bytes, open_))
 
     async def _route(self, model: str, op: Operation, raw: JSON, traits: Traits, call: Call[T]) -> T:
         table = self.table
@@ -182,7 +196,33 @@ async def _open_stream(route: Route, op: Operation, body: JSON, attempt: Attempt
     return Opened(route, _watched(chunks, attempt, seconds), first, seconds)
 
 
-async def _watched(chunks: AsyncIterator[JSON], attempt: Attempt, ttft: float) -> AsyncIterator[JSON]:
+async def _sent(send: Callable[[Route], Awaitable[T]], route: Route, op: Operation, body: JSON, attempt: Attempt) -> T:
+    started = time.perf_counter()
+    result = await send(route)
+    attempt.done(None, time.perf_counter() - started)
+    return result
+
+
+async def _opened_bytes(
+    open_: Callable[[Route], AsyncIterator[bytes]], route: Route, op: Operation, body: JSON, attempt: Attempt
+) -> tuple[Route, bytes, AsyncIterator[bytes]]:
+    limit, started = attempt.target.pool.first_token, time.perf_counter()
+    chunks = open_(route)
+    try:
+        async with asyncio.timeout(limit):
+            first = await anext(chunks)
+    except TimeoutError:
+        await _close(chunks)
+        raise UpstreamTimeout(f"upstream {route.deployment} sent nothing within {limit} s") from None
+    except StopAsyncIteration:
+        raise UpstreamProtocolError(f"upstream {route.deployment} sent no audio") from None
+    except BaseException:
+        await _close(chunks)
+        raise
+    return route, first, _watched(chunks, attempt, time.perf_counter() - started)
+
+
+async def _watched(chunks: AsyncIterator[C], attempt: Attempt, ttft: float) -> AsyncIterator[C]:
     """The upstream's chunks; when they end, the attempt is accounted for with how they ended."""
     failure: TollgateError | None = None
     try:
@@ -193,6 +233,10 @@ async def _watched(chunks: AsyncIterator[JSON], attempt: Attempt, ttft: float) -
         raise
     finally:
         attempt.done(failure, ttft)
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[object]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

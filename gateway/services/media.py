@@ -1,4 +1,5 @@
-"""Images and audio on the same path as text: key, model, limits and credits, backend, one usage event.
+"""Images and audio on the same path as text: key, model, limits and credits, the router's chain of
+deployments (retries on another replica, fallbacks, circuit breakers), one usage event.
 
 Each request is refused before it is sent when it asks for something its model does not serve or
 price, or uploads a file that is not what it claims: such a refusal (after the key and the model
@@ -10,6 +11,7 @@ budgets and prepaid credits hold for every modality.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from gateway.metering.pricing import ModelRates, to_micros
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
 from gateway.protocol.decoding import invalid
 from gateway.protocol.images import ImageRequest, image_files
+from gateway.routing.router import BACKEND_HEADER, Traits
 from gateway.services import media_checks
 from gateway.services.catalog import Route
 from gateway.services.pipeline import Pipeline
@@ -62,11 +65,10 @@ class MediaAnswer:
 
 @dataclass(slots=True)
 class _Opened:
-    route: Route
     metered: Metered
     limits: MediaLimits
     rates: ModelRates
-    backend: MediaBackend
+    traits: Traits
 
 
 class MediaService:
@@ -82,17 +84,15 @@ class MediaService:
             request.check()
             wanted = media_checks.check_images(request, opened.limits, opened.rates.per_image)
         ticket = await self._admit(principal, call, opened, wanted)
-        body = upstream_body(raw, opened.route)
-        answer, cost, elapsed = await self._run(
+        route, answer, cost, elapsed = await self._run(
+            call,
             opened,
             ticket,
-            lambda: opened.route.backend.request(call.op, body),
+            lambda route: route.backend.request(call.op, upstream_body(raw, route)),
             lambda made: _images_made(made, wanted, opened.rates),
         )
         encoded = msgspec.json.encode(answer)
-        return MediaAnswer(
-            "application/json", opened.route.deployment, cost, elapsed, encoded, headers=_headers(ticket)
-        )
+        return MediaAnswer("application/json", route.deployment, cost, elapsed, encoded, headers=_headers(ticket))
 
     async def edit_images(
         self, principal: Principal, call: MediaCall, request: ImageRequest, form: Form
@@ -108,14 +108,14 @@ class MediaService:
                 media_checks.check_image_file(upload, mask=upload.field == "mask")
             wanted = media_checks.check_images(request, opened.limits, opened.rates.per_image)
         ticket = await self._admit(principal, call, opened, wanted)
-        upstream = _upstream_form(form, opened.route)
-        answer, cost, elapsed = await self._run(
+        route, answer, cost, elapsed = await self._run(
+            call,
             opened,
             ticket,
-            lambda: opened.backend.upload(call.op, upstream),
+            functools.partial(_upload, call.op, form),
             lambda made: _images_made(_decoded(made), wanted, opened.rates),
         )
-        return _whole(answer, opened, cost, elapsed, ticket)
+        return _whole(answer, route, cost, elapsed, ticket)
 
     async def transcribe(
         self, principal: Principal, call: MediaCall, request: TranscriptionRequest, form: Form
@@ -127,11 +127,14 @@ class MediaService:
             info = await media_checks.read_audio(upload, opened.limits, call.model)
         heard = MediaUsage(audio_seconds=info.seconds)
         ticket = await self._admit(principal, call, opened, heard)
-        upstream = _upstream_form(form, opened.route)
-        answer, cost, elapsed = await self._run(
-            opened, ticket, lambda: opened.backend.upload(call.op, upstream), lambda _: heard
+        route, answer, cost, elapsed = await self._run(
+            call,
+            opened,
+            ticket,
+            functools.partial(_upload, call.op, form),
+            lambda _: heard,
         )
-        return _whole(answer, opened, cost, elapsed, ticket)
+        return _whole(answer, route, cost, elapsed, ticket)
 
     async def speak(self, principal: Principal, call: MediaCall, request: SpeechRequest, raw: JSON) -> MediaAnswer:
         opened = self._open(principal, call)
@@ -140,26 +143,33 @@ class MediaService:
         spoken = MediaUsage(characters=len(request.input))
         ticket = await self._admit(principal, call, opened, spoken)
         started = time.perf_counter()
-        chunks = opened.backend.audio(call.op, upstream_body(raw, opened.route))
         try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            self._finish(opened, ticket, 502, "upstream_error")
-            raise UpstreamProtocolError(f"upstream {opened.route.deployment} sent no audio") from None
+            route, first, chunks = await self.pipeline.router.open_bytes(
+                call.model,
+                call.op,
+                opened.traits,
+                lambda route: _media(route).audio(call.op, upstream_body(raw, route)),
+            )
         except TollgateError as exc:
-            self._finish(opened, ticket, exc.http_status, "upstream_error")
+            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
             raise
         return MediaAnswer(
             request.media_type,
-            opened.route.deployment,
+            route.deployment,
             self._price(principal, opened, spoken),  # exact: the characters are known before the first byte
             time.perf_counter() - started,
-            chunks=self._relay_speech(opened, ticket, spoken, first, chunks),
+            chunks=self._relay_speech(opened, ticket, route.deployment, spoken, first, chunks),
             headers=_headers(ticket),
         )
 
     async def _relay_speech(
-        self, opened: _Opened, ticket: Ticket | None, spoken: MediaUsage, first: bytes, chunks: AsyncIterator[bytes]
+        self,
+        opened: _Opened,
+        ticket: Ticket | None,
+        deployment: str,
+        spoken: MediaUsage,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
     ) -> AsyncIterator[bytes]:
         """Relay the audio and meter it once: at its end, at an upstream failure, or when the client left
         (billed in full: the upstream has been asked to speak every character)."""
@@ -173,29 +183,27 @@ class MediaService:
             outcome, status = "upstream_error", exc.http_status
             raise
         finally:
-            self._finish(opened, ticket, status, outcome, spoken if outcome != "upstream_error" else None)
+            self._finish(opened, ticket, deployment, status, outcome, spoken if outcome != "upstream_error" else None)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await chunks.aclose()  # type: ignore[attr-defined]
 
     def _open(self, principal: Principal, call: MediaCall) -> _Opened:
         """The checks that refuse a request without metering it: unknown model, key not allowed."""
-        route = self.pipeline.router.table.catalog.resolve(call.model, call.op)
+        _media(self.pipeline.router.table.catalog.resolve(call.model, call.op))
         principal.check_model(call.model)
-        backend = route.backend
-        if not isinstance(backend, MediaBackend):
-            raise UnsupportedOperation(f"The backend of '{call.model}' does not offer /v1/{call.op.value}.")
         streamed = call.op is Operation.SPEECH
         metered = Metered(call.request_id, principal, call.model, call.op.value, streamed, call.started, time.time())
         rates = self.pipeline.meter.price_book.rates(call.model) or _NO_RATES
-        return _Opened(route, metered, self._limits.get(call.model, MediaLimits()), rates, backend)
+        traits = Traits(principal.priority, principal.region)
+        return _Opened(metered, self._limits.get(call.model, MediaLimits()), rates, traits)
 
     @contextlib.contextmanager
     def _refusals(self, opened: _Opened) -> Iterator[None]:
         try:
             yield
         except TollgateError as exc:
-            self._finish(opened, None, exc.http_status, REFUSED, sent=False)
+            self._finish(opened, None, None, exc.http_status, REFUSED)
             raise
 
     def _price(self, principal: Principal, opened: _Opened, usage: MediaUsage) -> int:
@@ -209,33 +217,39 @@ class MediaService:
 
     async def _run(
         self,
+        call: MediaCall,
         opened: _Opened,
         ticket: Ticket | None,
-        send: Callable[[], Awaitable[T]],
+        send: Callable[[Route], Awaitable[T]],
         used: Callable[[T], MediaUsage],
-    ) -> tuple[T, int, float]:
-        """Send the request and meter it once; returns the answer, its cost and the upstream's time."""
+    ) -> tuple[Route, T, int, float]:
+        """Send the request down the model's chain of deployments and meter it once; returns the
+        deployment that answered, its answer, the cost and the upstream's time. An answer that cannot
+        be read counts as that deployment's failure, so the next one is tried."""
+
+        async def once(route: Route) -> tuple[Route, T, MediaUsage]:
+            answer = await send(route)
+            return route, answer, used(answer)
+
         started = time.perf_counter()
         try:
-            answer = await send()
-            usage = used(answer)
+            route, answer, usage = await self.pipeline.router.send(call.model, call.op, opened.traits, once)
         except TollgateError as exc:
-            self._finish(opened, ticket, exc.http_status, "upstream_error")
+            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
             raise
         elapsed = time.perf_counter() - started
-        return answer, self._finish(opened, ticket, 200, "ok", usage), elapsed
+        return route, answer, self._finish(opened, ticket, route.deployment, 200, "ok", usage), elapsed
 
     def _finish(
         self,
         opened: _Opened,
         ticket: Ticket | None,
+        deployment: str | None,
         status: int,
         outcome: str,
         usage: MediaUsage | None = None,
-        *,
-        sent: bool = True,
     ) -> int:
-        deployment = opened.route.deployment if sent else None
+        """Meter once; ``deployment`` is None for a request refused before it was sent."""
         media = usage or MediaUsage()
         return self.pipeline.finish(opened.metered, ticket, deployment, status, outcome, None, media=media).cost_micros
 
@@ -246,13 +260,26 @@ def _upstream_form(form: Form, route: Route) -> Form:
     return Form(fields, form.files)
 
 
+def _media(route: Route) -> MediaBackend:
+    if not isinstance(route.backend, MediaBackend):
+        raise UnsupportedOperation(f"The backend of '{route.public_model}' does not offer images or audio.")
+    return route.backend
+
+
+async def _upload(op: Operation, form: Form, route: Route) -> Payload:
+    return await _media(route).upload(op, _upstream_form(form, route))
+
+
+def _speech(op: Operation, raw: JSON, route: Route) -> AsyncIterator[bytes]:
+    return _media(route).audio(op, upstream_body(raw, route))
+
+
 def _headers(ticket: Ticket | None) -> dict[str, str]:
     return dict(ticket.headers) if ticket else {}
 
 
-def _whole(answer: Payload, opened: _Opened, cost: int, elapsed: float, ticket: Ticket | None) -> MediaAnswer:
-    deployment = opened.route.deployment
-    return MediaAnswer(answer.content_type, deployment, cost, elapsed, answer.body, headers=_headers(ticket))
+def _whole(answer: Payload, route: Route, cost: int, elapsed: float, ticket: Ticket | None) -> MediaAnswer:
+    return MediaAnswer(answer.content_type, route.deployment, cost, elapsed, answer.body, headers=_headers(ticket))
 
 
 def _decoded(answer: Payload) -> Any:

@@ -2,7 +2,8 @@
 
 Several of these make a pool of replicas (they also answer vLLM's ``/health`` and ``/metrics``) or
 a set of providers; a test kills one with SIGKILL to lose a replica under load. Faults apply to
-every request until changed, unlike the fake's per-message triggers:
+every request until changed (``slow``, ``fail`` and ``rate_limit`` to images and audio too),
+unlike the fake's per-message triggers:
 
     POST /_faults {"slow": 2.0}            wait 2 s before answering
     POST /_faults {"fail": 5, "status": 500}  the next 5 requests answer 500
@@ -25,6 +26,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tests.fakes.openai_server import FakeOpenAI, _http_error, error_body
 
@@ -44,6 +46,7 @@ class FaultyUpstream(FakeOpenAI):
                 web.get("/metrics", self.metrics),
             ]
         )
+        self.app.middlewares.append(self._media_faults)
 
     async def set_faults(self, request: web.Request) -> web.Response:
         self.faults = await request.json()
@@ -66,9 +69,17 @@ class FaultyUpstream(FakeOpenAI):
         return web.Response(text=text, content_type="text/plain")
 
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], str]:
-        self.served += 1
         body, trigger = await super()._admit(request)
         self.priorities.append(body.get("priority"))
+        await self._answer_or_fail()
+        limit = self.faults.get("context_limit")
+        if limit is not None and len(json.dumps(body.get("messages") or body.get("prompt"))) > limit:
+            raise _context_overflow(limit)
+        return body, trigger
+
+    async def _answer_or_fail(self) -> None:
+        """Count the request, then apply the faults every endpoint shares: slow, fail, rate_limit."""
+        self.served += 1
         faults = self.faults
         await asyncio.sleep(float(faults.get("slow", 0)))
         if faults.get("fail", 0) > 0:
@@ -78,10 +89,13 @@ class FaultyUpstream(FakeOpenAI):
             faults["rate_limit"] -= 1
             headers = {"retry-after": str(faults.get("retry_after", "1"))}
             raise _http_error(429, f"{self.name}: rate limit reached", "requests", headers)
-        limit = faults.get("context_limit")
-        if limit is not None and len(json.dumps(body.get("messages") or body.get("prompt"))) > limit:
-            raise _context_overflow(limit)
-        return body, trigger
+
+    @web.middleware
+    async def _media_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The image and audio endpoints (``tests.fakes.openai_media``) take the same faults."""
+        if request.path.startswith(("/v1/images/", "/v1/audio/")):
+            await self._answer_or_fail()
+        return await handler(request)
 
     async def _stream(
         self, request: web.Request, body: dict[str, Any], trigger: str, *, chat: bool
