@@ -71,6 +71,8 @@ class AppState:
     observer: RequestObserver
     media: MediaService
     redis: Any | None = None
+    # The pipelined connection of the hot path: admission's scripts and the response cache's entries.
+    pipe: RedisPipe | None = None
     ids: RequestIds = field(default_factory=RequestIds)
     # Called with a key's hash after the admin API revoked it, to evict it from the auth caches.
     key_revoked: Callable[[str], Awaitable[None]] | None = None
@@ -103,13 +105,18 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     store = KeyStore(sessions)
     keys = KeyCache(store.load)
     redis = _redis(settings.redis_url)
+    pipe = (
+        RedisPipe(settings.redis_url, connect_timeout=REDIS_CONNECT_TIMEOUT, reply_timeout=REDIS_REPLY_TIMEOUT)
+        if settings.redis_url
+        else None
+    )
     router = Router(RoutingTable(settings, ctx, time.monotonic, None), settings.routing, metrics)
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
-    admission = _admission(settings, sessions, metrics)
+    admission = _admission(settings, sessions, metrics, pipe)
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
-    cache = build_cache(settings, redis, metrics)
+    cache = build_cache(settings, redis, pipe, metrics)
     drain = JournalDrain(journal, settings.database_url) if journal is not None else None
     if drain is not None:
         drain.start()
@@ -138,6 +145,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         observer=observer,
         media=MediaService(pipeline, {model.name: model.limits for model in settings.models}),
         redis=redis,
+        pipe=pipe,
         key_revoked=key_sync.key_changed,
         billing=_billing(settings, sessions, metrics),
     )
@@ -163,17 +171,11 @@ def _observer(settings: Settings, metrics: Metrics) -> RequestObserver:
     return RequestObserver(metrics, log, tracing)
 
 
-def _admission(settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics) -> Admission:
-    """Counters in Redis when it is configured (shared by every replica), in this process otherwise.
-    Redis is reached on a pipelined connection of admission's own."""
-    store: AdmissionStore = (
-        RedisStore(
-            RedisPipe(settings.redis_url, connect_timeout=REDIS_CONNECT_TIMEOUT, reply_timeout=REDIS_REPLY_TIMEOUT),
-            settings.redis_namespace,
-        )
-        if settings.redis_url
-        else MemoryStore()
-    )
+def _admission(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], metrics: Metrics, pipe: RedisPipe | None
+) -> Admission:
+    """Counters in Redis when it is configured (shared by every replica), in this process otherwise."""
+    store: AdmissionStore = RedisStore(pipe, settings.redis_namespace) if pipe is not None else MemoryStore()
     seeds = Seeds(sessions)
     return Admission(
         store, metrics, seed_budget=seeds.budget, seed_credit=seeds.credit, fail_open=settings.admission_fail_open
@@ -189,7 +191,7 @@ def _billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], met
 
 
 def _redis(url: str | None) -> Any | None:
-    """The redis-py client of the response cache and of key-change messages, failing as fast as
+    """The redis-py client of key-change messages and the semantic index's sync, failing as fast as
     admission's connection rather than after the client's default of ten retries with backoff. One
     immediate retry lets a pooled connection that died with a restarted Redis be replaced."""
     if not url:
@@ -213,7 +215,6 @@ async def close_state(state: AppState) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await state.pipeline.admission.drain()
-    await state.pipeline.admission.store.aclose()
     if state.pipeline.cache is not None:
         await state.pipeline.cache.close()
     if state.drain is not None:
@@ -225,5 +226,7 @@ async def close_state(state: AppState) -> None:
         await state.billing.aclose()
     if state.redis is not None:
         await state.redis.aclose()
+    if state.pipe is not None:
+        await state.pipe.aclose()
     await state.engine.dispose()
     state.observer.close()

@@ -142,6 +142,3 @@ class MemoryStore:
             if entry_id not in state.applied:
                 state.applied.add(entry_id)
                 state.balance += micros
-
-    async def aclose(self) -> None:
-        return None

@@ -119,9 +119,6 @@ class RedisStore:
         if flat:
             await self._pipe.run(_TOPUP, [self._ns + credit_key(credit), self._ns + applied_key(credit)], flat)
 
-    async def aclose(self) -> None:
-        await self._pipe.aclose()
-
 
 @functools.lru_cache(maxsize=4096)
 def _scope_keys(namespace: str, scope: ScopeLimits) -> tuple[str, str, str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
+from gateway.kit.redis_pipe import RedisPipe
 from gateway.metrics import Metrics
 from gateway.settings import ConfigError, Settings
 
@@ -17,13 +18,16 @@ if TYPE_CHECKING:
     from gateway.cache.sync import SemanticSync
 
 
-def build_cache(settings: Settings, redis: Any | None, metrics: Metrics) -> ResponseCache | None:
+def build_cache(
+    settings: Settings, redis: Any | None, pipe: RedisPipe | None, metrics: Metrics
+) -> ResponseCache | None:
+    """``pipe`` carries the entries' reads and writes; ``redis`` (redis-py) the semantic index's sync."""
     models = {model.name: model.cache for model in settings.models if model.cache is not None}
     if not models:
         return None
     entries: EntryStore = MemoryEntries(settings.cache.max_entries)
-    if redis is not None:
-        entries = RedisEntries(redis, settings.redis_namespace)
+    if pipe is not None:
+        entries = RedisEntries(pipe, settings.redis_namespace)
     semantic_models = [name for name, config in models.items() if config.semantic]
     semantic = _semantic(settings, redis, semantic_models) if semantic_models else None
     return ResponseCache(models, entries, semantic, metrics, max_ttl_seconds=settings.cache.max_ttl_seconds)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from gateway.cache.keys import model_tag
+from gateway.kit.redis_pipe import RedisPipe
 
 
 class EntryStore(Protocol):
@@ -64,28 +65,27 @@ class MemoryEntries:
 
 
 class RedisEntries:
-    """Entries shared by every replica, each a Redis string with its TTL (Redis evicts, not us)."""
+    """Entries shared by every replica, each a Redis string with its TTL (Redis evicts, not us). They
+    travel on the gateway's pipelined connection (:mod:`gateway.kit.redis_pipe`), which admission
+    shares: a hit is one GET on it."""
 
-    def __init__(self, redis: Any, namespace: str) -> None:
-        self._redis = redis
+    def __init__(self, pipe: RedisPipe, namespace: str) -> None:
+        self._pipe = pipe
         self._prefix = f"{namespace}:cache:e:"
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.get(self._prefix + key)
+        value: bytes | None = await self._pipe.call("GET", self._prefix + key)
         return value
 
     async def put(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        await self._redis.set(self._prefix + key, value, ex=ttl_seconds)
+        await self._pipe.call("SET", self._prefix + key, value, "EX", ttl_seconds)
 
     async def purge(self, tenant: str | None, model: str | None) -> int:
         pattern = f"{self._prefix}{tenant or '*'}:{model_tag(model) if model else '*'}:*"
-        deleted = 0
-        batch: list[bytes] = []
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                deleted += await self._redis.unlink(*batch)
-                batch.clear()
-        if batch:
-            deleted += await self._redis.unlink(*batch)
-        return deleted
+        deleted, cursor = 0, b"0"
+        while True:
+            cursor, found = await self._pipe.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            if found:
+                deleted += await self._pipe.call("UNLINK", *found)
+            if cursor == b"0":
+                return deleted

@@ -22,11 +22,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[AdmissionStore]
     if request.param == "memory":
         yield MemoryStore()
         return
-    store = RedisStore(RedisPipe("redis://127.0.0.1:6379/0"), f"tollgate-test-{random.randrange(10**9)}")
+    pipe = RedisPipe("redis://127.0.0.1:6379/0")
     try:
-        yield store
+        yield RedisStore(pipe, f"tollgate-test-{random.randrange(10**9)}")
     finally:
-        await store.aclose()
+        await pipe.aclose()
 
 
 def scope(**limits: int | str | None) -> ScopeLimits:
@@ -91,7 +91,8 @@ async def test_a_lease_whose_holder_died_stops_counting_once_it_expires() -> Non
     """On Redis, a request that never settled (its gateway was killed) holds its slot only until its
     lease runs out; the next settlement of that scope removes the expired lease."""
     namespace = f"tollgate-test-{random.randrange(10**9)}"
-    store = RedisStore(RedisPipe("redis://127.0.0.1:6379/0"), namespace)
+    pipe = RedisPipe("redis://127.0.0.1:6379/0")
+    store = RedisStore(pipe, namespace)
     limits = [scope(max_concurrency=1)]
     dead, slots = ask(1), f"{namespace}:{slots_key(limits[0])}"
     try:
@@ -105,7 +106,7 @@ async def test_a_lease_whose_holder_died_stops_counting_once_it_expires() -> Non
             await store.settle(limits, None, survivor, 0, 0, failed=False)
             assert await redis.zcard(slots) == 0
     finally:
-        await store.aclose()
+        await pipe.aclose()
 
 
 async def test_budget_is_seeded_then_stops_before_it_is_exceeded(store: AdmissionStore) -> None:

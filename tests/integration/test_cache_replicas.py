@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis.asyncio as redis
 
 from backends.base import Operation
 from gateway.cache.keys import keys_for
 from gateway.cache.store import RedisEntries
+from gateway.kit.redis_pipe import RedisPipe
 from tests.support.gateway_process import create_key, running_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -64,11 +64,11 @@ async def test_an_answer_stored_by_one_replica_is_a_semantic_hit_on_the_other(
 
 
 async def test_redis_entries_expire_and_purge_by_customer_or_model() -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    store = RedisEntries(client, f"tollgate-test-{uuid.uuid4().hex[:8]}")
+    pipe = RedisPipe(REDIS_URL)
+    store = RedisEntries(pipe, f"tollgate-test-{uuid.uuid4().hex[:8]}")
 
-    def entry(tenant: str, model: str) -> str:
-        return keys_for(tenant, model, Operation.CHAT, {"messages": [{"role": "user", "content": "q"}]}).exact
+    def entry(tenant: str, model: str, question: str = "q") -> str:
+        return keys_for(tenant, model, Operation.CHAT, {"messages": [{"role": "user", "content": question}]}).exact
 
     try:
         await store.put(entry("c1", "m"), b"short", 1)
@@ -80,6 +80,10 @@ async def test_redis_entries_expire_and_purge_by_customer_or_model() -> None:
         assert await store.purge("c1", None) == 1
         assert await store.purge(None, "n") == 1
         assert await store.get(entry("c2", "m")) == b"v"
+        # Enough entries that the scan takes several cursors, among other tenants' keys.
+        await asyncio.gather(*(store.put(entry("c3", "m", f"q{i}"), b"v", 60) for i in range(2500)))
+        assert await store.purge("c3", None) == 2500
+        assert await store.get(entry("c2", "m")) == b"v"
         assert await store.purge(None, None) == 1
     finally:
-        await client.aclose()
+        await pipe.aclose()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis.asyncio as redis
 import uvloop
 import yaml
 
@@ -40,6 +39,7 @@ from gateway.bench.procs import (
 from gateway.cache.policy import Controls
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
+from gateway.kit.redis_pipe import RedisPipe
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
 from tests.perf.reporting import heading, report_main
@@ -128,10 +128,10 @@ async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
 
 async def lookups() -> dict[str, float]:
     """The cache's own part of a hit, in this process: ``ResponseCache.lookup`` p50 per store (µs)."""
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    pipe = RedisPipe("redis://127.0.0.1:6379/0")
     stores: dict[str, EntryStore] = {
         "memory": MemoryEntries(100),
-        "redis": RedisEntries(client, f"tollgate-bench-{uuid.uuid4().hex[:8]}"),
+        "redis": RedisEntries(pipe, f"tollgate-bench-{uuid.uuid4().hex[:8]}"),
     }
     raw = msgspec.json.decode(BODY)
     principal = Principal(key_id=1, key_hash="-", customer_id=1, customer_name="bench")
@@ -148,7 +148,7 @@ async def lookups() -> dict[str, float]:
             times.append((time.perf_counter() - started) * 1e6)
             assert found.status == "hit"
         p50s[name] = statistics.median(times)
-    await client.aclose()
+    await pipe.aclose()
     return p50s
 
 
