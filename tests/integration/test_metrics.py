@@ -138,12 +138,16 @@ def test_labels_never_carry_keys_or_request_ids(traffic: Traffic) -> None:
 
 def test_one_json_line_per_request_without_secrets(traffic: Traffic) -> None:
     workdir, key = traffic.workdir, traffic.key
-    log = (workdir / "gateway.log").read_text()
+    expected = traffic.answered + FAILED + 1 + traffic.limited
+    deadline = time.monotonic() + 5  # each worker writes its lines out within a second
+    while True:
+        log = (workdir / "gateway.log").read_text()
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert key not in log and "hello" not in log  # neither the key nor the prompt
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"ts"')]
-    assert len(lines) == traffic.answered + FAILED + 1 + traffic.limited and len(
-        {line["request_id"] for line in lines}
-    ) == len(lines)
+    assert len(lines) == expected and len({line["request_id"] for line in lines}) == len(lines)
     ok = [line for line in lines if line["status"] == 200]
     assert len(ok) == traffic.answered
     first = ok[0]
