@@ -1,4 +1,5 @@
-"""Redis stopped mid-test: the configured policy holds, nothing crashes, limits resume after."""
+"""Redis stopped mid-test: the configured policy holds, nothing crashes, limits resume after; the
+response cache, on the same connection, serves misses meanwhile and hits again after."""
 
 from __future__ import annotations
 
@@ -40,7 +41,10 @@ def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
 def config(tmp_path: Path, port: int, fail_open: bool) -> dict[str, Any]:
     return {
         "backends": {"sim": {"type": "simulator"}},
-        "models": [{"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]}],
+        "models": [
+            {"name": "sim-chat", "deployments": [{"backend": "sim", "model": "sim"}]},
+            {"name": "cached", "deployments": [{"backend": "sim", "model": "sim"}], "cache": {"exact": True}},
+        ],
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'tollgate.db'}",
         "journal_dir": str(tmp_path / "journal"),
         "redis_url": f"redis://127.0.0.1:{port}/0",
@@ -55,13 +59,27 @@ async def burst(url: str, key: str, count: int) -> list[int]:
     return sorted(r.status_code for r in responses)
 
 
-async def store_errors(url: str) -> float:
+async def counter(url: str, name: str) -> float:
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"{url}/metrics")).text
     for line in text.splitlines():
-        if line.startswith("tollgate_admission_store_errors_total"):
+        if line.startswith(f"{name}_total"):
             return float(line.split()[-1])
     return 0.0
+
+
+async def cached(url: str, key: str) -> str:
+    """The cache's verdict on one fixed question, asked until its answer has been stored (at most 5 s)."""
+    body = {"model": "cached", "messages": [{"role": "user", "content": "what is two and two"}], "temperature": 0}
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=30) as http:
+        deadline = time.monotonic() + 5
+        while True:
+            response = await http.post(f"{url}/v1/chat/completions", json=body)
+            assert response.status_code == 200
+            verdict = response.headers["x-tollgate-cache"]
+            if verdict == "hit" or time.monotonic() > deadline:
+                return verdict
+            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("fail_open", [True, False], ids=["fail-open", "fail-closed"])
@@ -75,6 +93,20 @@ async def test_redis_outage_follows_the_policy_and_limits_come_back(tmp_path: Pa
         redis.wait()
         during = await burst(url, key, 5)
         assert during == ([200] * 5 if fail_open else [503] * 5)
-        assert await store_errors(url) >= 5
+        assert await counter(url, "tollgate_admission_store_errors") >= 5
         with private_redis(port):
             assert await burst(url, key, 5) == [200] * 3 + [429] * 2  # a fresh Redis: a fresh minute
+
+
+async def test_the_cache_serves_misses_while_redis_is_down_and_hits_once_it_is_back(tmp_path: Path) -> None:
+    port = free_port()
+    settings = config(tmp_path, port, fail_open=True)
+    key = await asyncio.to_thread(create_key, settings, tmp_path, "cache-co")
+    with private_redis(port) as redis, running_gateway(settings, tmp_path) as url:
+        assert await cached(url, key) == "hit"
+        redis.kill()
+        redis.wait()
+        assert await cached(url, key) == "miss"  # answered by the model, for 5 s, never an error
+        assert await counter(url, "tollgate_cache_errors") >= 2  # lookups and stores that failed
+        with private_redis(port):
+            assert await cached(url, key) == "hit"  # stored again in the fresh Redis, then found
