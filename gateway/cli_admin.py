@@ -1,4 +1,5 @@
-"""``tollgate migrate``, ``keys``, ``customers``, ``credits`` and ``usage``: the operator's commands.
+"""``tollgate migrate``, ``keys``, ``customers``, ``credits``, ``usage`` and ``rollups``: the operator's
+commands.
 
 They work on the configured database directly, through the same services as the admin API (so the
 same checks apply), and need no running gateway. A SQLite database is brought to the newest schema
@@ -17,6 +18,7 @@ import msgspec
 from gateway import cli_customers
 from gateway.cli_runner import Commands, exit_status, run_command, settings_of, when
 from gateway.db import migrate
+from gateway.db.repositories.rollup_rebuild import rebuild_rollups
 from gateway.kit.tables import render
 from gateway.protocol.admin import KeyCreate, UsageQuery
 from gateway.protocol.decoding import validate
@@ -31,6 +33,7 @@ def register(commands: Commands) -> None:
     _add_keys(commands, config)
     cli_customers.register(commands, config)
     _add_usage(commands, config)
+    _add_rollups(commands, config)
 
 
 def _add_migrate(commands: Commands, config: argparse.ArgumentParser) -> None:
@@ -146,6 +149,24 @@ async def _keys_list(service: AdminService, args: argparse.Namespace) -> None:
 async def _keys_revoke(service: AdminService, args: argparse.Namespace) -> None:
     key = await service.revoke_key(args.key)
     print(f"Revoked key {key.id} ({key.prefix}) of customer {key.customer} at {when(key.revoked_at, '-')}.")
+
+
+def _add_rollups(commands: Commands, config: argparse.ArgumentParser) -> None:
+    rollups = commands.add_parser("rollups", help="the hourly rollups the dashboard and reports read").add_subparsers(
+        dest="action", required=True
+    )
+    rebuild = rollups.add_parser(
+        "rebuild",
+        parents=[config],
+        help="recompute them from the usage events, e.g. after upgrading across migration 0005",
+    )
+    rebuild.set_defaults(handler=run_command(_rollups_rebuild))
+
+
+async def _rollups_rebuild(service: AdminService, args: argparse.Namespace) -> None:
+    async with service.sessions.begin() as session:
+        events = await rebuild_rollups(session)
+    print(f"Rebuilt the rollups from {events} usage events.")
 
 
 async def _usage(service: AdminService, args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""``tollgate keys``, ``customers`` and ``usage`` against a real database, as an operator runs them."""
+"""``tollgate keys``, ``customers``, ``usage`` and ``rollups`` against a real database, as an operator
+runs them."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.auth.keys import hash_key
 from gateway.db.models import ApiKey, Customer
+from gateway.db.repositories import api_keys, customers
+from gateway.db.repositories.rollup_rebuild import ROLLUPS
+from gateway.db.repositories.usage_ingest import ingest
 from tests.support.usage_data import seed_usage
+from tests.support.usage_records import usage_record
 
 Sessions = async_sessionmaker[AsyncSession]
 Tollgate = Callable[..., subprocess.CompletedProcess[str]]
@@ -202,3 +207,24 @@ async def test_credits_add_prints_the_balance_and_a_repeated_reference_adds_noth
         ("topup", "25.000000", "invoice 7"),
     ]
     assert rows[1][5] == "topup:inv-7" and rows[0][5].startswith("topup:")
+
+
+async def test_rollups_rebuild_brings_back_usage_the_rollups_miss(tollgate: Tollgate, sessions: Sessions) -> None:
+    async with sessions.begin() as session:
+        owner = await customers.create(session, "acme")
+        key = (await api_keys.create(session, owner, name="acme-1")).info.id
+        records = [
+            usage_record(f"r{i}", customer_id=owner.id, api_key_id=key, model="chat-a", cost_micros=250_000)
+            for i in range(4)
+        ]
+        await ingest(session, records)
+        for model in ROLLUPS:  # as usage stored before the rollups existed
+            await session.execute(delete(model))
+    assert "chat-a" not in tollgate("usage").stdout
+
+    rebuilt = tollgate("rollups", "rebuild")
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == "Rebuilt the rollups from 4 usage events."
+    rows = [line.split() for line in tollgate("usage", "--group-by", "model").stdout.splitlines()[1:]]
+    assert [(r[0], r[1], r[-1]) for r in rows] == [("chat-a", "4", "1.000000"), ("TOTAL", "4", "1.000000")]

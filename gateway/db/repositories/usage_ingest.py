@@ -69,7 +69,15 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
     statement = insert(events).on_conflict_do_nothing(index_elements=["request_id"]).returning(events.c.request_id)
     inserted = set((await session.execute(statement, [_event_row(r) for r in unique])).scalars())
     fresh = [r for r in unique if r.request_id in inserted]
-    rows = rollup_rows(fresh)
+    await add_to_rollups(session, fresh)
+    await debit_usage(session, fresh)
+    return len(fresh)
+
+
+async def add_to_rollups(session: AsyncSession, records: Sequence[UsageRecord]) -> None:
+    """Add events to the hourly rollups and the dashboard's breakdowns of them."""
+    insert = _insert(session)
+    rows = rollup_rows(records)
     if rows:
         table = UsageRollup.__table__
         upsert = insert(table)
@@ -78,6 +86,4 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
             set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
         )
         await session.execute(upsert, rows)
-    await add_breakdowns(session, insert, fresh)
-    await debit_usage(session, fresh)
-    return len(fresh)
+    await add_breakdowns(session, insert, records)
