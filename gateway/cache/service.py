@@ -51,6 +51,8 @@ class Lookup:
     status: str = "miss"
     similarity: float | None = None
     ttl_seconds: int = 0  # how long the answer is kept if it is stored
+    model: str = ""
+    broken: bool = False  # the store failed: served as a miss, no semantic search
 
     @property
     def storable(self) -> bool:
@@ -84,27 +86,48 @@ class ResponseCache:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def lookup(self, principal: Principal, op: Operation, model: str, raw: JSON, controls: Controls) -> Lookup:
+        """Exact, then semantic. The two halves are public for a caller that runs the exact one beside
+        other work (the admission of a limited key: one Redis round trip for both) and the semantic
+        one, an embedding, only once the request is admitted."""
+        return await self.lookup_rest(await self.lookup_exact(principal, op, model, raw, controls))
+
+    async def lookup_exact(
+        self, principal: Principal, op: Operation, model: str, raw: JSON, controls: Controls
+    ) -> Lookup:
         config = self._models.get(model)
         if config is None or not cacheable_request(op, raw, config, key_opts_in=principal.cache_nondeterministic):
             return Lookup(op)
         tenant = tenant_of(principal.customer_id, config.shared_across_customers)
         ttl = ttl_for(config, controls, principal.cache_ttl_seconds, self._max_ttl)
-        lookup = Lookup(op, config, controls, keys_for(tenant, model, op, raw), ttl_seconds=ttl)
-        if controls.read:
+        keys = keys_for(tenant, model, op, raw)
+        lookup = Lookup(op, config, controls, keys, ttl_seconds=ttl, model=model)
+        if controls.read and config.exact:
             try:
-                await self._find(lookup, config)
+                if await self._load(lookup, keys.exact):
+                    lookup.status = "hit"
             except Exception as exc:  # an optional component: a broken cache serves misses
-                lookup.answer, lookup.status, lookup.similarity = None, "miss", None
-                self._failed("lookup", exc)
-            self._metrics.cache_lookups.labels(model, lookup.status).inc()
+                self._broken(lookup, exc)
         return lookup
 
-    async def _find(self, lookup: Lookup, config: ModelCache) -> None:
+    async def lookup_rest(self, lookup: Lookup) -> Lookup:
+        """The semantic search when the exact lookup missed; the lookup is counted here, once."""
+        if lookup.config is None or not lookup.controls.read:
+            return lookup
+        if lookup.status == "miss" and not lookup.broken:
+            try:
+                await self._find_semantic(lookup, lookup.config)
+            except Exception as exc:
+                self._broken(lookup, exc)
+        self._metrics.cache_lookups.labels(lookup.model, lookup.status).inc()
+        return lookup
+
+    def _broken(self, lookup: Lookup, exc: Exception) -> None:
+        lookup.answer, lookup.status, lookup.similarity, lookup.broken = None, "miss", None, True
+        self._failed("lookup", exc)
+
+    async def _find_semantic(self, lookup: Lookup, config: ModelCache) -> None:
         keys = lookup.keys
         assert keys is not None
-        if config.exact and await self._load(lookup, keys.exact):
-            lookup.status = "hit"
-            return
         if self._semantic is None or not config.semantic or keys.semantic_scope is None:
             return
         assert keys.last_user_turn is not None

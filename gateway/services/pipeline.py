@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterable
@@ -87,16 +88,34 @@ class Pipeline:
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
-    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None]:
-        """Checks that refuse a request before it is sent; a refused request is not metered."""
+    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None, Lookup]:
+        """Checks that refuse a request before it is sent (a refused request is not metered), then
+        the cache lookup."""
         self.meter.check_recording()
         self.router.table.catalog.resolve(call.model, call.op)
         principal.check_model(call.model)
         plan = plan_for(principal)
-        ticket = await self._admit(plan, principal, call) if plan is not None else None
+        if plan is None:
+            ticket, lookup = None, await self._lookup(principal, call)
+        else:
+            ticket, lookup = await self._admit_and_look(plan, principal, call)
         metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
         traits = Traits(principal.priority, call.region or principal.region, call.session)
-        return traits, metered, ticket
+        return traits, metered, ticket, lookup
+
+    async def _admit_and_look(self, plan: Plan, principal: Principal, call: Call) -> tuple[Ticket | None, Lookup]:
+        """The reservation and the cache's exact lookup leave in one write, and Redis answers both in
+        one round trip; the semantic search (an embedding) waits until the request is admitted."""
+        if self.cache is None:
+            return await self._admit(plan, principal, call), Lookup(call.op)
+        # Scheduled before the reservation is sent, so its GET joins the reservation's write.
+        exact = asyncio.ensure_future(self.cache.lookup_exact(principal, call.op, call.model, call.raw, call.cache))
+        try:
+            ticket = await self._admit(plan, principal, call)
+        except BaseException:
+            exact.cancel()
+            raise
+        return ticket, await self.cache.lookup_rest(await exact)
 
     async def _admit(self, plan: Plan, principal: Principal, call: Call) -> Ticket | None:
         want_cost = plan.needs_cost
@@ -150,9 +169,8 @@ class Pipeline:
         return replay.fresh_body(lookup.answer, call.op, call.request_id, usd(charge.cost_micros)), charge
 
     async def complete(self, principal: Principal, call: Call) -> Completed:
-        traits, metered, ticket = await self._prepare(principal, call)
+        traits, metered, ticket, lookup = await self._prepare(principal, call)
         headers = ticket.headers if ticket else {}
-        lookup = await self._lookup(principal, call)
         if lookup.answer is not None:
             body, charge = self._serve_hit(metered, ticket, call, lookup)
             return Completed(body, CACHE_DEPLOYMENT, charge.cost_micros, 0.0, {**headers, **lookup.headers()})
@@ -172,8 +190,7 @@ class Pipeline:
         return Completed(answer.body, deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
-        traits, metered, ticket = await self._prepare(principal, call)
-        lookup = await self._lookup(principal, call)
+        traits, metered, ticket, lookup = await self._prepare(principal, call)
         if lookup.answer is not None:
             body, _ = self._serve_hit(metered, ticket, call, lookup)
             events = replay.replay(body, call.op, wants_usage=call.wants_usage)

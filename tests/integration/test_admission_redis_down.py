@@ -4,11 +4,7 @@ response cache, on the same connection, serves misses meanwhile and hits again a
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +13,7 @@ import pytest
 
 from gateway.bench.procs import free_port
 from tests.support.gateway_process import create_key, running_gateway
-
-
-@contextmanager
-def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline, "private redis did not start"
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.kill()
-        process.wait()
+from tests.support.private_redis import private_redis
 
 
 def config(tmp_path: Path, port: int, fail_open: bool) -> dict[str, Any]:
