@@ -51,6 +51,7 @@ class Gateway:
     globex: str
     acme_limited: str
     acme_sampling: str  # a key whose sampled requests are cached, for one second
+    acme_one_a_minute: str
 
     def ask(
         self, key: str, content: str, *, model: str = "cached", headers: dict[str, str] | None = None, **params: Any
@@ -79,8 +80,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     keys = [create_key(settings, workdir, c) for c in ("acme", "globex")]
     limited = create_key(settings, workdir, "acme", "--tpm", "300")
     sampling = create_key(settings, workdir, "acme", "--cache-ttl", "1", "--cache-nondeterministic")
+    one_a_minute = create_key(settings, workdir, "acme", "--rpm", "1")
     with running_gateway(settings, workdir, env={"TOLLGATE_ADMIN_TOKEN": ""}) as url:
-        yield Gateway(url, workdir / "tollgate.db", *keys, limited, sampling)
+        yield Gateway(url, workdir / "tollgate.db", *keys, limited, sampling, one_a_minute)
 
 
 def text(response: httpx.Response) -> str:
@@ -243,3 +245,21 @@ def test_what_a_hit_costs_follows_the_price_book(gateway: Gateway) -> None:
         and event["saved_micros"] == full - event["cost_micros"]
     )
     assert hit.headers["x-tollgate-cost-usd"] == f"0.{event['cost_micros']:06d}"
+
+
+def _lookups(gateway: Gateway) -> float:
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    counts = re.findall(r'tollgate_cache_lookups_total\{model="cached",[^}]*\} ([0-9.e+]+)', metrics)
+    return sum(float(n) for n in counts)
+
+
+def test_a_refused_request_gets_no_cached_answer_and_counts_no_lookup(gateway: Gateway) -> None:
+    question = "At what temperature does water boil at sea level?"
+    assert gateway.ask_until_cached(gateway.acme, question).headers["x-tollgate-cache"] == "hit"
+    before = _lookups(gateway)
+    admitted = gateway.ask(gateway.acme_one_a_minute, question)  # the same customer: its entry
+    refused = gateway.ask(gateway.acme_one_a_minute, question)
+    assert (admitted.status_code, admitted.headers["x-tollgate-cache"]) == (200, "hit")
+    assert refused.status_code == 429 and refused.json()["error"]["type"] == "requests"
+    assert "x-tollgate-cache" not in refused.headers or refused.headers["x-tollgate-cache"] == "miss"
+    assert _lookups(gateway) == before + 1
