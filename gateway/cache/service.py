@@ -85,6 +85,10 @@ class ResponseCache:
         self._max_ttl = max_ttl_seconds
         self._pending: set[asyncio.Task[None]] = set()
 
+    def covers(self, model: str) -> bool:
+        """Whether the model has a cache at all."""
+        return model in self._models
+
     async def lookup(self, principal: Principal, op: Operation, model: str, raw: JSON, controls: Controls) -> Lookup:
         """Exact, then semantic. The two halves are public for a caller that runs the exact one beside
         other work (the admission of a limited key: one Redis round trip for both) and the semantic

@@ -106,7 +106,7 @@ class Pipeline:
     async def _admit_and_look(self, plan: Plan, principal: Principal, call: Call) -> tuple[Ticket | None, Lookup]:
         """The reservation and the cache's exact lookup leave in one write, and Redis answers both in
         one round trip; the semantic search (an embedding) waits until the request is admitted."""
-        if self.cache is None:
+        if self.cache is None or not self.cache.covers(call.model):
             return await self._admit(plan, principal, call), Lookup(call.op)
         # Scheduled before the reservation is sent, so its GET joins the reservation's write.
         exact = asyncio.ensure_future(self.cache.lookup_exact(principal, call.op, call.model, call.raw, call.cache))
