@@ -9,8 +9,9 @@ commands travel in batches under load: everything sent during one turn of the ev
 one write at its end, and a command nobody waits for (``hold=True``: a settlement), while others are
 in flight, waits up to :data:`HOLD_SECONDS` to go out with the next ones, which saves a write and a
 wake-up per request under load (c=64 throughput of a limited key 0.73-0.76x an unlimited one's without
-the hold, 0.77-0.88x with it, tests/perf/admission_overhead). Everything else (pub/sub, the cache,
-streams) keeps redis-py.
+the hold, 0.77-0.88x with it, tests/perf/admission_overhead). The response cache reads and writes its
+answers on the same connection, so a limited key's reservation and its cache lookup share a round
+trip. The rest (key-change pub/sub, the semantic index's stream) keeps redis-py.
 
 It fails fast, as admission needs: a refused connection raises at once, and a Redis that stops
 answering fails every waiting command after ``reply_timeout`` (the connection is dropped, and the
