@@ -144,12 +144,8 @@ class MediaService:
         ticket = await self._admit(principal, call, opened, spoken)
         started = time.perf_counter()
         try:
-            route, first, chunks = await self.pipeline.router.open_bytes(
-                call.model,
-                call.op,
-                opened.traits,
-                lambda route: _media(route).audio(call.op, upstream_body(raw, route)),
-            )
+            speech = functools.partial(_speech, call.op, raw)
+            route, first, chunks = await self.pipeline.router.open_bytes(call.model, call.op, opened.traits, speech)
         except TollgateError as exc:
             self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
             raise
