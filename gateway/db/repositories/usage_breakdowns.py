@@ -39,34 +39,23 @@ def error_kind(record: UsageRecord) -> str | None:
     return f"{record.outcome} {record.status}"
 
 
-# Each builder first sums the batch per hour and finest key (a batch is mostly one key's traffic
-# within one hour: a few groups for hundreds of events), then spreads each sum over its periods and
-# dimensions; summing per event over eight rows each took half of the drain's CPU time.
+# Each builder spreads per-hour sums over their periods and dimensions rather than adding every event
+# into eight rows (that took half of the drain's CPU time): the totals spread the hourly usage rollup
+# rows, which already sum the batch per hour, customer, key and model; the other two sum per hour first.
 
 
-def total_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
-    groups: dict[tuple[int, int, int, str], list[int]] = {}
-    for record in records:
-        key = (int(record.created_at // 3600), record.customer_id, record.api_key_id, record.model)
-        sums = groups.get(key)
-        if sums is None:
-            sums = groups[key] = [0] * len(TOTALS)
-        # In the order of TOTALS: requests, errors, cache_hits, input_tokens, output_tokens, cost, saved.
-        sums[0] += 1
-        sums[1] += record.outcome not in NOT_ERRORS
-        sums[2] += record.cache_status != "miss"
-        sums[3] += record.input_tokens
-        sums[4] += record.output_tokens
-        sums[5] += record.cost_micros
-        sums[6] += record.saved_micros
+def total_rows(hourly: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The totals of the hourly usage rollup rows (``usage_ingest.rollup_rows``) per hour and day, for
+    each customer, key, model and overall."""
     totals: dict[tuple[str, str, dt.datetime, str], list[int]] = {}
-    for (hour_index, customer, api_key, model), sums in groups.items():
-        members = (("all", ""), ("customer", str(customer)), ("key", str(api_key)), ("model", model))
-        for step, start in periods_of(hour_index):
-            for dimension, member in members:
-                row = totals.setdefault((dimension, step, start, member), [0] * len(TOTALS))
+    for row in hourly:
+        sums = [row[name] for name in TOTALS]
+        members = (("all", ""), ("customer", str(row["customer_id"])), ("key", str(row["api_key_id"])))
+        for step, start in periods_of(int(row["hour"].timestamp()) // 3600):
+            for dimension, member in (*members, ("model", row["model"])):
+                total = totals.setdefault((dimension, step, start, member), [0] * len(TOTALS))
                 for i, value in enumerate(sums):
-                    row[i] += value
+                    total[i] += value
     return [
         {"dimension": dimension, "step": step, "start": start, "member": member, **dict(zip(TOTALS, sums, strict=True))}
         for (dimension, step, start, member), sums in totals.items()
@@ -103,9 +92,12 @@ def error_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
     return [{"step": step, "start": start, "kind": kind, "count": n} for (step, start, kind), n in counts.items()]
 
 
-async def add_breakdowns(session: AsyncSession, insert: Any, fresh: Sequence[UsageRecord]) -> None:
-    """Add the new events to the dashboard's rollups; ``insert`` is the dialect's ``insert``."""
-    await _add(session, insert, UsageTotal, ["dimension", "step", "start", "member"], TOTALS, total_rows(fresh))
+async def add_breakdowns(
+    session: AsyncSession, insert: Any, fresh: Sequence[UsageRecord], hourly: Iterable[dict[str, Any]]
+) -> None:
+    """Add the new events, and their hourly usage rollup rows, to the dashboard's rollups; ``insert``
+    is the dialect's ``insert``."""
+    await _add(session, insert, UsageTotal, ["dimension", "step", "start", "member"], TOTALS, total_rows(hourly))
     key = ["step", "start", "model", "metric", "bucket"]
     await _add(session, insert, LatencyRollup, key, ("count",), latency_rows(fresh))
     await _add(session, insert, ErrorRollup, ["step", "start", "kind"], ("count",), error_rows(fresh))

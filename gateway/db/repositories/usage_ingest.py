@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.models import UsageEvent, UsageRollup
 from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.db.repositories.credits import debit_usage
-from gateway.db.repositories.usage_breakdowns import add_breakdowns
+from gateway.db.repositories.usage_breakdowns import NOT_ERRORS, add_breakdowns
 from gateway.metering.record import UsageRecord
 
 
@@ -41,7 +41,7 @@ def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
         if row is None:
             row = totals[key] = dict.fromkeys(COUNTERS, 0)
         row["requests"] += 1
-        row["errors"] += record.outcome not in ("ok", "client_disconnect")
+        row["errors"] += record.outcome not in NOT_ERRORS
         row["cache_hits"] += record.cache_status != "miss"
         row["latency_ms_sum"] += record.latency_ms
         for name in EVENT_SUMS:
@@ -86,4 +86,4 @@ async def add_to_rollups(session: AsyncSession, records: Sequence[UsageRecord]) 
             set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
         )
         await session.execute(upsert, rows)
-    await add_breakdowns(session, insert, records)
+    await add_breakdowns(session, insert, records, rows)
