@@ -104,7 +104,7 @@ class RedisStore:
         ]
         for scope in scopes:
             args += [scope.rpm or 0, scope.tpm or 0, scope.max_concurrency or 0, scope.budget_micros or 0]
-        # Nobody waits for a settlement: it goes out with the next commands, or within a millisecond.
+        # Nobody waits for a settlement: while others are in flight it goes out with them (within 1 ms).
         await self._pipe.run(_SETTLE, self._keys(scopes, credit, ask.now_ms), [_joined(args)], hold=True)
 
     async def seed_budget(self, key: str, spent_micros: int, ttl_ms: int) -> None:

@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.scrape import scrape, value
 from tests.support.usage_events import wait_for_event
 
 TOKEN = "admin-" + uuid.uuid4().hex
@@ -248,9 +249,8 @@ def test_what_a_hit_costs_follows_the_price_book(gateway: Gateway) -> None:
 
 
 def _lookups(gateway: Gateway) -> float:
-    metrics = httpx.get(f"{gateway.url}/metrics").text
-    counts = re.findall(r'tollgate_cache_lookups_total\{model="cached",[^}]*\} ([0-9.e+]+)', metrics)
-    return sum(float(n) for n in counts)
+    samples, results = scrape(gateway.url), ("hit", "semantic", "miss")
+    return sum(value(samples, "tollgate_cache_lookups_total", model="cached", result=r) for r in results)
 
 
 def test_a_refused_request_gets_no_cached_answer_and_counts_no_lookup(gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ import pytest
 from gateway.bench.procs import free_port
 from tests.support.gateway_process import create_key, running_gateway
 from tests.support.private_redis import private_redis
+from tests.support.scrape import scrape, value
 
 
 def config(tmp_path: Path, port: int, fail_open: bool) -> dict[str, Any]:
@@ -35,15 +36,6 @@ async def burst(url: str, key: str, count: int) -> list[int]:
         body = {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
         responses = await asyncio.gather(*(http.post(f"{url}/v1/chat/completions", json=body) for _ in range(count)))
     return sorted(r.status_code for r in responses)
-
-
-async def counter(url: str, name: str) -> float:
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(f"{url}/metrics")).text
-    for line in text.splitlines():
-        if line.startswith(f"{name}_total"):
-            return float(line.split()[-1])
-    return 0.0
 
 
 async def cached(url: str, key: str) -> str:
@@ -71,7 +63,7 @@ async def test_redis_outage_follows_the_policy_and_limits_come_back(tmp_path: Pa
         redis.wait()
         during = await burst(url, key, 5)
         assert during == ([200] * 5 if fail_open else [503] * 5)
-        assert await counter(url, "tollgate_admission_store_errors") >= 5
+        assert value(scrape(url), "tollgate_admission_store_errors_total") >= 5
         with private_redis(port):
             assert await burst(url, key, 5) == [200] * 3 + [429] * 2  # a fresh Redis: a fresh minute
 
@@ -85,6 +77,6 @@ async def test_the_cache_serves_misses_while_redis_is_down_and_hits_once_it_is_b
         redis.kill()
         redis.wait()
         assert await cached(url, key) == "miss"  # answered by the model, for 5 s, never an error
-        assert await counter(url, "tollgate_cache_errors") >= 2  # lookups and stores that failed
+        assert value(scrape(url), "tollgate_cache_errors_total") >= 2  # lookups and stores that failed
         with private_redis(port):
             assert await cached(url, key) == "hit"  # stored again in the fresh Redis, then found
