@@ -119,8 +119,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     max_request_bytes: int = 16 * 1024 * 1024
     # The largest multipart upload (audio, images to edit) read at all; each model may accept less.
     max_upload_bytes: int = 25 * 1024 * 1024
-    # Requests without an Authorization header are served as this customer (the demo uses it);
-    # unset, such requests get 401.
+    # Requests without a key are served as this customer (the demo uses it): no Authorization header,
+    # or a bearer not shaped like a Tollgate key (``tg-...``); a key-shaped one must be valid. Unset,
+    # such requests get 401.
     anonymous_customer: str | None = None
     journal_dir: str = ".tollgate/journal"
     # false serves requests without recording any usage: nothing is billed. It exists to measure the

@@ -21,6 +21,18 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def presents_key(authorization: str | None) -> bool:
+    """Whether a request's Authorization header offers a Tollgate key, or something other than a bearer.
+
+    A config with an ``anonymous_customer`` serves the rest as that customer: no header, or a bearer
+    that is not shaped like a key (the OpenAI SDKs always send one, ``api_key="unused"`` included).
+    A key-shaped bearer is checked as a key, so an unknown, revoked or expired key is still refused."""
+    if authorization is None:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() != "bearer" or token.strip().startswith(KEY_PREFIX)
+
+
 def generate_key() -> NewKey:
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     return NewKey(secret=secret, prefix=secret[:DISPLAY_LENGTH], key_hash=hash_key(secret))

@@ -13,6 +13,7 @@ from backends.base import JSON, Operation
 from backends.errors import TollgateError
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.auth.cache import KeyCache
+from gateway.auth.keys import presents_key
 from gateway.auth.principal import Principal
 from gateway.cache import replay
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls
@@ -84,7 +85,7 @@ class Pipeline:
         self.cache = cache
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        if authorization is None and self._anonymous is not None:
+        if self._anonymous is not None and not presents_key(authorization):
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
