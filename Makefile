@@ -3,17 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tollgate-installed
+RUNTIME_STAMP := $(VENV)/.tollgate-runtime-installed
+# Where `make serve` listens: `make serve PORT=8123 HOST=0.0.0.0`.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: install serve vllm node chromium deploy-tools lint types audit lock test check bench bench-scale
+.PHONY: install runtime serve vllm node chromium deploy-tools lint types audit lock test check bench bench-scale
 
 # Dependencies install at the versions pinned in requirements.lock (`make lock` re-pins them); the lock
 # is a constraint, so a dependency added to pyproject.toml and not yet locked still installs.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+# What `make serve` needs and no more: the gateway's own dependencies, without the developers' tools.
+$(RUNTIME_STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e .
+	touch $(RUNTIME_STAMP)
 
 lock: install  ## re-pin requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra cache --python-version 3.11 -o requirements.lock
@@ -23,8 +33,10 @@ audit: install  ## known vulnerabilities in the pinned dependencies (skipped, sa
 
 install: $(STAMP)
 
-serve: install  ## run the gateway on its embedded default (the demo config unless TOLLGATE_CONFIG is set)
-	$(BIN)/tollgate serve
+runtime: $(RUNTIME_STAMP)
+
+serve: runtime  ## run the gateway on its embedded default (the demo config unless TOLLGATE_CONFIG is set)
+	$(BIN)/tollgate serve --host $(HOST) --port $(PORT)
 
 vllm:  ## the real vLLM CPU server the pool tests use, installed once into ~/.cache/tollgate
 	bash tests/vllm_support/install.sh

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway import install_extra
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
 from gateway.kit.redis_pipe import RedisPipe
@@ -40,7 +41,7 @@ def _semantic(settings: Settings, redis: Any | None, models: list[str]) -> Seman
         from gateway.cache.matcher import SemanticMatcher
         from gateway.cache.sync import SemanticSync
     except ImportError as exc:
-        raise ConfigError(f"{needs} (pip install 'tollgate[cache]'): {exc}") from exc
+        raise ConfigError(f"{needs} ({install_extra('cache')}): {exc}") from exc
     try:
         embedder = Embedder()
     except EmbedderError as exc:

@@ -17,6 +17,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from gateway import install_extra
+
 DIMENSIONS = 384
 MAX_TOKENS = 256
 
@@ -32,7 +34,7 @@ def _package_dir(package: str) -> Path:
     """The installed folder of ``package``, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError(f"package {package!r} is not installed (pip install 'tollgate[cache]')")
+        raise EmbedderError(f"package {package!r} is not installed ({install_extra('cache')})")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

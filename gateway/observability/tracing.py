@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway import install_extra
 from gateway.metering.pricing import format_usd
 from gateway.metering.record import UsageRecord
 
@@ -68,7 +69,7 @@ def build_tracing(settings: TracingSettings) -> Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError as exc:
-        missing = "tracing is configured but OpenTelemetry is not installed: pip install 'tollgate[otel]'"
+        missing = f"tracing is configured but OpenTelemetry is not installed: {install_extra('otel')}"
         raise RuntimeError(missing) from exc
     provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))

@@ -11,7 +11,6 @@ operation answers errors in OpenAI's envelope and names the bearer token it need
 from __future__ import annotations
 
 import copy
-from importlib import metadata
 from typing import Any
 
 import msgspec
@@ -20,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
+from gateway import version
 from gateway.routes.generation import ENDPOINTS
 
 Schema = dict[str, Any]
@@ -73,7 +73,7 @@ def schema_of(app: Litestar) -> Schema:
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Tollgate",
-        version=metadata.version("tollgate"),
+        version=version(),
         description="An OpenAI-compatible model gateway.",
         path="/schema",
         render_plugins=[TollgateSchemaPlugin()],
