@@ -7,26 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway import cli_admin, cli_billing, cli_pool
-from gateway.settings import ConfigError, load_settings
-
-
-def _serve(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(args.config, os.environ)  # fail fast, before any worker starts
-    except ConfigError as exc:
-        print(f"tollgate: bad config: {exc}", file=sys.stderr)
-        return 2
-    if args.config:
-        os.environ["TOLLGATE_CONFIG"] = os.path.abspath(args.config)
-    if args.workers > 1:
-        from gateway.server import share_metrics_between_workers
-
-        share_metrics_between_workers(os.environ)
-    from gateway.server import serve
-
-    serve(host=args.host, port=args.port, workers=args.workers, settings=settings)
-    return 0
+from gateway import DISTRIBUTION, cli_admin, cli_billing, cli_pool, version
+from gateway.cli_serve import serve_command
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -62,13 +44,14 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollgate", description="An OpenAI-compatible model gateway.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"tollgate {version()} ({DISTRIBUTION})")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", help="YAML config file (default: $TOLLGATE_CONFIG, else the demo config)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.set_defaults(handler=_serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    serve.set_defaults(handler=serve_command)
     _add_bench(commands)
     cli_admin.register(commands)
     cli_pool.register(commands)
@@ -77,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `tollgate` alone: what it can do
+        parser.print_help()
+        return 0
     code: int = args.handler(args)
     return code
 

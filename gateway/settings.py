@@ -17,6 +17,8 @@ import yaml
 
 from backends.registry import BackendConfig
 from billing.config import StripeSettings
+from gateway.db.engine import with_async_driver
+from gateway.kit.config_hints import choice_hint
 from gateway.routing.config import Rollout, RoutingSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
@@ -178,6 +180,8 @@ def load_settings(path: str | Path | None, env: Mapping[str, str]) -> Settings:
         if env.get(variable):
             raw[key] = env[variable]
     raw["source"] = source
+    if isinstance(raw.get("database_url"), str):
+        raw["database_url"] = with_async_driver(raw["database_url"])
     _check_backend_entries(raw.get("backends"), source)
     try:
         settings = msgspec.convert(raw, Settings)
@@ -235,7 +239,8 @@ def _describe(exc: msgspec.ValidationError, root: str = "$") -> str:
     problem, sep, location = message.rpartition(" - at ")
     if not sep:
         return f"{root}: {message}"
-    return f"{root}{location.strip('`')[1:]}: {problem}"
+    path = f"{root}{location.strip('`')[1:]}"
+    return f"{path}: {problem}{choice_hint(Settings, path, problem)}"
 
 
 def _check_references(settings: Settings) -> None:

@@ -7,6 +7,16 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# Database URLs as users write them (and as Heroku, Render or psql print them) name no driver, and
+# SQLAlchemy would pick psycopg2, which Tollgate does not install: the async driver is asyncpg.
+_ASYNC_SCHEMES = {"postgres": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+def with_async_driver(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` as ``postgresql+asyncpg://``; ``sqlite://`` as ``sqlite+aiosqlite://``."""
+    scheme, sep, rest = url.partition("://")
+    return f"{_ASYNC_SCHEMES[scheme]}{sep}{rest}" if sep and scheme in _ASYNC_SCHEMES else url
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
