@@ -19,6 +19,7 @@ from gateway import cli_customers
 from gateway.cli_runner import Commands, exit_status, run_command, settings_of, when
 from gateway.db import migrate
 from gateway.db.repositories.rollup_rebuild import rebuild_rollups
+from gateway.kit.key_terms import budget_text, limits_text
 from gateway.kit.tables import render
 from gateway.protocol.admin import KeyCreate, UsageQuery
 from gateway.protocol.decoding import validate
@@ -68,8 +69,10 @@ def _add_keys(commands: Commands, config: argparse.ArgumentParser) -> None:
     listing = keys.add_parser("list", parents=[config], help="list keys (never their secrets)")
     listing.add_argument("--customer")
     listing.set_defaults(handler=run_command(_keys_list))
-    revoke = keys.add_parser("revoke", parents=[config], help="revoke a key by its id or prefix")
-    revoke.add_argument("key", metavar="ID_OR_PREFIX")
+    revoke = keys.add_parser(
+        "revoke", parents=[config], help="revoke a key: its id, the whole key, or a unique start of it (6+ characters)"
+    )
+    revoke.add_argument("key", metavar="ID_OR_KEY")
     revoke.set_defaults(handler=run_command(_keys_revoke))
 
 
@@ -138,12 +141,14 @@ async def _keys_list(service: AdminService, args: argparse.Namespace) -> None:
             key.customer,
             key.name or "-",
             ",".join(key.models) if key.models else "*",
+            limits_text(key.rpm, key.tpm, key.max_concurrency),
+            budget_text(key.budget_micros, key.budget_period),
             when(key.expires_at, "never"),
             when(key.revoked_at, "-"),
         ]
         for key in keys
     ]
-    print(render(["ID", "PREFIX", "CUSTOMER", "NAME", "MODELS", "EXPIRES", "REVOKED"], rows))
+    print(render(["ID", "PREFIX", "CUSTOMER", "NAME", "MODELS", "LIMITS", "BUDGET", "EXPIRES", "REVOKED"], rows))
 
 
 async def _keys_revoke(service: AdminService, args: argparse.Namespace) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 KEY_PREFIX = "tg-"
 DISPLAY_LENGTH = 10
+# The shortest start of a key that may name it (revoking, usage reports): "tg-" and three more.
+MIN_REF_LENGTH = 6
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,9 @@ from gateway.dashboard.pages import Report
 from gateway.dashboard.periods import RANGES, Periods, periods
 from gateway.db.repositories.dashboard import Dimension
 from gateway.errors import HttpRequest
+from gateway.kit.key_terms import budget_text, limits_text
 from gateway.protocol.admin import KeyCreate
-from gateway.protocol.decoding import validate
+from gateway.protocol.decoding import validate_query
 from gateway.routes.dashboard_auth import (
     HOME,
     login,
@@ -114,7 +115,14 @@ async def billing(request: HttpRequest) -> Template:
 
 async def _keys(request: HttpRequest, status: int = 200, **shown: Any) -> Template:
     found = await dashboard_admin.keys_page(state_of(request).sessions)
-    context = {"title": "Keys", "nav": NAVIGATION, "keys": found.keys, "customers": found.customers}
+    terms = {
+        key.id: {
+            "limits": limits_text(key.limits.rpm, key.limits.tpm, key.limits.max_concurrency),
+            "budget": budget_text(key.limits.budget_micros, key.limits.budget_period),
+        }
+        for key in found.keys
+    }
+    context = {"title": "Keys", "nav": NAVIGATION, "keys": found.keys, "customers": found.customers, "terms": terms}
     return page(request, "keys.html", {"created": None, "error": None, **context, **shown}, status)
 
 
@@ -123,15 +131,21 @@ async def keys(request: HttpRequest) -> Template:
     return await _keys(request)
 
 
+# The create form's fields: the key's customer and name, its limits, budget and expiry.
+KEY_FORM_FIELDS = ("customer", "name", "rpm", "tpm", "max_concurrency", "budget_usd", "budget_period", "expires_at")
+
+
 @post("/keys")
 async def create_key(request: HttpRequest) -> Template:
     """Issue a key and show its secret in this answer only (never in a URL, never again)."""
     form = await request.form()
-    fields = {"customer": form.get("customer", ""), "name": form.get("name") or None}
+    fields = {field: str(form.get(field, "")).strip() for field in KEY_FORM_FIELDS}
+    if not fields["budget_usd"]:
+        fields["budget_period"] = ""  # the form always sends one
     state = state_of(request)
     service = AdminService(state.sessions, key_revoked=state.key_revoked)
-    try:
-        created = await service.create_key(validate(fields, KeyCreate))
+    try:  # what is left empty is not limited; numbers arrive as text and are read as numbers
+        created = await service.create_key(validate_query({k: v for k, v in fields.items() if v}, KeyCreate))
     except TollgateError as error:
         return await _keys(request, error.http_status, error=error.message)
     return await _keys(request, 201, created=created)

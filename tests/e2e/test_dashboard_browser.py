@@ -142,6 +142,28 @@ async def test_a_key_created_in_the_browser_works_once_shown_and_stops_when_revo
         assert (await client.get("/v1/models", headers=auth)).status_code == 401
 
 
+async def test_the_keys_page_creates_and_shows_a_key_with_limits_a_budget_and_an_expiry(page: Page, site: Site) -> None:
+    await page.goto(f"{site.url}/dashboard/keys")
+    await page.select_option("select[name=customer]", "beta")
+    await page.fill("input[name=name]", "with-terms")
+    await page.fill("input[name=rpm]", "60")
+    await page.fill("input[name=tpm]", "100000")
+    await page.fill("input[name=max_concurrency]", "4")
+    await page.fill("input[name=budget_usd]", "12.5")
+    await page.select_option("select[name=budget_period]", "day")
+    await page.fill("input[name=expires_at]", "2099-01-31")
+    await page.click("text=Create key")
+    await expect(page.locator("#new-secret")).to_be_visible()
+
+    cells = await page.locator("table#keys tr", has_text="with-terms").locator("td").all_text_contents()
+    assert [cell.strip() for cell in cells[4:8]] == [
+        "active",
+        "60 rpm, 100000 tpm, 4 at once",
+        "$12.50 a day",
+        "2099-01-31 00:00",
+    ]
+
+
 async def test_forms_need_the_sessions_csrf_token_and_the_cookie_is_locked_down(site: Site) -> None:
     async with httpx.AsyncClient(base_url=site.url) as client:
         signed_in = await client.post("/dashboard/login", data={"token": TOKEN})

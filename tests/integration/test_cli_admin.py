@@ -3,6 +3,7 @@ runs them."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from collections.abc import Callable
@@ -79,7 +80,7 @@ async def test_keys_list_shows_keys_but_never_their_secrets_and_revoke_marks_the
 
     assert revoked.returncode == 0, revoked.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].split() == ["ID", "PREFIX", "CUSTOMER", "NAME", "MODELS", "EXPIRES", "REVOKED"]
+    assert lines[0].split() == ["ID", "PREFIX", "CUSTOMER", "NAME", "MODELS", "LIMITS", "BUDGET", "EXPIRES", "REVOKED"]
     acme_row, beta_row = lines[1], lines[2]
     assert secrets[0][:10] in acme_row and "acme" in acme_row and acme_row.rstrip().endswith("Z")  # revoked at
     assert secrets[1][:10] in beta_row and beta_row.rstrip().endswith("-")
@@ -106,7 +107,56 @@ async def test_bad_options_are_refused_with_a_message(tollgate: Tollgate) -> Non
 
     assert unknown_model.returncode == 1 and "'chat-z' is not a model this gateway serves" in unknown_model.stderr
     assert bad_date.returncode == 1 and "'yesterday' is not an ISO 8601 date" in bad_date.stderr
-    assert unknown_key.returncode == 1 and "No API key has the prefix 'tg-nope'" in unknown_key.stderr
+    assert unknown_key.returncode == 1 and "No API key starts with 'tg-nope'" in unknown_key.stderr
+
+
+async def test_keys_list_shows_each_keys_limits_budget_and_expiry(tollgate: Tollgate) -> None:
+    tollgate(
+        "keys", "create", "--customer", "acme", "--name", "limited", "--rpm", "60", "--tpm", "100000",
+        "--max-concurrency", "4", "--budget-usd", "12.5", "--budget-period", "day", "--expires", "2099-01-31",
+    )  # fmt: skip
+    tollgate("keys", "create", "--customer", "acme", "--name", "open")
+
+    listed = tollgate("keys", "list")
+
+    header, limited, unlimited = listed.stdout.splitlines()
+    columns = [header.index(title) for title in ("LIMITS", "BUDGET", "EXPIRES", "REVOKED")]
+    cells = [[row[a:b].strip() for a, b in itertools.pairwise(columns)] for row in (limited, unlimited)]
+    assert cells == [
+        ["60 rpm, 100000 tpm, 4 at once", "$12.50 a day", "2099-01-31 00:00:00Z"],
+        ["none", "none", "never"],
+    ]
+
+
+async def test_keys_revoke_takes_the_whole_key_or_a_unique_start_of_it_and_never_prints_a_secret(
+    tollgate: Tollgate, sessions: Sessions
+) -> None:
+    secrets = [tollgate("keys", "create", "--customer", "acme").stdout.splitlines()[-1] for _ in range(4)]
+    async with sessions() as session, session.begin():  # two keys whose displayed prefixes share a start
+        for key_id, prefix in ((3, "tg-Same111"), (4, "tg-Same222")):
+            (await session.get(ApiKey, key_id)).prefix = prefix  # type: ignore[union-attr]
+
+    by_whole_key = tollgate("keys", "revoke", secrets[0])
+    by_six = tollgate("keys", "revoke", secrets[1][:6])
+    ambiguous = tollgate("keys", "revoke", "tg-Same")
+    other_case = tollgate("keys", "revoke", "tg-same1")
+    too_short = tollgate("keys", "revoke", "tg-Sa")
+    not_a_key = tollgate("keys", "revoke", secrets[2][:-1] + ("A" if secrets[2][-1] != "A" else "B"))
+    unique_start = tollgate("keys", "revoke", "tg-Same1")
+
+    assert by_whole_key.returncode == 0, by_whole_key.stderr
+    assert by_whole_key.stdout.startswith(f"Revoked key 1 ({secrets[0][:10]}) of customer acme")
+    assert by_six.returncode == 0 and by_six.stdout.startswith("Revoked key 2 "), by_six.stderr
+    assert ambiguous.returncode == 1 and "More than one key starts with 'tg-Same'" in ambiguous.stderr
+    assert other_case.returncode == 1 and "No API key starts with 'tg-same1'" in other_case.stderr
+    assert too_short.returncode == 1 and "give at least 6 characters of the key" in too_short.stderr
+    assert not_a_key.returncode == 1 and "give the whole key or its first 10 characters" in not_a_key.stderr
+    assert unique_start.returncode == 0 and unique_start.stdout.startswith("Revoked key 3 (tg-Same111)")
+    printed = "".join(done.stdout + done.stderr for done in (by_whole_key, by_six, not_a_key))
+    assert all(secret[10:] not in printed for secret in secrets)  # nothing past the displayed prefix
+    async with sessions() as session:
+        revoked = await session.scalars(select(ApiKey.id).where(ApiKey.revoked_at.is_not(None)).order_by(ApiKey.id))
+        assert list(revoked) == [1, 2, 3]
 
 
 async def test_usage_prints_cost_in_dollars_per_group(tollgate: Tollgate, sessions: Sessions) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backends.errors import Conflict, InvalidRequest, NotFound
-from gateway.auth.keys import KEY_PREFIX, generate_key
+from gateway.auth.keys import DISPLAY_LENGTH, KEY_PREFIX, MIN_REF_LENGTH, generate_key, hash_key
 from gateway.db.models import ApiKey, Customer
 from gateway.db.models.base import utcnow
 from gateway.db.models.limits import DEFAULT_WARNING_PERCENT
@@ -152,21 +152,40 @@ async def get(session: AsyncSession, key_id: int) -> KeyInfo | None:
 
 
 async def resolve(session: AsyncSession, ref: str, param: str = "key") -> ApiKey:
-    """The key named by its id (``42``) or its displayed prefix (``tg-AbC1234``)."""
+    """The key named by its id (``42``), the whole key, or any unique start of it of ``MIN_REF_LENGTH``
+    characters or more (such as the displayed prefix, ``tg-AbC1234``). Errors never repeat more of
+    ``ref`` than a displayed prefix: it may be a whole secret."""
     ref = ref.strip()
     if ref.isdigit():
         key = await session.get(ApiKey, int(ref))
         if key is None:
             raise NotFound(f"No API key has the id {ref}.", param=param)
         return key
+    shown = ref if len(ref) <= DISPLAY_LENGTH else f"{ref[:DISPLAY_LENGTH]}..."
     if not ref.startswith(KEY_PREFIX):
-        raise InvalidRequest(f"{ref!r} is neither a key id nor a key prefix ({KEY_PREFIX}...).", param=param)
-    result = await session.execute(select(ApiKey).where(ApiKey.prefix == ref).limit(2))
-    matches = list(result.scalars())
+        raise InvalidRequest(
+            f"{shown!r} is neither a key id nor a key, nor the start of one ({KEY_PREFIX}...).", param=param
+        )
+    if len(ref) < MIN_REF_LENGTH:
+        raise InvalidRequest(
+            f"{shown!r} is too short: give at least {MIN_REF_LENGTH} characters of the key.", param=param
+        )
+    if len(ref) > DISPLAY_LENGTH:  # past the stored prefix, only the whole key can be checked (by its hash)
+        owner = await find_by_hash(session, hash_key(ref))
+        if owner is None:
+            raise NotFound(
+                f"No API key is {shown!r}: give the whole key or its first {DISPLAY_LENGTH} characters.", param=param
+            )
+        return owner.key
+    # Compared as a substring: LIKE would be case-insensitive in SQLite, and keys are not.
+    starts = select(ApiKey).where(func.substr(ApiKey.prefix, 1, len(ref)) == ref)
+    matches = list((await session.execute(starts.limit(2))).scalars())
     if not matches:
-        raise NotFound(f"No API key has the prefix {ref!r}.", param=param)
+        raise NotFound(f"No API key starts with {shown!r}.", param=param)
     if len(matches) > 1:
-        raise Conflict(f"More than one key has the prefix {ref!r}; name it by id.", param=param, code="ambiguous")
+        raise Conflict(
+            f"More than one key starts with {shown!r}; give more of it, or its id.", param=param, code="ambiguous"
+        )
     return matches[0]
 
 
