@@ -193,6 +193,24 @@ class Metrics:
             "Usage events the journal drain stored in the database.",
             registry=self.registry,
         )
+        self.journal_drain_up = Gauge(
+            "tollgate_journal_drain_up",
+            "1 while the journal drain process runs, 0 while it is dead and waits to be restarted.",
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        )
+        self.journal_drain_restarts = Counter(
+            "tollgate_journal_drain_restarts",
+            "Journal drain processes restarted after they died.",
+            registry=self.registry,
+        )
+        self.admission_store_up = Gauge(
+            "tollgate_admission_store_up",
+            "1 while the admission store (Redis) answers, 0 while it cannot be reached (limits are not"
+            " enforced with admission_fail_open, limited requests refused without).",
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        )
         self.stripe_sync_lag_seconds = Gauge(
             "tollgate_stripe_sync_lag_seconds",
             "Seconds the oldest meter event planned for Stripe has waited to be sent (0: none waiting).",

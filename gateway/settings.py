@@ -28,6 +28,7 @@ _ENV_OVERRIDES = {
     "TOLLGATE_DATABASE_URL": "database_url",
     "TOLLGATE_REDIS_URL": "redis_url",
     "TOLLGATE_ADMIN_TOKEN": "admin_token",
+    "TOLLGATE_METRICS_TOKEN": "metrics_token",
     # Set by ``tollgate serve --workers N`` (or by hand for another server) before any worker starts.
     "PROMETHEUS_MULTIPROC_DIR": "metrics_multiprocess_dir",
 }
@@ -118,6 +119,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # Prefix of every Redis key and channel, so that deployments can share one Redis.
     redis_namespace: str = "tollgate"
     admin_token: str | None = None
+    # Set: ``/metrics`` answers only ``Authorization: Bearer <metrics_token>`` (401 otherwise).
+    metrics_token: str | None = None
     max_request_bytes: int = 16 * 1024 * 1024
     # The largest multipart upload (audio, images to edit) read at all; each model may accept less.
     max_upload_bytes: int = 25 * 1024 * 1024

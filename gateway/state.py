@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backends.base import BackendContext
 from backends.http import build_client
 from gateway.admission.memory import MemoryStore
+from gateway.admission.redis_watch import RedisWatch
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.seeds import Seeds
 from gateway.admission.service import Admission
@@ -25,11 +26,13 @@ from gateway.auth.cache import KeyCache
 from gateway.auth.store import KeyStore
 from gateway.auth.sync import KeySync
 from gateway.cache.build import build_cache
+from gateway.dashboard.sign_in import SignInGuard
 from gateway.db.engine import build_engine, session_factory
 from gateway.kit.ids import RequestIds
 from gateway.kit.redis_pipe import RedisPipe
 from gateway.metering import price_book
 from gateway.metering.drain import JournalDrain
+from gateway.metering.drain_watch import DrainWatch
 from gateway.metering.journal import Journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
@@ -81,6 +84,10 @@ class AppState:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Reads the config again (``POST /admin/reload``); None when it came from no file.
     reload: Callable[[], Settings] | None = None
+    # Whether Redis answers (``/readyz``); None without Redis.
+    redis_watch: RedisWatch | None = None
+    # The dashboard's sign-in throttle and revoked sessions.
+    sign_in: SignInGuard = field(default_factory=SignInGuard)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
@@ -148,10 +155,15 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         pipe=pipe,
         key_revoked=key_sync.key_changed,
         billing=_billing(settings, sessions, metrics),
+        redis_watch=RedisWatch(pipe, metrics, settings.admission_fail_open) if pipe is not None else None,
+        sign_in=SignInGuard(pipe, settings.redis_namespace),
     )
     state.spawn(observer.flush_forever())
     if drain is not None:
         state.spawn(drain.report_forever(metrics))
+        state.spawn(DrainWatch(drain, metrics).watch_forever())
+    if state.redis_watch is not None:
+        state.spawn(state.redis_watch.watch_forever())
     state.spawn(key_sync.poll_forever())
     state.spawn(key_sync.listen_forever())
     state.spawn(price_book.follow(sessions, meter.use_price_book, settings.price_poll_seconds))

@@ -15,6 +15,7 @@ from gateway.admission.decision import Decision, SeedNeeded, rate_headers
 from gateway.admission.rules import Ask, Credit, ScopeLimits, credit_of, scopes_of
 from gateway.admission.store import AdmissionStore, budget_key, budget_ttl_ms
 from gateway.auth.principal import Principal
+from gateway.kit.throttled_log import ThrottledLog
 from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.admission")
@@ -102,7 +103,7 @@ class Admission:
         self._seed_credit = seed_credit
         self._fail_open = fail_open
         self._settling: set[asyncio.Task[None]] = set()
-        self._last_warning = 0.0
+        self._warnings = ThrottledLog(log)  # once per 30 s while Redis is down, not per request
 
     async def admit(self, plan: Plan, request_id: str, tokens: int, cost_micros: int) -> Ticket | None:
         """Reserve, or raise 429 / 402; None when the store is down and we fail open."""
@@ -157,11 +158,8 @@ class Admission:
 
     def _store_failed(self, exc: Exception) -> None:
         self._metrics.admission_store_errors.inc()
-        now = time.monotonic()
-        if now - self._last_warning > 10:
-            self._last_warning = now
-            policy = "admitting without limits" if self._fail_open else "refusing limited requests"
-            log.warning("admission store unavailable (%s); %s until it returns", exc, policy)
+        policy = "admitting without limits" if self._fail_open else "refusing limited requests"
+        self._warnings.warning("admission store unavailable (%s); %s until it returns", exc, policy)
 
     async def drain(self) -> None:
         if self._settling:

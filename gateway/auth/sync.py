@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.auth.cache import KeyCache
+from gateway.kit.throttled_log import ThrottledLog
 
 log = logging.getLogger("tollgate.auth")
 
@@ -30,6 +31,7 @@ class KeySync:
         # Changes the poll has already applied, by key hash: the overlap re-reads each change for a few
         # polls, and evicting the key again every time would send its requests to the database.
         self._applied: dict[str, dt.datetime] = {}
+        self._redis_warnings = ThrottledLog(log)  # the subscription retries every second while Redis is down
 
     async def key_changed(self, key_hash: str) -> None:
         """Called where a key is revoked or edited: forget it here, and tell the other replicas."""
@@ -72,5 +74,5 @@ class KeySync:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("Redis key-change subscription lost (%s); retrying", exc)
+                self._redis_warnings.warning("Redis key-change subscription lost (%s); retrying", exc)
                 await asyncio.sleep(1.0)

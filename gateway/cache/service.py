@@ -23,6 +23,7 @@ from gateway.cache.keys import CacheKeys, keys_for, tenant_of
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, complete_answer, ttl_for
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.store import EntryStore
+from gateway.kit.throttled_log import ThrottledLog
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
 
@@ -84,6 +85,7 @@ class ResponseCache:
         self._metrics = metrics
         self._max_ttl = max_ttl_seconds
         self._pending: set[asyncio.Task[None]] = set()
+        self._warnings = ThrottledLog(log)  # a store that is down fails every request: once per 30 s
 
     def covers(self, model: str) -> bool:
         """Whether the model has a cache at all."""
@@ -196,7 +198,7 @@ class ResponseCache:
 
     def _failed(self, what: str, exc: Exception) -> None:
         self._metrics.cache_errors.inc()
-        log.warning("response cache %s failed (served as a miss): %r", what, exc)
+        self._warnings.warning("response cache %s failed (served as a miss): %r", what, exc)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

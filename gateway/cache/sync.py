@@ -24,6 +24,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from gateway.cache.matcher import SemanticMatcher
+from gateway.kit.throttled_log import ThrottledLog
 
 log = logging.getLogger("tollgate.cache")
 
@@ -40,6 +41,7 @@ class SemanticSync:
         self._backfill = backfill
         self._origin = secrets.token_hex(8).encode()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tollgate-semantic")
+        self._warnings = ThrottledLog(log)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
@@ -72,7 +74,7 @@ class SemanticSync:
                 result: bytes = await step(*args)
                 return result
             except (RedisError, OSError) as exc:
-                log.warning("semantic cache sync: Redis unreachable (%s); retrying in 1 s", exc)
+                self._warnings.warning("semantic cache sync: Redis unreachable (%s); retrying every second", exc)
             await asyncio.sleep(1.0)
 
     async def _read_back(self) -> bytes:

@@ -1,8 +1,9 @@
 """Dashboard sessions: a signed cookie that proves the admin token was given, and CSRF tokens.
 
 The cookie holds when it was issued, a random session id and an HMAC-SHA256 of both under a key
-derived from the admin token: no server-side store, valid on every replica, and void for everyone
-as soon as the admin token changes. Each form carries a CSRF token, the HMAC of the session id
+derived from the admin token: valid on every replica, and void for everyone as soon as the admin
+token changes; signing out revokes one session (``gateway/dashboard/sign_in.py`` keeps the revoked
+ids). Each form carries a CSRF token, the HMAC of the session id
 under another derived key, which only pages served to that session contain; with the cookie's
 ``SameSite=Strict`` a form posted from another site is refused twice over.
 """

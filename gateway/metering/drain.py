@@ -54,15 +54,18 @@ class JournalDrain:
     """The serving process's handle on its drain process."""
 
     def __init__(self, journal: Journal, database_url: str, *, batch_size: int = 1000, interval: float = 0.2) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        self._context = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
         self.journal = journal
-        self._stop_reader, self._stopper = context.Pipe(duplex=False)
+        self._stop_reader, self._stopper = self._context.Pipe(duplex=False)
         # Lock-free shared integers: one writer (the drain), and a stale read costs nothing.
-        self._healthy = context.RawValue(ctypes.c_byte, 1)
-        self._stored = context.RawValue(ctypes.c_longlong, 0)
-        job = DrainJob(journal.directory, os.getpid(), database_url, batch_size, interval)
-        self._process = context.Process(
-            target=run, args=(job, self._stop_reader, self._healthy, self._stored), name="tollgate-journal-drain"
+        self._healthy = self._context.RawValue(ctypes.c_byte, 1)
+        self._stored = self._context.RawValue(ctypes.c_longlong, 0)
+        self._job = DrainJob(journal.directory, os.getpid(), database_url, batch_size, interval)
+        self._process = self._new_process()
+
+    def _new_process(self) -> multiprocessing.process.BaseProcess:
+        return self._context.Process(
+            target=run, args=(self._job, self._stop_reader, self._healthy, self._stored), name="tollgate-journal-drain"
         )
 
     @property
@@ -74,7 +77,27 @@ class JournalDrain:
     def stored(self) -> int:
         return int(self._stored.value)
 
+    @property
+    def alive(self) -> bool:
+        """False once the drain process has died (killed, crashed): nothing reaches the database."""
+        return self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.exitcode
+
     def start(self) -> None:
+        self._process.start()
+
+    def restart(self) -> None:
+        """Start a new drain process in place of a dead one; it carries on from the saved positions."""
+        self._process.join(0)
+        self._process.close()
+        self._process = self._new_process()
         self._process.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -2,7 +2,8 @@
 
 Pages need a valid session cookie (else they redirect to the sign-in form); forms that change
 anything need the session's CSRF token too (else 403). Without an ``admin_token`` in the settings
-the dashboard is off, like the admin API.
+the dashboard is off, like the admin API. Wrong tokens are throttled per client address and signing
+out revokes the session (``gateway/dashboard/sign_in.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def session_of(request: HttpRequest) -> Session | None:
     return None if signer is None else signer.open(request.cookies.get(COOKIE))
 
 
-def page(request: HttpRequest, name: str, context: dict[str, Any], status: int = 200) -> Template:
+def page(
+    request: HttpRequest, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Template:
     """A dashboard page, with what the layout needs: the CSRF token for forms (the sign-out button)."""
     session = session_of(request)
     signer = signer_of(request)
@@ -54,7 +57,7 @@ def page(request: HttpRequest, name: str, context: dict[str, Any], status: int =
         template_name=name,
         context={**context, "csrf_token_value": csrf, "path": request.url.path},
         status_code=status,
-        headers=SECURITY_HEADERS,
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
 
 
@@ -65,7 +68,7 @@ async def require_session(request: HttpRequest) -> Response[Any] | Template | No
     if signer is None:
         return _disabled(request)
     session = signer.open(request.cookies.get(COOKIE))
-    if session is None:
+    if session is None or await state_of(request).sign_in.is_revoked(session):
         return Redirect(LOGIN, status_code=HTTP_303_SEE_OTHER)
     if request.method != "GET":
         form = await request.form()
@@ -99,8 +102,14 @@ def login_form(request: HttpRequest) -> Template:
 @post("/login")
 async def login(request: HttpRequest) -> Response[Any] | Template:
     signer = signer_of(request)
+    guard, address = state_of(request).sign_in, _address(request)
+    wait = guard.retry_after(address)
+    if wait is not None:
+        error = f"Too many wrong tokens from this address; try again in {wait} s."
+        return page(request, "login.html", {"title": "Sign in", "error": error}, 429, {"retry-after": str(wait)})
     given = _field(await request.form(), "token") or ""
     if signer is None or not signer.token_matches(given):
+        guard.failed(address)
         return page(request, "login.html", {"title": "Sign in", "error": "That is not the admin token."}, 401)
     secure = request.url.scheme == "https"
     cookie = Cookie(
@@ -115,7 +124,16 @@ async def login(request: HttpRequest) -> Response[Any] | Template:
     return Redirect(HOME, status_code=HTTP_303_SEE_OTHER, cookies=[cookie], headers=SECURITY_HEADERS)
 
 
+def _address(request: HttpRequest) -> str:
+    """The peer's address: a forwarded-for header is the client's to choose, so it is not believed."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 @post("/logout")
 async def logout(request: HttpRequest) -> Response[Any]:
+    """Signs out for good: the session is revoked, so a copy of the cookie no longer opens any page."""
+    session = session_of(request)
+    if session is not None:
+        await state_of(request).sign_in.revoke(session)
     gone = Cookie(key=COOKIE, value="", path="/dashboard", max_age=0, expires=0, httponly=True, samesite="strict")
     return Redirect(LOGIN, status_code=HTTP_303_SEE_OTHER, cookies=[gone], headers=SECURITY_HEADERS)

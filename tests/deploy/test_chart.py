@@ -71,8 +71,18 @@ def test_the_gateway_is_autoscaled_scraped_and_migrated_before_it_starts() -> No
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "migrate"
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     secrets = {e["name"] for e in container["env"] if "valueFrom" in e}
-    assert secrets == {"TOLLGATE_DATABASE_URL", "TOLLGATE_REDIS_URL", "TOLLGATE_ADMIN_TOKEN"}
+    assert secrets == {"TOLLGATE_DATABASE_URL", "TOLLGATE_REDIS_URL", "TOLLGATE_ADMIN_TOKEN", "TOLLGATE_METRICS_TOKEN"}
+    # Prometheus scrapes /metrics with the very token the gateway asks for.
+    (token,) = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"] == "TOLLGATE_METRICS_TOKEN"]
+    assert monitor["spec"]["endpoints"][0]["authorization"] == {"type": "Bearer", "credentials": token}
     assert container["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_metrics_can_be_left_open() -> None:
+    docs = render({"metricsTokenKey": ""})
+    container = named(docs, "Deployment", "prod-tollgate")["spec"]["template"]["spec"]["containers"][0]
+    assert "TOLLGATE_METRICS_TOKEN" not in {e["name"] for e in container["env"]}
+    assert "authorization" not in named(docs, "ServiceMonitor", "prod-tollgate")["spec"]["endpoints"][0]
 
 
 def test_the_alert_rules_and_dashboard_ship_with_the_chart() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -80,3 +82,39 @@ async def test_the_cache_serves_misses_while_redis_is_down_and_hits_once_it_is_b
         assert value(scrape(url), "tollgate_cache_errors_total") >= 2  # lookups and stores that failed
         with private_redis(port):
             assert await cached(url, key) == "hit"  # stored again in the fresh Redis, then found
+
+
+def redis_warnings(log: Path) -> Counter[str]:
+    """How often each kind of Redis warning was logged (its logger and the text before the details)."""
+    lines = [line.split(" WARNING ", 1)[1] for line in log.read_text().splitlines() if " WARNING " in line]
+    return Counter(line.split("(", 1)[0] for line in lines if "Redis" in line or "store unavailable" in line)
+
+
+async def test_an_outage_is_reported_by_readyz_and_a_gauge_and_logged_once_not_per_request(tmp_path: Path) -> None:
+    port = free_port()
+    settings = config(tmp_path, port, fail_open=True)
+    key = await asyncio.to_thread(create_key, settings, tmp_path, "watched-co", "--rpm", "1000")
+    with private_redis(port) as redis, running_gateway(settings, tmp_path) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            assert (await http.get("/readyz")).json() == {"status": "ready", "usage_journal": ANY, "redis": "ok"}
+            redis.kill()
+            redis.wait()
+            until = time.monotonic() + 6  # limited requests and cached ones: each touches Redis
+            while time.monotonic() < until:
+                assert await burst(url, key, 3) == [200] * 3
+                assert await cached(url, key) == "miss"
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200  # still serving, without limits
+            assert ready.json()["status"] == "degraded" and ready.json()["redis"] == "unreachable"
+            assert any("admitting requests without their limits" in r for r in ready.json()["reasons"])
+            assert value(scrape(url), "tollgate_admission_store_up") == 0
+            # Each part that uses Redis (admission, cache, key changes, the watch) says so once, not per
+            # request or per retry (before: the key-change loop alone logged every second).
+            warnings = redis_warnings(tmp_path / "gateway.log")
+            assert warnings and set(warnings.values()) == {1}, warnings
+            with private_redis(port):
+                deadline = time.monotonic() + 10
+                while (await http.get("/readyz")).json()["status"] != "ready":
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.2)
+                assert value(scrape(url), "tollgate_admission_store_up") == 1

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.sim_gateway import ADMIN_TOKEN
 from tests.vllm_support.server import VLLMServer, ensure_model, ensure_vllm, running_vllm
 
 pytestmark = pytest.mark.vllm
@@ -35,6 +36,7 @@ def gateway(vllm_server: VLLMServer, tmp_path_factory: pytest.TempPathFactory) -
                 "pricing": {"gpu_hour_usd": "2.00", "tokens_per_gpu_hour": 4_000_000},
             }
         ],
+        "admin_token": ADMIN_TOKEN,  # /readyz names the backends to it
     }
     workdir = tmp_path_factory.mktemp("gateway-vllm")
     key = create_key(config, workdir, "vllm-tests")
@@ -113,5 +115,5 @@ async def test_async_sdk_and_readiness(gateway: tuple[str, str]) -> None:
     )
     assert done.choices[0].message.role == "assistant"
     async with httpx.AsyncClient() as http:
-        ready = await http.get(f"{url}/readyz")
+        ready = await http.get(f"{url}/readyz", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
     assert ready.status_code == 200 and ready.json()["backends"] == {"gpu-local": "ok"}

@@ -101,6 +101,10 @@ app.kubernetes.io/component: gateway
   valueFrom: {secretKeyRef: {name: {{ .Values.existingSecret }}, key: redis-url}}
 - name: TOLLGATE_ADMIN_TOKEN
   valueFrom: {secretKeyRef: {name: {{ .Values.existingSecret }}, key: admin-token}}
+{{- if .Values.metricsTokenKey }}
+- name: TOLLGATE_METRICS_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ .Values.existingSecret }}, key: {{ .Values.metricsTokenKey }}}}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}

@@ -1,0 +1,88 @@
+"""The dashboard's sign-in throttle and its revoked sessions: per-process state, held by the app state.
+
+Sign-in: an address that gave a wrong admin token ``MAX_FAILURES`` times within ``WINDOW_SECONDS``
+is refused (429 with ``Retry-After``) until the oldest of those failures is a window old; the admin
+token itself cannot be guessed at any useful rate. The count is per process: with N replicas behind
+a balancer an address gets at most N times as many tries, and a balancer that hides client
+addresses makes every client one address (the operator then signs in through it less often than an
+attacker tries; see docs/hardening.md).
+
+Sign-out: the session's id is remembered as revoked until the cookie would have expired anyway, so
+a copied cookie is dead after sign-out. With Redis configured the revocation is written there too,
+where every replica reads it; without Redis it holds in the process that signed out (one process:
+the whole server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway.dashboard.session import LIFETIME_SECONDS, Session
+from gateway.kit.redis_pipe import RedisPipe
+
+MAX_FAILURES = 5
+WINDOW_SECONDS = 60.0
+# Addresses tracked at once; past it the stalest are forgotten (memory stays bounded under a flood).
+MAX_ADDRESSES = 10_000
+
+
+@dataclass(slots=True)
+class SignInGuard:
+    pipe: RedisPipe | None = None
+    namespace: str = "tollgate"
+    clock: Callable[[], float] = time.time
+    max_failures: int = MAX_FAILURES
+    window: float = WINDOW_SECONDS
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _revoked: dict[str, float] = field(default_factory=dict)  # session id -> when its cookie expires
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may try again, or None when it may try now."""
+        recent = self._recent(address)
+        if len(recent) < self.max_failures:
+            return None
+        return max(1, math.ceil(recent[0] + self.window - self.clock()))
+
+    def failed(self, address: str) -> None:
+        recent = self._recent(address)
+        recent.append(self.clock())
+        self._failures[address] = recent
+        if len(self._failures) > MAX_ADDRESSES:
+            del self._failures[next(iter(self._failures))]
+
+    def _recent(self, address: str) -> deque[float]:
+        recent = self._failures.pop(address, deque())  # re-inserted by failed(): the dict stays in age order
+        horizon = self.clock() - self.window
+        while recent and recent[0] <= horizon:
+            recent.popleft()
+        if recent:
+            self._failures[address] = recent
+        return recent
+
+    async def revoke(self, session: Session) -> None:
+        expires = session.issued_at + LIFETIME_SECONDS
+        now = self.clock()
+        self._revoked = {sid: at for sid, at in self._revoked.items() if at > now}
+        self._revoked[session.id] = expires
+        if self.pipe is not None and expires > now:
+            # Redis down: this process still refuses the cookie (and the Redis watch reports the outage).
+            with contextlib.suppress(Exception):
+                await self.pipe.call("SET", self._key(session), "1", "PX", int((expires - now) * 1000))
+
+    async def is_revoked(self, session: Session) -> bool:
+        if session.id in self._revoked:
+            return True
+        if self.pipe is None:
+            return False
+        try:
+            return bool(await self.pipe.call("EXISTS", self._key(session)))
+        except Exception:  # Redis down: only revocations made by this process are known
+            return False
+
+    def _key(self, session: Session) -> str:
+        return f"{self.namespace}:dashboard:revoked:{session.id}"

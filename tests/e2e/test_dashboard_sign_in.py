@@ -1,0 +1,56 @@
+"""Signing in to the dashboard over HTTP, as an attacker would: wrong admin tokens are throttled per
+address (429 with Retry-After), and signing out kills the session for good, on every replica that
+shares the Redis, not only in the browser that dropped its cookie."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.support.gateway_process import running_gateway
+from tests.support.sim_gateway import ADMIN_TOKEN, sim_config
+
+
+def sign_in(url: str, token: str) -> httpx.Response:
+    return httpx.post(f"{url}/dashboard/login", data={"token": token}, follow_redirects=False, timeout=30)
+
+
+def test_wrong_tokens_are_throttled_per_address(tmp_path: Path) -> None:
+    with running_gateway(sim_config(tmp_path), tmp_path) as url:
+        assert [sign_in(url, f"guess-{n}").status_code for n in range(5)] == [401] * 5
+        refused = sign_in(url, "guess-5")
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "try again in" in refused.text
+        # While locked out even the right token is refused: a guess cannot be confirmed.
+        assert sign_in(url, ADMIN_TOKEN).status_code == 429
+
+
+def test_a_cookie_is_dead_after_sign_out_on_every_replica(tmp_path: Path) -> None:
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"signout-{uuid.uuid4().hex[:8]}"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'tollgate.db'}"
+    with (
+        running_gateway(sim_config(tmp_path / "a", **shared), tmp_path / "a") as one,
+        running_gateway(sim_config(tmp_path / "b", **shared, database_url=database), tmp_path / "b") as other,
+    ):
+        signed_in = sign_in(one, ADMIN_TOKEN)
+        assert signed_in.status_code == 303
+        cookies = dict(signed_in.cookies)
+        page = httpx.get(f"{one}/dashboard/usage", cookies=cookies, timeout=30)
+        assert page.status_code == 200
+        assert httpx.get(f"{other}/dashboard/usage", cookies=cookies, timeout=30).status_code == 200
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert match is not None
+
+        out = httpx.post(f"{one}/dashboard/logout", data={"csrf_token": match[1]}, cookies=cookies, timeout=30)
+        assert out.status_code == 303
+
+        for replica in (one, other):  # the old cookie, replayed by whoever copied it
+            again = httpx.get(f"{replica}/dashboard/usage", cookies=cookies, timeout=30)
+            assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
+        assert sign_in(one, ADMIN_TOKEN).status_code == 303  # a new sign-in works
