@@ -120,6 +120,12 @@ class UpstreamProtocolError(UpstreamError):
     default_code = "upstream_bad_response"
 
 
+class UpstreamInvalidResponse(UpstreamProtocolError):
+    """The upstream answered 200 with JSON that is not an OpenAI-shaped answer (``{"choices": "nope"}``)."""
+
+    default_code = "upstream_invalid_response"
+
+
 class UpstreamStatusError(UpstreamError):
     """The upstream answered with an HTTP error; the client sees the same status and message."""
 

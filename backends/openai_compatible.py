@@ -15,17 +15,24 @@ import msgspec
 from backends.base import JSON, BackendContext, Form, Operation, Payload
 from backends.errors import UpstreamProtocolError, UpstreamStatusError
 from backends.http import decode_json, open_stream, post_form, post_json, probe, timeout
+from backends.shape import check_chunk
 from backends.sse import iter_events
+
+# Long enough for a long answer that is not streamed; a backend's ``timeouts`` (or a model's
+# ``first_token_timeout``) raises it for slower ones, and ``null`` turns it off.
+DEFAULT_FIRST_TOKEN_SECONDS = 120.0
 
 
 class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
     """Seconds. ``read`` bounds the wait for each piece of the answer, so for a stream it is the
-    longest tolerated gap between chunks; ``first_token`` bounds a stream's wait for its first
-    chunk (the gateway's router enforces it, so that it can still retry); ``total`` the whole call."""
+    longest tolerated gap between chunks; ``first_token`` bounds the wait for the first token the
+    client could see: a stream's first chunk, and a whole answer that is not streamed (its first
+    token comes with its last). The gateway's router enforces it, so that it can still retry; a
+    hung upstream holds a try that long, not ``read``'s ten minutes. ``total`` bounds the whole call."""
 
     connect: float = 5.0
     read: float = 600.0
-    first_token: float | None = None
+    first_token: float | None = DEFAULT_FIRST_TOKEN_SECONDS
     total: float | None = None
 
     def to_client(self) -> aiohttp.ClientTimeout:
@@ -97,6 +104,7 @@ class OpenAICompatibleBackend:
                     chunk = decode_json(self.name, event.data.encode())
                     if "error" in chunk:
                         raise _stream_error(self.name, chunk)
+                    check_chunk(op, chunk, self.name)
                     finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or ())
                     yield chunk
         if not finished:

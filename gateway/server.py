@@ -34,6 +34,8 @@ def serve(*, host: str, port: int, workers: int, settings: Settings) -> None:
         http=PROTOCOL,
         access_log=False,
         log_level=settings.log_level,
+        # Without it uvicorn waits for every request in flight, however long, before it exits.
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
     server = uvicorn.Server(config)
     if workers > 1:

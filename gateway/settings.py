@@ -99,6 +99,9 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
     cache: ModelCache | None = None
     rollout: Rollout | None = None  # a canary taking a share of the traffic (gateway/routing/rollout.py)
+    # Seconds to the first token on every deployment of this model, in place of each backend's
+    # ``timeouts.first_token`` (120 by default): for a model whose answers are slow to start.
+    first_token_timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class CacheSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,6 +161,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     request_read_timeout_seconds: float = 30.0
     # Seconds an idle keep-alive connection stays open between requests.
     keep_alive_timeout_seconds: int = 5
+    # On SIGTERM: seconds requests in flight get to finish, then the rest are cancelled (metered,
+    # reservations settled, a 503 to those not yet answered) and the server exits.
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     # Messages in one chat request (400 naming this setting past it).
     max_messages: int = 1024
     # Billable requests are refused with 503 while the journal's disk has less than this free.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from backends.errors import PayloadTooLarge
 
@@ -13,10 +13,11 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Any  # Callable[[], Awaitable[Message]]
 Send = Any  # Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
 
 
 class ClientGone(Exception):
-    """The client disconnected before its request was read."""
+    """The client disconnected before it was answered."""
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -81,18 +82,26 @@ async def send_stream(
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    sending = asyncio.ensure_future(pump())
+    await unless_disconnected(receive, pump())
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """``work``'s result, watching the client meanwhile: if it disconnects first, ``work`` is
+    cancelled (and with it the upstream call) and :class:`ClientGone` raised. Call it once the
+    request's body has been read: from then on ``receive()`` returns only ``http.disconnect``."""
+    working = asyncio.ensure_future(work)
     watching = asyncio.ensure_future(_disconnected(receive))
     try:
-        await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (sending, watching):
+        for task in (working, watching):
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-    if sending.done() and not sending.cancelled():
-        sending.result()
+    if working.cancelled():
+        raise ClientGone
+    return working.result()  # finished first, or as it was cancelled: its result, or what it raised
 
 
 async def _disconnected(receive: Receive) -> None:

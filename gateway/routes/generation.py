@@ -7,6 +7,8 @@ Everything else, errors included, looks exactly as it does on the Litestar route
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +20,17 @@ import msgspec
 from backends.base import Operation
 from backends.errors import MethodNotAllowed, TollgateError, UpstreamError
 from gateway.cache.policy import TTL_HEADER, parse_controls
-from gateway.kit.asgi import ClientGone, Receive, Scope, Send, header, read_body, send_bytes, send_stream
+from gateway.kit.asgi import (
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_bytes,
+    send_stream,
+    unless_disconnected,
+)
 from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
@@ -85,6 +97,8 @@ async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handl
         await handle(request_id, started, answer)
     except ClientGone:
         return
+    except asyncio.CancelledError:  # the server's shutdown grace ran out: the work was cancelled and metered
+        await _shutting_down(send, request_id, answered)
     except Exception as exc:
         if answered:  # too late for a status: the stream already ended the way it could
             log.exception("error after the answer began on %s", scope["path"])
@@ -95,6 +109,23 @@ async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handl
             state.observer.refused(request_id, scope["path"], error.http_status, error.code, seconds)
         headers = {**error.headers, "x-request-id": request_id}
         await send_bytes(send, error.http_status, _encode(error.envelope()), headers)
+
+
+class ShuttingDown(TollgateError):
+    status = 503
+    default_code = "shutting_down"
+
+
+async def _shutting_down(send: Send, request_id: str, answered: bool) -> None:
+    """End the answer cleanly (a 503, or the end of a stream begun) instead of the server's 500."""
+    with contextlib.suppress(Exception):
+        if answered:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        error = ShuttingDown("The gateway is shutting down; retry the request.", headers={"retry-after": "1"})
+        await send_bytes(
+            send, error.http_status, _encode(error.envelope()), {**error.headers, "x-request-id": request_id}
+        )
 
 
 def _unexpected(scope: Scope, exc: Exception) -> TollgateError:
@@ -119,13 +150,14 @@ async def _generate(
     controls = parse_controls(header(scope, b"cache-control"), header(scope, TTL_HEADER.encode()))
     region, session = header(scope, b"x-tollgate-region"), header(scope, b"x-session-id")
     call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, controls, region, session)
+    # From here a client that leaves cancels the work, the upstream call with it (docs/hardening.md).
     if stream:
-        streaming = await pipeline.stream(principal, call)
+        streaming = await unless_disconnected(receive, pipeline.stream(principal, call))
         headers = answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)
         headers.update(streaming.headers)
         await send_stream(send, receive, streaming.relay, headers)
         return
-    done = await pipeline.complete(principal, call)
+    done = await unless_disconnected(receive, pipeline.complete(principal, call))
     headers = answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)

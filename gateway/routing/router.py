@@ -181,13 +181,18 @@ class Router:
 
 
 async def _complete(route: Route, op: Operation, body: JSON, attempt: Attempt) -> relay.Answer:
-    answer = await relay.complete(route, op, body)
+    limit = attempt.target.first_token  # a whole answer's first token comes with its last
+    try:
+        async with asyncio.timeout(limit):
+            answer = await relay.complete(route, op, body)
+    except TimeoutError:
+        raise UpstreamTimeout(f"upstream {route.deployment} sent no answer within {limit} s") from None
     attempt.done(None, answer.upstream_seconds)
     return answer
 
 
 async def _open_stream(route: Route, op: Operation, body: JSON, attempt: Attempt) -> Opened:
-    limit = attempt.target.pool.first_token
+    limit = attempt.target.first_token
     try:
         async with asyncio.timeout(limit):
             chunks, first, seconds = await relay.open_stream(route, op, body)
@@ -206,7 +211,7 @@ async def _sent(send: Callable[[Route], Awaitable[T]], route: Route, op: Operati
 async def _opened_bytes(
     open_: Callable[[Route], AsyncIterator[bytes]], route: Route, op: Operation, body: JSON, attempt: Attempt
 ) -> tuple[Route, bytes, AsyncIterator[bytes]]:
-    limit, started = attempt.target.pool.first_token, time.perf_counter()
+    limit, started = attempt.target.first_token, time.perf_counter()
     chunks = open_(route)
     try:
         async with asyncio.timeout(limit):

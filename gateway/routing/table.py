@@ -21,7 +21,7 @@ from gateway.routing.regions import by_region
 from gateway.routing.replicas import Replica
 from gateway.routing.rollout import Canary
 from gateway.services.catalog import Catalog
-from gateway.settings import Settings
+from gateway.settings import ModelSettings, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,12 @@ class Target:
     pool: Pool
     upstream_model: str
     canary: bool = False
+    first_token: float | None = None  # seconds: the model's first_token_timeout, else the pool's
+
+    @classmethod
+    def of(cls, pool: Pool, upstream_model: str, model: ModelSettings, *, canary: bool = False) -> Target:
+        first_token = model.first_token_timeout if model.first_token_timeout is not None else pool.first_token
+        return cls(pool, upstream_model, canary, first_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +57,12 @@ class RoutingTable:
         self.catalog = Catalog(settings, {name: pool.replicas[0].backend for name, pool in self.pools.items()})
         self.models: dict[str, ModelRoute] = {}
         for model in settings.models:
-            chain = tuple(Target(self.pools[d.backend], d.model) for d in model.deployments)
+            chain = tuple(Target.of(self.pools[d.backend], d.model, model) for d in model.deployments)
             rollout = model.rollout
             canary = canary_target = None
             if rollout is not None:
                 canary = _carried_canary(model.name, rollout, previous)
-                canary_target = Target(self.pools[rollout.backend], rollout.model, canary=True)
+                canary_target = Target.of(self.pools[rollout.backend], rollout.model, model, canary=True)
             self.models[model.name] = ModelRoute(model.name, chain, canary, canary_target)
 
     def chain(self, model: str, op: Operation, region: str | None, draw: float) -> list[Target]:

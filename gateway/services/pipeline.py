@@ -24,6 +24,7 @@ from gateway.metering.pricing import to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
 from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.services import relay
+from gateway.services.answers import counted_usage
 from gateway.tokens import Tokenizer
 
 BILLED_OUTCOMES = ("ok", "client_disconnect")
@@ -116,7 +117,11 @@ class Pipeline:
         except BaseException:
             exact.cancel()
             raise
-        return ticket, await self.cache.lookup_rest(await exact)
+        try:
+            return ticket, await self.cache.lookup_rest(await exact)
+        except BaseException:  # the client left during the lookup: give the reservation back now
+            self.admission.settle(ticket, 0, 0, failed=True)
+            raise
 
     async def _admit(self, plan: Plan, principal: Principal, call: Call) -> Ticket | None:
         want_cost = plan.needs_cost
@@ -180,14 +185,18 @@ class Pipeline:
         except TollgateError as exc:
             self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
+        except asyncio.CancelledError:
+            self._abandoned(metered, ticket, call)
+            raise
         # The deployment that answered (after any fallback) is the one recorded and named.
         deployment = answer.route.deployment
         usage = answer.body.get("usage")
-        charge = self.finish(metered, ticket, deployment, 200, "ok", usage if isinstance(usage, dict) else None)
+        if not isinstance(usage, dict):  # counted here, as a stream without a usage chunk is
+            usage = answer.body["usage"] = counted_usage(call.op, answer.body, self._prompt_tokens(call), self.tokens)
+        charge = self.finish(metered, ticket, deployment, 200, "ok", usage)
         if self.cache is not None:
             self.cache.keep(lookup, answer.body)
-        if isinstance(usage, dict):
-            usage["cost"] = usd(charge.cost_micros)
+        usage["cost"] = usd(charge.cost_micros)
         return Completed(answer.body, deployment, charge.cost_micros, answer.upstream_seconds, headers)
 
     async def stream(self, principal: Principal, call: Call) -> Streaming:
@@ -200,6 +209,9 @@ class Pipeline:
             opened = await self.router.open_stream(call.model, call.op, call.raw, traits)
         except TollgateError as exc:
             self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
+            raise
+        except asyncio.CancelledError:
+            self._abandoned(metered, ticket, call)
             raise
         route, chunks = opened.route, opened.chunks
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
@@ -217,6 +229,14 @@ class Pipeline:
             started=call.started,
         )
         return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
+
+    def _abandoned(self, metered: Metered, ticket: Ticket | None, call: Call) -> None:
+        """The request was cancelled (its client left, or shutdown's grace ran out) while an upstream
+        worked on it and before any answer: its prompt was sent, and is billed as a cut stream's
+        is; the answer it never got is not. The reservation settles now, its lease with it."""
+        prompt = self._prompt_tokens(call)
+        usage = {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}
+        self.finish(metered, ticket, None, relay.CLIENT_CLOSED, "client_disconnect", usage)
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:

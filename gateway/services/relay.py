@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 
 from backends.base import JSON, Operation, TokenCounter
 from backends.errors import TollgateError, UpstreamProtocolError
+from backends.shape import check_answer
 from gateway.kit import sse
 from gateway.metering.meter import Charge
 from gateway.metering.pricing import usd
+from gateway.services.answers import answer_text
 from gateway.services.catalog import Route
 
 CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
@@ -40,6 +41,7 @@ async def complete(route: Route, op: Operation, raw: JSON) -> Answer:
     started = time.perf_counter()
     body = await route.backend.request(op, upstream_body(raw, route))
     elapsed = time.perf_counter() - started
+    check_answer(op, body, route.deployment)
     if "model" in body:
         body["model"] = route.public_model
     return Answer(body, route, elapsed)
@@ -140,18 +142,8 @@ class StreamRelay:
         self._last = chunk
         if not self._wants_usage:
             chunk.pop("usage", None)
-        self._collect(choices)
+        self._text.extend(answer_text(self._op, choices))
         return chunk
-
-    def _collect(self, choices: list[Any]) -> None:
-        for choice in choices:
-            if self._op is not Operation.CHAT:
-                self._text.append(choice.get("text") or "")
-                continue
-            delta = choice.get("delta") or {}
-            self._text.append(delta.get("content") or "")
-            for call in delta.get("tool_calls") or ():
-                self._text.append((call.get("function") or {}).get("arguments") or "")
 
     def _usage(self) -> JSON:
         if self._usage_chunk is not None:
@@ -161,14 +153,15 @@ class StreamRelay:
         completion = self._tokens.count("".join(self._text))
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
-    def _record(self, outcome: str, status: int) -> int:
+    def _record(self, outcome: str, status: int, usage: JSON | None = None) -> int:
+        """Meter the stream once, with ``usage`` when the caller has already worked it out."""
         self._finished = True
-        return self._finish_call(status, outcome, self._usage(), self._ttft).cost_micros
+        return self._finish_call(status, outcome, usage or self._usage(), self._ttft).cost_micros
 
     def _finish(self, outcome: str, status: int) -> JSON | None:
         """Meter the stream, then return the usage chunk the client asked for, with its cost."""
-        usage = self._usage()
-        cost = self._record(outcome, status)
+        usage = self._usage()  # counted once: with no usage chunk, that is a pass of the tokenizer
+        cost = self._record(outcome, status, usage)
         if not self._wants_usage:
             return None
         chunk = self._usage_chunk

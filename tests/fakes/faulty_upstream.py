@@ -12,8 +12,12 @@ unlike the fake's per-message triggers:
     POST /_faults {"malformed": true}      streams open with an event that is not JSON
     POST /_faults {"context_limit": 50}    prompts over 50 characters: 400 context_length_exceeded
     POST /_faults {"waiting": 4}           /metrics reports 4 requests waiting in the engine
+    POST /_faults {"no_usage": true}       answers (not streams) without their ``usage``
+    POST /_faults {"invalid": 2}           the next 2 answers (not streams): 200 {"choices": "nope"}
     POST /_faults {}                       all off
-    GET  /_stats                           {"requests": n, "priorities": [...], "name": ...}
+    GET  /_stats                           {"requests": n, "abandoned": n, "priorities": [...], "name": ...}
+
+A client that disconnects while its request waits out ``slow`` is counted in ``abandoned``.
 
     python -m tests.fakes.faulty_upstream --port 8123 --name replica-a
 """
@@ -37,6 +41,7 @@ class FaultyUpstream(FakeOpenAI):
         self.name = name
         self.faults: dict[str, Any] = {}
         self.served = 0
+        self.abandoned = 0
         self.priorities: list[Any] = []
         self.app.add_routes(
             [
@@ -47,13 +52,15 @@ class FaultyUpstream(FakeOpenAI):
             ]
         )
         self.app.middlewares.append(self._media_faults)
+        self.app.middlewares.append(self._answer_faults)
 
     async def set_faults(self, request: web.Request) -> web.Response:
         self.faults = await request.json()
         return web.json_response(self.faults)
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"name": self.name, "requests": self.served, "priorities": self.priorities})
+        stats = {"name": self.name, "requests": self.served, "abandoned": self.abandoned}
+        return web.json_response({**stats, "priorities": self.priorities})
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="")
@@ -71,17 +78,17 @@ class FaultyUpstream(FakeOpenAI):
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], str]:
         body, trigger = await super()._admit(request)
         self.priorities.append(body.get("priority"))
-        await self._answer_or_fail()
+        await self._answer_or_fail(request)
         limit = self.faults.get("context_limit")
         if limit is not None and len(json.dumps(body.get("messages") or body.get("prompt"))) > limit:
             raise _context_overflow(limit)
         return body, trigger
 
-    async def _answer_or_fail(self) -> None:
+    async def _answer_or_fail(self, request: web.Request) -> None:
         """Count the request, then apply the faults every endpoint shares: slow, fail, rate_limit."""
         self.served += 1
         faults = self.faults
-        await asyncio.sleep(float(faults.get("slow", 0)))
+        await self._wait(request, float(faults.get("slow", 0)))
         if faults.get("fail", 0) > 0:
             faults["fail"] -= 1
             raise _http_error(int(faults.get("status", 500)), f"{self.name} is failing", "server_error")
@@ -90,12 +97,38 @@ class FaultyUpstream(FakeOpenAI):
             headers = {"retry-after": str(faults.get("retry_after", "1"))}
             raise _http_error(429, f"{self.name}: rate limit reached", "requests", headers)
 
+    async def _wait(self, request: web.Request, seconds: float) -> None:
+        """Sleep ``seconds``, watching the connection: a client that leaves is counted, and not answered."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned += 1
+                raise web.HTTPServiceUnavailable(text="the client left")
+            await asyncio.sleep(min(left, 0.05))
+
     @web.middleware
     async def _media_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """The image and audio endpoints (``tests.fakes.openai_media``) take the same faults."""
         if request.path.startswith(("/v1/images/", "/v1/audio/")):
-            await self._answer_or_fail()
+            await self._answer_or_fail(request)
         return await handler(request)
+
+    @web.middleware
+    async def _answer_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``no_usage`` and ``invalid``, on whole JSON answers (streams go by untouched)."""
+        response = await handler(request)
+        json_answer = isinstance(response, web.Response) and response.content_type == "application/json"
+        if not (json_answer and request.path.startswith("/v1/")):
+            return response
+        if self.faults.get("invalid", 0) > 0 and response.status == 200:
+            self.faults["invalid"] -= 1
+            return web.json_response({"choices": "nope"})
+        if self.faults.get("no_usage") and isinstance(response, web.Response) and isinstance(response.body, bytes):
+            body = json.loads(response.body)
+            body.pop("usage", None)
+            return web.json_response(body)
+        return response
 
     async def _stream(
         self, request: web.Request, body: dict[str, Any], trigger: str, *, chat: bool
