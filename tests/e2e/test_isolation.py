@@ -66,11 +66,14 @@ def _cached_answer_reused(alice: httpx.Client, bob: httpx.Client) -> bool:
     return answer.headers.get("x-tollgate-cache", "miss") != "miss"
 
 
-def _embedding_cache_reused(alice: httpx.Client, bob: httpx.Client) -> bool:
-    body = {"model": "sim-embed", "input": "bob's private document"}
-    bob.post("/v1/embeddings", json=body)
-    bob.post("/v1/embeddings", json=body)
-    return alice.post("/v1/embeddings", json=body).headers.get("x-tollgate-cache", "miss") != "miss"
+def _cached_completion_reused(alice: httpx.Client, bob: httpx.Client) -> bool:
+    body = {"model": "sim-completion", "prompt": "bob's private document says", "temperature": 0}
+    assert bob.post("/v1/completions", json=body).status_code == 200
+    again = bob.post("/v1/completions", json=body)
+    assert again.headers["x-tollgate-cache"] == "hit"  # the cache is on, and holds Bob's answer
+    answer = alice.post("/v1/completions", json=body)
+    assert answer.status_code == 200
+    return answer.headers.get("x-tollgate-cache", "miss") != "miss"
 
 
 def _bob_key_listed(alice: httpx.Client, bob: httpx.Client) -> bool:
@@ -81,7 +84,7 @@ def _bob_key_listed(alice: httpx.Client, bob: httpx.Client) -> bool:
 
 CROSS_CUSTOMER = [
     CrossCustomer("chat response cache", _cached_answer_reused),
-    CrossCustomer("embeddings response cache", _embedding_cache_reused),
+    CrossCustomer("completions response cache", _cached_completion_reused),
     CrossCustomer("keys and usage listings", _bob_key_listed),
 ]
 

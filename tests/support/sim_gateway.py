@@ -48,6 +48,7 @@ def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
                 "kind": "completion",
                 "deployments": [{"backend": "sim", "model": "sim"}],
                 "pricing": SIM_PRICES,
+                "cache": {"exact": True},
             },
             {
                 "name": "sim-embed",
