@@ -42,6 +42,7 @@ from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.routing import monitor
 from gateway.routing.router import Router
+from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable
 from gateway.services.media import MediaService
 from gateway.services.pipeline import Pipeline
@@ -117,7 +118,9 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         if settings.redis_url
         else None
     )
-    router = Router(RoutingTable(settings, ctx, time.monotonic, None), settings.routing, metrics)
+    # With Redis, pools' bounds, breakers and rollout verdicts hold for every replica (gateway/routing/shared.py).
+    shared = SharedRouting(pipe, redis, settings.redis_namespace, settings.routing) if pipe and redis else None
+    router = Router(RoutingTable(settings, ctx, time.monotonic, None, shared), settings.routing, metrics)
     key_sync = KeySync(keys, store.changed_since, redis, settings.key_poll_seconds, settings.redis_namespace)
     admission = _admission(settings, sessions, metrics, pipe)
     anonymous = (
@@ -174,6 +177,9 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         state.spawn(cache.follow())
     state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
     state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
+    if shared is not None:
+        await shared.load_verdicts(router.table)  # a rollout's verdict outlives a restart
+        state.spawn(shared.follow_forever(lambda: router.table))
     return state
 
 

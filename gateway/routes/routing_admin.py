@@ -40,12 +40,12 @@ async def reload_config(request: HttpRequest) -> Response[bytes]:
 
 @post("/models/{model:str}/rollout/promote", status_code=200)
 async def promote(request: HttpRequest, model: str) -> Response[bytes]:
-    return _json(request, routing.promote(_state(request).router, model))
+    return _json(request, await routing.promote(_state(request).router, model))
 
 
 @post("/models/{model:str}/rollout/rollback", status_code=200)
 async def rollback(request: HttpRequest, model: str) -> Response[bytes]:
-    return _json(request, routing.rollback(_state(request).router, model))
+    return _json(request, await routing.rollback(_state(request).router, model))
 
 
 ROUTES = [

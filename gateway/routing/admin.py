@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+from redis.exceptions import RedisError
 
 from backends.base import BackendContext
 from backends.errors import InvalidRequest, NotFound
@@ -12,6 +15,8 @@ from gateway.routing.rollout import Canary
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
 from gateway.settings import ConfigError, Settings
+
+log = logging.getLogger("tollgate.routing")
 
 
 def overview(router: Router) -> RoutingOut:
@@ -37,16 +42,27 @@ def reload(router: Router, read: Callable[[], Settings] | None, ctx: BackendCont
     return settings, out
 
 
-def promote(router: Router, model: str) -> RolloutOut:
+async def promote(router: Router, model: str) -> RolloutOut:
     canary = _canary(router, model)
     canary.promote()
+    await _share(router, canary)
     return _rollout_out(canary)
 
 
-def rollback(router: Router, model: str) -> RolloutOut:
+async def rollback(router: Router, model: str) -> RolloutOut:
     canary = _canary(router, model)
     canary.rollback("rolled back by an admin")
+    await _share(router, canary)
     return _rollout_out(canary)
+
+
+async def _share(router: Router, canary: Canary) -> None:
+    """Every gateway takes the verdict, and keeps it after a restart (with Redis)."""
+    if router.table.shared is not None:
+        try:
+            await router.table.shared.store_verdict(canary)
+        except (RedisError, OSError) as exc:
+            log.warning("the verdict on %s holds on this gateway only: Redis failed (%s)", canary.model, exc)
 
 
 def _canary(router: Router, model: str) -> Canary:

@@ -38,6 +38,11 @@ class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True):
     default_region: str | None = None
     # For each region, the other regions from nearest to farthest: where its traffic fails over to.
     regions: dict[str, list[str]] = {}
+    # With Redis, pools' leases (``max_outstanding``, the queue) are shared by every gateway: a dead
+    # gateway's expire after ``lease_seconds`` (the living renew theirs), and a request queued on one
+    # gateway looks again for room every ``queue_poll`` in case the news of a freed lease was lost.
+    lease_seconds: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    queue_poll: Annotated[float, msgspec.Meta(gt=0)] = 0.25
 
 
 class Rollout(msgspec.Struct, forbid_unknown_fields=True):

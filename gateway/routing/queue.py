@@ -32,7 +32,7 @@ class WaitQueue:
         if has_room() and not self._heap:
             return
         if len(self._heap) >= self._size:
-            raise self._refusal(f"its queue is full ({self._size} requests wait)")
+            raise refusal(self._name, f"its queue is full ({self._size} requests wait)", self._max_wait)
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (priority, next(self._order), turn)
         heapq.heappush(self._heap, entry)
@@ -47,7 +47,9 @@ class WaitQueue:
                 self._heap.remove(entry)
                 heapq.heapify(self._heap)
             if isinstance(exc, TimeoutError):
-                raise self._refusal(f"the request waited {self._max_wait:g} s for a free replica") from None
+                raise refusal(
+                    self._name, f"the request waited {self._max_wait:g} s for a free replica", self._max_wait
+                ) from None
             raise
 
     def wake(self) -> None:
@@ -58,8 +60,10 @@ class WaitQueue:
                 turn.set_result(None)
                 return
 
-    def _refusal(self, why: str) -> Overloaded:
-        retry_after = str(max(1, math.ceil(self._max_wait)))
-        return Overloaded(
-            f"Every replica of '{self._name}' is busy and {why}; retry later.", headers={"retry-after": retry_after}
-        )
+
+def refusal(pool: str, why: str, max_wait: float) -> Overloaded:
+    """The 503 of a pool whose replicas are all busy and whose queue cannot take the request."""
+    retry_after = str(max(1, math.ceil(max_wait)))
+    return Overloaded(
+        f"Every replica of '{pool}' is busy and {why}; retry later.", headers={"retry-after": retry_after}
+    )

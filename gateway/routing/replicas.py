@@ -48,6 +48,13 @@ class Breaker:
         self.failures = 0
         self._probing = False
 
+    def follow(self, circuit: Circuit, now: float) -> None:
+        """Another gateway's breaker for this replica opened (a cooldown starts here too) or closed."""
+        if circuit is Circuit.OPEN:
+            self.state, self._opened_at, self._probing = Circuit.OPEN, now, False
+        else:
+            self.succeeded()
+
     def failed(self, now: float) -> bool:
         """Count a failure; True when it opened the circuit."""
         self.failures += 1
@@ -95,11 +102,12 @@ class Replica:
         self.served += 1
         self.breaker.begin(now)
 
-    def end(self, *, healthy: bool, seconds: float, now: float) -> bool:
-        """Account for a finished request; True when its failure opened the circuit."""
+    def end(self, *, healthy: bool, seconds: float, now: float) -> Circuit | None:
+        """Account for a finished request; the circuit's new state when it opened or closed."""
         self.outstanding -= 1
         if not healthy:
-            return self.breaker.failed(now)
+            return Circuit.OPEN if self.breaker.failed(now) else None
+        was = self.breaker.state
         self.breaker.succeeded()
         self.latency = seconds if self.latency == 0 else EWMA_WEIGHT * seconds + (1 - EWMA_WEIGHT) * self.latency
-        return False
+        return Circuit.CLOSED if was is not Circuit.CLOSED else None

@@ -82,6 +82,12 @@ class Canary:
         self.reason = reason
         log.warning("canary %s of model %s rolled back (%s)", self.rollout.backend, self.model, reason)
 
+    def adopt(self, state: str, share: float, reason: str | None) -> None:
+        """Take the verdict reached on another gateway (or before a restart)."""
+        if (state, share) != (self.state, self.share):
+            log.warning("canary %s of model %s: %s (%s)", self.rollout.backend, self.model, state, reason)
+        self.state, self.share, self.reason = state, share, reason
+
     def promote(self) -> None:
         """The canary leads the model's chain for all traffic; the stable deployments become its fallbacks."""
         self.share = 1.0

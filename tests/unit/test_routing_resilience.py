@@ -35,6 +35,14 @@ def test_breaker_opens_after_failures_in_a_row_and_probes_once_after_cooldown() 
     assert breaker.state is Circuit.CLOSED and breaker.available(25.1)
 
 
+def test_a_breaker_follows_another_gateways_news_of_the_same_replica() -> None:
+    breaker = Breaker(BreakerSettings(failures=3, cooldown=10))
+    breaker.follow(Circuit.OPEN, 100.0)  # opened elsewhere: its cooldown starts here
+    assert breaker.state is Circuit.OPEN and not breaker.available(109.9) and breaker.available(110.0)
+    breaker.follow(Circuit.CLOSED, 101.0)  # a probe succeeded elsewhere
+    assert breaker.state is Circuit.CLOSED and breaker.available(101.0) and breaker.failures == 0
+
+
 def test_what_is_retried_and_what_falls_back() -> None:
     for exc in (UpstreamUnreachable("x"), UpstreamTimeout("x"), status(500), status(503), status(429)):
         assert retry.retryable(exc) and retry.falls_back(exc)
