@@ -139,6 +139,8 @@ class Router:
         ok = failure is None or not retry.blames_replica(failure)
         if route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds):
             self.metrics.routing_rollbacks.labels(route.name).inc()
+            if self.table.shared is not None:  # one verdict for every gateway, kept across restarts
+                self.table.shared.verdict_reached(route.canary)
 
     async def _on_target(
         self,

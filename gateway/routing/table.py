@@ -20,6 +20,7 @@ from gateway.routing.pool import Clock, Pool
 from gateway.routing.regions import by_region
 from gateway.routing.replicas import Replica
 from gateway.routing.rollout import Canary
+from gateway.routing.shared import SharedRouting
 from gateway.services.catalog import Catalog
 from gateway.settings import ModelSettings, Settings
 
@@ -48,12 +49,19 @@ class ModelRoute:
 
 
 class RoutingTable:
-    def __init__(self, settings: Settings, ctx: BackendContext, clock: Clock, previous: RoutingTable | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ctx: BackendContext,
+        clock: Clock,
+        previous: RoutingTable | None,
+        shared: SharedRouting | None = None,
+    ) -> None:
+        """``shared``: what the gateway replicas share through Redis (by default, ``previous``'s)."""
         self.settings = settings
         self.clock = clock
-        self.pools = {
-            name: _pool(name, config, ctx, clock, settings, previous) for name, config in settings.backends.items()
-        }
+        self.shared: SharedRouting | None = shared if shared is not None or previous is None else previous.shared
+        self.pools = {name: _pool(name, config, ctx, self, previous) for name, config in settings.backends.items()}
         self.catalog = Catalog(settings, {name: pool.replicas[0].backend for name, pool in self.pools.items()})
         self.models: dict[str, ModelRoute] = {}
         for model in settings.models:
@@ -89,21 +97,16 @@ class RoutingTable:
 
 
 def _pool(
-    name: str,
-    config: BackendConfig,
-    ctx: BackendContext,
-    clock: Clock,
-    settings: Settings,
-    previous: RoutingTable | None,
+    name: str, config: BackendConfig, ctx: BackendContext, table: RoutingTable, previous: RoutingTable | None
 ) -> Pool:
     """A new pool; a replica whose URL (and the rest of whose config) did not change keeps its state."""
     old = previous.pools.get(name) if previous is not None else None
     kept = {r.key: r for r in old.replicas} if old is not None and _same_but_urls(old.config, config) else {}
     replicas = []
     for backend in build_replicas(name, config, ctx):
-        fresh = _replica(backend, name, settings)
+        fresh = _replica(backend, name, table.settings)
         replicas.append(kept.get(fresh.key, fresh))
-    return Pool(name, config, replicas, clock)
+    return Pool(name, config, replicas, table.clock, table.shared)
 
 
 def _same_but_urls(old: BackendConfig, new: BackendConfig) -> bool:

@@ -15,6 +15,7 @@ unlike the fake's per-message triggers:
     POST /_faults {"no_usage": true}       answers (not streams) without their ``usage``
     POST /_faults {"invalid": 2}           the next 2 answers (not streams): 200 {"choices": "nope"}
     POST /_faults {}                       all off
+    GET  /_in_flight                       {"in_flight": n, "max_in_flight": most at once so far}
     GET  /_stats                           {"requests": n, "abandoned": n, "priorities": [...], "name": ...}
 
 A client that disconnects while its request waits out ``slow`` is counted in ``abandoned``.
@@ -43,14 +44,17 @@ class FaultyUpstream(FakeOpenAI):
         self.served = 0
         self.abandoned = 0
         self.priorities: list[Any] = []
+        self.in_flight = self.max_in_flight = 0  # API requests being answered at once: now, and at most
         self.app.add_routes(
             [
                 web.post("/_faults", self.set_faults),
                 web.get("/_stats", self.stats),
+                web.get("/_in_flight", self.in_flight_now),
                 web.get("/health", self.health),
                 web.get("/metrics", self.metrics),
             ]
         )
+        self.app.middlewares.insert(0, self._count_in_flight)
         self.app.middlewares.append(self._media_faults)
         self.app.middlewares.append(self._answer_faults)
 
@@ -61,6 +65,9 @@ class FaultyUpstream(FakeOpenAI):
     async def stats(self, request: web.Request) -> web.Response:
         stats = {"name": self.name, "requests": self.served, "abandoned": self.abandoned}
         return web.json_response({**stats, "priorities": self.priorities})
+
+    async def in_flight_now(self, request: web.Request) -> web.Response:
+        return web.json_response({"in_flight": self.in_flight, "max_in_flight": self.max_in_flight})
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="")
@@ -106,6 +113,18 @@ class FaultyUpstream(FakeOpenAI):
                 self.abandoned += 1
                 raise web.HTTPServiceUnavailable(text="the client left")
             await asyncio.sleep(min(left, 0.05))
+
+    @web.middleware
+    async def _count_in_flight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``GET /_in_flight``: API requests being answered now and at most (a stream counts to its last byte)."""
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     @web.middleware
     async def _media_faults(self, request: web.Request, handler: Handler) -> web.StreamResponse:
