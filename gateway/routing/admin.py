@@ -86,8 +86,9 @@ def _deployment_out(pool: Pool) -> DeploymentOut:
         )
         for r in pool.replicas
     ]
-    queued = 0 if pool.queue is None else len(pool.queue)
-    return DeploymentOut(name=pool.name, region=pool.region, strategy=pool.strategy, queued=queued, replicas=replicas)
+    return DeploymentOut(
+        name=pool.name, region=pool.region, strategy=pool.strategy, queued=pool.waiting(), replicas=replicas
+    )
 
 
 def _rollout_out(canary: Canary) -> RolloutOut:

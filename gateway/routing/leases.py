@@ -77,6 +77,9 @@ class _Line:
         self._heap: list[_Waiter] = []
         self._order = itertools.count()
 
+    def __len__(self) -> int:
+        return len(self._heap)
+
     def join(self, priority: int, waiter_id: str) -> _Waiter:
         waiter = _Waiter(priority, next(self._order), waiter_id)
         heapq.heappush(self._heap, waiter)
@@ -196,6 +199,11 @@ class SharedLeases:
         args = [lease_id, self._channel, self._freed_message(pool)]
         self._spawn(self._pipe.run(_RELEASE, [self._queue_key(pool), key], args, hold=True))
         self.freed(pool)
+
+    def waiting(self, pool: str) -> int:
+        """This gateway's requests queued for ``pool`` (the deployment's queue is every gateway's sum)."""
+        line = self._lines.get(pool)
+        return 0 if line is None else len(line)
 
     def freed(self, pool: str) -> None:
         """A lease of ``pool`` was given back (here or on another gateway): the first waiter tries."""

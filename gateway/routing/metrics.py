@@ -9,7 +9,7 @@ from gateway.routing.table import RoutingTable
 
 def publish_routing_state(table: RoutingTable, metrics: Metrics) -> None:
     for pool in table.pools.values():
-        metrics.queue_changed(pool.name, len(pool.queue) if pool.queue is not None else 0)
+        metrics.queue_changed(pool.name, pool.waiting())
         for replica in pool.replicas:
             metrics.replica_health(pool.name, replica.key, replica.healthy)
             metrics.circuit_changed(pool.name, replica.key, replica.breaker.state.value)

@@ -160,6 +160,11 @@ class Pool:
         )
         return pick(self.strategy, views, Choice(next(self._turn), key, draws))
 
+    def waiting(self) -> int:
+        """Requests of this gateway waiting for room (``tollgate_queue_depth``, ``GET /admin/routing``)."""
+        here = len(self.queue) if self.queue is not None else 0
+        return here + (self.shared.leases.waiting(self.name) if self.shared is not None else 0)
+
     def freed(self) -> None:
         if self.queue is not None and len(self.queue) and self.has_room():
             self.queue.wake()

@@ -80,6 +80,7 @@ async def test_a_lease_given_back_on_one_gateway_wakes_a_request_queued_on_anoth
         waiting = asyncio.ensure_future(acquire(second))
         await asyncio.sleep(0.3)
         assert not waiting.done()  # the pool's one lease is held on the other gateway
+        assert (first.waiting(), second.waiting()) == (0, 1)  # what tollgate_queue_depth reports
         held.done(None)
         lease = await asyncio.wait_for(waiting, 5)  # the queue polls every 60 s: the message woke it
         assert lease.shared_id is not None
