@@ -188,6 +188,12 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        self.journal_refused_segments = Gauge(
+            "tollgate_journal_refused_segments",
+            "Journal segments the drain leaves alone because they were written for another database.",
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
         self.journal_stored = Counter(
             "tollgate_journal_stored_events",
             "Usage events the journal drain stored in the database.",

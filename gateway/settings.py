@@ -131,7 +131,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # or a bearer not shaped like a Tollgate key (``tg-...``); a key-shaped one must be valid. Unset,
     # such requests get 401.
     anonymous_customer: str | None = None
-    journal_dir: str = ".tollgate/journal"
+    # Where the usage journal lives; unset: .tollgate/journal/<database>/, one directory per database
+    # (gateway/metering/journal_owner.py). A drain stores only segments written for its own database.
+    journal_dir: str | None = None
     # false serves requests without recording any usage: nothing is billed. It exists to measure the
     # gateway's core path against the metered one (``tollgate bench``); never turn it off in production.
     meter_usage: bool = True
@@ -168,6 +170,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     max_messages: int = 1024
     # Billable requests are refused with 503 while the journal's disk has less than this free.
     journal_min_free_bytes: int = 1024 * 1024
+    # When journaled usage is put on the disk (fsync), to survive a crash of the machine, not only of the
+    # process: after every record, at most once per journal_fsync_interval_seconds, or never (the kernel
+    # writes it back within about 30 s). The cost of each: docs/bench-journal-fsync.md.
+    journal_fsync: Literal["always", "interval", "never"] = "interval"
+    journal_fsync_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # Retries, circuit breakers, health checks and regions (gateway/routing/config.py).
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)

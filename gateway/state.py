@@ -7,7 +7,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,7 +32,7 @@ from gateway.kit.redis_pipe import RedisPipe
 from gateway.metering import price_book
 from gateway.metering.drain import JournalDrain
 from gateway.metering.drain_watch import DrainWatch
-from gateway.metering.journal import Journal
+from gateway.metering.journal_owner import open_journal
 from gateway.metering.meter import Meter
 from gateway.metering.price_sync import publish_config_prices
 from gateway.metrics import Metrics
@@ -102,11 +101,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     engine = build_engine(settings.database_url)
     sessions = session_factory(engine)
     await publish_config_prices(sessions, settings)
-    journal = (
-        Journal(Path(settings.journal_dir), min_free_bytes=settings.journal_min_free_bytes)
-        if settings.meter_usage
-        else None
-    )
+    journal = open_journal(settings) if settings.meter_usage else None
     metrics = Metrics(settings.metrics_multiprocess_dir)
     observer = _observer(settings, metrics)
     meter = Meter(journal, await price_book.load_current(sessions), observer.metered)
@@ -165,6 +160,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     if drain is not None:
         state.spawn(drain.report_forever(metrics))
         state.spawn(DrainWatch(drain, metrics).watch_forever())
+        state.spawn(drain.journal.sync_forever())
     if state.redis_watch is not None:
         state.spawn(state.redis_watch.watch_forever())
     state.spawn(key_sync.poll_forever())

@@ -36,6 +36,7 @@ from gateway.metering.journal import (
     remove_segment,
     writer_pid,
 )
+from gateway.metering.journal_owner import SegmentOwnership, journal_owner
 from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.metering")
@@ -60,12 +61,14 @@ class JournalDrain:
         # Lock-free shared integers: one writer (the drain), and a stale read costs nothing.
         self._healthy = self._context.RawValue(ctypes.c_byte, 1)
         self._stored = self._context.RawValue(ctypes.c_longlong, 0)
+        self._refused = self._context.RawValue(ctypes.c_int, 0)  # segments written for another database
         self._job = DrainJob(journal.directory, os.getpid(), database_url, batch_size, interval)
         self._process = self._new_process()
 
     def _new_process(self) -> multiprocessing.process.BaseProcess:
+        shared = (self._healthy, self._stored, self._refused)
         return self._context.Process(
-            target=run, args=(self._job, self._stop_reader, self._healthy, self._stored), name="tollgate-journal-drain"
+            target=run, args=(self._job, self._stop_reader, *shared), name="tollgate-journal-drain"
         )
 
     @property
@@ -124,18 +127,24 @@ class JournalDrain:
             metrics.journal_stored.inc(stored - reported)
             reported = stored
             metrics.journal_lag_bytes.set(self.lag_bytes())  # also while the database is down, when it grows
+            metrics.journal_refused_segments.set(self._refused.value)
             await asyncio.sleep(interval)
 
 
-def run(job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong) -> None:
+def run(
+    job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong, refused: ctypes.c_int
+) -> None:
     """The drain process's body."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the owner says when to stop
-    asyncio.run(_drain_forever(job, stop, healthy, stored))
+    asyncio.run(_drain_forever(job, stop, healthy, stored, refused))
 
 
-async def _drain_forever(job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong) -> None:
+async def _drain_forever(
+    job: DrainJob, stop: Connection, healthy: ctypes.c_byte, stored: ctypes.c_longlong, refused: ctypes.c_int
+) -> None:
     engine = build_engine(job.database_url)
     sessions = session_factory(engine)
+    ownership = SegmentOwnership(journal_owner(job.database_url))
     owner = multiprocessing.parent_process()
     # Ready when the owner asks us to stop, or when it is gone (killed, say): either way, one last pass.
     watched: list[Connection | int] = [stop] if owner is None else [stop, owner.sentinel]
@@ -143,8 +152,10 @@ async def _drain_forever(job: DrainJob, stop: Connection, healthy: ctypes.c_byte
     try:
         while True:
             try:
-                stored.value += await drain_once(job.directory, job.owner_pid, sessions, job.batch_size)
+                stored.value += await drain_once(job.directory, job.owner_pid, sessions, job.batch_size, ownership)
                 healthy.value, delay = 1, job.interval
+                ownership.forget_missing()
+                refused.value = len(ownership.refused)
             except Exception as exc:  # the database may be down: events wait in the journal
                 if healthy.value:
                     log.warning("usage journal drain failed, will retry: %s", exc)
@@ -157,19 +168,25 @@ async def _drain_forever(job: DrainJob, stop: Connection, healthy: ctypes.c_byte
 
 
 async def drain_once(
-    directory: Path, owner_pid: int, sessions: async_sessionmaker[AsyncSession], batch_size: int
+    directory: Path,
+    owner_pid: int,
+    sessions: async_sessionmaker[AsyncSession],
+    batch_size: int,
+    ownership: SegmentOwnership | None = None,
 ) -> int:
-    """One pass over the journal directory; returns how many new events it stored."""
+    """One pass over the journal directory; returns how many new events it stored. With ``ownership``,
+    an orphan written for another database is left alone, for that database's gateway."""
     stored = 0
     # Blocking file calls are fine here: this loop, in the drain's own process, serves nothing else.
     for segment in sorted(directory.glob(f"*{SUFFIX}")):  # noqa: ASYNC240
         with claim_orphan(segment) as claimed:
-            if claimed:
-                stored += await _drain(segment, sessions, batch_size)
-                if drained_offset(segment) >= segment.stat().st_size:
-                    remove_segment(segment)
-            elif writer_pid(segment) == owner_pid:  # the owner's live segment: only we drain it
-                stored += await _drain(segment, sessions, batch_size)
+            # An orphan, or the owner's live segment (which only we drain); not another database's.
+            ours = claimed or writer_pid(segment) == owner_pid
+            if not ours or (ownership is not None and not ownership.owns(segment)):
+                continue
+            stored += await _drain(segment, sessions, batch_size)
+            if claimed and drained_offset(segment) >= segment.stat().st_size:
+                remove_segment(segment)
     return stored
 
 

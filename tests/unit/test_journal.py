@@ -1,11 +1,16 @@
-"""The append-only journal: whole lines only, positions kept beside segments, orphans claimable."""
+"""The append-only journal: whole lines only, positions kept beside segments, orphans claimable, and
+flushed to the disk as ``fsync`` says."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from gateway.metering.journal import (
     Journal,
@@ -79,3 +84,98 @@ def test_rotate_releases_the_old_segment(tmp_path: Path) -> None:
     with claim_orphan(old) as claimed:
         assert claimed
     assert os.stat(old).st_size > 0
+
+
+class FsyncCounter:
+    """Stands in for ``os.fsync``: counts the calls per file (by inode: a flush syncs a duplicate descriptor)."""
+
+    def __init__(self) -> None:
+        self.inodes: list[int] = []
+
+    def __call__(self, fd: int) -> None:
+        self.inodes.append(os.fstat(fd).st_ino)
+
+    def on(self, path: Path) -> int:
+        return self.inodes.count(path.stat().st_ino)
+
+
+@pytest.fixture
+def fsync(monkeypatch: pytest.MonkeyPatch) -> FsyncCounter:
+    counter = FsyncCounter()
+    monkeypatch.setattr(os, "fsync", counter)
+    return counter
+
+
+def test_fsync_always_puts_every_record_on_the_disk_before_the_append_returns(
+    tmp_path: Path, fsync: FsyncCounter
+) -> None:
+    journal = Journal(tmp_path, fsync="always")
+    before = fsync.on(journal.path)
+    for n in range(5):
+        journal.append(record(n))
+        assert fsync.on(journal.path) - before == n + 1
+
+
+def test_fsync_never_leaves_it_to_the_kernel(tmp_path: Path, fsync: FsyncCounter) -> None:
+    journal = Journal(tmp_path, fsync="never", rotate_bytes=1_000)
+    for n in range(50):  # across several rotations
+        journal.append(record(n))
+    journal.close()
+    assert fsync.inodes == []
+
+
+async def test_fsync_interval_syncs_at_most_once_per_interval_and_never_in_the_append(
+    tmp_path: Path, fsync: FsyncCounter
+) -> None:
+    journal = Journal(tmp_path, fsync="interval", fsync_interval=0.02)
+    for n in range(500):
+        journal.append(record(n))
+    assert fsync.on(journal.path) == 0  # appends never wait for the disk
+    flusher = asyncio.create_task(journal.sync_forever())
+    started, appended = time.monotonic(), 500
+    while fsync.on(journal.path) < 3:
+        journal.append(record(appended))
+        appended += 1
+        await asyncio.sleep(0.001)
+        assert time.monotonic() - started < 30, "no flush"
+    flusher.cancel()
+    elapsed = time.monotonic() - started
+    assert fsync.on(journal.path) <= elapsed / 0.02 + 1  # one flush per interval at most, however many appends
+    assert appended > 3 * fsync.on(journal.path)
+
+
+async def test_fsync_interval_flushes_an_idle_tail_once(tmp_path: Path, fsync: FsyncCounter) -> None:
+    journal = Journal(tmp_path, fsync="interval", fsync_interval=0.01)
+    await journal.flush()  # the new segment's header and directory entry
+    assert fsync.on(tmp_path) == 1
+    before = fsync.on(journal.path)
+    journal.append(record(1))
+    flusher = asyncio.create_task(journal.sync_forever())
+    try:
+        for _ in range(3000):
+            if fsync.on(journal.path) > before:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # several intervals with nothing new written
+        assert fsync.on(journal.path) == before + 1
+    finally:
+        flusher.cancel()
+
+
+async def test_a_rotated_segments_tail_goes_with_the_next_flush(tmp_path: Path, fsync: FsyncCounter) -> None:
+    journal = Journal(tmp_path, fsync="interval", fsync_interval=1.0)
+    await journal.flush()
+    journal.append(record(1))
+    old = journal.rotate()
+    assert fsync.on(old) == 1  # the header's flush only
+    await journal.flush()
+    assert fsync.on(old) == 2 and fsync.on(journal.path) == 1
+    with claim_orphan(old) as claimed:
+        assert claimed  # the flush let go of its duplicate descriptor, and so of the lock
+
+
+def test_closing_an_interval_journal_flushes_it(tmp_path: Path, fsync: FsyncCounter) -> None:
+    journal = Journal(tmp_path, fsync="interval")
+    journal.append(record(1))
+    journal.close()
+    assert fsync.on(journal.path) == 1
