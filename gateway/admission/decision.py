@@ -15,6 +15,14 @@ class RateView:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditView:
+    """A prepaid customer's balance as the store held it when it refused a request."""
+
+    balance_micros: int
+    held_micros: int  # reserved by requests in flight
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     reason: str | None = None  # requests | tokens | concurrency | budget | credits | too_large
@@ -23,6 +31,7 @@ class Decision:
     requests: RateView | None = None
     tokens: RateView | None = None
     budget_warning: bool = False
+    credit: CreditView | None = None  # with reason "credits"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.admission.decision import Decision, RateView, SeedNeeded
+from gateway.admission.decision import CreditView, Decision, RateView, SeedNeeded
 from gateway.admission.rules import LEASE_MS, WINDOW_MS, Ask, Credit, ScopeLimits
 from gateway.admission.store import budget_key, credit_key, rate_key, slots_key
 
@@ -68,7 +68,7 @@ class MemoryStore:
             if state is None:
                 return SeedNeeded("credits", credit.customer)
             if state.balance - state.reserved - ask.cost_micros < -credit.grace_micros:
-                return Decision(False, "credits", credit.customer)
+                return Decision(False, "credits", credit.customer, credit=CreditView(state.balance, state.reserved))
         self._apply(scopes, credit, ask, updates)
         return Decision(True, requests=requests, tokens=tokens, budget_warning=warn)
 

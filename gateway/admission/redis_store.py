@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from gateway.admission.decision import Decision, RateView, SeedNeeded
+from gateway.admission.decision import CreditView, Decision, RateView, SeedNeeded
 from gateway.admission.rules import LEASE_MS, WINDOW_MS, Ask, Credit, ScopeLimits
 from gateway.admission.store import (
     CREDIT_TTL_MS,
@@ -72,7 +72,8 @@ class RedisStore:
         if code == 2:
             return SeedNeeded(reason, where or "")
         if code == 0:
-            return Decision(False, reason, where, retry_ms)
+            held = CreditView(int(result[4]), int(result[5])) if reason == "credits" else None
+            return Decision(False, reason, where, retry_ms, credit=held)
         views = [int(v) for v in result[4:10]]
         return Decision(
             True,

@@ -5,6 +5,7 @@
 --       0 means unlimited), then credit grace_micros and credit ttl_ms.
 -- Returns {code, reason, scope index, retry_ms, req limit, req remaining, req reset_ms,
 --          tok limit, tok remaining, tok reset_ms, warning}; code 1 admitted, 0 refused, 2 seed needed.
+-- Refused for credits, the 5th and 6th are the balance and what requests in flight hold of it.
 -- Redis's clock, not the callers': replicas' clocks differ, and requests reach Redis out of order.
 -- ARGV arrives as one space-separated string: one argument to encode, not twenty (the client's
 -- per-argument encoding was a measurable share of admission's cost).
@@ -68,7 +69,7 @@ if has_credit == 1 then
   local balance = tonumber(redis.call('HGET', credit_key, 'balance'))
   local reserved = tonumber(redis.call('HGET', credit_key, 'reserved') or 0)
   if balance - reserved - cost < -tonumber(argv[grace_at]) then
-    return {0, 'credits', -1, 0, 0, 0, 0, 0, 0, 0, 0}
+    return {0, 'credits', -1, 0, balance, reserved, 0, 0, 0, 0, 0}
   end
 end
 

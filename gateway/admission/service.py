@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from backends.errors import TollgateError
+from gateway.admission import shortfall
 from gateway.admission.decision import Decision, SeedNeeded, rate_headers
 from gateway.admission.rules import Ask, Credit, ScopeLimits, credit_of, scopes_of
+from gateway.admission.shortfall import Balance
 from gateway.admission.store import AdmissionStore, budget_key, budget_ttl_ms
 from gateway.auth.principal import Principal
 from gateway.kit.throttled_log import ThrottledLog
@@ -120,7 +122,7 @@ class Admission:
             raise AdmissionUnavailable("Limits cannot be checked right now; try again shortly.") from exc
         if not decision.allowed:
             self._metrics.admission_rejections.labels(decision.reason or "unknown").inc()
-            raise _refusal(decision, scopes)
+            raise _refusal(decision, scopes, credit, ask)
         if decision.budget_warning:
             self._metrics.budget_warnings.inc()
         return Ticket(scopes, credit, ask, rate_headers(decision))
@@ -180,8 +182,11 @@ class Admission:
                 self._store_failed(exc)
 
 
-def _refusal(decision: Decision, scopes: list[ScopeLimits]) -> TollgateError:
+def _refusal(decision: Decision, scopes: list[ScopeLimits], credit: Credit | None, ask: Ask) -> TollgateError:
     who = "customer" if (decision.scope or "").startswith("customer:") else "API key"
+    if decision.reason == "credits" and decision.credit is not None and credit is not None:
+        held = decision.credit
+        return shortfall.refusal(Balance(held.balance_micros, held.held_micros, credit.grace_micros), ask.cost_micros)
     if decision.reason in ("budget", "credits"):
         what = "budget for this period" if decision.reason == "budget" else "prepaid credits"
         return InsufficientQuota(f"This {who} has run out of its {what}.")

@@ -12,6 +12,7 @@ from typing import Any
 from backends.base import JSON, Operation
 from backends.errors import TollgateError
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
+from gateway.admission.shortfall import CreditShort, Priced, explained
 from gateway.auth.cache import KeyCache
 from gateway.auth.keys import presents_key
 from gateway.auth.principal import Principal
@@ -94,8 +95,8 @@ class Pipeline:
         """Checks that refuse a request before it is sent (a refused request is not metered), then
         the cache lookup."""
         self.meter.check_recording()
+        principal.check_model(call.model)  # first: a model the key may not use is one that does not exist
         self.router.table.catalog.resolve(call.model, call.op)
-        principal.check_model(call.model)
         plan = plan_for(principal)
         if plan is None:
             ticket, lookup = None, await self._lookup(principal, call)
@@ -132,7 +133,13 @@ class Pipeline:
         if want_cost and rates is not None:
             worst = token_cost_usd(rates, TokenUsage(input=prompt, output=output))
             cost = to_micros(worst, principal.markup_percent)
-        return await self.admission.admit(plan, call.request_id, prompt + output, cost)
+        try:
+            return await self.admission.admit(plan, call.request_id, prompt + output, cost)
+        except CreditShort as short:  # say which max_tokens the balance would admit
+            if rates is None:
+                raise
+            priced = Priced(rates, principal.markup_percent, prompt)
+            raise explained(short.balance, priced, output, int(call.raw.get("n") or 1)) from None
 
     def finish(
         self,
