@@ -11,6 +11,7 @@ order) credit it once between them. Admission learns of the credit by polling th
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 import msgspec
@@ -26,6 +27,7 @@ from gateway.db.repositories import credits, customers
 # Stripe signs ``t=<unix time>,v1=<HMAC>``; older signatures are refused, which stops replays.
 TOLERANCE_SECONDS = 300
 MICROS_PER_CENT = 10_000
+CUSTOMER_ID_MAX = 2**31 - 1  # customers.id is an Integer column
 PAID = ("paid", "no_payment_required")
 
 
@@ -65,17 +67,31 @@ def verify(payload: bytes, signature: str | None, secret: str) -> Event:
     import stripe  # here, not at the top: the SDK is slow to import and only this endpoint needs it
 
     try:
-        stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
+        text = payload.decode()  # Stripe signs text; the SDK would raise on other bytes
+    except UnicodeDecodeError:
+        raise InvalidRequest("A Stripe event is UTF-8 JSON; this body is not.", code="invalid_event") from None
+    try:
+        stripe.WebhookSignature.verify_header(text, signature, secret, TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError as exc:
-        raise InvalidRequest(
-            f"The Stripe-Signature header does not verify: {exc.user_message or exc}",
-            param="Stripe-Signature",
-            code="invalid_signature",
-        ) from None
+        raise _unsigned(exc.user_message or str(exc)) from None
+    if _signed_at(signature or "") > time.time() + TOLERANCE_SECONDS:  # the SDK checks the past only
+        raise _unsigned("its timestamp is in the future")
     try:
         return msgspec.json.decode(payload, type=Event)
-    except msgspec.ValidationError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # ValidationError is a DecodeError
         raise InvalidRequest(f"Not a Stripe event: {exc}", code="invalid_event") from None
+
+
+def _unsigned(reason: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The Stripe-Signature header does not verify: {reason}", param="Stripe-Signature", code="invalid_signature"
+    )
+
+
+def _signed_at(signature: str) -> int:
+    """The ``t=`` of a header the SDK has verified (so it is there and an integer)."""
+    items = [part.split("=", 2) for part in signature.split(",")]  # parsed as the SDK parses it
+    return int(next(item[1] for item in items if item[0] == "t"))
 
 
 async def receive(
@@ -131,9 +147,17 @@ async def _handle(session: AsyncSession, event: Event) -> tuple[str, int, str | 
     return outcome, credited, checkout.id
 
 
+def _customer_id(reference: str | None) -> int | None:
+    """The customer id a Tollgate top-up names; another product's reference (``²``, 5,000 digits) names none."""
+    if not reference or not reference.isascii() or not reference.isdigit() or len(reference) > 10:
+        return None
+    return int(reference) if int(reference) <= CUSTOMER_ID_MAX else None
+
+
 async def _credit(session: AsyncSession, checkout: CheckoutSession) -> tuple[str, int]:
     reference = (checkout.metadata or {}).get("tollgate_customer_id") or checkout.client_reference_id
-    customer = await customers.get(session, int(reference)) if reference and reference.isdigit() else None
+    customer_id = _customer_id(reference)
+    customer = None if customer_id is None else await customers.get(session, customer_id)
     if customer is None:
         return f"not a Tollgate top-up (customer reference {reference!r})", 0
     if checkout.currency != "usd" or not checkout.amount_total:

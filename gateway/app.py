@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 
 from backends.errors import TollgateError
 from gateway.db.migrate import migrate_on_start
-from gateway.errors import handle_http_exception, handle_tollgate_error, handle_unexpected
+from gateway.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
 from gateway.kit.asgi import Receive, Scope, Send
 from gateway.routes import admin, billing, dashboard, generation, health, media, openai, routing_admin
 from gateway.routes.openapi_schema import openapi_config
@@ -48,6 +48,8 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
         exception_handlers={
             TollgateError: handle_tollgate_error,
             HTTPException: handle_http_exception,
+            UnicodeDecodeError: handle_undecodable,
+            LookupError: handle_undecodable,
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_request_bytes,

@@ -8,12 +8,18 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from backends.errors import MethodNotAllowed, NotFound, PayloadTooLarge, TollgateError
+from backends.errors import InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, TollgateError
 
 log = logging.getLogger("tollgate.errors")
 
 _encode = msgspec.json.Encoder().encode
+STORE_DOWN_MESSAGE = (
+    "A data store the gateway needs (its database or Redis) is unreachable right now; try again shortly."
+)
+STORE_RETRY_AFTER = "5"
 
 HttpRequest = Request[Any, Any, Any]
 
@@ -60,5 +66,44 @@ def handle_http_exception(request: HttpRequest, exc: HTTPException) -> Response[
 
 
 def handle_unexpected(request: HttpRequest, exc: Exception) -> Response[bytes]:
+    if store_unreachable(exc):
+        return _store_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, TollgateError("The gateway failed to handle this request; it has been logged."))
+
+
+class StoreUnavailable(TollgateError):
+    status = 503
+    type = "server_error"
+    default_code = "store_unavailable"
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database (or Redis) cannot be reached, rather than that the code is wrong:
+    asyncpg raises ``ConnectionError`` when it cannot connect, SQLAlchemy a DBAPI error for a
+    connection lost in use, and its pool a timeout when no connection comes."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, ConnectionError | TimeoutError | PoolTimeout)
+
+
+def _store_unavailable(request: HttpRequest, exc: Exception) -> Response[bytes]:
+    log.warning("%s %s: a store is unreachable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+    return _one_line(request, StoreUnavailable(STORE_DOWN_MESSAGE, headers={"retry-after": STORE_RETRY_AFTER}))
+
+
+def handle_undecodable(request: HttpRequest, exc: ValueError | LookupError) -> Response[bytes]:
+    """A form (or body) Litestar decodes for a route, in bytes that are not its charset, or in a charset
+    that does not exist (``LookupError`` itself, not its subclasses ``KeyError`` and ``IndexError``)."""
+    if not isinstance(exc, UnicodeDecodeError) and type(exc) is not LookupError:
+        return handle_unexpected(request, exc)
+    error = InvalidRequest("The request body is not text in the charset it declares.", code="invalid_encoding")
+    return _one_line(request, error)
+
+
+def _one_line(request: HttpRequest, error: TollgateError) -> Response[bytes]:
+    """The admin API's refusals in OpenAI's envelope; the dashboard's as one line of text."""
+    if not request.url.path.startswith("/dashboard"):
+        return error_response(request, error)
+    headers = {**error.headers, "x-request-id": request_id_of(request)}
+    return Response(error.message.encode(), status_code=error.http_status, media_type="text/plain", headers=headers)

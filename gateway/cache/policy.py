@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from backends.base import JSON, Operation
 from backends.errors import InvalidRequest
+from gateway.kit.numbers import INT32_MAX, whole_number
 from gateway.settings import ModelCache
 
 CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS})
@@ -36,13 +37,13 @@ def parse_controls(cache_control: str | None, ttl: str | None) -> Controls:
     directives = {d.strip().lower().partition("=")[0] for d in (cache_control or "").split(",")}
     seconds = None
     if ttl is not None:
-        if not ttl.strip().isdigit() or int(ttl) < 1:
+        seconds = whole_number(ttl, INT32_MAX)  # longer than the configured maximum is kept that long
+        if not seconds:
             raise InvalidRequest(
-                f"The {TTL_HEADER} header must be a whole number of seconds of at least 1, not {ttl!r}.",
+                f"The {TTL_HEADER} header must be a whole number of seconds from 1 to {INT32_MAX}, not {ttl[:40]!r}.",
                 param=TTL_HEADER,
                 code="invalid_cache_ttl",
             )
-        seconds = int(ttl)
     return Controls(read="no-cache" not in directives, write="no-store" not in directives, ttl_seconds=seconds)
 
 

@@ -15,18 +15,50 @@ T = TypeVar("T")
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+# Far more than any real request (a JSON schema in ``response_format`` nests a few dozen levels), and
+# far enough below Python's recursion limit that encoding, hashing or converting the body cannot hit it.
+MAX_DEPTH = 128
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
+    """The JSON object of a request body; anything else (not JSON, not UTF-8, nested deeper than
+    ``MAX_DEPTH``) is a 400 ``invalid_json``."""
     try:
         decoded = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}.", code="invalid_json") from exc
+    except UnicodeDecodeError:
+        raise InvalidRequest("The JSON body of your request is not valid UTF-8.", code="invalid_json") from None
+    except RecursionError:  # msgspec's own bound, near Python's recursion limit
+        raise _too_deep() from None
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _deeper_than(decoded, MAX_DEPTH):
+        raise _too_deep()
     if not isinstance(decoded, dict):
         raise InvalidRequest(
             f"The request body must be a JSON object, not a JSON {_json_kind(decoded)}.", code="invalid_json"
         )
     return decoded
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"The JSON body of your request is nested deeper than {MAX_DEPTH} levels.", code="invalid_json"
+    )
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    """Whether ``value`` nests more than ``depth`` arrays/objects, found level by level (no recursion)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(depth):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
 
 
 def validate(raw: dict[str, Any], model: type[T]) -> T:

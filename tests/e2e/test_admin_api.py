@@ -159,6 +159,18 @@ async def test_a_key_is_shown_once_listed_without_secrets_and_revoked(admin: Adm
 BAD_INPUTS: list[tuple[str, str, str, Any, str | None, str]] = [
     # (name, method, path, JSON body or query, expected param, expected code)
     ("invalid json", "POST", "/customers", b'{"name": ', None, "invalid_json"),
+    # These three were 500s with a traceback (RecursionError, UnicodeDecodeError out of the decoder).
+    ("json nested too deep", "POST", "/customers", b'{"name": ' + b"[" * 5_000, None, "invalid_json"),
+    (
+        "json past the depth bound",
+        "POST",
+        "/keys",
+        b'{"customer": "c", "x": ' + b"[" * 200 + b"]" * 200 + b"}",
+        None,
+        "invalid_json",
+    ),
+    ("json not utf-8", "POST", "/customers", b'{"name": "acme\xff"}', None, "invalid_json"),
+    ("key filter out of range", "GET", "/usage", {"key": str(10**20)}, "key", "not_found"),
     ("missing name", "POST", "/customers", {}, "name", "missing_required_parameter"),
     ("empty name", "POST", "/customers", {"name": ""}, "name", "invalid_value"),
     ("markup not a number", "POST", "/customers", {"name": "x", "markup_percent": "lots"}, "markup_percent", None),
@@ -250,6 +262,32 @@ async def test_bad_input_is_a_400_that_names_the_parameter(
     if code is not None:
         assert error["code"] == code, error
     assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("ref", ["99999999999", str(10**20), "9" * 3000, "²", "١٢", "1²"])
+async def test_a_key_id_out_of_range_or_not_ascii_names_no_key(admin: Admin, ref: str) -> None:
+    """Such ids overflowed the database's integer (a 500), and ``١٢`` was read as key 12."""
+    async with admin.client() as client:
+        for method, path in (("POST", f"/keys/{ref}/revoke"), ("DELETE", f"/keys/{ref}")):
+            assert_error(await client.request(method, path), 404, "not_found", "key")
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b'Content-Disposition: form-data; name="token"\r\n\r\n\xff\xfe',
+        b'Content-Disposition: form-data; name="token"\r\nContent-Type: text/plain; charset=no-such\r\n\r\nx',
+    ],
+    ids=["not utf-8", "unknown charset"],
+)
+async def test_a_dashboard_form_that_does_not_decode_is_a_400(admin: Admin, part: bytes) -> None:
+    body = b"--xx\r\n" + part + b"\r\n--xx--\r\n"
+    async with httpx.AsyncClient(base_url=admin.url) as client:
+        response = await client.post(
+            "/dashboard/login", content=body, headers={"content-type": "multipart/form-data; boundary=xx"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("text/plain") and "\n" not in response.text.strip()
 
 
 async def test_a_customer_has_limits_and_prepaid_terms_and_a_patch_changes_only_what_it_names(admin: Admin) -> None:

@@ -54,7 +54,8 @@ def test_cache_control_and_ttl_headers() -> None:
     assert ttl_for(model, Controls(ttl_seconds=10**9), None, 3600) == 3600
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "soon", "1.5", ""])
+# "²" and "¹²³" pass str.isdigit() and "9" * 5000 is more digits than int() reads: each was a 500.
+@pytest.mark.parametrize("value", ["0", "-5", "soon", "1.5", "", "²", "¹²³", "١٢٣", "9" * 5000, str(2**31)])
 def test_a_bad_ttl_header_is_a_clear_400(value: str) -> None:
     with pytest.raises(InvalidRequest) as error:
         parse_controls(None, value)

@@ -17,6 +17,7 @@ from gateway.auth.keys import DISPLAY_LENGTH, KEY_PREFIX, MIN_REF_LENGTH, genera
 from gateway.db.models import ApiKey, Customer
 from gateway.db.models.base import utcnow
 from gateway.db.models.limits import DEFAULT_WARNING_PERCENT
+from gateway.kit.numbers import INT32_MAX, whole_number
 
 BUDGET_PERIODS = ("day", "month")
 
@@ -156,10 +157,11 @@ async def resolve(session: AsyncSession, ref: str, param: str = "key") -> ApiKey
     characters or more (such as the displayed prefix, ``tg-AbC1234``). Errors never repeat more of
     ``ref`` than a displayed prefix: it may be a whole secret."""
     ref = ref.strip()
-    if ref.isdigit():
-        key = await session.get(ApiKey, int(ref))
+    if ref.isdigit():  # also ``²`` or ``١٢``: no key has such an id, as none has one past the column's range
+        key_id = whole_number(ref, INT32_MAX)
+        key = None if key_id is None else await session.get(ApiKey, key_id)
         if key is None:
-            raise NotFound(f"No API key has the id {ref}.", param=param)
+            raise NotFound(f"No API key has the id {ref[:40]}.", param=param)
         return key
     shown = ref if len(ref) <= DISPLAY_LENGTH else f"{ref[:DISPLAY_LENGTH]}..."
     if not ref.startswith(KEY_PREFIX):

@@ -78,6 +78,9 @@ async def test_a_checkout_paid_through_stripe_lets_a_prepaid_customer_back_in(
         payload = fake.event("checkout.session.completed", fake.complete(checkout["id"]))
 
         forged = await http.post(f"{url}/stripe/webhook", content=payload, headers={"stripe-signature": "t=1,v1=0"})
+        not_text = await http.post(
+            f"{url}/stripe/webhook", content=b"\xff" + payload, headers={"stripe-signature": "t=1"}
+        )
         signed = {"stripe-signature": fake.sign(payload), "content-type": "application/json"}
         delivered = [(await http.post(f"{url}/stripe/webhook", content=payload, headers=signed)) for _ in range(2)]
         served = await _poll(lambda: _chat(http, url, key), 200)
@@ -86,6 +89,7 @@ async def test_a_checkout_paid_through_stripe_lets_a_prepaid_customer_back_in(
     assert refused.json()["error"]["code"] == "insufficient_quota"
     assert (checkout["usd"], checkout["url"]) == ("0.500000", f"https://checkout.stripe.com/c/pay/{checkout['id']}")
     assert forged.status_code == 400 and forged.json()["error"]["code"] == "invalid_signature"
+    assert not_text.status_code == 400 and not_text.json()["error"]["code"] == "invalid_event"  # was a 500
     assert [r.status_code for r in delivered] == [200, 200]
     assert [r.json()["duplicate"] for r in delivered] == [False, True]
     assert served.headers["x-tollgate-cost-usd"]

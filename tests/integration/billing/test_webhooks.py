@@ -100,6 +100,7 @@ def _forged(fake: FakeStripe, payload: bytes) -> list[str | None]:
         "",
         fake.sign(payload, secret="whsec_someone_else"),
         fake.sign(payload, at=int(time.time()) - 600),  # a replay of an old delivery
+        fake.sign(payload, at=int(time.time()) + 600),  # dated ahead: the SDK checks only the past
         signed.replace("v1=", "v0="),
         "t=notanumber,v1=abc",
     ]
@@ -123,6 +124,34 @@ async def test_a_delivery_stripe_did_not_sign_is_refused_and_changes_nothing(
     async with sessions() as session:
         counts = [await session.scalar(select(func.count()).select_from(t)) for t in (CreditEntry, StripeWebhookEvent)]
     assert counts == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"id": "evt_1", "type": "x\xff"}', b"\xc3\x28", b'{"id": "\xed\xa0\x80"}'],
+    ids=["latin-1 byte", "bad continuation", "surrogate"],
+)
+async def test_a_body_that_is_not_utf8_is_a_400_and_changes_nothing(sessions: Sessions, payload: bytes) -> None:
+    """The SDK decoded such a body itself and raised UnicodeDecodeError: an unauthenticated 500."""
+    with pytest.raises(InvalidRequest) as refused:
+        await webhooks.receive(sessions, payload, "t=1,v1=00", WEBHOOK_SECRET)
+    assert (refused.value.http_status, refused.value.code) == (400, "invalid_event")
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(StripeWebhookEvent)) == 0
+
+
+async def test_a_top_up_reference_that_is_no_customer_id_credits_nothing(
+    sessions: Sessions, fake_stripe: tuple[FakeStripe, str]
+) -> None:
+    """Another product's reference such as ``²`` or 5,000 digits raised in ``int()`` (or overflowed the
+    id column) and Stripe would have retried it for days."""
+    fake = fake_stripe[0]
+    await add_customer(sessions, "acme", prepaid=True)
+    for number, reference in enumerate(["²", "9" * 5000, str(2**40), "١"]):
+        paid = {"id": f"cs_test_odd{number}", "object": "checkout.session", "payment_status": "paid"}
+        paid |= {"amount_total": 500, "currency": "usd", "metadata": {}, "client_reference_id": reference}
+        result = await _deliver(sessions, fake, fake.event("checkout.session.completed", paid))
+        assert result.credited_micros == 0 and result.outcome.startswith("not a Tollgate top-up")
 
 
 async def test_events_of_other_kinds_or_other_products_are_recorded_and_credit_nothing(
