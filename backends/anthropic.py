@@ -127,7 +127,7 @@ def _overload_as_unavailable() -> Iterator[None]:
         if status == exc.upstream_status:
             raise
         raise UpstreamStatusError(
-            exc.message,
+            exc.detail,
             upstream_status=status,
             upstream_type=exc.upstream_type,
             param=exc.param,

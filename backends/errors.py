@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from backends.redact import identifier, redacted
+
+# An upstream answering these refused the operator's provider credentials, not the client's.
+UPSTREAM_AUTH_STATUSES = (401, 403, 407)
+_AUTH_FAILED = "The upstream provider refused this gateway's own credentials (HTTP {}); this is not about your key."
+
 
 class TollgateError(Exception):
     status: ClassVar[int] = 500
@@ -70,6 +76,11 @@ class ModelNotFound(TollgateError):
     type = "invalid_request_error"
     default_code = "model_not_found"
 
+    @classmethod
+    def named(cls, model: str) -> ModelNotFound:
+        """One answer for a model that does not exist and for one the key may not use: they must not differ."""
+        return cls(f"The model '{model}' does not exist or you do not have access to it.", param="model")
+
 
 class NotFound(TollgateError):
     status = 404
@@ -98,11 +109,25 @@ class PayloadTooLarge(TollgateError):
 
 
 class UpstreamError(TollgateError):
-    """Anything that went wrong on the far side of a backend."""
+    """Anything that went wrong on the far side of a backend.
+
+    Its message is the upstream's with the operator's addresses and credentials taken out (the
+    client reads it); ``detail`` keeps the words as they came, for the operator's logs."""
 
     status = 502
     type = "upstream_error"
     default_code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(redacted(message), param=param, code=code, headers=headers)
+        self.detail = message
 
 
 class UpstreamUnreachable(UpstreamError):
@@ -127,7 +152,10 @@ class UpstreamInvalidResponse(UpstreamProtocolError):
 
 
 class UpstreamStatusError(UpstreamError):
-    """The upstream answered with an HTTP error; the client sees the same status and message."""
+    """The upstream answered with an HTTP error. The client sees its status, its error type and code
+    (when they look like names) and its redacted message; but a refusal of the operator's own
+    credentials (401, 403, 407) is a 502 ``upstream_auth_failed`` that tells nothing more: the
+    client's key was fine, and what the provider said about the gateway's key is not theirs to read."""
 
     def __init__(
         self,
@@ -139,13 +167,19 @@ class UpstreamStatusError(UpstreamError):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message, param=param, code=code, headers=headers)
+        auth = upstream_status in UPSTREAM_AUTH_STATUSES
+        shown = _AUTH_FAILED.format(upstream_status) if auth else message
+        code = "upstream_auth_failed" if auth else identifier(code)
+        super().__init__(shown, param=None if auth else identifier(param), code=code, headers=headers)
+        self.detail = message
         self.upstream_status = upstream_status
-        self.upstream_type = upstream_type
+        self.upstream_type = None if auth else identifier(upstream_type)
 
     @property
     def http_status(self) -> int:
-        return self.upstream_status if 400 <= self.upstream_status < 600 else 502
+        if self.upstream_status in UPSTREAM_AUTH_STATUSES or not 400 <= self.upstream_status < 600:
+            return 502
+        return self.upstream_status
 
     @property
     def error_type(self) -> str:

@@ -8,6 +8,7 @@ request/response layer: see ``docs/bench-server-and-transport.md`` and ``docs/be
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -15,13 +16,16 @@ import aiohttp
 import msgspec
 
 from backends.errors import (
+    UPSTREAM_AUTH_STATUSES,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from backends.redact import redacted
 
 _FORWARDED_ERROR_HEADERS = ("retry-after",)
+log = logging.getLogger("tollgate.upstream")
 
 
 def build_client(*, max_connections: int = 1000) -> aiohttp.ClientSession:
@@ -53,8 +57,14 @@ def mapped_transport_errors(upstream: str) -> Iterator[None]:
 
 
 def status_error(upstream: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
-    """Build the error for an upstream HTTP error, keeping its message, type and code."""
+    """Build the error for an upstream HTTP error, keeping its type and code and (redacted, by the
+    error itself) its message; what a provider says when it refuses the gateway's key goes to the
+    operator's log (redacted too: a provider may echo part of the key)."""
     message, err_type, code, param = _error_fields(body)
+    if status in UPSTREAM_AUTH_STATUSES:
+        log.warning(
+            "upstream %s refused the gateway's credentials (HTTP %s): %s", upstream, status, redacted(message or "")
+        )
     forwarded = {h: headers[h] for h in _FORWARDED_ERROR_HEADERS if h in headers}
     return UpstreamStatusError(
         message or f"upstream {upstream} answered HTTP {status}",

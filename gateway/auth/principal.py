@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from backends.errors import AuthenticationFailed, PermissionDenied
+from backends.errors import AuthenticationFailed, ModelNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,5 +53,7 @@ class Principal:
         return self.allowed_models is None or model in self.allowed_models
 
     def check_model(self, model: str) -> None:
+        """Refuse a model outside the key's allow-list exactly as one that does not exist (checked first,
+        so nothing about the model, not even its kind, is told)."""
         if not self.may_use(model):
-            raise PermissionDenied(f"This API key is not allowed to use the model '{model}'.", param="model")
+            raise ModelNotFound.named(model)

@@ -23,7 +23,7 @@ OPERATIONS: dict[ModelKind, frozenset[Operation]] = {
 
 
 def model_not_found(name: str) -> ModelNotFound:
-    return ModelNotFound(f"The model '{name}' does not exist or you do not have access to it.", param="model")
+    return ModelNotFound.named(name)
 
 
 @dataclass(frozen=True, slots=True)

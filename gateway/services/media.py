@@ -186,8 +186,8 @@ class MediaService:
 
     def _open(self, principal: Principal, call: MediaCall) -> _Opened:
         """The checks that refuse a request without metering it: unknown model, key not allowed."""
+        principal.check_model(call.model)  # first: a model the key may not use is one that does not exist
         _media(self.pipeline.router.table.catalog.resolve(call.model, call.op))
-        principal.check_model(call.model)
         streamed = call.op is Operation.SPEECH
         metered = Metered(call.request_id, principal, call.model, call.op.value, streamed, call.started, time.time())
         rates = self.pipeline.meter.price_book.rates(call.model) or _NO_RATES

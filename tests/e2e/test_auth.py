@@ -52,11 +52,50 @@ def test_a_key_limited_to_some_models(shared_config: dict[str, Any], gateway_wor
     client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
     assert [m.id for m in client.models.list()] == ["sim-chat"]
     assert client.chat.completions.create(model="sim-chat", messages=USER).choices  # type: ignore[arg-type]
-    with pytest.raises(openai.PermissionDeniedError) as caught:
+    with pytest.raises(openai.NotFoundError) as caught:
         client.chat.completions.create(model="gpt-fake", messages=USER)  # type: ignore[arg-type]
-    assert caught.value.code == "model_not_allowed"
+    assert caught.value.code == "model_not_found"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-fake")
+
+
+# (endpoint, JSON body or multipart fields) with {model} to fill; each endpoint checks the model its own way.
+ENDPOINTS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/chat/completions", {"model": "{model}", "messages": USER}),
+    ("/v1/completions", {"model": "{model}", "prompt": "hi"}),
+    ("/v1/embeddings", {"model": "{model}", "input": "hi"}),
+    ("/v1/images/generations", {"model": "{model}", "prompt": "a cat"}),
+    ("/v1/audio/speech", {"model": "{model}", "input": "hi", "voice": "alloy"}),
+]
+
+
+def _refusal(url: str, key: str, path: str, body: dict[str, Any], model: str) -> tuple[int, dict[str, Any]]:
+    filled = {name: model if value == "{model}" else value for name, value in body.items()}
+    response = httpx.post(f"{url}{path}", headers={"authorization": f"Bearer {key}"}, json=filled)
+    error: dict[str, Any] = response.json()["error"]
+    return response.status_code, {**error, "message": error["message"].replace(model, "<model>")}
+
+
+def test_a_model_outside_the_allow_list_is_indistinguishable_from_no_model(
+    shared_config: dict[str, Any], gateway_workdir: Path, gateway_url: str
+) -> None:
+    """Chat models, embedding, image and speech models all exist; the key may use none of them here.
+    Before, the embeddings endpoint answered that 'gpt-fake' "is a chat model" (400) and the others 403."""
+    key = create_key(shared_config, gateway_workdir, "allow-listed", "--models", "sim-chat")
+    for path, body in ENDPOINTS:
+        for existing in ("gpt-fake", "gpt-fake-completion", "embed-fake", "sim-image", "sim-tts"):
+            assert _refusal(gateway_url, key, path, body, existing) == _refusal(
+                gateway_url, key, path, body, "no-such-model"
+            ), (path, existing)
+    status, error = _refusal(gateway_url, key, "/v1/embeddings", ENDPOINTS[2][1], "gpt-fake")
+    assert (status, error["code"], error["param"]) == (404, "model_not_found", "model")
+    multipart = httpx.post(
+        f"{gateway_url}/v1/audio/transcriptions",
+        headers={"authorization": f"Bearer {key}"},
+        data={"model": "sim-whisper"},
+        files={"file": ("a.wav", b"RIFF", "audio/wav")},
+    )
+    assert (multipart.status_code, multipart.json()["error"]["code"]) == (404, "model_not_found")
 
 
 def _wait_refused(url: str, key: str, timeout: float = 5.0) -> float:

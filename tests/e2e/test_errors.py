@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,16 +13,71 @@ import openai
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support.gateway_process import create_key
 
 Fake = tuple[FakeOpenAI, str]
 USER = [{"role": "user", "content": "hi"}]
 CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+DEEP = b'{"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 200 + b"]" * 200 + b"}"
 
 # (name, path, body (dict, or raw bytes), expected status, expected code, expected param)
 BAD_INPUTS: list[tuple[str, str, Any, int, str | None, str | None]] = [
     ("malformed json", CHAT, b'{"model": "gpt-fake", "messages": [', 400, "invalid_json", None),
     ("json array body", CHAT, b"[1, 2]", 400, "invalid_json", None),
     ("empty body", CHAT, b"", 400, "invalid_json", None),
+    # Each of these was a 500 with a traceback: RecursionError or UnicodeDecodeError out of the decoder.
+    (
+        "json nested past python's limit",
+        CHAT,
+        b'{"model": "gpt-fake", "x": ' + b"[" * 5_000,
+        400,
+        "invalid_json",
+        None,
+    ),
+    ("json nested past the bound", CHAT, DEEP, 400, "invalid_json", None),
+    ("embeddings json nested deep", EMBEDDINGS, b'{"input": ' + b"[" * 5_000, 400, "invalid_json", None),
+    (
+        "invalid utf-8",
+        CHAT,
+        b'{"model": "gpt-fake", "messages": [{"role": "user", "content": "\xff\xfe"}]}',
+        400,
+        "invalid_json",
+        None,
+    ),
+    (
+        "embeddings invalid utf-8",
+        EMBEDDINGS,
+        b'{"model": "embed-fake", "input": "\xc3\x28"}',
+        400,
+        "invalid_json",
+        None,
+    ),
+    # A count like this overflowed the reservation's arithmetic on a key with a budget or credit.
+    (
+        "max_tokens 10^30",
+        CHAT,
+        {"model": "gpt-fake", "messages": USER, "max_tokens": 10**30},
+        400,
+        "tokens_too_large",
+        "max_tokens",
+    ),
+    (
+        "max_completion_tokens 10^30",
+        CHAT,
+        {"model": "gpt-fake", "messages": USER, "max_completion_tokens": 10**30},
+        400,
+        "tokens_too_large",
+        "max_completion_tokens",
+    ),
+    (
+        "completions max_tokens 10^30",
+        "/v1/completions",
+        {"model": "gpt-fake-completion", "prompt": "x", "max_tokens": 10**30},
+        400,
+        "tokens_too_large",
+        "max_tokens",
+    ),
     ("missing model", CHAT, {"messages": USER}, 400, "missing_required_parameter", "model"),
     ("missing messages", CHAT, {"model": "gpt-fake"}, 400, "missing_required_parameter", "messages"),
     ("messages not a list", CHAT, {"model": "gpt-fake", "messages": "hi"}, 400, "invalid_type", "messages"),
@@ -253,7 +309,7 @@ def test_upstream_unreachable_is_502(client: openai.OpenAI) -> None:
         assert caught.value.status_code == 502 and caught.value.code == "upstream_unreachable"
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 422, 500, 503])
+@pytest.mark.parametrize("status", [400, 404, 422, 500, 503])
 def test_upstream_error_status_and_message_pass_through(client: openai.OpenAI, status: int) -> None:
     for stream in (False, True):
         with pytest.raises(openai.APIStatusError) as caught:
@@ -264,10 +320,59 @@ def test_upstream_error_status_and_message_pass_through(client: openai.OpenAI, s
         assert caught.value.body["message"] == f"fake upstream refused with {status}"  # type: ignore[index]
 
 
-def test_upstream_auth_failure_is_reported_with_its_status(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.AuthenticationError) as caught:
-        client.chat.completions.create(model="gpt-badkey", messages=USER)
-    assert caught.value.code == "invalid_api_key"
+def test_a_provider_refusing_the_operators_key_is_a_502_not_the_clients_401(client: openai.OpenAI) -> None:
+    """The client's key was fine: an SDK must not report its own key as invalid."""
+    for model, content in (("gpt-badkey", "hi"), ("gpt-fake", "trigger:status:403")):
+        for stream in (False, True):
+            with pytest.raises(openai.APIStatusError) as caught:
+                client.chat.completions.create(  # type: ignore[call-overload]
+                    model=model, messages=[{"role": "user", "content": content}], stream=stream
+                )
+            assert caught.value.status_code == 502 and caught.value.code == "upstream_auth_failed"
+            assert (
+                "API key provided" not in caught.value.message and "invalid_api_key" not in caught.value.response.text
+            )
+
+
+def test_upstream_messages_reach_the_client_without_addresses_or_credentials(client: openai.OpenAI) -> None:
+    for stream in (False, True):
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(  # type: ignore[call-overload]
+                model="gpt-fake", messages=[{"role": "user", "content": "trigger:leaky"}], stream=stream
+            )
+        assert caught.value.status_code == 500 and caught.value.code == "fake_refusal"
+        text = caught.value.response.text
+        for leak in ("10.0.7.3", "http://", "svc:8000", "sk-proj", "tok_internal"):
+            assert leak not in text, text
+        assert "while using key" in caught.value.message  # the sense is kept
+
+
+def test_an_unreachable_upstream_names_no_address(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="gpt-dead", messages=USER)
+    assert caught.value.code == "upstream_unreachable" and "127.0.0.1" not in caught.value.response.text
+
+
+@pytest.mark.parametrize("ttl", ["²", "¹²³", "9" * 5000, "0", str(2**31)])
+def test_a_cache_ttl_that_is_not_a_bounded_ascii_number_is_a_400(gateway_url: str, api_key: str, ttl: str) -> None:
+    """``²`` passes ``str.isdigit()`` and 5,000 digits are more than ``int()`` reads: both were 500s."""
+    headers = {"authorization": f"Bearer {api_key}", "x-tollgate-cache-ttl": ttl.encode("latin-1")}
+    body = {"model": "gpt-fake", "messages": USER, "temperature": 0}
+    response = httpx.post(f"{gateway_url}{CHAT}", json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_cache_ttl"
+
+
+def test_huge_token_counts_on_a_key_with_a_budget_are_a_400(
+    gateway_url: str, shared_config: dict[str, Any], gateway_workdir: Path
+) -> None:
+    """The reservation multiplies the count by a price in Decimal: 10^30 overflowed it into a 500."""
+    key = create_key(shared_config, gateway_workdir, "budget-huge", "--budget-usd", "5")
+    for name in ("max_tokens", "max_completion_tokens"):
+        body = {"model": "gpt-fake", "messages": USER, name: 10**30}
+        response = httpx.post(f"{gateway_url}{CHAT}", json=body, headers={"authorization": f"Bearer {key}"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "tokens_too_large"
 
 
 def test_upstream_429_keeps_retry_after(gateway_url: str, api_key: str) -> None:

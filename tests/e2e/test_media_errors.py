@@ -220,13 +220,14 @@ def test_what_is_refused_before_the_model_is_known_is_not_metered(
         assert count_events(database, request_id) == 0
 
 
-def test_a_key_limited_to_other_models_gets_403(
+def test_a_key_limited_to_other_models_gets_404_as_for_no_such_model(
     gateway_url: str, shared_config: dict[str, Any], gateway_workdir: Path
 ) -> None:
     key = create_key(shared_config, gateway_workdir, "chat-only", "--models", "sim-chat")
     limited = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
-    with pytest.raises(openai.PermissionDeniedError):
+    with pytest.raises(openai.NotFoundError) as caught:
         transcribe(limited, "sim-whisper", "a.wav", tone("wav", 1.0))
+    assert caught.value.code == "model_not_found"
 
 
 def test_requests_per_minute_hold_for_audio(

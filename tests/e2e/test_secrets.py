@@ -55,7 +55,8 @@ def test_no_secret_reaches_a_log_an_answer_or_the_database(tmp_path: Path, fake_
             customer.get("/metrics"),
             customer.get("/schema/openapi.json"),
         ]
-        assert answers[0].status_code == 200 and answers[2].status_code == 401
+        assert answers[0].status_code == 200 and answers[2].status_code == 502  # the provider refused our key
+        assert answers[2].json()["error"]["code"] == "upstream_auth_failed"
     secrets = [secret, ADMIN_TOKEN, API_KEY, PROVIDER_KEY_REFUSED, WRONG_CUSTOMER_KEY, WRONG_ADMIN_TOKEN]
     log = (tmp_path / "gateway.log").read_text()
     assert "DEBUG" in log  # the log really is at debug level

@@ -8,7 +8,8 @@ Faults are chosen by the last user message (or prompt): ``trigger:status:CODE`` 
 error, ``trigger:429`` adds ``retry-after``, ``trigger:slow`` waits 5 s, ``trigger:break`` cuts a
 stream mid-way, ``trigger:stall`` stops sending after two chunks, ``trigger:nousage`` never sends
 a usage chunk, ``trigger:garbage`` answers invalid JSON, ``trigger:midstream-error`` sends an error
-event inside a stream. The image and audio endpoints are in :mod:`tests.fakes.openai_media`.
+event inside a stream, ``trigger:leaky`` a 500 whose message names internal addresses and a key.
+The image and audio endpoints are in :mod:`tests.fakes.openai_media`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ def _usage(body: dict[str, Any], completion: int) -> dict[str, Any]:
     }
 
 
+# What a careless provider (or proxy in front of it) says on a 500: addresses and a key.
+LEAKY_MESSAGE = (
+    "worker http://10.0.7.3:8000/v1/chat failed (sidecar vllm-0.pool.svc:8000) while using key"
+    " sk-proj-AbCdEf0123456789 with Authorization: Bearer tok_internal_42"
+)
+
+
 class FakeOpenAI:
     def __init__(self) -> None:
         self.state = FakeOpenAIState()
@@ -94,6 +102,8 @@ class FakeOpenAI:
             raise _http_error(code, f"fake upstream refused with {code}", kind)
         if trigger == "429":
             raise _http_error(429, "Rate limit reached for requests", "requests", {"retry-after": "7"})
+        if trigger == "leaky":
+            raise _http_error(500, LEAKY_MESSAGE, "server_error")
         if trigger == "slow":
             await asyncio.sleep(5)
         if trigger == "garbage":

@@ -193,15 +193,17 @@ async def test_prompt_cache_writes_then_reads_are_reported_in_usage(backend: Ant
 
 
 @pytest.mark.asyncio
-async def test_an_upstream_4xx_keeps_its_status_type_and_message(
+async def test_a_refusal_of_the_operators_key_is_a_502_upstream_auth_failed(
     client: aiohttp.ClientSession, fake: FakeAnthropic
 ) -> None:
+    """The client's key was fine: it must not read Anthropic's verdict on the operator's."""
     backend = make_backend(client, fake.base_url, api_key="wrong")
     with pytest.raises(UpstreamStatusError) as caught:
         await backend.request(Operation.CHAT, chat("hi"))
-    assert caught.value.http_status == 401
-    assert caught.value.error_type == "authentication_error"
-    assert caught.value.message == "invalid x-api-key"
+    assert (caught.value.http_status, caught.value.code) == (502, "upstream_auth_failed")
+    assert caught.value.error_type == "upstream_error"
+    assert "x-api-key" not in caught.value.message and caught.value.detail == "invalid x-api-key"
+    assert caught.value.upstream_status == 401  # what routing falls back on
 
 
 @pytest.mark.asyncio
