@@ -36,7 +36,7 @@ def named(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def compose_config() -> dict[str, Any]:
-    return dict(yaml.safe_load((DOCKER / "tollgate.yaml").read_text()))
+    return dict(yaml.safe_load((DOCKER / "tollgate-vllm.yaml").read_text()))
 
 
 def test_the_chart_lints_clean() -> None:
