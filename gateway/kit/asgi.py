@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -88,20 +87,30 @@ async def send_stream(
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """``work``'s result, watching the client meanwhile: if it disconnects first, ``work`` is
     cancelled (and with it the upstream call) and :class:`ClientGone` raised. Call it once the
-    request's body has been read: from then on ``receive()`` returns only ``http.disconnect``."""
-    working = asyncio.ensure_future(work)
-    watching = asyncio.ensure_future(_disconnected(receive))
+    request's body has been read: from then on ``receive()`` returns only ``http.disconnect``.
+
+    ``work`` runs in the calling task (one watcher task beside it, no second task for the work:
+    this is on every request's path), so the watcher cancels the caller and tells its own
+    cancellation from any other (a server shutting down) by whether the client left."""
+    current = asyncio.current_task()
+    assert current is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        await _disconnected(receive)
+        left = True
+        current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({working, watching}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if left and current.uncancel() == 0:  # the client's cancellation, and no other
+            raise ClientGone from None
+        raise
     finally:
-        for task in (working, watching):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    if working.cancelled():
-        raise ClientGone
-    return working.result()  # finished first, or as it was cancelled: its result, or what it raised
+        watcher.cancel()
 
 
 async def _disconnected(receive: Receive) -> None:
