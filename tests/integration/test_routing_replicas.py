@@ -150,7 +150,7 @@ async def test_the_queue_bound_is_the_deployments_and_the_excess_gets_503(
         assert in_flight(upstreams["slow"])["max_in_flight"] == 1
 
 
-async def test_leases_come_back_after_errors_and_a_dead_gateways_expire(
+async def test_leases_come_back_after_errors_and_disconnects_and_a_dead_gateways_expire(
     upstreams: dict[str, Upstream], database: str, tmp_path: Path
 ) -> None:
     slow = upstreams["slow"]
@@ -162,6 +162,11 @@ async def test_leases_come_back_after_errors_and_a_dead_gateways_expire(
         assert all(r.status_code >= 500 for r in failed)
         slow.faults()
         assert statuses(await chat([survivor], "slow", 2, timeout=5)) == {200: 2}  # no lease was kept
+        slow.faults(slow=30)
+        with pytest.raises(httpx.ReadTimeout):  # the client leaves while its request holds the lease
+            await chat([survivor], "slow", 1, timeout=1)
+        slow.faults()
+        assert statuses(await chat([survivor], "slow", 1, timeout=10)) == {200: 1}  # it was given back
         (tmp_path / "doomed").mkdir()
         doomed_url, doomed = start_gateway(
             {**cfg, "journal_dir": str(tmp_path / "doomed-journal")}, tmp_path / "doomed"
