@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 # What `make serve` needs and no more: the gateway's own dependencies, without the developers' tools.
+# Not byte-compiled at install: a first start compiles only what it imports (clone to first answer
+# measured about 10 s shorter on a two-core machine).
 $(RUNTIME_STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --constraint requirements.lock -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile --constraint requirements.lock -e .
 	touch $(RUNTIME_STAMP)
 
 lock: install  ## re-pin requirements.lock from pyproject.toml

@@ -154,6 +154,16 @@ def test_make_serve_listens_where_it_is_told(tmp_path: Path) -> None:
     assert startup.startswith(f"tollgate: serving http://0.0.0.0:{port} | ")
 
 
+def test_make_serve_installs_the_runtime_only_and_make_check_the_developers_tools(tmp_path: Path) -> None:
+    def recipe(target: str) -> str:
+        command = ["make", "-n", "-C", str(ROOT), f"VENV={tmp_path / 'venv'}", target]
+        return subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
+
+    serve, check = recipe("serve"), recipe("check")
+    assert "--constraint requirements.lock -e .\n" in serve and "[dev]" not in serve
+    assert "--constraint requirements.lock -e '.[dev]'" in check
+
+
 def test_the_readme_revokes_a_key_by_a_prefix_as_long_as_the_one_keys_list_shows() -> None:
     (prefix,) = re.findall(r"tollgate keys revoke ([^\s;]+)", section("Keys, usage and limits"))
     assert prefix.startswith("tg-") and len(prefix) == DISPLAY_LENGTH
