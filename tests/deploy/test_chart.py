@@ -39,6 +39,19 @@ def compose_config() -> dict[str, Any]:
     return dict(yaml.safe_load((DOCKER / "tollgate-vllm.yaml").read_text()))
 
 
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def full(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """values-vllm.yaml (a GPU pool, KEDA, the Prometheus Operator) on a cluster that has their CRDs."""
+    values = yaml.safe_load((CHART / "values-vllm.yaml").read_text())
+    return merged(merged(values, {"assumeCRDs": True}), extra or {})
+
+
 def test_the_chart_lints_clean() -> None:
     report = helm.lint(CHART, strict=True)
     assert report["errors"] == []
@@ -48,9 +61,9 @@ def test_the_chart_lints_clean() -> None:
 @pytest.mark.parametrize("autoscaling", [True, False], ids=["autoscaled", "fixed"])
 def test_every_built_in_object_is_valid_kubernetes(autoscaling: bool) -> None:
     values = {"autoscaling": {"enabled": autoscaling}, "vllm": {"autoscaling": {"enabled": autoscaling}}}
-    docs = render(values)
+    docs = render(full(values))
     kinds = {doc["kind"] for doc in docs}
-    assert {"Deployment", "Service", "ConfigMap", "Job"} <= kinds
+    assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "Job"} <= kinds
     assert ("HorizontalPodAutoscaler" in kinds, "ScaledObject" in kinds) == (autoscaling, autoscaling)
     for doc in docs:
         if doc["kind"] not in CUSTOM_KINDS:
@@ -58,12 +71,18 @@ def test_every_built_in_object_is_valid_kubernetes(autoscaling: bool) -> None:
 
 
 def test_the_gateway_is_autoscaled_scraped_and_migrated_before_it_starts() -> None:
-    docs = render()
-    gateway = named(docs, "Deployment", "prod-tollgate")
-    assert named(docs, "HorizontalPodAutoscaler", "prod-tollgate")["spec"]["scaleTargetRef"]["name"] == "prod-tollgate"
+    docs = render(full())
+    gateway = named(docs, "StatefulSet", "prod-tollgate")
+    target = named(docs, "HorizontalPodAutoscaler", "prod-tollgate")["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("StatefulSet", "prod-tollgate")
     monitor = named(docs, "ServiceMonitor", "prod-tollgate")
     service = named(docs, "Service", "prod-tollgate")
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["spec"]["selector"].items()
+    scraped = [
+        s
+        for s in by_kind(docs, "Service")
+        if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
+    ]
+    assert scraped == [service]  # not the StatefulSet's headless Service too: each pod scraped once
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert gateway["spec"]["template"]["metadata"]["labels"].items() >= service["spec"]["selector"].items()
     job = named(docs, "Job", "prod-tollgate-migrate")
@@ -79,14 +98,14 @@ def test_the_gateway_is_autoscaled_scraped_and_migrated_before_it_starts() -> No
 
 
 def test_metrics_can_be_left_open() -> None:
-    docs = render({"metricsTokenKey": ""})
-    container = named(docs, "Deployment", "prod-tollgate")["spec"]["template"]["spec"]["containers"][0]
+    docs = render(full({"metricsTokenKey": ""}))
+    container = named(docs, "StatefulSet", "prod-tollgate")["spec"]["template"]["spec"]["containers"][0]
     assert "TOLLGATE_METRICS_TOKEN" not in {e["name"] for e in container["env"]}
     assert "authorization" not in named(docs, "ServiceMonitor", "prod-tollgate")["spec"]["endpoints"][0]
 
 
 def test_the_alert_rules_and_dashboard_ship_with_the_chart() -> None:
-    docs = render()
+    docs = render(full())
     rules = named(docs, "PrometheusRule", "prod-tollgate")["spec"]["groups"][0]["rules"]
     assert {"TollgateHighP99Latency", "TollgateHighErrorRate", "TollgateReplicaDown"} <= {r["alert"] for r in rules}
     dashboard = named(docs, "ConfigMap", "prod-tollgate-dashboard")
@@ -99,7 +118,7 @@ def test_a_pool_is_declared_once_in_the_config_and_rendered_as_the_cli_runs_it(t
     config["backends"]["gpu-pool"]["launch"].update(
         tensor_parallel_size=2, gpus_per_replica=2, extra_args=["--seed", "7"]
     )
-    docs = render({"config": config})
+    docs = render(full({"config": config}))
     pool = named(docs, "Deployment", "prod-tollgate-pool-gpu-pool")
     container = pool["spec"]["template"]["spec"]["containers"][0]
     path = tmp_path / "tollgate.yaml"
@@ -116,7 +135,7 @@ def test_a_pool_is_declared_once_in_the_config_and_rendered_as_the_cli_runs_it(t
 
 
 def test_the_gateway_finds_each_pool_at_its_service(tmp_path: Path) -> None:
-    docs = render({"config": compose_config()})
+    docs = render(full({"config": compose_config()}))
     rendered = yaml.safe_load(named(docs, "ConfigMap", "prod-tollgate")["data"]["tollgate.yaml"])
     service = named(docs, "Service", "prod-tollgate-pool-gpu-pool")
     assert rendered["backends"]["gpu-pool"]["urls"] == [f"http://{service['metadata']['name']}:8000/v1"]
@@ -129,7 +148,64 @@ def test_the_gateway_finds_each_pool_at_its_service(tmp_path: Path) -> None:
 def test_a_cpu_pool_requests_no_gpu() -> None:
     config = compose_config()
     config["backends"]["gpu-pool"]["launch"] = {"model": "/models/tiny", "gpus_per_replica": 0}
-    pool = named(render({"config": config}), "Deployment", "prod-tollgate-pool-gpu-pool")
+    pool = named(render(full({"config": config})), "Deployment", "prod-tollgate-pool-gpu-pool")
     container = pool["spec"]["template"]["spec"]["containers"][0]
     assert "limits" not in container["resources"] and "nvidia.com/gpu" not in container["resources"]["requests"]
     assert container["args"][container["args"].index("--tensor-parallel-size") + 1] == "1"
+
+
+def test_the_defaults_install_on_a_plain_cluster(tmp_path: Path) -> None:
+    """No Prometheus Operator, no KEDA, no GPU, no weights: only built-in kinds, all valid; the simulator."""
+    docs = render()
+    assert {doc["kind"] for doc in docs} <= {"StatefulSet", "Service", "ConfigMap", "Job", "HorizontalPodAutoscaler"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    path = tmp_path / "tollgate.yaml"
+    path.write_text(named(docs, "ConfigMap", "prod-tollgate")["data"]["tollgate.yaml"])
+    settings = load_settings(path, {})
+    assert {type(b).__name__ for b in settings.backends.values()} == {"SimulatorConfig"}
+
+
+def test_operator_and_keda_objects_render_only_where_the_cluster_serves_their_apis() -> None:
+    """Turned on without the CRDs (helm sees no monitoring.coreos.com/v1, keda.sh/v1alpha1): left out."""
+    docs = render(full({"assumeCRDs": False}))
+    assert not {doc["kind"] for doc in docs} & CUSTOM_KINDS
+    pool = named(docs, "Deployment", "prod-tollgate-pool-gpu-pool")
+    assert pool["spec"]["replicas"] == 1  # without KEDA the pool keeps its declared replicas
+
+
+def test_each_gateway_pod_keeps_its_journal_on_a_claim_of_its_own() -> None:
+    docs = render()
+    gateway = named(docs, "StatefulSet", "prod-tollgate")
+    (claim,) = gateway["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "journal" and claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    pod = gateway["spec"]["template"]["spec"]
+    assert "journal" not in {volume["name"] for volume in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    config = yaml.safe_load(named(docs, "ConfigMap", "prod-tollgate")["data"]["tollgate.yaml"])
+    assert config["journal_dir"].startswith(mounts["journal"] + "/")
+    assert pod["securityContext"]["fsGroup"] == 10001  # a new volume is writable by the image's user
+    headless = named(docs, "Service", gateway["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    ephemeral = named(render({"journal": {"persistence": {"enabled": False}}}), "StatefulSet", "prod-tollgate")
+    assert "volumeClaimTemplates" not in ephemeral["spec"]
+    assert {"name": "journal", "emptyDir": {}} in ephemeral["spec"]["template"]["spec"]["volumes"]
+
+
+def test_the_models_volume_is_optional() -> None:
+    def pool(values: dict[str, Any]) -> dict[str, Any]:
+        spec = named(render(full(values)), "Deployment", "prod-tollgate-pool-gpu-pool")["spec"]["template"]["spec"]
+        return dict(spec)
+
+    with_claim = pool({})
+    assert {"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}} in with_claim[
+        "volumes"
+    ]
+    without = pool({"vllm": {"modelsClaim": ""}})
+    assert "models" not in {volume["name"] for volume in without["volumes"]}
+    assert "HF_HUB_OFFLINE" not in {env["name"] for env in without["containers"][0].get("env", [])}
+    kubernetes_validate.validate(  # the pool without the claim is still a valid Deployment
+        named(render(full({"vllm": {"modelsClaim": ""}})), "Deployment", "prod-tollgate-pool-gpu-pool"),
+        KUBERNETES,
+        strict=True,
+    )

@@ -110,6 +110,11 @@ app.kubernetes.io/component: gateway
 {{- end }}
 {{- end -}}
 
+{{/* "true" where the cluster serves an API group/version (or assumeCRDs); call with (dict "root" $ "api" "group/version"). */}}
+{{- define "tollgate.hasAPI" -}}
+{{- if or .root.Values.assumeCRDs (.root.Capabilities.APIVersions.Has .api) }}true{{ end -}}
+{{- end -}}
+
 {{- define "tollgate.securityContext" -}}
 runAsNonRoot: true
 runAsUser: 10001
