@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from backends.base import Operation
 from backends.errors import MethodNotAllowed
-from gateway.kit.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream
+from gateway.kit.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream, unless_disconnected
 from gateway.kit.multipart import read_form
 from gateway.metering.pricing import format_usd
 from gateway.protocol.audio import SpeechRequest, transcription_request
@@ -36,28 +36,34 @@ async def _images(state: AppState, call: MediaCall, scope: Scope, receive: Recei
     principal = await state.pipeline.authenticate(header(scope, b"authorization"))
     raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
     request = validate(raw, ImageRequest)
-    return await state.media.generate_images(principal, _named(call, request.model), request, raw)
+    return await unless_disconnected(
+        receive, state.media.generate_images(principal, _named(call, request.model), request, raw)
+    )
 
 
 async def _image_edits(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
     principal = await state.pipeline.authenticate(header(scope, b"authorization"))
     form = await read_form(scope, receive, state.settings.max_upload_bytes)
     request = edit_request(form)
-    return await state.media.edit_images(principal, _named(call, request.model), request, form)
+    return await unless_disconnected(
+        receive, state.media.edit_images(principal, _named(call, request.model), request, form)
+    )
 
 
 async def _transcriptions(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
     principal = await state.pipeline.authenticate(header(scope, b"authorization"))
     form = await read_form(scope, receive, state.settings.max_upload_bytes)
     request = transcription_request(form)
-    return await state.media.transcribe(principal, _named(call, request.model), request, form)
+    return await unless_disconnected(
+        receive, state.media.transcribe(principal, _named(call, request.model), request, form)
+    )
 
 
 async def _speech(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
     principal = await state.pipeline.authenticate(header(scope, b"authorization"))
     raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
     request = validate(raw, SpeechRequest)
-    return await state.media.speak(principal, _named(call, request.model), request, raw)
+    return await unless_disconnected(receive, state.media.speak(principal, _named(call, request.model), request, raw))
 
 
 def _named(call: MediaCall, model: str) -> MediaCall:

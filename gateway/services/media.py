@@ -10,6 +10,7 @@ budgets and prepaid credits hold for every modality.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import time
@@ -90,6 +91,7 @@ class MediaService:
             ticket,
             lambda route: route.backend.request(call.op, upstream_body(raw, route)),
             lambda made: _images_made(made, wanted, opened.rates),
+            asked=wanted,
         )
         encoded = msgspec.json.encode(answer)
         return MediaAnswer("application/json", route.deployment, cost, elapsed, encoded, headers=_headers(ticket))
@@ -114,6 +116,7 @@ class MediaService:
             ticket,
             functools.partial(_upload, call.op, form),
             lambda made: _images_made(_decoded(made), wanted, opened.rates),
+            asked=wanted,
         )
         return _whole(answer, route, cost, elapsed, ticket)
 
@@ -133,6 +136,7 @@ class MediaService:
             ticket,
             functools.partial(_upload, call.op, form),
             lambda _: heard,
+            asked=heard,
         )
         return _whole(answer, route, cost, elapsed, ticket)
 
@@ -148,6 +152,9 @@ class MediaService:
             route, first, chunks = await self.pipeline.router.open_bytes(call.model, call.op, opened.traits, speech)
         except TollgateError as exc:
             self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
+            raise
+        except asyncio.CancelledError:  # the client left before the first byte: as when it leaves later
+            self._finish(opened, ticket, None, CLIENT_CLOSED, "client_disconnect", spoken)
             raise
         return MediaAnswer(
             request.media_type,
@@ -218,10 +225,14 @@ class MediaService:
         ticket: Ticket | None,
         send: Callable[[Route], Awaitable[T]],
         used: Callable[[T], MediaUsage],
+        *,
+        asked: MediaUsage,
     ) -> tuple[Route, T, int, float]:
         """Send the request down the model's chain of deployments and meter it once; returns the
         deployment that answered, its answer, the cost and the upstream's time. An answer that cannot
-        be read counts as that deployment's failure, so the next one is tried."""
+        be read counts as that deployment's failure, so the next one is tried. Cancelled (the client
+        left, or the server's shutdown grace ran out), it is billed what was ``asked``, as a speech
+        stream the client leaves is: the upstream has the whole request and bills it."""
 
         async def once(route: Route) -> tuple[Route, T, MediaUsage]:
             answer = await send(route)
@@ -232,6 +243,9 @@ class MediaService:
             route, answer, usage = await self.pipeline.router.send(call.model, call.op, opened.traits, once)
         except TollgateError as exc:
             self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
+            raise
+        except asyncio.CancelledError:
+            self._finish(opened, ticket, None, CLIENT_CLOSED, "client_disconnect", asked)
             raise
         elapsed = time.perf_counter() - started
         return route, answer, self._finish(opened, ticket, route.deployment, 200, "ok", usage), elapsed

@@ -32,6 +32,10 @@ def config(up: dict[str, Upstream], workdir: Path, **extra: Any) -> dict[str, An
         name: {"type": "openai_compatible", "base_url": u.base_url, "api_key": API_KEY} for name, u in up.items()
     }
     models = [{"name": name, "deployments": [{"backend": name, "model": "m"}], "pricing": PRICES} for name in up]
+    image = {"per_image": {"256x256": "0.016"}}
+    models.append(
+        {"name": "slow-image", "kind": "image", "deployments": [{"backend": "slow", "model": "i"}], "pricing": image}
+    )
     database = f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}"
     return {"backends": backends, "models": models, "database_url": database, **extra}
 
@@ -71,11 +75,18 @@ def wait_for(predicate: Any, within: float) -> float:
     return time.monotonic() - started
 
 
-def abandon(url: str, key: str, *, stream: bool) -> None:
+def abandon(url: str, key: str, endpoint: str) -> None:
     """Send a request and walk away after half a second, before any byte of the answer."""
-    body = {"model": "slow", "messages": PROMPT, "stream": stream}
+    path, body = REQUESTS[endpoint]
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=0.5)
+        httpx.post(f"{url}{path}", json=body, headers={"authorization": f"Bearer {key}"}, timeout=0.5)
+
+
+REQUESTS = {
+    "whole answer": ("/v1/chat/completions", {"model": "slow", "messages": PROMPT}),
+    "stream before its first token": ("/v1/chat/completions", {"model": "slow", "messages": PROMPT, "stream": True}),
+    "image": ("/v1/images/generations", {"model": "slow-image", "prompt": "the sea", "size": "256x256"}),
+}
 
 
 def admitted(url: str, key: str) -> bool:
@@ -85,28 +96,31 @@ def admitted(url: str, key: str) -> bool:
     return answer.status_code == 200
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["whole answer", "stream before its first token"])
+@pytest.mark.parametrize("endpoint", list(REQUESTS))
 def test_a_client_that_leaves_cancels_the_upstream_call_and_frees_its_key(
-    gateway: tuple[str, str], upstreams: dict[str, Upstream], workdir: Path, stream: bool
+    gateway: tuple[str, str], upstreams: dict[str, Upstream], workdir: Path, endpoint: str
 ) -> None:
     url, key = gateway
     slow = upstreams["slow"]
     slow.faults(slow=60)
     before = slow.stats()["abandoned"]
     billed_before = len(events(workdir / "tollgate.db", "client_disconnect"))
-    abandon(url, key, stream=stream)
+    abandon(url, key, endpoint)
     left = time.monotonic()
     # The upstream saw its connection closed (it used to answer, to no one, a minute later) ...
     wait_for(lambda: slow.stats()["abandoned"] == before + 1, within=5)
     # ... and the key, limited to one request at a time, is admitted again (it stayed refused 15 s+).
     wait_for(lambda: admitted(url, key), within=5)
     assert time.monotonic() - left < 3
-    # Metered once: the prompt the upstream had been sent, and no answer.
+    # Metered once: what the upstream had been sent (a prompt; an image asked for), and no answer.
     wait_for(lambda: len(events(workdir / "tollgate.db", "client_disconnect")) == billed_before + 1, within=10)
     event = events(workdir / "tollgate.db", "client_disconnect")[-1]
-    assert (event["model"], event["status"], event["streamed"]) == ("slow", 499, stream)
-    assert event["input_tokens"] > 0 and event["output_tokens"] == 0
-    assert event["cost_micros"] > 0
+    assert (event["model"], event["status"]) == (REQUESTS[endpoint][1]["model"], 499)
+    assert event["streamed"] == bool(REQUESTS[endpoint][1].get("stream"))
+    if endpoint == "image":
+        assert (event["images"], event["cost_micros"]) == (1, 16_000)
+    else:
+        assert event["input_tokens"] > 0 and event["output_tokens"] == 0 and event["cost_micros"] > 0
     time.sleep(1)
     assert len(events(workdir / "tollgate.db", "client_disconnect")) == billed_before + 1
 
