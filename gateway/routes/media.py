@@ -15,9 +15,9 @@ from backends.errors import MethodNotAllowed
 from gateway.kit.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream, unless_disconnected
 from gateway.kit.multipart import read_form
 from gateway.metering.pricing import format_usd
-from gateway.protocol.audio import SpeechRequest, transcription_request
+from gateway.protocol.audio import SpeechRequest, TranscriptionRequest, transcription_request
 from gateway.protocol.decoding import decode_object, validate
-from gateway.protocol.images import ImageRequest, edit_request
+from gateway.protocol.images import IMAGE_FIELDS, ImageRequest, edit_request
 from gateway.routes.generation import answer_errors, answer_headers
 from gateway.services.media import MediaAnswer, MediaCall
 from gateway.state import AppState
@@ -30,6 +30,10 @@ class MediaEndpoint:
     op: Operation
     answer: Serve
     multipart: bool
+    # What the OpenAPI schema says it takes: the wire model of its JSON body or its form's text fields,
+    # and a form's file fields (the first one required).
+    model: type[ImageRequest] | type[SpeechRequest] | type[TranscriptionRequest]
+    files: tuple[str, ...] = ()
 
 
 async def _images(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
@@ -71,11 +75,15 @@ def _named(call: MediaCall, model: str) -> MediaCall:
 
 
 ENDPOINTS = {
-    "/v1/images/generations": MediaEndpoint(Operation.IMAGES, _images, multipart=False),
-    "/v1/images/edits": MediaEndpoint(Operation.IMAGE_EDITS, _image_edits, multipart=True),
-    "/v1/audio/transcriptions": MediaEndpoint(Operation.TRANSCRIPTIONS, _transcriptions, multipart=True),
-    "/v1/audio/translations": MediaEndpoint(Operation.TRANSLATIONS, _transcriptions, multipart=True),
-    "/v1/audio/speech": MediaEndpoint(Operation.SPEECH, _speech, multipart=False),
+    "/v1/images/generations": MediaEndpoint(Operation.IMAGES, _images, False, ImageRequest),
+    "/v1/images/edits": MediaEndpoint(Operation.IMAGE_EDITS, _image_edits, True, ImageRequest, (*IMAGE_FIELDS, "mask")),
+    "/v1/audio/transcriptions": MediaEndpoint(
+        Operation.TRANSCRIPTIONS, _transcriptions, True, TranscriptionRequest, ("file",)
+    ),
+    "/v1/audio/translations": MediaEndpoint(
+        Operation.TRANSLATIONS, _transcriptions, True, TranscriptionRequest, ("file",)
+    ),
+    "/v1/audio/speech": MediaEndpoint(Operation.SPEECH, _speech, False, SpeechRequest),
 }
 
 

@@ -3,9 +3,11 @@
 Litestar documents its routes' paths, methods and path parameters. Two things it cannot see are added
 here from the same msgspec wire models that validate the requests (so the schema and the validation
 never drift apart): the bodies and query strings that handlers validate themselves (declared on the
-handler as ``opt={"body": Struct}`` / ``opt={"query": Struct}``), and the generation endpoints, which
-the :class:`~gateway.app.Edge` serves on plain ASGI (``gateway.routes.generation.ENDPOINTS``). Every
-operation answers errors in OpenAI's envelope and names the bearer token it needs.
+handler as ``opt={"body": Struct}`` / ``opt={"query": Struct}``), and the generation, image and audio
+endpoints, which the :class:`~gateway.app.Edge` serves on plain ASGI (``ENDPOINTS`` of
+``gateway.routes.generation`` and ``gateway.routes.media``; uploads as ``multipart/form-data`` whose
+text fields are the wire model's and whose files are binary strings). Every operation answers errors in
+OpenAI's envelope and names the bearer token it needs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from gateway import version
+from gateway.routes import media
 from gateway.routes.generation import ENDPOINTS
 
 Schema = dict[str, Any]
@@ -92,8 +95,22 @@ def complete_schema(litestar_schema: Schema, routes: list[HTTPRoute]) -> Schema:
     for path, endpoint in ENDPOINTS.items():
         paths[path] = {"post": {"operationId": f"Create{endpoint.op.value.title()}", "summary": endpoint.op.value}}
         declared[(path, "post")] = (endpoint.model, None)
-    models = sorted({m for pair in declared.values() for m in pair if m is not None}, key=lambda m: m.__name__)
+    for path, upload in media.ENDPOINTS.items():
+        paths[path] = {"post": {"operationId": _operation_id(upload.op.value), "summary": upload.op.value}}
+        if not upload.multipart:
+            declared[(path, "post")] = (upload.model, None)
+    forms = [upload.model for upload in media.ENDPOINTS.values() if upload.multipart]
+    models = sorted(
+        {m for pair in declared.values() for m in pair if m is not None} | set(forms), key=lambda m: m.__name__
+    )
     components = _components(models)
+    for path, upload in media.ENDPOINTS.items():
+        if upload.multipart:
+            form = _form(components[upload.model.__name__], components, upload.files)
+            paths[path]["post"]["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": form}},
+            }
     for (path, method), (body, query) in declared.items():
         operation = paths[path][method]
         if body is not None:
@@ -109,6 +126,26 @@ def complete_schema(litestar_schema: Schema, routes: list[HTTPRoute]) -> Schema:
     schemas["ErrorEnvelope"] = _ERROR_ENVELOPE
     schema["components"]["securitySchemes"] = _SECURITY_SCHEMES
     return schema
+
+
+def _operation_id(op: str) -> str:
+    return "Create" + "".join(part.title() for part in op.replace("/", "_").split("_"))
+
+
+def _form(fields: Schema, components: dict[str, Schema], files: tuple[str, ...]) -> Schema:
+    """A multipart form: the wire model's fields (each a plain value, as form fields are) and the files."""
+    properties = {name: _plain(field, components) for name, field in fields.get("properties", {}).items()}
+    properties.update({name: {"type": "string", "format": "binary"} for name in files})
+    return {"type": "object", "properties": properties, "required": [*fields.get("required", []), files[0]]}
+
+
+def _plain(field: Schema, components: dict[str, Schema]) -> Schema:
+    """A form field's value: the non-null choice of an optional field, with references resolved."""
+    choices = [choice for choice in field.get("anyOf", [field]) if choice.get("type") != "null"]
+    chosen = choices[0] if len(choices) == 1 else {"anyOf": choices}
+    if "$ref" in chosen:
+        chosen = components[str(chosen["$ref"]).rsplit("/", 1)[1]]
+    return {key: value for key, value in chosen.items() if key != "default"}
 
 
 def _components(models: list[type]) -> dict[str, Schema]:

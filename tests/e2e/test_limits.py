@@ -17,7 +17,11 @@ from tests.fakes.threaded import serve_in_thread
 from tests.support.sim_gateway import SimGateway
 
 MAX_BODY = 65536  # the sim gateway's max_request_bytes
+MAX_UPLOAD = 131072  # and its max_upload_bytes, which multipart endpoints (uploads) read up to
 WITH_BODY = [(op.method.upper(), op.path) for op in OPERATIONS if "requestBody" in op.definition.raw]
+UPLOADS = {
+    op.path for op in OPERATIONS if "multipart/form-data" in op.definition.raw.get("requestBody", {}).get("content", {})
+}
 
 
 @pytest.mark.parametrize(("method", "path"), WITH_BODY, ids=[f"{m} {p}" for m, p in WITH_BODY])
@@ -26,6 +30,10 @@ def test_a_body_over_the_limit_is_refused_with_413(method: str, path: str, sim_g
     url = sim_gateway.url + path.replace("{name}", "alice").replace("{ref}", "1")
     body = b'{"pad": "' + b"x" * MAX_BODY + b'"}'
     headers = {**credentials(path, sim_gateway), "content-type": "application/json"}
+    if path in UPLOADS:
+        part = b'--b\r\ncontent-disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        body = part + b"x" * MAX_UPLOAD + b"\r\n--b--\r\n"
+        headers["content-type"] = "multipart/form-data; boundary=b"
     answer = httpx.request(method, url, content=body, headers=headers, timeout=30)
     assert answer.status_code == 413, answer.text
     assert answer.json()["error"]["code"] == "request_too_large"

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
+from gateway.metering.record import decode_record
 from tests.support.gateway_process import running_gateway
 
 ADMIN_TOKEN = "admin-token-for-hardening-tests-0123456789"
@@ -56,11 +58,17 @@ def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
                 "deployments": [{"backend": "sim", "model": "sim"}],
                 "pricing": SIM_PRICES,
             },
+            # Media models, so that the fuzzer's valid requests reach a backend.
+            *(
+                {"name": f"sim-{kind}", "kind": kind, "deployments": [{"backend": "sim", "model": "sim"}]}
+                for kind in ("image", "transcription", "speech")
+            ),
         ],
         "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
         "journal_dir": str(workdir / "journal"),
         "admin_token": ADMIN_TOKEN,
         "max_request_bytes": 65536,
+        "max_upload_bytes": 131072,
         "max_messages": 64,
         "max_header_bytes": 8192,
         "request_read_timeout_seconds": 3.0,
@@ -81,8 +89,8 @@ class SimGateway:
         return httpx.Client(base_url=self.url, headers={"authorization": f"Bearer {self.keys[name]}"}, timeout=30)
 
     def state_digest(self) -> dict[str, str]:
-        """A digest of every table the API writes, and the journal's size: what a rejected request
-        must leave as it found it."""
+        """A digest of every table the API writes, and of the journal's answers and charges: what a
+        rejected request must leave as it found it."""
         with sqlite3.connect(self.workdir / "tollgate.db") as db:
             tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             digest = {
@@ -92,9 +100,23 @@ class SimGateway:
                 for table in tables
                 if table not in DRAINED_TABLES
             }
-        journal = self.workdir / "journal"
-        digest["journal_bytes"] = str(sum(p.stat().st_size for p in journal.glob("*.jsonl")))
+        digest["journal_charged"] = self._journal_charged()
         return digest
+
+    def _journal_charged(self) -> str:
+        """The journal's answered requests and what they were charged. A refusal may be journaled as
+        an error of its own (the media endpoints record one, at no cost, once the model is known), but
+        it adds no answer and no charge."""
+        answered = charged = 0
+        for segment in (self.workdir / "journal").glob("*.jsonl"):
+            for line in segment.read_bytes().splitlines():
+                try:
+                    record = decode_record(line)
+                except msgspec.DecodeError:  # the segment's header, a blank probe line, a line being written
+                    continue
+                answered += record.status < 400
+                charged += record.cost_micros
+        return f"{answered} answered, {charged} micros"
 
 
 def add_customer(admin: httpx.Client, name: str) -> str:
