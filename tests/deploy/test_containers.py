@@ -109,9 +109,24 @@ def test_the_load_balancer_config_is_valid_haproxy() -> None:
     assert done.returncode == 0 and "Configuration file is valid" in done.stdout + done.stderr
 
 
+def test_prometheus_scrapes_the_gateways_with_their_metrics_token() -> None:
+    services = compose()["services"]
+    config = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "tollgate"]
+    assert job["authorization"]["type"] == "Bearer"
+    entrypoint = " ".join(services["prometheus"]["entrypoint"])
+    assert f"> {job['authorization']['credentials_file']} " in entrypoint  # the file the scrape reads
+    given = "${TOLLGATE_METRICS_TOKEN:-}"
+    assert services["prometheus"]["environment"]["TOLLGATE_METRICS_TOKEN"] == given
+    assert all(services[g]["environment"]["TOLLGATE_METRICS_TOKEN"] == given for g in ("gateway-1", "gateway-2"))
+
+
 def test_the_prometheus_config_is_valid(tmp_path: Path) -> None:
     config = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
     config["rule_files"] = [str(DOCKER / "helm" / "tollgate" / "files" / "alerts.yml")]  # where compose mounts it
+    (token,) = [job["authorization"] for job in config["scrape_configs"] if job["job_name"] == "tollgate"]
+    token["credentials_file"] = str(tmp_path / "metrics-token")  # written by the container's entrypoint
+    (tmp_path / "metrics-token").write_text("")
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     done = run(tool("promtool"), "check", "config", str(path))
