@@ -25,6 +25,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from gateway.kit.redis_pipe import RedisPipe
+from gateway.kit.throttled_log import ThrottledLog
 from gateway.routing.config import RoutingSettings
 from gateway.routing.leases import SharedLeases
 from gateway.routing.replicas import Circuit
@@ -68,6 +69,9 @@ class SharedRouting:
         self._channel = f"{namespace}:routing"
         self._verdicts = f"{namespace}:rollout:"
         self._tasks: set[asyncio.Task[Any]] = set()
+        # While Redis is down the subscription retries every second: one line per 30 s, not per retry.
+        self._lost = ThrottledLog(log)
+        self._unshared = ThrottledLog(log)
         self.leases = SharedLeases(
             pipe,
             namespace,
@@ -127,7 +131,7 @@ class SharedRouting:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("Redis routing subscription lost (%s); retrying", exc)
+                self._lost.warning("Redis routing subscription lost (%s); retrying", exc)
                 await asyncio.sleep(1.0)
 
     async def _apply(self, news: News, table: RoutingTable, now: float) -> None:
@@ -154,4 +158,4 @@ class SharedRouting:
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("could not share routing news through Redis: %s", task.exception())
+            self._unshared.warning("could not share routing news through Redis: %s", task.exception())
