@@ -75,6 +75,7 @@ class Attempt:
 
 
 Call = Callable[[Route, Operation, JSON, Attempt], Awaitable[T]]
+Sending = Callable[[str], None]  # told the deployment of each try as it is sent
 
 
 class Router:
@@ -88,11 +89,18 @@ class Router:
         """Route new requests by ``table``; those in flight finish on the one they started with."""
         self.table = table
 
-    async def complete(self, model: str, op: Operation, raw: JSON, traits: Traits) -> relay.Answer:
-        return await self._route(model, op, raw, traits, _complete)
+    async def complete(
+        self, model: str, op: Operation, raw: JSON, traits: Traits, sending: Sending | None = None
+    ) -> relay.Answer:
+        """``sending`` is told the deployment of each try as it is sent (a cancelled request's record names it)."""
+        call = _complete if sending is None else functools.partial(_told, sending, _complete)
+        return await self._route(model, op, raw, traits, call)
 
-    async def open_stream(self, model: str, op: Operation, raw: JSON, traits: Traits) -> Opened:
-        return await self._route(model, op, raw, traits, _open_stream)
+    async def open_stream(
+        self, model: str, op: Operation, raw: JSON, traits: Traits, sending: Sending | None = None
+    ) -> Opened:
+        call = _open_stream if sending is None else functools.partial(_told, sending, _open_stream)
+        return await self._route(model, op, raw, traits, call)
 
     async def send(self, model: str, op: Operation, traits: Traits, send: Callable[[Route], Awaitable[T]]) -> T:
         """A request in another shape than chat's JSON (images, audio uploads) through the same chain of
@@ -180,6 +188,11 @@ class Router:
             self.metrics.routing_retries.labels(pool.name).inc()
             attempt_number += 1
             await asyncio.sleep(wait)
+
+
+async def _told(sending: Sending, call: Call[T], route: Route, op: Operation, body: JSON, attempt: Attempt) -> T:
+    sending(route.deployment)
+    return await call(route, op, body, attempt)
 
 
 async def _complete(route: Route, op: Operation, body: JSON, attempt: Attempt) -> relay.Answer:

@@ -187,13 +187,14 @@ class Pipeline:
         if lookup.answer is not None:
             body, charge = self._serve_hit(metered, ticket, call, lookup)
             return Completed(body, CACHE_DEPLOYMENT, charge.cost_micros, 0.0, {**headers, **lookup.headers()})
+        sent: list[str] = []
         try:
-            answer = await self.router.complete(call.model, call.op, call.raw, traits)
+            answer = await self.router.complete(call.model, call.op, call.raw, traits, sent.append)
         except TollgateError as exc:
             self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
         except asyncio.CancelledError:
-            self._abandoned(metered, ticket, call)
+            self._abandoned(metered, ticket, call, sent)
             raise
         # The deployment that answered (after any fallback) is the one recorded and named.
         deployment = answer.route.deployment
@@ -212,13 +213,14 @@ class Pipeline:
             body, _ = self._serve_hit(metered, ticket, call, lookup)
             events = replay.replay(body, call.op, wants_usage=call.wants_usage)
             return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
+        sent: list[str] = []
         try:
-            opened = await self.router.open_stream(call.model, call.op, call.raw, traits)
+            opened = await self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
         except TollgateError as exc:
             self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
             raise
         except asyncio.CancelledError:
-            self._abandoned(metered, ticket, call)
+            self._abandoned(metered, ticket, call, sent)
             raise
         route, chunks = opened.route, opened.chunks
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
@@ -237,13 +239,16 @@ class Pipeline:
         )
         return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
 
-    def _abandoned(self, metered: Metered, ticket: Ticket | None, call: Call) -> None:
-        """The request was cancelled (its client left, or shutdown's grace ran out) while an upstream
-        worked on it and before any answer: its prompt was sent, and is billed as a cut stream's
-        is; the answer it never got is not. The reservation settles now, its lease with it."""
-        prompt = self._prompt_tokens(call)
-        usage = {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}
-        self.finish(metered, ticket, None, relay.CLIENT_CLOSED, "client_disconnect", usage)
+    def _abandoned(self, metered: Metered, ticket: Ticket | None, call: Call, sent: list[str]) -> None:
+        """The request was cancelled (its client left, or shutdown's grace ran out) before any answer.
+        Sent to an upstream (``sent``: the deployments tried), its prompt is billed, as a cut stream's
+        is, against the last one; the answer it never got is not. Still waiting in a pool's queue, it
+        is billed nothing. The reservation settles now, its lease with it."""
+        usage = None
+        if sent:
+            prompt = self._prompt_tokens(call)
+            usage = {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}
+        self.finish(metered, ticket, sent[-1] if sent else None, relay.CLIENT_CLOSED, "client_disconnect", usage)
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:

@@ -36,6 +36,14 @@ def config(up: dict[str, Upstream], workdir: Path, **extra: Any) -> dict[str, An
     models.append(
         {"name": "slow-image", "kind": "image", "deployments": [{"backend": "slow", "model": "i"}], "pricing": image}
     )
+    # One request at a time on the slow upstream; the next waits in the gateway's queue.
+    backends["one-at-a-time"] = {
+        "type": "vllm",
+        "urls": [up["slow"].base_url],
+        "api_key": API_KEY,
+        "max_outstanding": 1,
+    }
+    models.append({"name": "queued", "deployments": [{"backend": "one-at-a-time", "model": "m"}], "pricing": PRICES})
     database = f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}"
     return {"backends": backends, "models": models, "database_url": database, **extra}
 
@@ -52,11 +60,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gateway(upstreams: dict[str, Upstream], workdir: Path) -> Iterator[tuple[str, str]]:
+def gateway(upstreams: dict[str, Upstream], workdir: Path) -> Iterator[tuple[str, str, str]]:
+    """The gateway's URL, a key limited to one request at a time, and a key without limits."""
     settings = config(upstreams, workdir)
     key = create_key(settings, workdir, "walker", "--max-concurrency", "1")
+    unlimited = create_key(settings, workdir, "runner")
     with running_gateway(settings, workdir) as url:
-        yield url, key
+        yield url, key, unlimited
 
 
 def events(database: Path, outcome: str) -> list[dict[str, Any]]:
@@ -98,9 +108,9 @@ def admitted(url: str, key: str) -> bool:
 
 @pytest.mark.parametrize("endpoint", list(REQUESTS))
 def test_a_client_that_leaves_cancels_the_upstream_call_and_frees_its_key(
-    gateway: tuple[str, str], upstreams: dict[str, Upstream], workdir: Path, endpoint: str
+    gateway: tuple[str, str, str], upstreams: dict[str, Upstream], workdir: Path, endpoint: str
 ) -> None:
-    url, key = gateway
+    url, key, _ = gateway
     slow = upstreams["slow"]
     slow.faults(slow=60)
     before = slow.stats()["abandoned"]
@@ -121,8 +131,33 @@ def test_a_client_that_leaves_cancels_the_upstream_call_and_frees_its_key(
         assert (event["images"], event["cost_micros"]) == (1, 16_000)
     else:
         assert event["input_tokens"] > 0 and event["output_tokens"] == 0 and event["cost_micros"] > 0
+        assert event["deployment"] == "slow"
     time.sleep(1)
     assert len(events(workdir / "tollgate.db", "client_disconnect")) == billed_before + 1
+
+
+def test_a_request_that_leaves_the_queue_before_it_was_sent_is_billed_nothing(
+    gateway: tuple[str, str, str], upstreams: dict[str, Upstream], workdir: Path
+) -> None:
+    url, _, key = gateway
+    slow = upstreams["slow"]
+    slow.faults(slow=60)
+    served, billed_before = slow.requests(), len(events(workdir / "tollgate.db", "client_disconnect"))
+    body = {"model": "queued", "messages": PROMPT}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(
+            httpx.post, f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=3
+        )
+        wait_for(lambda: slow.requests() == served + 1, within=5)  # the first holds the only place
+        with pytest.raises(httpx.ReadTimeout):  # the second waits in the queue, and leaves
+            httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=0.5)
+        with pytest.raises(httpx.ReadTimeout):
+            first.result()
+    wait_for(lambda: len(events(workdir / "tollgate.db", "client_disconnect")) == billed_before + 2, within=10)
+    queued, sent = sorted(events(workdir / "tollgate.db", "client_disconnect")[-2:], key=lambda e: e["cost_micros"])
+    assert (queued["deployment"], queued["input_tokens"], queued["cost_micros"]) == (None, 0, 0)
+    assert sent["deployment"] == "one-at-a-time" and sent["cost_micros"] > 0
+    assert slow.requests() == served + 1  # the second never reached the upstream
 
 
 def test_sigterm_lets_short_requests_finish_and_cancels_the_rest_after_the_grace(
