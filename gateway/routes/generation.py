@@ -13,15 +13,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
 from backends.base import Operation
 from backends.errors import MethodNotAllowed, TollgateError, UpstreamError
 from gateway.cache.policy import TTL_HEADER, parse_controls
+from gateway.kit import sse
 from gateway.kit.asgi import (
     ClientGone,
+    Message,
     Receive,
     Scope,
     Send,
@@ -87,10 +88,12 @@ async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handl
     request_id = state.ids.new()
     started = time.perf_counter()
     answered = False
+    begun: Message = {}  # the answer's start, once sent
 
-    async def answer(message: dict[str, Any]) -> None:
-        nonlocal answered
-        answered = True
+    async def answer(message: Message) -> None:
+        nonlocal answered, begun
+        if not answered:
+            answered, begun = True, message
         await send(message)
 
     try:
@@ -98,7 +101,7 @@ async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handl
     except ClientGone:
         return
     except asyncio.CancelledError:  # the server's shutdown grace ran out: the work was cancelled and metered
-        await _shutting_down(send, request_id, answered)
+        await _shutting_down(send, request_id, begun)
     except Exception as exc:
         if answered:  # too late for a status: the stream already ended the way it could
             log.exception("error after the answer began on %s", scope["path"])
@@ -116,16 +119,18 @@ class ShuttingDown(TollgateError):
     default_code = "shutting_down"
 
 
-async def _shutting_down(send: Send, request_id: str, answered: bool) -> None:
-    """End the answer cleanly (a 503, or the end of a stream begun) instead of the server's 500."""
+async def _shutting_down(send: Send, request_id: str, begun: Message) -> None:
+    """End the answer cleanly instead of with the server's 500: a 503 if it has not begun; an error
+    event ending an event stream (so that SDKs raise it rather than take a cut answer as whole)."""
+    error = ShuttingDown("The gateway is shutting down; retry the request.", headers={"retry-after": "1"})
     with contextlib.suppress(Exception):
-        if answered:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not begun:
+            headers = {**error.headers, "x-request-id": request_id}
+            await send_bytes(send, error.http_status, _encode(error.envelope()), headers)
             return
-        error = ShuttingDown("The gateway is shutting down; retry the request.", headers={"retry-after": "1"})
-        await send_bytes(
-            send, error.http_status, _encode(error.envelope()), {**error.headers, "x-request-id": request_id}
-        )
+        events = (b"content-type", b"text/event-stream") in begun.get("headers", ())
+        last = sse.event(error.envelope()) if events else b""
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 def _unexpected(scope: Scope, exc: Exception) -> TollgateError:

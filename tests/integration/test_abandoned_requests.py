@@ -50,7 +50,7 @@ def config(up: dict[str, Upstream], workdir: Path, **extra: Any) -> dict[str, An
 
 @pytest.fixture(scope="module")
 def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Upstream]]:
-    with running_upstreams(["slow", "quick"], tmp_path_factory.mktemp("upstreams")) as running:
+    with running_upstreams(["slow", "quick", "stalled"], tmp_path_factory.mktemp("upstreams")) as running:
         yield running
 
 
@@ -167,31 +167,35 @@ def test_sigterm_lets_short_requests_finish_and_cancels_the_rest_after_the_grace
     key = create_key(settings, tmp_path, "draining")
     upstreams["slow"].faults(slow=120)
     upstreams["quick"].faults(slow=1)
+    upstreams["stalled"].faults(stall=True)  # a stream that goes silent after its first two chunks
     abandoned = upstreams["slow"].stats()["abandoned"]
     url, process = start_gateway(settings, tmp_path)
     try:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
             answers = {
                 model: pool.submit(
                     httpx.post,
                     f"{url}/v1/chat/completions",
-                    json={"model": model, "messages": PROMPT},
+                    json={"model": model, "messages": PROMPT, "stream": model == "stalled"},
                     headers={"authorization": f"Bearer {key}"},
                     timeout=60,
                 )
-                for model in ("quick", "slow")
+                for model in ("quick", "slow", "stalled")
             }
-            time.sleep(0.5)  # both are with their upstreams
+            time.sleep(0.5)  # all three are with their upstreams
             signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
             process.wait(30)
             took = time.monotonic() - signalled
-            quick, slow = answers["quick"].result(), answers["slow"].result()
+            quick, slow, stalled = (answers[model].result() for model in ("quick", "slow", "stalled"))
     finally:
         if process.poll() is None:
             stop(process)
     assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
     assert quick.status_code == 200  # finished within the grace
     assert slow.status_code == 503 and slow.json()["error"]["code"] == "shutting_down"
+    # The stream begun ends with an error event the SDKs raise, not as if its answer were whole.
+    assert stalled.status_code == 200 and '"Hello"' in stalled.text
+    assert stalled.text.rstrip().endswith('"code":"shutting_down"}}') and "[DONE]" not in stalled.text
     assert 3 <= took < 15  # the grace, then out: not the upstream's two minutes
     wait_for(lambda: upstreams["slow"].stats()["abandoned"] == abandoned + 1, within=5)
