@@ -38,6 +38,8 @@ def test_the_alerts_cover_what_operators_are_paged_for() -> None:
         "TollgateReplicaDown",
         "TollgateBudgetNearlySpent",
         "TollgateJournalLag",
+        "TollgateJournalDrainRestarting",
+        "TollgateRedisUnreachable",
     } <= names
 
 
