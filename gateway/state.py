@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backends.base import BackendContext
 from backends.http import build_client
 from gateway.admission.memory import MemoryStore
-from gateway.admission.redis_watch import RedisWatch
 from gateway.admission.redis_store import RedisStore
+from gateway.admission.redis_watch import RedisWatch
 from gateway.admission.seeds import Seeds
 from gateway.admission.service import Admission
 from gateway.admission.store import AdmissionStore
