@@ -74,3 +74,19 @@ bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
 bench-scale: install deploy-tools  ## 1, 2 and 4 gateways behind HAProxy on shared Postgres and Redis, as they are and as 0.3-CPU pods: docs/bench-scale-out*.md
 	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --output docs/bench-scale-out.md
 	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --cpu-per-gateway 0.3 --output docs/bench-scale-out-pods.md
+
+# The compose stack (docker/compose.yaml) on this machine, with a Docker engine started by hand when
+# none runs (tools/docker_engine.sh): BASE_IMAGE=python:3.11-slim|debian|auto, STACK_PORT (8000),
+# TOLLGATE_ADMIN_TOKEN (generated and printed when unset). tools/stack.sh says more.
+.PHONY: docker-engine stack-up stack-down stack-test
+docker-engine:  ## Debian's docker.io, docker-compose and debootstrap when missing; dockerd started unless running
+	tools/docker_engine.sh start
+
+stack-up: docker-engine  ## build the images, start Postgres, Redis, two gateways behind HAProxy, Prometheus; return when ready
+	tools/stack.sh up
+
+stack-down:  ## remove the stack's containers, networks and volumes
+	tools/stack.sh down
+
+stack-test: install docker-engine  ## stack-up, the tests of tests/stack (SDK, limits, kills, outages, Prometheus), stack-down
+	tools/stack.sh test

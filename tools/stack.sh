@@ -19,9 +19,12 @@ cd "$(dirname "$0")/.."
 PROJECT=${STACK_PROJECT:-tollgate}
 STATE=.tollgate/stack
 ENV_FILE=$STATE/stack.env
-PYTHON=${PYTHON:-.venv/bin/python}
+PYTHON=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 OFFICIAL_PYTHON=python:3.11-slim
 DEBIAN_BASE=tollgate-debian:bookworm
+
+# A busy machine can keep the daemon from answering compose v1 within its default 60 s.
+export COMPOSE_HTTP_TIMEOUT=${COMPOSE_HTTP_TIMEOUT:-300}
 
 log() { echo "stack: $*" >&2; }
 
@@ -133,12 +136,16 @@ EOF
 }
 
 up() {
+    local started=$SECONDS
     choose_images
+    log "base and service images ready after $((SECONDS - started)) s"
     build_gateway
+    log "gateway image built after $((SECONDS - started)) s"
     write_env
     load_env
     compose up -d --no-build --remove-orphans >&2
     wait_ready
+    log "stack up after $((SECONDS - started)) s"
 }
 
 down() {
@@ -148,16 +155,17 @@ down() {
 }
 
 run_tests() {
-    local started rc
-    started=$(date +%s)
+    local tests rc
+    STACK_TEST_STARTED=$SECONDS
+    trap 'down; log "stack-test took $((SECONDS - STACK_TEST_STARTED)) s (images, start, tests, removal)"' EXIT
     up
     load_env
+    tests=$SECONDS
     set +e
-    TOLLGATE_STACK=1 "$PYTHON" -m pytest tests/stack -p no:cacheprovider "$@"
+    TOLLGATE_STACK=1 "$PYTHON" -m pytest tests/stack -p no:cacheprovider -s "$@"
     rc=$?
     set -e
-    down
-    log "stack-test took $(($(date +%s) - started)) s (build, start, tests, removal)"
+    log "tests took $((SECONDS - tests)) s"
     return $rc
 }
 
