@@ -52,6 +52,17 @@ def test_too_many_messages_are_refused_naming_the_setting(sim_gateway: SimGatewa
         assert ok.status_code == 200
 
 
+def test_embeddings_dimensions_are_bounded(sim_gateway: SimGateway) -> None:
+    """Unbounded, a request for a billion dimensions had the gateway killed for memory (found by fuzzing)."""
+    with sim_gateway.customer("alice") as alice:
+        body = {"model": "sim-embed", "input": "hi"}
+        refused = alice.post("/v1/embeddings", json={**body, "dimensions": 8193})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "dimensions"
+        widest = alice.post("/v1/embeddings", json={**body, "dimensions": 8192})
+        assert widest.status_code == 200 and len(widest.json()["data"][0]["embedding"]) == 8192
+
+
 def raw_exchange(url: str, data: bytes, wait: float = 15) -> tuple[bytes, float]:
     """Send ``data`` and read until the server closes; returns what came back and how long it took."""
     host, port = url.removeprefix("http://").split(":")
