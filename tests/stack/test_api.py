@@ -7,9 +7,10 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import openai
 
-from tests.stack.stack import Stack, eventually
+from tests.stack.stack import Stack, docker, eventually
 from tests.stack.traffic import chat
 
 
@@ -61,3 +62,19 @@ def test_a_revocation_is_refused_by_the_other_gateway_within_a_second(stack: Sta
         assert response.status_code == 200
         time.sleep(0.02)
     assert refused is not None and refused < 1.0, f"gateway-2 refused the revoked key after {refused} s"
+
+
+def test_the_readmes_first_request_needs_no_key_and_is_billed_to_the_demo_customer(stack: Stack) -> None:
+    """docker/README.md's first curl: the stack answers out of the box, as `anonymous_customer`."""
+    body = {"model": "sim-chat", "messages": [{"role": "user", "content": "Hello"}]}
+    response = httpx.post(f"{stack.api}/v1/chat/completions", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    request_id = response.headers["x-request-id"]
+    eventually(lambda: request_id in stack.usage_ids("demo"), 30, "the anonymous request billed to demo")
+
+
+def test_each_gateways_journal_volume_belongs_to_the_gateways_user(stack: Stack) -> None:
+    """A named volume starts with the image's ownership of its mount point (it was root's: PermissionError)."""
+    for service in ("gateway-1", "gateway-2"):
+        owner = docker("exec", stack.container(service), "stat", "-c", "%u:%g", "/var/lib/tollgate/journal")
+        assert owner == "10001:10001"
