@@ -24,6 +24,7 @@ from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, 
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.store import EntryStore
 from gateway.kit.throttled_log import ThrottledLog
+from gateway.metering.outcome import Outcome
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
 
@@ -166,16 +167,16 @@ class ResponseCache:
         lookup: Lookup,
         chunks: AsyncIterator[JSON],
         first: JSON,
-        finish: Callable[[int, str, JSON | None, float | None], Charged],
-    ) -> tuple[AsyncIterator[JSON], Callable[[int, str, JSON | None, float | None], Charged]]:
+        finish: Callable[[int, Outcome, JSON | None, float | None], Charged],
+    ) -> tuple[AsyncIterator[JSON], Callable[[int, Outcome, JSON | None, float | None], Charged]]:
         """Record a stream as it is relayed; store its answer if the upstream ended it normally."""
         if not lookup.storable:
             return chunks, finish
         recorder = StreamRecorder(lookup.op, chunks, first)
 
-        def finished(status: int, outcome: str, usage: JSON | None, ttft: float | None) -> Charged:
+        def finished(status: int, outcome: Outcome, usage: JSON | None, ttft: float | None) -> Charged:
             charge = finish(status, outcome, usage, ttft)
-            answer = recorder.answer(usage) if outcome == "ok" else None
+            answer = recorder.answer(usage) if outcome == Outcome.OK else None
             if answer is not None:
                 self.keep(lookup, answer)
             return charge

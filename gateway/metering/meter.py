@@ -10,6 +10,7 @@ from typing import Any
 from gateway.auth.principal import Principal
 from gateway.metering.journal import Journal
 from gateway.metering.media_units import NO_MEDIA, MediaUsage, media_cost_usd
+from gateway.metering.outcome import BILLED, Outcome
 from gateway.metering.pricing import PriceBook, hit_price, to_micros, token_cost_usd
 from gateway.metering.record import UsageRecord
 from gateway.metering.usage import TokenUsage, normalise
@@ -60,7 +61,7 @@ class Meter:
         *,
         deployment: str | None,
         status: int,
-        outcome: str,
+        outcome: Outcome,
         usage: dict[str, Any] | None,
         ttft: float | None = None,
         cache_status: str = "miss",
@@ -75,7 +76,7 @@ class Meter:
         tokens = normalise(usage)
         book = self.price_book
         rates = book.rates(metered.model)
-        billable = outcome in ("ok", "client_disconnect")
+        billable = outcome in BILLED
         cost = 0
         if rates and billable:
             usd = token_cost_usd(rates, tokens) + media_cost_usd(rates, media)

@@ -15,7 +15,7 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     endpoint: str
     streamed: bool
     status: int
-    outcome: str  # ok | upstream_error | client_disconnect | gateway_error
+    outcome: str  # an Outcome's value (gateway.metering.outcome); str, so any stored value decodes
     input_tokens: int = 0
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0

@@ -27,6 +27,7 @@ from gateway.admission.service import Ticket, plan_for
 from gateway.auth.principal import Principal
 from gateway.metering.media_units import MediaUsage, image_price, media_cost_usd
 from gateway.metering.meter import Metered
+from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import ModelRates, to_micros
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
 from gateway.protocol.decoding import invalid
@@ -38,7 +39,6 @@ from gateway.services.pipeline import Pipeline
 from gateway.services.relay import CLIENT_CLOSED, upstream_body
 from gateway.settings import MediaLimits
 
-REFUSED = "invalid_request"
 _NO_RATES = ModelRates()
 T = TypeVar("T")
 
@@ -151,10 +151,10 @@ class MediaService:
             speech = functools.partial(_speech, call.op, raw)
             route, first, chunks = await self.pipeline.router.open_bytes(call.model, call.op, opened.traits, speech)
         except TollgateError as exc:
-            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
+            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR)
             raise
         except asyncio.CancelledError:  # the client left before the first byte: as when it leaves later
-            self._finish(opened, ticket, None, CLIENT_CLOSED, "client_disconnect", spoken)
+            self._finish(opened, ticket, None, CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, spoken)
             raise
         return MediaAnswer(
             request.media_type,
@@ -176,17 +176,19 @@ class MediaService:
     ) -> AsyncIterator[bytes]:
         """Relay the audio and meter it once: at its end, at an upstream failure, or when the client left
         (billed in full: the upstream has been asked to speak every character)."""
-        outcome, status = "client_disconnect", CLIENT_CLOSED
+        outcome, status = Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED
         try:
             yield first
             async for chunk in chunks:
                 yield chunk
-            outcome, status = "ok", 200
+            outcome, status = Outcome.OK, 200
         except TollgateError as exc:
-            outcome, status = "upstream_error", exc.http_status
+            outcome, status = Outcome.UPSTREAM_ERROR, exc.http_status
             raise
         finally:
-            self._finish(opened, ticket, deployment, status, outcome, spoken if outcome != "upstream_error" else None)
+            self._finish(
+                opened, ticket, deployment, status, outcome, spoken if outcome != Outcome.UPSTREAM_ERROR else None
+            )
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await chunks.aclose()  # type: ignore[attr-defined]
@@ -206,7 +208,7 @@ class MediaService:
         try:
             yield
         except TollgateError as exc:
-            self._finish(opened, None, None, exc.http_status, REFUSED)
+            self._finish(opened, None, None, exc.http_status, Outcome.INVALID_REQUEST)
             raise
 
     def _price(self, principal: Principal, opened: _Opened, usage: MediaUsage) -> int:
@@ -242,13 +244,13 @@ class MediaService:
         try:
             route, answer, usage = await self.pipeline.router.send(call.model, call.op, opened.traits, once)
         except TollgateError as exc:
-            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error")
+            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR)
             raise
         except asyncio.CancelledError:
-            self._finish(opened, ticket, None, CLIENT_CLOSED, "client_disconnect", asked)
+            self._finish(opened, ticket, None, CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, asked)
             raise
         elapsed = time.perf_counter() - started
-        return route, answer, self._finish(opened, ticket, route.deployment, 200, "ok", usage), elapsed
+        return route, answer, self._finish(opened, ticket, route.deployment, 200, Outcome.OK, usage), elapsed
 
     def _finish(
         self,
@@ -256,7 +258,7 @@ class MediaService:
         ticket: Ticket | None,
         deployment: str | None,
         status: int,
-        outcome: str,
+        outcome: Outcome,
         usage: MediaUsage | None = None,
     ) -> int:
         """Meter once; ``deployment`` is None for a request refused before it was sent."""

@@ -21,14 +21,13 @@ from gateway.cache.policy import DEFAULT_CONTROLS, Controls
 from gateway.cache.service import CACHE_DEPLOYMENT, Lookup, ResponseCache
 from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
+from gateway.metering.outcome import BILLED, Outcome
 from gateway.metering.pricing import to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
 from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.services import relay
 from gateway.services.answers import counted_usage
 from gateway.tokens import Tokenizer
-
-BILLED_OUTCOMES = ("ok", "client_disconnect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +146,7 @@ class Pipeline:
         ticket: Ticket | None,
         deployment: str | None,
         status: int,
-        outcome: str,
+        outcome: Outcome,
         usage: JSON | None,
         ttft: float | None = None,
         media: MediaUsage = NO_MEDIA,
@@ -156,7 +155,7 @@ class Pipeline:
         charge = self.meter.record(
             metered, deployment=deployment, status=status, outcome=outcome, usage=usage, ttft=ttft, media=media
         )
-        billed = outcome in BILLED_OUTCOMES
+        billed = outcome in BILLED
         self.admission.settle(ticket, charge.usage.total if billed else 0, charge.cost_micros, failed=not billed)
         return charge
 
@@ -173,7 +172,7 @@ class Pipeline:
             metered,
             deployment=CACHE_DEPLOYMENT,
             status=200,
-            outcome="ok",
+            outcome=Outcome.OK,
             usage=usage if isinstance(usage, dict) else None,
             cache_status=lookup.status,
         )
@@ -191,7 +190,7 @@ class Pipeline:
         try:
             answer = await self.router.complete(call.model, call.op, call.raw, traits, sent.append)
         except TollgateError as exc:
-            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
             raise
         except asyncio.CancelledError:
             self._abandoned(metered, ticket, call, sent)
@@ -201,7 +200,7 @@ class Pipeline:
         usage = answer.body.get("usage")
         if not isinstance(usage, dict):  # counted here, as a stream without a usage chunk is
             usage = answer.body["usage"] = counted_usage(call.op, answer.body, self._prompt_tokens(call), self.tokens)
-        charge = self.finish(metered, ticket, deployment, 200, "ok", usage)
+        charge = self.finish(metered, ticket, deployment, 200, Outcome.OK, usage)
         if self.cache is not None:
             self.cache.keep(lookup, answer.body)
         usage["cost"] = usd(charge.cost_micros)
@@ -217,7 +216,7 @@ class Pipeline:
         try:
             opened = await self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
         except TollgateError as exc:
-            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, "upstream_error", None)
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
             raise
         except asyncio.CancelledError:
             self._abandoned(metered, ticket, call, sent)
@@ -248,7 +247,7 @@ class Pipeline:
         if sent:
             prompt = self._prompt_tokens(call)
             usage = {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}
-        self.finish(metered, ticket, sent[-1] if sent else None, relay.CLIENT_CLOSED, "client_disconnect", usage)
+        self.finish(metered, ticket, sent[-1] if sent else None, relay.CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, usage)
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:

@@ -13,6 +13,7 @@ from backends.errors import TollgateError, UpstreamProtocolError
 from backends.shape import check_answer
 from gateway.kit import sse
 from gateway.metering.meter import Charge
+from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import usd
 from gateway.services.answers import answer_text
 from gateway.services.catalog import Route
@@ -20,7 +21,7 @@ from gateway.services.catalog import Route
 CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
 
 # (status, outcome, usage, time to first token) -> the request's charge; called exactly once.
-Finish = Callable[[int, str, JSON | None, float | None], Charge]
+Finish = Callable[[int, Outcome, JSON | None, float | None], Charge]
 
 
 @dataclass(slots=True)
@@ -117,16 +118,16 @@ class StreamRelay:
                 if out is not None:
                     yield sse.event(out)
                 chunk = await anext(self._chunks, None)
-            tail = self._finish("ok", 200)
+            tail = self._finish(Outcome.OK, 200)
             if tail is not None:
                 yield sse.event(tail)
             yield sse.DONE
         except TollgateError as exc:
-            self._record("upstream_error", exc.http_status)
+            self._record(Outcome.UPSTREAM_ERROR, exc.http_status)
             yield sse.event(exc.envelope())
         finally:
             if not self._finished:
-                self._record("client_disconnect", CLIENT_CLOSED)
+                self._record(Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
                 await _close(self._chunks)
@@ -153,12 +154,12 @@ class StreamRelay:
         completion = self._tokens.count("".join(self._text))
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
-    def _record(self, outcome: str, status: int, usage: JSON | None = None) -> int:
+    def _record(self, outcome: Outcome, status: int, usage: JSON | None = None) -> int:
         """Meter the stream once, with ``usage`` when the caller has already worked it out."""
         self._finished = True
         return self._finish_call(status, outcome, usage or self._usage(), self._ttft).cost_micros
 
-    def _finish(self, outcome: str, status: int) -> JSON | None:
+    def _finish(self, outcome: Outcome, status: int) -> JSON | None:
         """Meter the stream, then return the usage chunk the client asked for, with its cost."""
         usage = self._usage()  # counted once: with no usage chunk, that is a pass of the tokenizer
         cost = self._record(outcome, status, usage)

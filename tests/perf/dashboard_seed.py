@@ -16,6 +16,7 @@ import datetime as dt
 import asyncpg
 
 from gateway.metering.latency_buckets import BUCKETS, PER_DOUBLING
+from gateway.metering.outcome import BILLED
 
 CUSTOMERS = 200
 MODELS = 8
@@ -55,7 +56,7 @@ WHERE x.indrelid = 'usage_events'::regclass
 """
 HOUR = "date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 BUCKET = f"CASE WHEN {{ms}} <= 1 THEN 0 ELSE least({BUCKETS - 1}, floor({PER_DOUBLING} * ln({{ms}}) / ln(2))) END"
-ERROR = "outcome NOT IN ('ok', 'client_disconnect')"
+ERROR = f"outcome NOT IN ({', '.join(sorted(repr(str(o)) for o in BILLED))})"  # outcome.is_error
 
 ROLLUPS = f"""
 INSERT INTO usage_rollups SELECT {HOUR}, customer_id, api_key_id, model, count(*), count(*) FILTER (WHERE {ERROR}),

@@ -19,10 +19,8 @@ from gateway.db.models import ErrorRollup, LatencyRollup, UsageTotal
 from gateway.db.models.base import Base
 from gateway.db.models.dashboard_rollups import TOTALS
 from gateway.metering.latency_buckets import bucket_of
+from gateway.metering.outcome import is_error
 from gateway.metering.record import UsageRecord
-
-# Outcomes that are not the gateway's or the upstream's failure.
-NOT_ERRORS = frozenset({"ok", "client_disconnect"})
 
 
 @functools.lru_cache(maxsize=256)
@@ -34,7 +32,7 @@ def periods_of(hour_index: int) -> tuple[tuple[str, dt.datetime], tuple[str, dt.
 
 def error_kind(record: UsageRecord) -> str | None:
     """What the dashboard files an error under: its outcome and status, e.g. ``upstream_error 503``."""
-    if record.outcome in NOT_ERRORS:
+    if not is_error(record.outcome):
         return None
     return f"{record.outcome} {record.status}"
 

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.models import UsageEvent, UsageRollup
 from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.db.repositories.credits import debit_usage
-from gateway.db.repositories.usage_breakdowns import NOT_ERRORS, add_breakdowns
+from gateway.db.repositories.usage_breakdowns import add_breakdowns
+from gateway.metering.outcome import is_error
 from gateway.metering.record import UsageRecord
 
 
@@ -41,7 +42,7 @@ def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
         if row is None:
             row = totals[key] = dict.fromkeys(COUNTERS, 0)
         row["requests"] += 1
-        row["errors"] += record.outcome not in NOT_ERRORS
+        row["errors"] += is_error(record.outcome)
         row["cache_hits"] += record.cache_status != "miss"
         row["latency_ms_sum"] += record.latency_ms
         for name in EVENT_SUMS:
