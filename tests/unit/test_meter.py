@@ -36,7 +36,7 @@ def meter_into(journal: Journal | None, seen: list[UsageRecord]) -> Meter:
 
 
 def test_an_answered_request_is_priced_from_the_price_book_and_journaled_once(tmp_path: Path) -> None:
-    journal, seen = Journal(tmp_path), []
+    journal, seen = Journal(tmp_path), list[UsageRecord]()
     charge = meter_into(journal, seen).record(metered(), deployment="d", status=200, outcome=Outcome.OK, usage=USAGE)
     assert (charge.cost_micros, charge.usage.input, charge.usage.output) == (FULL_MICROS, 1000, 500)
     stored = [r for batch in read_batches(journal.path, 0, 10) for r in batch.records]

@@ -52,8 +52,15 @@ async def upstream(chunks: list[JSON]) -> AsyncIterator[JSON]:
 
 
 def relay_of(
-    chunks: list[JSON], tokens: CountingTokenizer, finished: list[tuple[Any, ...]], *, wants_usage: bool
+    chunks: list[JSON],
+    tokens: CountingTokenizer,
+    finished: list[tuple[Any, ...]],
+    *,
+    wants_usage: bool,
+    rest: AsyncIterator[JSON] | None = None,
 ) -> StreamRelay:
+    """A relay of ``chunks`` (the first already received), or of ``chunks[0]`` then ``rest``."""
+
     def finish(status: int, outcome: str, usage: JSON | None, ttft: float | None) -> Charge:
         finished.append((status, outcome, usage))
         return Charge(normalise(usage), 42)
@@ -62,7 +69,7 @@ def relay_of(
     return StreamRelay(
         route,
         Operation.CHAT,
-        upstream(chunks[1:]),
+        upstream(chunks[1:]) if rest is None else rest,
         chunks[0],
         wants_usage=wants_usage,
         tokens=tokens,
@@ -87,6 +94,76 @@ async def test_a_stream_without_a_usage_chunk_is_counted_once_and_metered_once(w
     if wants_usage:  # the client's usage chunk carries the same count, with the cost
         sent = json.loads(events[-2].removeprefix(b"data: "))
         assert sent["usage"] == {**usage, "cost": 0.000042}
+
+
+class Upstream:
+    """An upstream stream that may fail after some chunks, and knows whether it was closed."""
+
+    def __init__(self, chunks: list[JSON], error: Exception | None = None) -> None:
+        self.chunks, self.error, self.closed = chunks, error, False
+
+    async def __aiter__(self) -> AsyncIterator[JSON]:
+        try:
+            for item in self.chunks:
+                yield item
+            if self.error is not None:
+                raise self.error
+        finally:
+            self.closed = True
+
+
+async def relay_over(upstream: Upstream, finished: list[tuple[Any, ...]], *, wants_usage: bool) -> StreamRelay:
+    """A relay of ``upstream`` once its first chunk came, as ``relay.open_stream`` hands it over."""
+    chunks = aiter(upstream)
+    return relay_of([await anext(chunks)], CountingTokenizer(), finished, wants_usage=wants_usage, rest=chunks)
+
+
+def decoded(event: bytes) -> Any:
+    return json.loads(event.removeprefix(b"data: "))
+
+
+async def test_the_upstreams_usage_chunk_goes_last_with_the_cost_and_is_not_counted_again() -> None:
+    tokens = CountingTokenizer()
+    finished: list[tuple[Any, ...]] = []
+    usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    chunks = [chunk("Hello"), {"id": "c1", "choices": [], "usage": usage}, chunk(" there", "stop")]
+    events = [item async for item in relay_of(chunks, tokens, finished, wants_usage=True)]
+    assert tokens.passes == 0  # the upstream counted it
+    assert [decoded(e)["choices"][0]["delta"]["content"] for e in events[:2]] == ["Hello", " there"]
+    assert decoded(events[2])["usage"] == {**usage, "cost": 0.000042} and events[3] == b"data: [DONE]\n\n"
+    assert finished == [(200, "ok", usage)]
+
+
+async def test_a_client_that_did_not_ask_for_usage_gets_none() -> None:
+    finished: list[tuple[Any, ...]] = []
+    usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    with_usage = {**chunk(" there", "stop"), "usage": usage}
+    chunks = [chunk("Hello"), with_usage, {"id": "c1", "choices": [], "usage": usage}]
+    events = [item async for item in relay_of(chunks, CountingTokenizer(), finished, wants_usage=False)]
+    assert len(events) == 3 and all("usage" not in decoded(e) for e in events[:2])
+    assert finished == [(200, "ok", usage)]  # metered all the same
+
+
+async def test_an_upstream_failure_mid_stream_ends_it_with_an_error_event_and_meters_it_once() -> None:
+    finished: list[tuple[Any, ...]] = []
+    upstream = Upstream([chunk("Hello"), chunk(" there")], UpstreamInvalidResponse("went away"))
+    relay = await relay_over(upstream, finished, wants_usage=True)
+    events = [item async for item in relay]
+    assert decoded(events[-1])["error"]["code"] == "upstream_invalid_response"
+    assert b"[DONE]" not in b"".join(events)
+    assert [(status, outcome) for status, outcome, _ in finished] == [(502, "upstream_error")]
+    assert upstream.closed
+
+
+async def test_a_client_that_leaves_is_billed_what_was_relayed_once_and_the_upstream_closed() -> None:
+    finished: list[tuple[Any, ...]] = []
+    upstream = Upstream([chunk("Hello"), chunk(" there"), chunk(" and more", "stop")])
+    events = aiter(await relay_over(upstream, finished, wants_usage=True))
+    assert decoded(await anext(events))["choices"][0]["delta"]["content"] == "Hello"
+    await events.aclose()  # type: ignore[attr-defined]
+    [(status, outcome, usage)] = finished
+    assert (status, outcome, usage["completion_tokens"]) == (499, "client_disconnect", Tokenizer().count("Hello"))
+    assert upstream.closed
 
 
 @pytest.mark.parametrize(
