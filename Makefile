@@ -69,11 +69,11 @@ test: install vllm node chromium deploy-tools
 check: lint types audit test
 
 bench: install  ## gateway vs direct upstream, written to docs/benchmarks.md
-	$(BIN)/tollgate bench --server uvicorn --duration 16 --output docs/benchmarks.md
+	$(BIN)/python -m benchmarks --server uvicorn --duration 16 --output docs/benchmarks.md
 
 bench-scale: install deploy-tools  ## 1, 2 and 4 gateways behind HAProxy on shared Postgres and Redis, as they are and as 0.3-CPU pods: docs/bench-scale-out*.md
-	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --output docs/bench-scale-out.md
-	$(BIN)/tollgate bench --scale-out 1,2,4 --duration 10 --cpu-per-gateway 0.3 --output docs/bench-scale-out-pods.md
+	$(BIN)/python -m benchmarks --scale-out 1,2,4 --duration 10 --output docs/bench-scale-out.md
+	$(BIN)/python -m benchmarks --scale-out 1,2,4 --duration 10 --cpu-per-gateway 0.3 --output docs/bench-scale-out-pods.md
 
 # The compose stack (docker/compose.yaml) on this machine, with a Docker engine started by hand when
 # none runs (tools/docker_engine.sh): BASE_IMAGE=python:3.11-slim|debian|auto, STACK_PORT (8000),

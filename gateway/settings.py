@@ -135,7 +135,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     # (gateway/metering/journal_owner.py). A drain stores only segments written for its own database.
     journal_dir: str | None = None
     # false serves requests without recording any usage: nothing is billed. It exists to measure the
-    # gateway's core path against the metered one (``tollgate bench``); never turn it off in production.
+    # gateway's core path against the metered one (``make bench``); never turn it off in production.
     meter_usage: bool = True
     # How often each replica looks for keys changed elsewhere (revocations reach it by Redis sooner).
     key_poll_seconds: float = 1.0

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from gateway.bench.procs import free_port
 from tests.fakes import anthropic_server
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import API_KEY, FakeOpenAI
 from tests.fakes.threaded import serve_in_thread
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.ports import free_port
 
 # Throwaway SQLite and Postgres databases: `database_url`, `empty_database_url`, `sessions`.
 pytest_plugins = ["tests.support.databases", "tests.support.sim_gateway"]

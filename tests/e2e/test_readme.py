@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from gateway.auth.keys import DISPLAY_LENGTH
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

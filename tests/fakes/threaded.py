@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 
 @contextmanager

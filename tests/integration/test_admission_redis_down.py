@@ -13,8 +13,8 @@ from unittest.mock import ANY
 import httpx
 import pytest
 
-from gateway.bench.procs import free_port
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.ports import free_port
 from tests.support.private_redis import private_redis
 from tests.support.scrape import scrape, value
 

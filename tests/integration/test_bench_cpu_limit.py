@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from gateway.bench.load import BenchError
-from gateway.bench.scale_stack import cpu_limit, inside
+from benchmarks.load import BenchError
+from benchmarks.scale_stack import cpu_limit, inside
 
 SPIN = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\n"
 # A parent that spins and starts a child that spins too: both count against the same limit.

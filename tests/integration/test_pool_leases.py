@@ -17,13 +17,13 @@ from redis.asyncio import Redis
 from backends.base import BackendContext
 from backends.errors import Overloaded
 from backends.http import build_client
-from gateway.bench.procs import free_port
 from gateway.kit.redis_pipe import RedisPipe
 from gateway.routing.pool import Pool
 from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
+from tests.support.ports import free_port
 
 REDIS = "redis://127.0.0.1:6379/0"
 

@@ -16,8 +16,8 @@ import openai
 import pytest
 import yaml
 
-from gateway.bench.procs import free_port
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.ports import free_port
 from tests.vllm_support.server import SERVED_MODEL_NAME, ensure_model, ensure_vllm, vllm_python
 
 pytestmark = pytest.mark.vllm

@@ -16,9 +16,9 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from gateway import DISTRIBUTION, version
-from gateway.bench.procs import free_port
 from tests.support.databases import empty_database, migrated_database
 from tests.support.gateway_process import running_gateway
+from tests.support.ports import free_port
 
 MODELS = [{"name": "chat", "deployments": [{"backend": "sim", "model": "sim"}]}]
 

@@ -22,10 +22,11 @@ import msgspec
 import uvloop
 import yaml
 
-from gateway.bench.load import Pool, encode_request
-from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+from benchmarks.load import Pool, encode_request
+from benchmarks.procs import HOST, child_env, running, server_command, upstream_command, wait_ready
 from tests.perf.reporting import heading, report_main
 from tests.perf.slots import alternate
+from tests.support.ports import free_port
 
 ROUNDS = 10
 SECONDS = 1.5

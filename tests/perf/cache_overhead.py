@@ -24,18 +24,17 @@ import uvloop
 import yaml
 
 from backends.base import Operation
-from gateway.auth.principal import Principal
-from gateway.bench.load import Pool, encode_request, summarize
-from gateway.bench.procs import (
+from benchmarks.load import Pool, encode_request, summarize
+from benchmarks.procs import (
     HOST,
     child_env,
-    free_port,
     issue_key,
     running,
     server_command,
     upstream_command,
     wait_ready,
 )
+from gateway.auth.principal import Principal
 from gateway.cache.policy import Controls
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
@@ -43,6 +42,7 @@ from gateway.kit.redis_pipe import RedisPipe
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
 from tests.perf.reporting import heading, report_main
+from tests.support.ports import free_port
 
 ROUNDS = 4
 SECONDS = 2.0

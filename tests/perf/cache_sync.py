@@ -18,7 +18,7 @@ import uuid
 import msgspec
 import redis.asyncio as redis
 
-from gateway.bench.load import percentile
+from benchmarks.load import percentile
 from gateway.cache.embedder import Embedder
 from gateway.cache.matcher import SemanticMatcher
 from gateway.cache.sync import SemanticSync

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.bench.report import cpu_model
+from benchmarks.report import cpu_model
 
 
 def report_main(module: str, description: str | None, produce: Callable[[str], str]) -> None:

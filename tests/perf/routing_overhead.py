@@ -26,8 +26,8 @@ import yaml
 
 from backends.base import BackendContext, Operation
 from backends.http import build_client
-from gateway.bench.load import Pool, encode_request
-from gateway.bench.procs import HOST, child_env, free_port, running, server_command, upstream_command, wait_ready
+from benchmarks.load import Pool, encode_request
+from benchmarks.procs import HOST, child_env, running, server_command, upstream_command, wait_ready
 from gateway.metrics import Metrics
 from gateway.routing.router import Router, Traits
 from gateway.routing.table import RoutingTable
@@ -36,6 +36,7 @@ from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 from tests.perf.reporting import heading, report_main
 from tests.perf.slots import alternate
+from tests.support.ports import free_port
 
 ROUNDS = 10
 SECONDS = 1.5

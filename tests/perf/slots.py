@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gateway.bench.load import Pool, summarize
+from benchmarks.load import Pool, summarize
 
 
 async def alternate(

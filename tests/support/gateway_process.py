@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 
 def start_gateway(

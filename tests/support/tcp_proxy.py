@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 
 class TcpProxy:

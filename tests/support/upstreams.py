@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 
 @dataclass

@@ -7,8 +7,8 @@ import dataclasses
 import subprocess
 from pathlib import Path
 
-from gateway.bench.scale_report import CacheCheck, Exactness
-from gateway.bench.scale_stack import haproxy_config
+from benchmarks.scale_report import CacheCheck, Exactness
+from benchmarks.scale_stack import haproxy_config
 from tests.deploy.conftest import tool
 
 MISS, HIT = ("miss", 22, 0), ("hit", 0, 22)  # (cache_status, cost_micros, saved_micros)

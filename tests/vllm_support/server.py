@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.bench.procs import free_port
+from tests.support.ports import free_port
 
 HERE = Path(__file__).resolve().parent
 SERVED_MODEL_NAME = "tiny-llama"

@@ -1,4 +1,4 @@
-"""``tollgate bench --scale-out``: 1, 2 and 4 gateway processes behind HAProxy on this machine,
+"""``python -m benchmarks --scale-out``: 1, 2 and 4 gateway processes behind HAProxy on this machine,
 sharing one Postgres database and one Redis, all metered, against the zero-latency upstream.
 
 For each count it measures throughput and latency through the load balancer and the CPU time of
@@ -28,8 +28,8 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from gateway.bench.load import BenchError, Pool, Samples, cpu_snapshot, summarize
-from gateway.bench.procs import (
+from benchmarks.load import BenchError, Pool, Samples, cpu_snapshot, summarize
+from benchmarks.procs import (
     HOST,
     child_env,
     free_port,
@@ -39,8 +39,8 @@ from gateway.bench.procs import (
     upstream_command,
     wait_ready,
 )
-from gateway.bench.run import MODEL, _requests
-from gateway.bench.scale_checks import (
+from benchmarks.run import MODEL, _requests
+from benchmarks.scale_checks import (
     burst,
     bytes_per_usage_row,
     cache_entries,
@@ -50,8 +50,8 @@ from gateway.bench.scale_checks import (
     stored,
     usage_rows,
 )
-from gateway.bench.scale_report import PARTS, CacheCheck, Costs, Exactness, ScaleResult, render
-from gateway.bench.scale_stack import (
+from benchmarks.scale_report import PARTS, CacheCheck, Costs, Exactness, ScaleResult, render
+from benchmarks.scale_stack import (
     DEFAULT_POSTGRES,
     cpu_limit,
     inside,
@@ -62,7 +62,7 @@ from gateway.bench.scale_stack import (
     rss_bytes,
     scratch_database,
 )
-from gateway.bench.usage import journal_lag
+from benchmarks.usage import journal_lag
 
 CONCURRENCY = 64
 CACHED = "bench-cached"  # MODEL again, with the exact response cache on (in the shared Redis)
@@ -277,7 +277,7 @@ def main(options: ScaleOptions, env: Mapping[str, str], output: Path | None, com
     try:
         results = uvloop.run(scale_out(options, env))
     except BenchError as exc:
-        print(f"tollgate bench: {exc}", file=sys.stderr)
+        print(f"benchmarks: {exc}", file=sys.stderr)
         return 1
     report = render(results, command, options.seconds, started, options.cpu_per_gateway)
     print(report)
@@ -290,12 +290,12 @@ def main(options: ScaleOptions, env: Mapping[str, str], output: Path | None, com
 def main_from_args(
     counts: str, seconds: float, output: str | None, cpu_per_gateway: float | None, env: Mapping[str, str]
 ) -> int:
-    """``tollgate bench --scale-out 1,2,4 [--duration S] [--cpu-per-gateway C] [--output FILE]``; Postgres
+    """``python -m benchmarks --scale-out 1,2,4 [--duration S] [--cpu-per-gateway C] [--output FILE]``; Postgres
     from ``TOLLGATE_BENCH_POSTGRES`` (a server on which the user may create databases)."""
     numbers = tuple(int(n) for n in counts.split(","))
     postgres = env.get("TOLLGATE_BENCH_POSTGRES", DEFAULT_POSTGRES)
     options = ScaleOptions(numbers, seconds, postgres=postgres, cpu_per_gateway=cpu_per_gateway)
-    command = f"tollgate bench --scale-out {counts} --duration {seconds:g}"
+    command = f"python -m benchmarks --scale-out {counts} --duration {seconds:g}"
     command += f" --cpu-per-gateway {cpu_per_gateway:g}" if cpu_per_gateway is not None else ""
     command += f" --output {output}" if output else ""
     return main(options, env, Path(output) if output else None, command)

@@ -1,4 +1,4 @@
-"""The processes ``tollgate bench`` starts: the upstream and the gateways, each in its own session."""
+"""The processes ``python -m benchmarks`` starts: the upstream and the gateways, each in its own session."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from gateway.bench.load import BenchError, encode_request, fetch_status
-from gateway.bench.results import Server
+from benchmarks.load import BenchError, encode_request, fetch_status
+from benchmarks.results import Server
 
 HOST = "127.0.0.1"
 FACTORY = "gateway.app:app_from_environment"
@@ -42,7 +42,7 @@ def server_command(server: Server, port: int) -> list[str]:
 
 
 def upstream_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "gateway.bench.upstream", "--host", HOST, "--port", str(port)]
+    return [sys.executable, "-m", "benchmarks.upstream", "--host", HOST, "--port", str(port)]
 
 
 def child_env(env: Mapping[str, str], config: Path | None) -> dict[str, str]:

@@ -1,12 +1,12 @@
-"""The Conclusion of the ``tollgate bench`` report: each issue's target, met or not, with its numbers."""
+"""The Conclusion of the ``python -m benchmarks`` report: each issue's target, met or not, with its numbers."""
 
 from __future__ import annotations
 
 import math
 import statistics
 
-from gateway.bench.results import SERVERS, PhaseResult, Server, VariantResult
-from gateway.bench.usage import AFTER_SECONDS, kib
+from benchmarks.results import SERVERS, PhaseResult, Server, VariantResult
+from benchmarks.usage import AFTER_SECONDS, kib
 
 ADDED_P50_TARGET_MS = 1.0  # core gateway issue: added p50 at c=1, one worker
 RPS_TARGET = 3000.0  # core gateway issue: requests per second at c=64, one worker

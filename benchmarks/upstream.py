@@ -5,7 +5,7 @@ fixed ``chat.completion``, or, when the body asks for ``"stream": true``, with a
 (role chunk, a few content chunks, the finish chunk, the usage chunk and ``[DONE]``) in chunked
 transfer encoding; and ``GET /v1/models`` with one model. Connections are kept alive.
 
-Run it as ``python -m gateway.bench.upstream --port P``.
+Run it as ``python -m benchmarks.upstream --port P``.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ async def _main(host: str, port: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench.upstream", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.upstream", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

@@ -8,8 +8,8 @@ import datetime
 import os
 from dataclasses import dataclass, field
 
-from gateway.bench.load import Summary
-from gateway.bench.report import revision
+from benchmarks.load import Summary
+from benchmarks.report import revision
 
 PARTS = ("gateways", "haproxy", "upstream", "redis", "postgres", "load generator")
 

@@ -1,4 +1,4 @@
-"""Orchestrating ``tollgate bench``: upstream, gateway variants, measurement phases, report.
+"""Orchestrating ``python -m benchmarks``: upstream, gateway variants, measurement phases, report.
 
 One run starts the zero-latency upstream and, at once, one gateway (one worker) per (server, path)
 variant, each with its own config, database and usage journal. The *core* path serves requests
@@ -30,8 +30,8 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from gateway.bench.load import BenchError, Pool, Samples, Summary, cpu_snapshot, encode_request, summarize
-from gateway.bench.procs import (
+from benchmarks.load import BenchError, Pool, Samples, Summary, cpu_snapshot, encode_request, summarize
+from benchmarks.procs import (
     HOST,
     child_env,
     free_port,
@@ -42,8 +42,8 @@ from gateway.bench.procs import (
     upstream_command,
     wait_ready,
 )
-from gateway.bench.report import Header, render, revision
-from gateway.bench.results import (
+from benchmarks.report import Header, render, revision
+from benchmarks.results import (
     PATHS,
     PHASES,
     ROUNDS,
@@ -54,7 +54,7 @@ from gateway.bench.results import (
     Server,
     VariantResult,
 )
-from gateway.bench.usage import AFTER_SECONDS, LagEvidence, LagWatch, count_usage
+from benchmarks.usage import AFTER_SECONDS, LagEvidence, LagWatch, count_usage
 
 MODEL = "bench-model"
 
@@ -69,7 +69,7 @@ class BenchOptions:
     paths: tuple[PathKind, ...] = PATHS
     seconds: float = 4.0  # per phase and per target
     output: Path | None = None
-    command: str = "tollgate bench"
+    command: str = "python -m benchmarks"
 
 
 def _requests(port: int, key: str | None = None) -> tuple[bytes, bytes]:
@@ -290,7 +290,7 @@ def main(options: BenchOptions, env: Mapping[str, str]) -> int:
     try:
         results = uvloop.run(run_bench(options, env))
     except BenchError as exc:
-        print(f"tollgate bench: {exc}", file=sys.stderr)
+        print(f"benchmarks: {exc}", file=sys.stderr)
         return 1
     report = render(results, Header(options.command, options.seconds, started, time.monotonic() - clock, code))
     print(report)
@@ -305,7 +305,7 @@ def options(server: str, seconds: float, output: str | None) -> BenchOptions:
     servers = SERVERS if server == "both" else tuple(s for s in SERVERS if s == server)
     if not servers or seconds <= 0:
         raise ValueError(f"bad bench options: server={server!r} duration={seconds!r}")
-    command = f"tollgate bench --server {server} --duration {seconds:g}"
+    command = f"python -m benchmarks --server {server} --duration {seconds:g}"
     if output:
         command += f" --output {output}"
     return BenchOptions(servers, PATHS, seconds, Path(output) if output else None, command)

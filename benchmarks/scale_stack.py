@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.bench.load import BenchError
-from gateway.bench.procs import HOST, free_port, running
+from benchmarks.load import BenchError
+from benchmarks.procs import HOST, free_port, running
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.bench.procs import HOST
-from gateway.bench.scale_stack import require
+from benchmarks.procs import HOST
+from benchmarks.scale_stack import require
 
 
 class Answer(NamedTuple):

@@ -1,4 +1,4 @@
-"""The results of ``tollgate bench``: its phases, and what each gateway variant measured in them."""
+"""The results of ``python -m benchmarks``: its phases, and what each gateway variant measured in them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.bench.load import Summary
-from gateway.bench.usage import LagEvidence, UsageCount
+from benchmarks.load import Summary
+from benchmarks.usage import LagEvidence, UsageCount
 
 Server = Literal["uvicorn", "granian"]
 PathKind = Literal["core", "metered"]

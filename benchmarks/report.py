@@ -1,4 +1,4 @@
-"""The ``tollgate bench`` results and their Markdown report (what ``docs/benchmarks.md`` holds)."""
+"""The ``python -m benchmarks`` results and their Markdown report (what ``docs/benchmarks.md`` holds)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gateway.bench.conclusion import conclusion
-from gateway.bench.results import PHASES, ROUNDS, VariantResult
-from gateway.bench.usage import AFTER_SECONDS, LAG_INTERVAL_SECONDS, kib
+from benchmarks.conclusion import conclusion
+from benchmarks.results import PHASES, ROUNDS, VariantResult
+from benchmarks.usage import AFTER_SECONDS, LAG_INTERVAL_SECONDS, kib
 
 _PACKAGES = (
     "litestar",
@@ -52,7 +52,7 @@ def cpu_model() -> str:
 
 
 def _git(*args: str) -> str:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     try:
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
@@ -65,7 +65,7 @@ def revision() -> str:
     which the gateways import as they are."""
     commit = _git("rev-parse", "--short", "HEAD").strip() or "unknown"
     changed = [line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    code = [p for p in changed if p.endswith(".py") and not p.startswith("gateway/bench/") and p != "gateway/cli.py"]
+    code = [p for p in changed if p.endswith(".py") and not p.startswith("benchmarks/")]
     if not changed:
         return f"`{commit}`"
     if not code:
@@ -218,9 +218,9 @@ def render(results: list[VariantResult], head: Header) -> str:
 
 
 _METHOD = (
-    "Each gateway variant runs with one worker in front of a zero-latency upstream (`gateway.bench.upstream`, a "
+    "Each gateway variant runs with one worker in front of a zero-latency upstream (`benchmarks.upstream`, a "
     "raw asyncio protocol answering a fixed `chat.completion`, or 8 SSE events for streams); the load "
-    "generator (`gateway.bench.load`) keeps N keep-alive connections busy. Paths: **core** = no key "
+    "generator (`benchmarks.load`) keeps N keep-alive connections busy. Paths: **core** = no key "
     "(`anonymous_customer`, no `Authorization` header) and no usage recorded (`meter_usage: false`); "
     "**metered** = a customer key from `tollgate keys create` sent as `Bearer`, every request metered into the "
     "usage journal and drained into the variant's SQLite database. All variants run at once (idle "
