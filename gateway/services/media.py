@@ -10,7 +10,6 @@ budgets and prepaid credits hold for every modality.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import time
@@ -23,7 +22,7 @@ import msgspec
 
 from backends.base import JSON, Form, MediaBackend, Operation, Payload
 from backends.errors import TollgateError, UnsupportedOperation, UpstreamProtocolError
-from gateway.admission.service import Ticket, plan_for
+from gateway.admission.service import Ticket
 from gateway.auth.principal import Principal
 from gateway.metering.media_units import MediaUsage, image_price, media_cost_usd
 from gateway.metering.meter import Metered
@@ -32,10 +31,10 @@ from gateway.metering.pricing import ModelRates, to_micros
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
 from gateway.protocol.decoding import invalid
 from gateway.protocol.images import ImageRequest, image_files
-from gateway.routing.router import BACKEND_HEADER, Traits
+from gateway.routing.router import Traits
 from gateway.services import media_checks
 from gateway.services.catalog import Route
-from gateway.services.pipeline import Pipeline
+from gateway.services.pipeline import Abandoned, Pipeline
 from gateway.services.relay import CLIENT_CLOSED, upstream_body
 from gateway.settings import MediaLimits
 
@@ -147,15 +146,10 @@ class MediaService:
         spoken = MediaUsage(characters=len(request.input))
         ticket = await self._admit(principal, call, opened, spoken)
         started = time.perf_counter()
-        try:
-            speech = functools.partial(_speech, call.op, raw)
-            route, first, chunks = await self.pipeline.router.open_bytes(call.model, call.op, opened.traits, speech)
-        except TollgateError as exc:
-            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR)
-            raise
-        except asyncio.CancelledError:  # the client left before the first byte: as when it leaves later
-            self._finish(opened, ticket, None, CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, spoken)
-            raise
+        speech = functools.partial(_speech, call.op, raw)
+        sending = self.pipeline.router.open_bytes(call.model, call.op, opened.traits, speech)
+        # The client left before the first byte: billed as when it leaves later.
+        route, first, chunks = await self.pipeline.routed(opened.metered, ticket, sending, _unsent(spoken))
         return MediaAnswer(
             request.media_type,
             route.deployment,
@@ -194,14 +188,15 @@ class MediaService:
                 await chunks.aclose()  # type: ignore[attr-defined]
 
     def _open(self, principal: Principal, call: MediaCall) -> _Opened:
-        """The checks that refuse a request without metering it: unknown model, key not allowed."""
-        principal.check_model(call.model)  # first: a model the key may not use is one that does not exist
-        _media(self.pipeline.router.table.catalog.resolve(call.model, call.op))
+        """The pipeline's checks that refuse a request without metering it (the journal, the key, the
+        model), and one of its own: the model's backend must offer images and audio."""
         streamed = call.op is Operation.SPEECH
-        metered = Metered(call.request_id, principal, call.model, call.op.value, streamed, call.started, time.time())
-        rates = self.pipeline.meter.price_book.rates(call.model) or _NO_RATES
-        traits = Traits(principal.priority, principal.region)
-        return _Opened(metered, self._limits.get(call.model, MediaLimits()), rates, traits)
+        prepared = self.pipeline.prepare(
+            principal, call.request_id, call.op, call.model, streamed=streamed, started=call.started
+        )
+        _media(prepared.route)
+        rates = self.pipeline.rates(call.model) or _NO_RATES
+        return _Opened(prepared.metered, self._limits.get(call.model, MediaLimits()), rates, prepared.traits)
 
     @contextlib.contextmanager
     def _refusals(self, opened: _Opened) -> Iterator[None]:
@@ -215,10 +210,7 @@ class MediaService:
         return to_micros(media_cost_usd(opened.rates, usage), principal.markup_percent)
 
     async def _admit(self, principal: Principal, call: MediaCall, opened: _Opened, usage: MediaUsage) -> Ticket | None:
-        plan = plan_for(principal)
-        if plan is None:
-            return None
-        return await self.pipeline.admission.admit(plan, call.request_id, 0, self._price(principal, opened, usage))
+        return await self.pipeline.admit_priced(principal, call.request_id, self._price(principal, opened, usage))
 
     async def _run(
         self,
@@ -241,14 +233,8 @@ class MediaService:
             return route, answer, used(answer)
 
         started = time.perf_counter()
-        try:
-            route, answer, usage = await self.pipeline.router.send(call.model, call.op, opened.traits, once)
-        except TollgateError as exc:
-            self._finish(opened, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR)
-            raise
-        except asyncio.CancelledError:
-            self._finish(opened, ticket, None, CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, asked)
-            raise
+        sending = self.pipeline.router.send(call.model, call.op, opened.traits, once)
+        route, answer, usage = await self.pipeline.routed(opened.metered, ticket, sending, _unsent(asked))
         elapsed = time.perf_counter() - started
         return route, answer, self._finish(opened, ticket, route.deployment, 200, Outcome.OK, usage), elapsed
 
@@ -264,6 +250,11 @@ class MediaService:
         """Meter once; ``deployment`` is None for a request refused before it was sent."""
         media = usage or MediaUsage()
         return self.pipeline.finish(opened.metered, ticket, deployment, status, outcome, None, media=media).cost_micros
+
+
+def _unsent(asked: MediaUsage) -> Callable[[], Abandoned]:
+    """A media request cancelled while routed is billed what it asked for, naming no deployment."""
+    return lambda: (None, None, asked)
 
 
 def _upstream_form(form: Form, route: Route) -> Form:

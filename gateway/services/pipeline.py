@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from backends.base import JSON, Operation
 from backends.errors import TollgateError
@@ -22,12 +22,17 @@ from gateway.cache.service import CACHE_DEPLOYMENT, Lookup, ResponseCache
 from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.outcome import BILLED, Outcome
-from gateway.metering.pricing import to_micros, token_cost_usd, usd
+from gateway.metering.pricing import ModelRates, to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
 from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.services import relay
 from gateway.services.answers import counted_usage
+from gateway.services.catalog import Route
 from gateway.tokens import Tokenizer
+
+T = TypeVar("T")
+# What a request cancelled while routed used: (the deployment it was sent to, tokens, media).
+Abandoned = tuple[str | None, JSON | None, MediaUsage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,15 @@ class Call:
     cache: Controls = DEFAULT_CONTROLS
     region: str | None = None  # x-tollgate-region: overrides the key's region
     session: str | None = None  # x-session-id: keeps a conversation on one replica
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request that passed the checks made before anything is reserved or sent."""
+
+    route: Route  # the model's first deployment, as the catalog resolves it for the operation
+    metered: Metered
+    traits: Traits
 
 
 @dataclass(slots=True)
@@ -90,20 +104,73 @@ class Pipeline:
             return self._anonymous
         return await self.keys.authenticate(authorization)
 
-    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None, Lookup]:
-        """Checks that refuse a request before it is sent (a refused request is not metered), then
-        the cache lookup."""
+    def prepare(
+        self,
+        principal: Principal,
+        request_id: str,
+        op: Operation,
+        model: str,
+        *,
+        streamed: bool,
+        started: float,
+        region: str | None = None,
+        session: str | None = None,
+    ) -> Prepared:
+        """The checks that refuse a request before it is sent, unmetered: a journal that could not
+        record it, a model the key may not use (first: to this key it does not exist), a model that
+        does not serve ``op``. Then the request's meter and what routing may know of it."""
         self.meter.check_recording()
-        principal.check_model(call.model)  # first: a model the key may not use is one that does not exist
-        self.router.table.catalog.resolve(call.model, call.op)
+        principal.check_model(model)
+        route = self.router.table.catalog.resolve(model, op)
+        metered = Metered(request_id, principal, model, op.value, streamed, started, time.time())
+        return Prepared(route, metered, Traits(principal.priority, region or principal.region, session))
+
+    def rates(self, model: str) -> ModelRates | None:
+        """The model's prices in the current price book; None when it is not priced."""
+        return self.meter.price_book.rates(model)
+
+    async def admit_priced(self, principal: Principal, request_id: str, cost_micros: int) -> Ticket | None:
+        """Admit a request whose price is known before it is sent and which counts no tokens (media)."""
+        plan = plan_for(principal)
+        if plan is None:
+            return None
+        return await self.admission.admit(plan, request_id, 0, cost_micros)
+
+    async def routed(
+        self, metered: Metered, ticket: Ticket | None, sending: Awaitable[T], abandoned: Callable[[], Abandoned]
+    ) -> T:
+        """Await the router, metering its failures once: an upstream error at no cost, naming the
+        deployment that failed; a cancellation (the client left, or shutdown's grace ran out) as a
+        client disconnect billed what ``abandoned`` says was used."""
+        try:
+            return await sending
+        except TollgateError as exc:
+            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
+            raise
+        except asyncio.CancelledError:
+            deployment, usage, media = abandoned()
+            self.finish(metered, ticket, deployment, relay.CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, usage, media=media)
+            raise
+
+    async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None, Lookup]:
+        """Checks that refuse a request before it is sent (a refused request is not metered), the
+        admission, then the cache lookup."""
+        prepared = self.prepare(
+            principal,
+            call.request_id,
+            call.op,
+            call.model,
+            streamed=call.stream,
+            started=call.started,
+            region=call.region,
+            session=call.session,
+        )
         plan = plan_for(principal)
         if plan is None:
             ticket, lookup = None, await self._lookup(principal, call)
         else:
             ticket, lookup = await self._admit_and_look(plan, principal, call)
-        metered = Metered(call.request_id, principal, call.model, call.op.value, call.stream, call.started, time.time())
-        traits = Traits(principal.priority, call.region or principal.region, call.session)
-        return traits, metered, ticket, lookup
+        return prepared.traits, prepared.metered, ticket, lookup
 
     async def _admit_and_look(self, plan: Plan, principal: Principal, call: Call) -> tuple[Ticket | None, Lookup]:
         """The reservation and the cache's exact lookup leave in one write, and Redis answers both in
@@ -128,7 +195,7 @@ class Pipeline:
         prompt = self._prompt_tokens(call) if plan.needs_tokens or want_cost else 0
         output = self._reserved_output(call)
         cost = 0
-        rates = self.meter.price_book.rates(call.model)
+        rates = self.rates(call.model)
         if want_cost and rates is not None:
             worst = token_cost_usd(rates, TokenUsage(input=prompt, output=output))
             cost = to_micros(worst, principal.markup_percent)
@@ -187,14 +254,8 @@ class Pipeline:
             body, charge = self._serve_hit(metered, ticket, call, lookup)
             return Completed(body, CACHE_DEPLOYMENT, charge.cost_micros, 0.0, {**headers, **lookup.headers()})
         sent: list[str] = []
-        try:
-            answer = await self.router.complete(call.model, call.op, call.raw, traits, sent.append)
-        except TollgateError as exc:
-            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
-            raise
-        except asyncio.CancelledError:
-            self._abandoned(metered, ticket, call, sent)
-            raise
+        sending = self.router.complete(call.model, call.op, call.raw, traits, sent.append)
+        answer = await self.routed(metered, ticket, sending, functools.partial(self._abandoned, call, sent))
         # The deployment that answered (after any fallback) is the one recorded and named.
         deployment = answer.route.deployment
         usage = answer.body.get("usage")
@@ -213,14 +274,8 @@ class Pipeline:
             events = replay.replay(body, call.op, wants_usage=call.wants_usage)
             return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
         sent: list[str] = []
-        try:
-            opened = await self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
-        except TollgateError as exc:
-            self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
-            raise
-        except asyncio.CancelledError:
-            self._abandoned(metered, ticket, call, sent)
-            raise
+        sending = self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
+        opened = await self.routed(metered, ticket, sending, functools.partial(self._abandoned, call, sent))
         route, chunks = opened.route, opened.chunks
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
         if self.cache is not None:
@@ -238,16 +293,15 @@ class Pipeline:
         )
         return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
 
-    def _abandoned(self, metered: Metered, ticket: Ticket | None, call: Call, sent: list[str]) -> None:
+    def _abandoned(self, call: Call, sent: list[str]) -> Abandoned:
         """The request was cancelled (its client left, or shutdown's grace ran out) before any answer.
         Sent to an upstream (``sent``: the deployments tried), its prompt is billed, as a cut stream's
         is, against the last one; the answer it never got is not. Still waiting in a pool's queue, it
         is billed nothing. The reservation settles now, its lease with it."""
-        usage = None
-        if sent:
-            prompt = self._prompt_tokens(call)
-            usage = {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}
-        self.finish(metered, ticket, sent[-1] if sent else None, relay.CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, usage)
+        if not sent:
+            return None, None, NO_MEDIA
+        prompt = self._prompt_tokens(call)
+        return sent[-1], {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt}, NO_MEDIA
 
     def _prompt_tokens(self, call: Call) -> int:
         if call.op is Operation.CHAT:

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import pytest
 
-from backends.base import JSON, BackendContext, Operation
+from backends.base import JSON, BackendContext, Form, Operation, Payload
 from backends.errors import TollgateError
 from gateway.admission.memory import MemoryStore
 from gateway.admission.rules import Ask, Credit, ScopeLimits
@@ -41,9 +41,16 @@ backends:
   sim: {type: simulator}
 models:
   - {name: m, deployments: [{backend: sim, model: up}]}
+  - {name: voice, kind: speech, deployments: [{backend: sim, model: tts}]}
 """
-# $2 and $8 a million tokens: 2 micro-dollars a prompt token, 8 an answer token.
-BOOK = PriceBook(version=7, models={"m": ModelRates(input_per_mtok=Decimal(2), output_per_mtok=Decimal(8))})
+# $2 and $8 a million tokens: 2 micro-dollars a prompt token, 8 an answer token; speech 15 a character.
+BOOK = PriceBook(
+    version=7,
+    models={
+        "m": ModelRates(input_per_mtok=Decimal(2), output_per_mtok=Decimal(8)),
+        "voice": ModelRates(per_mchar=Decimal(15)),
+    },
+)
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
 
@@ -72,8 +79,9 @@ def usage_chunk(usage: JSON = USAGE) -> JSON:
 
 
 class FakeBackend:
-    """The ``Backend`` protocol in process: answers ``body``, streams ``chunks`` (raising ``error``
-    after ``fail_after`` of them), or raises ``error``; ``hold`` keeps a request waiting until set."""
+    """The ``Backend`` and ``MediaBackend`` protocols in process: answers ``body``, streams ``chunks``
+    (raising ``error`` after ``fail_after`` of them) or speaks ``audio``, or raises ``error``; ``hold``
+    keeps a request waiting until set."""
 
     name = "sim"
 
@@ -85,8 +93,10 @@ class FakeBackend:
         error: TollgateError | None = None,
         fail_after: int = 0,
         hold: asyncio.Event | None = None,
+        speech: Sequence[bytes] = (b"ID3", b"audio"),
     ) -> None:
         self.body, self.chunks, self.error, self.fail_after, self.hold = body, chunks, error, fail_after, hold
+        self.speech = speech
         self.sent: list[JSON] = []
         self.closed = False
 
@@ -112,6 +122,21 @@ class FakeBackend:
                     await self.hold.wait()
         finally:
             self.closed = True
+
+    async def audio(self, op: Operation, body: JSON) -> AsyncIterator[bytes]:
+        self.sent.append(body)
+        try:
+            if self.hold is not None:
+                await self.hold.wait()
+            if self.error is not None:
+                raise self.error
+            for piece in self.speech:
+                yield piece
+        finally:
+            self.closed = True
+
+    async def upload(self, op: Operation, form: Form) -> Payload:
+        raise AssertionError("no uploads in these tests")
 
     async def ready(self) -> bool:
         return True
