@@ -29,6 +29,15 @@ class NotServable(Exception):
     """What stops ``serve`` before it starts; the message is the one line the user reads."""
 
 
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="YAML config file (default: $TOLLGATE_CONFIG, else the demo config)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="default 8000")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    serve.set_defaults(handler=serve_command)
+
+
 def serve_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, os.environ)  # fail fast, before any worker starts

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from gateway.cli_runner import Commands, run_command, when
+from gateway.cli.runner import Commands, run_command, when
 from gateway.kit.tables import render
 from gateway.protocol.admin import CreditTopUp, CustomerCreate, CustomerOut, CustomerUpdate
 from gateway.protocol.decoding import validate

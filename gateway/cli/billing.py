@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from billing.meter_sync import sync
 from billing.reconcile import Reconciliation, reconcile, reconcile_linked
-from gateway.cli_runner import Commands, exit_status, settings_of, when
+from gateway.cli.runner import Commands, exit_status, settings_of, when
 from gateway.db import migrate
 from gateway.db.engine import build_engine, session_factory
 from gateway.kit.instants import parse_instant

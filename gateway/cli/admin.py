@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from gateway import cli_customers
-from gateway.cli_runner import Commands, exit_status, run_command, settings_of, when
+from gateway.cli import customers
+from gateway.cli.runner import Commands, exit_status, run_command, settings_of, when
 from gateway.db import migrate
 from gateway.db.repositories.rollup_rebuild import rebuild_rollups
 from gateway.kit.key_terms import budget_text, limits_text
@@ -32,7 +32,7 @@ def register(commands: Commands) -> None:
     config.add_argument("--config", help="YAML config file (default: $TOLLGATE_CONFIG, else the demo config)")
     _add_migrate(commands, config)
     _add_keys(commands, config)
-    cli_customers.register(commands, config)
+    customers.register(commands, config)
     _add_usage(commands, config)
     _add_rollups(commands, config)
 
