@@ -83,6 +83,14 @@ def test_two_gateways_behind_the_load_balancer_and_everything_around_them() -> N
     assert journals == {"gateway-1": ["journal-1:/var/lib/tollgate"], "gateway-2": ["journal-2:/var/lib/tollgate"]}
 
 
+def test_compose_leaves_a_stopping_gateway_its_shutdown_grace() -> None:
+    """SIGTERM drains in-flight requests for shutdown_grace_seconds; compose must not SIGKILL sooner."""
+    grace = load_settings(DOCKER / "tollgate.yaml", {}).shutdown_grace_seconds
+    for name in ("gateway-1", "gateway-2"):
+        stop = compose()["services"][name]["stop_grace_period"]
+        assert stop.endswith("s") and float(stop[:-1]) > grace
+
+
 def test_the_default_stack_serves_the_simulator_with_no_gpu_and_no_provider_key() -> None:
     settings = load_settings(DOCKER / "tollgate.yaml", {})
     assert {type(backend).__name__ for backend in settings.backends.values()} == {"SimulatorConfig"}
