@@ -151,11 +151,11 @@ async def create_key(request: HttpRequest) -> Template:
     return await _keys(request, 201, created=created)
 
 
-@post("/keys/{key_id:int}/revoke")
-async def revoke_key(request: HttpRequest, key_id: int) -> Redirect | Template:
+@post("/keys/{key_id:str}/revoke")
+async def revoke_key(request: HttpRequest, key_id: str) -> Redirect | Template:
     state = state_of(request)
-    try:
-        await AdminService(state.sessions, key_revoked=state.key_revoked).revoke_key(str(key_id))
+    try:  # the id as sent: the key lookup alone decides what is a key's id (int() also reads "١" as 1)
+        await AdminService(state.sessions, key_revoked=state.key_revoked).revoke_key(key_id)
     except TollgateError as error:
         return await _keys(request, error.http_status, error=error.message)
     return Redirect("/dashboard/keys", status_code=HTTP_303_SEE_OTHER)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.gateway_process import running_gateway
-from tests.support.sim_gateway import ADMIN_TOKEN, sim_config
+from tests.support.sim_gateway import ADMIN_TOKEN, add_customer, sim_config
 
 
 def sign_in(url: str, token: str) -> httpx.Response:
@@ -54,3 +54,25 @@ def test_a_cookie_is_dead_after_sign_out_on_every_replica(tmp_path: Path) -> Non
             again = httpx.get(f"{replica}/dashboard/usage", cookies=cookies, timeout=30)
             assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
         assert sign_in(one, ADMIN_TOKEN).status_code == 303  # a new sign-in works
+
+
+def test_a_key_id_in_other_digits_revokes_nothing(tmp_path: Path) -> None:
+    """``١`` is a digit to Python's int() but no key's id: the dashboard's revoke answers 404 and key 1
+    keeps working (the route parsed the id as an int, so ``١`` revoked key 1)."""
+    with running_gateway(sim_config(tmp_path), tmp_path) as url:
+        admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+        secret = add_customer(admin, "acme")
+        key_id = admin.get("/admin/keys").json()["data"][0]["id"]
+        signed_in = sign_in(url, ADMIN_TOKEN)
+        cookies = dict(signed_in.cookies)
+        page = httpx.get(f"{url}/dashboard/keys", cookies=cookies, timeout=30)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert match is not None and key_id == 1
+
+        revoke = httpx.post(
+            f"{url}/dashboard/keys/%D9%A1/revoke", data={"csrf_token": match[1]}, cookies=cookies, timeout=30
+        )
+        assert revoke.status_code == 404
+        chat = {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=chat, headers={"Authorization": f"Bearer {secret}"})
+        assert answer.status_code == 200
