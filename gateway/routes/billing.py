@@ -10,7 +10,8 @@ from billing import webhooks
 from gateway.errors import HttpRequest
 from gateway.protocol.billing import CheckoutCreate, ReconcileQuery, WebhookReceived
 from gateway.protocol.decoding import validate, validate_query
-from gateway.routes.admin import NoQuery, _body, _json, _state, require_admin
+from gateway.routes.admin_common import NoQuery, json_body, json_response, require_admin
+from gateway.routes.app_state import state_of
 from gateway.services import billing
 
 
@@ -18,7 +19,7 @@ from gateway.services import billing
 async def stripe_webhook(request: HttpRequest) -> Response[bytes]:
     """200 once the event is handled (or had been); 400 for a bad signature, which changes nothing.
     Any other failure answers 500, and Stripe delivers the event again later."""
-    state = _state(request)
+    state = state_of(request)
     secret = state.settings.stripe.webhook_secret if state.settings.stripe else None
     if not secret:
         raise PermissionDenied(
@@ -27,28 +28,28 @@ async def stripe_webhook(request: HttpRequest) -> Response[bytes]:
     payload = await request.body()
     result = await webhooks.receive(state.sessions, payload, request.headers.get("stripe-signature"), secret)
     body = WebhookReceived(event=result.event_id, type=result.type, duplicate=result.duplicate, outcome=result.outcome)
-    return _json(request, body)
+    return json_response(request, body)
 
 
 @post("/customers/{name:str}/checkout")
 async def create_checkout(request: HttpRequest, name: str) -> Response[bytes]:
     """A Stripe Checkout page for a top-up; the credit is added when Stripe's webhook says it is paid."""
-    body = validate(await _body(request), CheckoutCreate)
-    job = billing.require_billing(_state(request).billing)
-    return _json(request, await billing.checkout(job, name, body), 201)
+    body = validate(await json_body(request), CheckoutCreate)
+    job = billing.require_billing(state_of(request).billing)
+    return json_response(request, await billing.checkout(job, name, body), 201)
 
 
 @get("/billing")
 async def billing_status(request: HttpRequest) -> Response[bytes]:
     validate_query(request.query_params, NoQuery)
-    return _json(request, await billing.status(_state(request).sessions))
+    return json_response(request, await billing.status(state_of(request).sessions))
 
 
 @get("/billing/reconcile")
 async def reconcile(request: HttpRequest) -> Response[bytes]:
     query = validate_query(request.query_params, ReconcileQuery)
-    job = billing.require_billing(_state(request).billing)
-    return _json(request, await billing.reconciliation(job, query))
+    job = billing.require_billing(state_of(request).billing)
+    return json_response(request, await billing.reconciliation(job, query))
 
 
 ROUTES: list[HTTPRouteHandler | Router] = [

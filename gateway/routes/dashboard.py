@@ -27,6 +27,7 @@ from gateway.errors import HttpRequest
 from gateway.kit.key_terms import budget_text, limits_text
 from gateway.protocol.admin import KeyCreate
 from gateway.protocol.decoding import validate_query
+from gateway.routes.app_state import state_of
 from gateway.routes.dashboard_auth import (
     HOME,
     login,
@@ -34,7 +35,6 @@ from gateway.routes.dashboard_auth import (
     logout,
     page,
     require_session,
-    state_of,
 )
 from gateway.services import dashboard_admin, dashboard_health, dashboard_usage
 from gateway.services.admin import AdminService

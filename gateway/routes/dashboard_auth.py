@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from gateway.dashboard.session import COOKIE, LIFETIME_SECONDS, Session, SessionSigner
 from gateway.errors import HttpRequest
-from gateway.state import AppState
+from gateway.routes.app_state import state_of
 
 HOME = "/dashboard/usage"
 LOGIN = "/dashboard/login"
@@ -29,11 +29,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
-
-
-def state_of(request: HttpRequest) -> AppState:
-    state: AppState = request.app.state.tollgate
-    return state
 
 
 def signer_of(request: HttpRequest) -> SessionSigner | None:

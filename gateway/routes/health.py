@@ -16,6 +16,7 @@ from backends.errors import AuthenticationFailed
 from gateway.errors import HttpRequest
 from gateway.kit.bearer import bearer_matches
 from gateway.metering.journal import Journal, JournalUnavailable
+from gateway.routes.app_state import state_of
 from gateway.routing.metrics import publish_routing_state
 from gateway.routing.replicas import Replica
 from gateway.state import AppState
@@ -31,7 +32,7 @@ async def healthz() -> dict[str, str]:
 @get("/readyz")
 async def readyz(request: HttpRequest) -> Response[Body]:
     """200 while the gateway can serve (``ready``, or ``degraded`` with its reasons), 503 when it cannot."""
-    state: AppState = request.app.state.tollgate
+    state = state_of(request)
     table = state.router.table
     names = list(table.pools)
     results = await asyncio.gather(*(_any_ready(table.pools[n].replicas) for n in names))
@@ -99,7 +100,7 @@ async def _any_ready(replicas: list[Replica]) -> bool:
 
 @get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(request: HttpRequest) -> bytes:
-    state: AppState = request.app.state.tollgate
+    state = state_of(request)
     token = state.settings.metrics_token
     if token and not bearer_matches(request.headers.get("authorization"), token):
         raise AuthenticationFailed(

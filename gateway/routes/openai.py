@@ -7,21 +7,16 @@ from litestar import Response, get
 
 from gateway.errors import HttpRequest, request_id_of
 from gateway.protocol.models import ModelList
+from gateway.routes.app_state import state_of
 from gateway.services.catalog import model_not_found
-from gateway.state import AppState
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
-
-
-def _state(request: HttpRequest) -> AppState:
-    state: AppState = request.app.state.tollgate
-    return state
 
 
 @get("/v1/models")
 async def list_models(request: HttpRequest) -> Response[bytes]:
     """The models this key may use."""
-    state = _state(request)
+    state = state_of(request)
     principal = await state.pipeline.authenticate(request.headers.get("authorization"))
     cards = [card for card in state.router.table.catalog.cards() if principal.may_use(card.id)]
     return Response(
@@ -31,7 +26,7 @@ async def list_models(request: HttpRequest) -> Response[bytes]:
 
 @get("/v1/models/{model_id:path}")
 async def retrieve_model(request: HttpRequest, model_id: str) -> Response[bytes]:
-    state = _state(request)
+    state = state_of(request)
     principal = await state.pipeline.authenticate(request.headers.get("authorization"))
     name = model_id.lstrip("/")
     if not principal.may_use(name):

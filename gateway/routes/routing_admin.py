@@ -5,47 +5,36 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, Router, get, post
 
-from gateway.errors import HttpRequest, request_id_of
-from gateway.routes.admin import require_admin
+from gateway.errors import HttpRequest
+from gateway.routes.admin_common import json_response, require_admin
+from gateway.routes.app_state import state_of
 from gateway.routing import admin as routing
-from gateway.state import AppState
-
-_encode = msgspec.json.Encoder().encode
-
-
-def _state(request: HttpRequest) -> AppState:
-    state: AppState = request.app.state.tollgate
-    return state
-
-
-def _json(request: HttpRequest, body: msgspec.Struct) -> Response[bytes]:
-    return Response(_encode(body), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 
 @get("/routing")
 async def show_routing(request: HttpRequest) -> Response[bytes]:
-    return _json(request, routing.overview(_state(request).router))
+    return json_response(request, routing.overview(state_of(request).router))
 
 
 @post("/reload", status_code=200)
 async def reload_config(request: HttpRequest) -> Response[bytes]:
     """Re-read the config: backends, models and routing change; other settings need a restart."""
-    state = _state(request)
+    state = state_of(request)
     settings, out = routing.reload(state.router, state.reload, state.ctx)
     state.settings = msgspec.structs.replace(
         state.settings, backends=settings.backends, models=settings.models, routing=settings.routing
     )
-    return _json(request, out)
+    return json_response(request, out)
 
 
 @post("/models/{model:str}/rollout/promote", status_code=200)
 async def promote(request: HttpRequest, model: str) -> Response[bytes]:
-    return _json(request, await routing.promote(_state(request).router, model))
+    return json_response(request, await routing.promote(state_of(request).router, model))
 
 
 @post("/models/{model:str}/rollout/rollback", status_code=200)
 async def rollback(request: HttpRequest, model: str) -> Response[bytes]:
-    return _json(request, await routing.rollback(_state(request).router, model))
+    return json_response(request, await routing.rollback(state_of(request).router, model))
 
 
 ROUTES = [
