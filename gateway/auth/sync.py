@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.auth.cache import KeyCache
+from gateway.kit.background import subscribe_forever
 from gateway.kit.throttled_log import ThrottledLog
 
 log = logging.getLogger("tollgate.auth")
@@ -63,16 +64,7 @@ class KeySync:
     async def listen_forever(self) -> None:
         if self._redis is None:
             return
-        while True:
-            try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        data = message["data"]
-                        self._cache.invalidate(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._redis_warnings.warning("Redis key-change subscription lost (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+        await subscribe_forever(self._redis, self._channel, self._take, self._redis_warnings, "key-change")
+
+    async def _take(self, data: Any) -> None:
+        self._cache.invalidate(data.decode() if isinstance(data, bytes) else str(data))

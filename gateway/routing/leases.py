@@ -24,17 +24,21 @@ import heapq
 import itertools
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
 
 from redis.exceptions import RedisError
 
+from gateway.kit.background import Background
 from gateway.kit.redis_pipe import RedisPipe, Script
 from gateway.routing.queue import refusal
 
 log = logging.getLogger("tollgate.routing")
+
+
+def _release_failed(error: BaseException) -> None:
+    log.debug("a pool lease could not be given back (it expires): %s", error)
 
 
 def _script(name: str) -> Script:
@@ -119,7 +123,7 @@ class SharedLeases:
         self._poll = poll_seconds
         self._lines: dict[str, _Line] = {}
         self._held: dict[str, set[str]] = {}  # lease key -> ids this gateway holds there
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background(_release_failed)
         self._down = False  # whether the last call failed (logged once, not per request)
 
     def _queue_key(self, pool: str) -> str:
@@ -165,7 +169,7 @@ class SharedLeases:
         finally:
             line.leave(waiter)
             if grant is None:  # out of the shared queue too
-                self._spawn(self._pipe.run(_RELEASE, [self._queue_key(bounds.pool)], [lease_id, "", ""]))
+                self._background.spawn(self._pipe.run(_RELEASE, [self._queue_key(bounds.pool)], [lease_id, "", ""]))
 
     async def _try(self, bounds: Bounds, replicas: list[str], lease_id: str, *, queued: bool) -> tuple[int, int, int]:
         keys = [self._queue_key(bounds.pool), *(self._lease_key(bounds.pool, r) for r in replicas)]
@@ -175,7 +179,7 @@ class SharedLeases:
             result = await self._pipe.run(_TAKE, keys, args)
         except BaseException as exc:
             # Cancelled (the client left) or failed after the script may have run: undo what it did.
-            self._spawn(self._pipe.run(_RELEASE, keys, [lease_id, "", ""]))
+            self._background.spawn(self._pipe.run(_RELEASE, keys, [lease_id, "", ""]))
             if isinstance(exc, RedisError | OSError):
                 if not self._down:
                     log.warning("pools are bounded by each gateway alone while Redis fails: %s", exc)
@@ -197,7 +201,7 @@ class SharedLeases:
         key = self._lease_key(pool, replica)
         self._held.get(key, set()).discard(lease_id)
         args = [lease_id, self._channel, self._freed_message(pool)]
-        self._spawn(self._pipe.run(_RELEASE, [self._queue_key(pool), key], args, hold=True))
+        self._background.spawn(self._pipe.run(_RELEASE, [self._queue_key(pool), key], args, hold=True))
         self.freed(pool)
 
     def waiting(self, pool: str) -> int:
@@ -222,13 +226,3 @@ class SharedLeases:
                     await self._pipe.run(_RENEW, [key], [self._lease_ms, *ids])
                 except Exception as exc:
                     log.warning("could not renew the pool leases of %s: %s", key, exc)
-
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("a pool lease could not be given back (it expires): %s", task.exception())

@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from redis.exceptions import RedisError
 
+from gateway.kit.background import Background, subscribe_forever
 from gateway.kit.redis_pipe import RedisPipe
 from gateway.kit.throttled_log import ThrottledLog
 from gateway.routing.config import RoutingSettings
@@ -68,7 +69,9 @@ class SharedRouting:
         self._redis = redis  # redis-py, for the subscription
         self._channel = f"{namespace}:routing"
         self._verdicts = f"{namespace}:rollout:"
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background = Background(
+            lambda error: self._unshared.warning("could not share routing news through Redis: %s", error)
+        )
         # While Redis is down the subscription retries every second: one line per 30 s, not per retry.
         self._lost = ThrottledLog(log)
         self._unshared = ThrottledLog(log)
@@ -86,11 +89,11 @@ class SharedRouting:
 
     def breaker_changed(self, pool: str, replica: str, circuit: Circuit) -> None:
         news = News("breaker", self.origin, pool=pool, replica=replica, circuit=circuit.value)
-        self._spawn(self._pipe.call("PUBLISH", self._channel, self._encode(news)))
+        self._background.spawn(self._pipe.call("PUBLISH", self._channel, self._encode(news)))
 
     def verdict_reached(self, canary: Canary) -> None:
         """A canary was rolled back or promoted here: store it and tell the others (not waited for)."""
-        self._spawn(self.store_verdict(canary))
+        self._background.spawn(self.store_verdict(canary))
 
     async def store_verdict(self, canary: Canary) -> None:
         verdict = Verdict(_rollout_of(canary), canary.state, canary.share, canary.reason)
@@ -120,19 +123,11 @@ class SharedRouting:
             canary.adopt(verdict.state, verdict.share, verdict.reason)
 
     async def listen_forever(self, table: Callable[[], RoutingTable]) -> None:
-        while True:
-            try:
-                pubsub = self._redis.pubsub()
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        current = table()
-                        await self._apply(_news.decode(message["data"]), current, current.clock())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._lost.warning("Redis routing subscription lost (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+        async def take(data: Any) -> None:
+            current = table()
+            await self._apply(_news.decode(data), current, current.clock())
+
+        await subscribe_forever(self._redis, self._channel, take, self._lost, "routing")
 
     async def _apply(self, news: News, table: RoutingTable, now: float) -> None:
         if news.origin == self.origin:
@@ -149,13 +144,3 @@ class SharedRouting:
             route = table.models.get(news.model)
             if route is not None and route.canary is not None:
                 await self._load_verdict(route.canary)
-
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._unshared.warning("could not share routing news through Redis: %s", task.exception())
