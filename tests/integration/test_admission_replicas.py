@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.gateway_process import create_key, running_gateway
+from tests.support.gateway_process import create_key, running_gateway, spread_chats, statuses
 
 PRICE = {"input_per_mtok": "100", "output_per_mtok": "100"}  # one token costs 100 micro-dollars
 
@@ -53,17 +53,8 @@ def body(model: str = "sim-chat", n: int = 0) -> dict[str, Any]:
 
 
 async def hammer(urls: list[str], key: str, count: int, model: str = "sim-chat") -> list[httpx.Response]:
-    async with httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=30) as http:
-        return await asyncio.gather(
-            *(http.post(f"{urls[n % len(urls)]}/v1/chat/completions", json=body(model, n)) for n in range(count))
-        )
-
-
-def statuses(responses: list[httpx.Response]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for response in responses:
-        counts[response.status_code] = counts.get(response.status_code, 0) + 1
-    return counts
+    auth = {"authorization": f"Bearer {key}"}
+    return await spread_chats(urls, count, lambda n: body(model, n), headers=auth, timeout=30)
 
 
 async def test_requests_per_minute_hold_across_replicas(replicas: tuple[dict[str, Any], Path, list[str]]) -> None:

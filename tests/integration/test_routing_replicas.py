@@ -19,7 +19,7 @@ import pytest
 
 from tests.fakes.openai_server import API_KEY
 from tests.support.databases import migrated_database
-from tests.support.gateway_process import running_gateway, start_gateway, stop
+from tests.support.gateway_process import running_gateway, spread_chats, start_gateway, statuses, stop
 from tests.support.upstreams import Upstream, running_upstreams
 
 ADMIN = {"authorization": "Bearer admin-secret"}
@@ -83,18 +83,8 @@ def gateways(cfg: dict[str, Any], workdir: Path, count: int, stack: ExitStack) -
 
 
 async def chat(urls: list[str], model: str, count: int, timeout: float = 60) -> list[httpx.Response]:
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        body = {"model": model, "messages": [{"role": "user", "content": "hello"}]}
-        return await asyncio.gather(
-            *(http.post(f"{urls[n % len(urls)]}/v1/chat/completions", json=body) for n in range(count))
-        )
-
-
-def statuses(responses: list[httpx.Response]) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for response in responses:
-        counts[response.status_code] = counts.get(response.status_code, 0) + 1
-    return counts
+    body = {"model": model, "messages": [{"role": "user", "content": "hello"}]}
+    return await spread_chats(urls, count, lambda _n: body, timeout=timeout)
 
 
 def in_flight(upstream: Upstream) -> dict[str, int]:

@@ -12,23 +12,17 @@ Run: ``python -m tests.perf.pool_leases --write docs/bench-pool-leases.md``.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import uvloop
-import yaml
 
-from benchmarks.load import Pool, encode_request
-from benchmarks.procs import HOST, child_env, running, server_command, upstream_command, wait_ready
+from benchmarks.procs import HOST
 from tests.perf.reporting import heading, report_main
-from tests.perf.routing_overhead import MESSAGES, _cpu_seconds
-from tests.perf.slots import alternate
-from tests.support.ports import free_port
+from tests.perf.slots import gateway_slots
 
 ROUNDS = 10
 SECONDS = 1.5
@@ -56,26 +50,8 @@ def _config(directory: Path, upstream: int) -> dict[str, Any]:
 
 
 async def measure(directory: Path) -> dict[str, dict[str, list[float]]]:
-    upstream = free_port()
-    env = child_env(os.environ, None)
-    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
-        await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
-        config = directory / "bench.yaml"
-        config.write_text(yaml.safe_dump(_config(directory, upstream)))
-        port = free_port()
-        with running(server_command("uvicorn", port), child_env(os.environ, config), directory / "gw.log") as gateway:
-            await wait_ready(gateway, port, "/healthz", directory / "gw.log")
-            pool = await Pool.open(HOST, port, 64)
-            requests = {model: _request(port, model) for model in MODELS}
-            cpu = functools.partial(_cpu_seconds, gateway.pid)
-            results = await alternate(pool, requests, rounds=ROUNDS, seconds=SECONDS, cpu_seconds=cpu)
-            pool.close()
-    return results
-
-
-def _request(port: int, model: str) -> bytes:
-    body = msgspec.json.encode({"model": model, "max_tokens": 32, "messages": MESSAGES})
-    return encode_request("POST", "/v1/chat/completions", f"{HOST}:{port}", body, {})
+    config = functools.partial(_config, directory)
+    return await gateway_slots(directory, config, MODELS, rounds=ROUNDS, seconds=SECONDS)
 
 
 def report(results: dict[str, dict[str, list[float]]], command: str) -> str:

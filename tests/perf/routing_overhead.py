@@ -13,7 +13,6 @@ Run: ``python -m tests.perf.routing_overhead --write docs/bench-routing.md``.
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import tempfile
 import time
@@ -22,12 +21,10 @@ from typing import Any
 
 import msgspec
 import uvloop
-import yaml
 
 from backends.base import BackendContext, Operation
 from backends.http import build_client
-from benchmarks.load import Pool, encode_request
-from benchmarks.procs import HOST, child_env, running, server_command, upstream_command, wait_ready
+from benchmarks.procs import HOST
 from gateway.metrics import Metrics
 from gateway.routing.router import Router, Traits
 from gateway.routing.table import RoutingTable
@@ -35,14 +32,12 @@ from gateway.services import relay
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 from tests.perf.reporting import heading, report_main
-from tests.perf.slots import alternate
-from tests.support.ports import free_port
+from tests.perf.slots import MESSAGES, gateway_slots
 
 ROUNDS = 10
 SECONDS = 1.5
 CALLS = 20_000
 MODELS = ("single", "routed")
-MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello in five words."}]
 
 
 def _http_config(directory: Path, upstream: int) -> dict[str, Any]:
@@ -68,34 +63,9 @@ def _http_config(directory: Path, upstream: int) -> dict[str, Any]:
     }
 
 
-def _request(port: int, model: str) -> bytes:
-    body = msgspec.json.encode({"model": model, "max_tokens": 32, "messages": MESSAGES})
-    return encode_request("POST", "/v1/chat/completions", f"{HOST}:{port}", body, {})
-
-
 async def measure_http(directory: Path) -> dict[str, dict[str, list[float]]]:
-    upstream = free_port()
-    env = child_env(os.environ, None)
-    with running(upstream_command(upstream), env, directory / "upstream.log") as up:
-        await wait_ready(up, upstream, "/v1/models", directory / "upstream.log")
-        config = directory / "bench.yaml"
-        config.write_text(yaml.safe_dump(_http_config(directory, upstream)))
-        port = free_port()
-        gateway_env = child_env(os.environ, config)
-        with running(server_command("uvicorn", port), gateway_env, directory / "gateway.log") as gateway:
-            await wait_ready(gateway, port, "/healthz", directory / "gateway.log")
-            pool = await Pool.open(HOST, port, 64)
-            requests = {model: _request(port, model) for model in MODELS}
-            cpu = functools.partial(_cpu_seconds, gateway.pid)
-            results = await alternate(pool, requests, rounds=ROUNDS, seconds=SECONDS, cpu_seconds=cpu)
-            pool.close()
-    return results
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far: what a request costs, whoever else shares the CPUs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    config = functools.partial(_http_config, directory)
+    return await gateway_slots(directory, config, MODELS, rounds=ROUNDS, seconds=SECONDS)
 
 
 async def measure_in_process() -> dict[str, list[float]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,23 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
             pass
         time.sleep(0.1)
     raise RuntimeError(f"gateway did not become healthy:\n{log.read_text()[-3000:]}")
+
+
+async def spread_chats(
+    urls: list[str],
+    count: int,
+    body: Callable[[int], dict[str, Any]],
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> list[httpx.Response]:
+    """``count`` chat completions sent at once, the n-th (``body(n)``) to ``urls[n % len(urls)]``."""
+    async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
+        return await asyncio.gather(
+            *(http.post(f"{urls[n % len(urls)]}/v1/chat/completions", json=body(n)) for n in range(count))
+        )
+
+
+def statuses(responses: list[httpx.Response]) -> dict[int, int]:
+    """How many responses came back with each status code."""
+    return dict(Counter(response.status_code for response in responses))
