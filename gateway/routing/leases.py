@@ -24,6 +24,7 @@ import heapq
 import itertools
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +33,7 @@ from redis.exceptions import RedisError
 
 from gateway.kit.background import Background
 from gateway.kit.redis_pipe import RedisPipe, Script
+from gateway.kit.throttled_log import ThrottledLog
 from gateway.routing.queue import refusal
 
 log = logging.getLogger("tollgate.routing")
@@ -114,6 +116,7 @@ class SharedLeases:
         *,
         lease_seconds: float,
         poll_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pipe = pipe
         self._ns = f"{namespace}:pool:"
@@ -125,6 +128,7 @@ class SharedLeases:
         self._held: dict[str, set[str]] = {}  # lease key -> ids this gateway holds there
         self._background = Background(_release_failed)
         self._down = False  # whether the last call failed (logged once, not per request)
+        self._renew_warnings = ThrottledLog(log, clock=clock)  # every pass, per key, while Redis is down
 
     def _queue_key(self, pool: str) -> str:
         return f"{self._ns}{pool}:queue"
@@ -225,4 +229,4 @@ class SharedLeases:
                 try:
                     await self._pipe.run(_RENEW, [key], [self._lease_ms, *ids])
                 except Exception as exc:
-                    log.warning("could not renew the pool leases of %s: %s", key, exc)
+                    self._renew_warnings.warning("could not renew the pool leases of %s: %s", key, exc)
