@@ -2,9 +2,11 @@
 
 Changes reach every replica within a second: through Redis pub/sub when ``redis_url`` is set, and
 in any case through a poll for keys whose ``updated_at`` moved (which also covers replicas that
-missed a message). Unknown keys are remembered briefly, so a flood of bad keys cannot turn into a
-flood of database reads; and concurrent requests with the same uncached key share one read, so that a
-busy key evicted by a change is reloaded once, not once per request in flight.
+missed a message); a key the poll sees changed is re-read in place, its cached copy served until the
+read answers, so a key changed just before a database outage is not lost for the outage. Unknown
+keys are remembered briefly, so a flood of bad keys cannot turn into a flood of database reads; and
+concurrent requests with the same uncached key share one read, so that a busy key evicted by a change
+is reloaded once, not once per request in flight.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class KeyCache:
         self._loading: dict[str, asyncio.Future[Principal | None]] = {}
         # Reads that began before their key changed: their answer is served once, never cached.
         self._stale: weakref.WeakSet[asyncio.Future[Principal | None]] = weakref.WeakSet()
+        # Re-reads of changed keys in flight, by hash: an invalidation meanwhile voids the answer.
+        self._refreshing: dict[str, object] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         secret = _bearer(authorization)
@@ -85,7 +89,28 @@ class KeyCache:
         if self._loading.get(key_hash) is done:
             del self._loading[key_hash]
 
+    async def refresh(self, key_hash: str) -> None:
+        """A key changed: re-read it, serving the cached copy until the read answers. Evicting it instead
+        would leave a key used just before a database outage refused for the whole outage. If the read
+        fails the key is forgotten, so a revocation is never missed."""
+        if key_hash not in self._known:
+            self.invalidate(key_hash)
+            return
+        token = self._refreshing[key_hash] = object()
+        try:
+            principal = await self._load(key_hash)
+        except Exception:
+            principal = None
+        if self._refreshing.get(key_hash) is not token:  # invalidated or re-read meanwhile
+            return
+        del self._refreshing[key_hash]
+        if principal is None:
+            self.invalidate(key_hash)
+        else:
+            self._known[key_hash] = principal
+
     def invalidate(self, key_hash: str) -> None:
+        self._refreshing.pop(key_hash, None)
         self._known.pop(key_hash, None)
         self._unknown.pop(key_hash, None)
         loading = self._loading.pop(key_hash, None)
@@ -93,6 +118,7 @@ class KeyCache:
             self._stale.add(loading)
 
     def invalidate_all(self) -> None:
+        self._refreshing.clear()
         self._known.clear()
         self._unknown.clear()
 

@@ -49,17 +49,18 @@ class KeySync:
             await asyncio.sleep(self._poll_seconds)
             started = dt.datetime.now(dt.UTC)
             try:
-                self._apply(await self._changed_since(since - _OVERLAP), since - _OVERLAP)
+                await self._apply(await self._changed_since(since - _OVERLAP), since - _OVERLAP)
                 since = started
             except Exception as exc:
                 log.warning("key change poll failed (keys stay cached): %s", exc)
 
-    def _apply(self, changes: dict[str, dt.datetime], horizon: dt.datetime) -> None:
-        for key_hash, changed_at in changes.items():
-            if self._applied.get(key_hash) != changed_at:
-                self._cache.invalidate(key_hash)
-                self._applied[key_hash] = changed_at
+    async def _apply(self, changes: dict[str, dt.datetime], horizon: dt.datetime) -> None:
+        fresh = {h: at for h, at in changes.items() if self._applied.get(h) != at}
+        self._applied.update(fresh)
         self._applied = {h: at for h, at in self._applied.items() if at > horizon}
+        # Re-read rather than evict: a key changed (or created) just before the database goes down
+        # stays served from its cached copy; a failed re-read evicts it.
+        await asyncio.gather(*(self._cache.refresh(h) for h in fresh))
 
     async def listen_forever(self) -> None:
         if self._redis is None:

@@ -82,3 +82,22 @@ async def test_postgres_down_degrades_and_loses_no_usage(tmp_path: Path) -> None
                 await wait_until(ready_again, timeout=60)
                 assert await stored_events() == 8
                 await client.aclose()
+
+
+async def test_a_key_created_just_before_postgres_goes_down_is_still_served(tmp_path: Path) -> None:
+    async with migrated_database("postgres", tmp_path) as direct_url:
+        server = make_url(direct_url)
+        with running_proxy((server.host or "127.0.0.1", server.port or 5432)) as proxy:
+            via_proxy = server.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+            with running_gateway(sim_config(tmp_path, database_url=via_proxy), tmp_path) as url:
+                with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}) as admin:
+                    key = add_customer(admin, "acme")
+                client = httpx.AsyncClient(base_url=url, headers={"authorization": f"Bearer {key}"}, timeout=30)
+                body = {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}]}
+                assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+                await asyncio.sleep(2.5)  # the key polls (every second) have seen the new key as changed
+
+                proxy.cut()
+                served = [await client.post("/v1/chat/completions", json=body) for _ in range(3)]
+                assert [r.status_code for r in served] == [200] * 3, served[0].text
+                await client.aclose()
