@@ -2,10 +2,12 @@
 
 Sign-in: an address that gave a wrong admin token ``MAX_FAILURES`` times within ``WINDOW_SECONDS``
 is refused (429 with ``Retry-After``) until the oldest of those failures is a window old; the admin
-token itself cannot be guessed at any useful rate. The count is per process: with N replicas behind
-a balancer an address gets at most N times as many tries, and a balancer that hides client
-addresses makes every client one address (the operator then signs in through it less often than an
-attacker tries; see docs/hardening.md).
+token itself cannot be guessed at any useful rate. With Redis configured the failures are counted
+there (one sorted set per address, changed by one script), so every replica shares one count; each
+process also counts its own, which it falls back to while Redis fails (logged, at most once per
+30 s). Without Redis the count is the process's own (one process: the whole server). A balancer
+that hides client addresses makes every client one address (the operator then signs in through it
+less often than an attacker tries; see docs/hardening.md).
 
 Sign-out: the session's id is remembered as revoked until the cookie would have expired anyway, so
 a copied cookie is dead after sign-out. With Redis configured the revocation is written there too,
@@ -16,19 +18,37 @@ the whole server).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.dashboard.session import LIFETIME_SECONDS, Session
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.kit.redis_pipe import RedisPipe, Script
+from gateway.kit.throttled_log import ThrottledLog
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 60.0
 # Addresses tracked at once; past it the stalest are forgotten (memory stays bounded under a flood).
 MAX_ADDRESSES = 10_000
+
+log = logging.getLogger("tollgate.dashboard")
+
+# KEYS[1]: the address's failures (member -> when, ms). ARGV: now ms, window ms, new member ("" to only
+# look). Returns how many failures are within the window, and when the oldest of them was (ms).
+_FAILURES = Script.of("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if ARGV[3] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then return {0, 0} end
+return {redis.call('ZCARD', KEYS[1]), math.floor(tonumber(oldest[2]))}
+""")
 
 
 @dataclass(slots=True)
@@ -41,19 +61,43 @@ class SignInGuard:
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _revoked: dict[str, float] = field(default_factory=dict)  # session id -> when its cookie expires
 
-    def retry_after(self, address: str) -> int | None:
-        """Seconds until ``address`` may try again, or None when it may try now."""
-        recent = self._recent(address)
-        if len(recent) < self.max_failures:
-            return None
-        return max(1, math.ceil(recent[0] + self.window - self.clock()))
+    _warnings: ThrottledLog = field(default_factory=lambda: ThrottledLog(log))
 
-    def failed(self, address: str) -> None:
+    async def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may try again, or None when it may try now."""
+        shared = await self._shared(address, "")
+        count, oldest = shared if shared is not None else self._local(address)
+        if count < self.max_failures:
+            return None
+        return max(1, math.ceil(oldest + self.window - self.clock()))
+
+    async def failed(self, address: str) -> None:
         recent = self._recent(address)
         recent.append(self.clock())
         self._failures[address] = recent
         if len(self._failures) > MAX_ADDRESSES:
             del self._failures[next(iter(self._failures))]
+        await self._shared(address, secrets.token_hex(8))
+
+    def _local(self, address: str) -> tuple[int, float]:
+        recent = self._recent(address)
+        return len(recent), recent[0] if recent else 0.0
+
+    async def _shared(self, address: str, member: str) -> tuple[int, float] | None:
+        """Every replica's failures from ``address`` (adding one when ``member`` is given), or None
+        without Redis or while it fails: the caller goes by this process's count."""
+        if self.pipe is None:
+            return None
+        key = f"{self.namespace}:dashboard:sign-in:{address}"
+        try:
+            count, oldest = await self.pipe.run(
+                _FAILURES, [key], [int(self.clock() * 1000), int(self.window * 1000), member]
+            )
+        except Exception as exc:
+            self._warnings.warning("the sign-in throttle counts per process while Redis fails: %s", exc)
+            return None
+        self._warnings.recovered("the sign-in throttle counts across replicas again: Redis answers")
+        return int(count), int(oldest) / 1000
 
     def _recent(self, address: str) -> deque[float]:
         recent = self._failures.pop(address, deque())  # re-inserted by failed(): the dict stays in age order

@@ -98,13 +98,13 @@ def login_form(request: HttpRequest) -> Template:
 async def login(request: HttpRequest) -> Response[Any] | Template:
     signer = signer_of(request)
     guard, address = state_of(request).sign_in, _address(request)
-    wait = guard.retry_after(address)
+    wait = await guard.retry_after(address)
     if wait is not None:
         error = f"Too many wrong tokens from this address; try again in {wait} s."
         return page(request, "login.html", {"title": "Sign in", "error": error}, 429, {"retry-after": str(wait)})
     given = _field(await request.form(), "token") or ""
     if signer is None or not signer.token_matches(given):
-        guard.failed(address)
+        await guard.failed(address)
         return page(request, "login.html", {"title": "Sign in", "error": "That is not the admin token."}, 401)
     secure = request.url.scheme == "https"
     cookie = Cookie(

@@ -29,6 +29,24 @@ def test_wrong_tokens_are_throttled_per_address(tmp_path: Path) -> None:
         assert sign_in(url, ADMIN_TOKEN).status_code == 429
 
 
+def test_replicas_sharing_redis_share_one_count_of_wrong_tokens(tmp_path: Path) -> None:
+    """Each replica counted its own five, so two replicas gave an address ten tries a minute."""
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"throttle-{uuid.uuid4().hex[:8]}"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'tollgate.db'}"
+    with (
+        running_gateway(sim_config(tmp_path / "a", **shared), tmp_path / "a") as one,
+        running_gateway(sim_config(tmp_path / "b", **shared, database_url=database), tmp_path / "b") as other,
+    ):
+        assert [sign_in(one, f"guess-{n}").status_code for n in range(3)] == [401] * 3
+        assert [sign_in(other, f"guess-{n}").status_code for n in range(3, 5)] == [401] * 2
+        for replica in (one, other):
+            refused = sign_in(replica, "guess-5")
+            assert refused.status_code == 429
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
 def test_a_cookie_is_dead_after_sign_out_on_every_replica(tmp_path: Path) -> None:
     shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"signout-{uuid.uuid4().hex[:8]}"}
     (tmp_path / "a").mkdir()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from typing import cast
+
+import pytest
+
 from gateway.dashboard.session import LIFETIME_SECONDS, Session
 from gateway.dashboard.sign_in import SignInGuard
+from gateway.kit.redis_pipe import RedisPipe
 
 
 class Clock:
@@ -14,25 +20,25 @@ class Clock:
         return self.now
 
 
-def test_five_failures_a_minute_lock_an_address_until_the_oldest_is_a_minute_old() -> None:
+async def test_five_failures_a_minute_lock_an_address_until_the_oldest_is_a_minute_old() -> None:
     clock = Clock()
     guard = SignInGuard(clock=clock)
     for _ in range(5):
-        assert guard.retry_after("10.0.0.1") is None
-        guard.failed("10.0.0.1")
+        assert await guard.retry_after("10.0.0.1") is None
+        await guard.failed("10.0.0.1")
         clock.now += 5
-    assert guard.retry_after("10.0.0.1") == 35  # the first failure was 25 s ago
-    assert guard.retry_after("10.0.0.2") is None  # another address is not locked out
+    assert await guard.retry_after("10.0.0.1") == 35  # the first failure was 25 s ago
+    assert await guard.retry_after("10.0.0.2") is None  # another address is not locked out
     clock.now += 35
-    assert guard.retry_after("10.0.0.1") is None
+    assert await guard.retry_after("10.0.0.1") is None
 
 
-def test_failures_spread_over_more_than_a_minute_never_lock() -> None:
+async def test_failures_spread_over_more_than_a_minute_never_lock() -> None:
     clock = Clock()
     guard = SignInGuard(clock=clock)
     for _ in range(20):
-        assert guard.retry_after("10.0.0.1") is None
-        guard.failed("10.0.0.1")
+        assert await guard.retry_after("10.0.0.1") is None
+        await guard.failed("10.0.0.1")
         clock.now += 13
 
 
@@ -45,3 +51,21 @@ async def test_a_revoked_session_stays_revoked_until_its_cookie_expires() -> Non
     clock.now += LIFETIME_SECONDS + 1
     await guard.revoke(kept)  # forgets revocations whose cookies have expired anyway
     assert list(guard._revoked) == ["b"]
+
+
+class _DownRedis:
+    async def run(self, *_args: object, **_kwargs: object) -> object:
+        raise ConnectionError("Connection refused")
+
+
+async def test_with_redis_down_the_process_counts_alone_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    guard = SignInGuard(cast(RedisPipe, _DownRedis()), clock=clock)
+    with caplog.at_level(logging.WARNING, "tollgate.dashboard"):
+        for _ in range(5):
+            assert await guard.retry_after("10.0.0.1") is None
+            await guard.failed("10.0.0.1")
+        assert await guard.retry_after("10.0.0.1") == 60  # never open: the local count locks
+    assert [r.getMessage() for r in caplog.records] == [
+        "the sign-in throttle counts per process while Redis fails: Connection refused"
+    ]
