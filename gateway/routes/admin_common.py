@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import msgspec
@@ -12,6 +11,7 @@ from litestar.handlers import BaseRouteHandler
 
 from backends.errors import AuthenticationFailed, PermissionDenied
 from gateway.errors import HttpRequest, request_id_of
+from gateway.kit.bearer import bearer_matches
 from gateway.protocol.decoding import decode_object
 from gateway.routes.app_state import state_of
 
@@ -29,8 +29,7 @@ def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: Base
             "The admin API is disabled: set admin_token in the config (or TOLLGATE_ADMIN_TOKEN) to enable it.",
             code="admin_api_disabled",
         )
-    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+    if not bearer_matches(connection.headers.get("authorization"), token):
         raise AuthenticationFailed(
             "The admin API needs 'Authorization: Bearer <admin token>'; the token given is missing or wrong.",
             code="invalid_admin_token",
