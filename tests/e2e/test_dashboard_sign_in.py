@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,20 @@ from tests.support.sim_gateway import ADMIN_TOKEN, add_customer, sim_config
 
 def sign_in(url: str, token: str) -> httpx.Response:
     return httpx.post(f"{url}/dashboard/login", data={"token": token}, follow_redirects=False, timeout=30)
+
+
+@contextmanager
+def two_replicas(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two gateways on one database and one Redis namespace of their own, as replicas run."""
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"dashboard-{uuid.uuid4().hex[:8]}"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'tollgate.db'}"
+    with (
+        running_gateway(sim_config(tmp_path / "a", **shared), tmp_path / "a") as one,
+        running_gateway(sim_config(tmp_path / "b", **shared, database_url=database), tmp_path / "b") as other,
+    ):
+        yield one, other
 
 
 def test_wrong_tokens_are_throttled_per_address(tmp_path: Path) -> None:
@@ -31,14 +47,7 @@ def test_wrong_tokens_are_throttled_per_address(tmp_path: Path) -> None:
 
 def test_replicas_sharing_redis_share_one_count_of_wrong_tokens(tmp_path: Path) -> None:
     """Each replica counted its own five, so two replicas gave an address ten tries a minute."""
-    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"throttle-{uuid.uuid4().hex[:8]}"}
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    database = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'tollgate.db'}"
-    with (
-        running_gateway(sim_config(tmp_path / "a", **shared), tmp_path / "a") as one,
-        running_gateway(sim_config(tmp_path / "b", **shared, database_url=database), tmp_path / "b") as other,
-    ):
+    with two_replicas(tmp_path) as (one, other):
         assert [sign_in(one, f"guess-{n}").status_code for n in range(3)] == [401] * 3
         assert [sign_in(other, f"guess-{n}").status_code for n in range(3, 5)] == [401] * 2
         for replica in (one, other):
@@ -48,14 +57,7 @@ def test_replicas_sharing_redis_share_one_count_of_wrong_tokens(tmp_path: Path) 
 
 
 def test_a_cookie_is_dead_after_sign_out_on_every_replica(tmp_path: Path) -> None:
-    shared = {"redis_url": "redis://127.0.0.1:6379/0", "redis_namespace": f"signout-{uuid.uuid4().hex[:8]}"}
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    database = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'tollgate.db'}"
-    with (
-        running_gateway(sim_config(tmp_path / "a", **shared), tmp_path / "a") as one,
-        running_gateway(sim_config(tmp_path / "b", **shared, database_url=database), tmp_path / "b") as other,
-    ):
+    with two_replicas(tmp_path) as (one, other):
         signed_in = sign_in(one, ADMIN_TOKEN)
         assert signed_in.status_code == 303
         cookies = dict(signed_in.cookies)
