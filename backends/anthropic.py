@@ -19,10 +19,10 @@ from backends.anthropic_wire import (
     to_messages_request,
 )
 from backends.base import JSON, BackendContext, Operation
-from backends.errors import UnsupportedOperation, UpstreamProtocolError, UpstreamStatusError
 from backends.http import decode_json, open_stream, post_json, probe
 from backends.openai_compatible import Timeouts
 from backends.sse import iter_events
+from gateway.core.errors import UnsupportedOperation, UpstreamProtocolError, UpstreamStatusError
 
 
 class AnthropicConfig(msgspec.Struct, tag="anthropic", forbid_unknown_fields=True):

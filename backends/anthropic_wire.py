@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from backends.base import JSON
-from backends.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 
 DEFAULT_MAX_TOKENS = 4096
 

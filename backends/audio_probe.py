@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import av
 
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 # FFmpeg's demuxer names of the containers OpenAI's audio endpoints accept (mp4 and m4a share one).
 ACCEPTED_CONTAINERS = {

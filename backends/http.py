@@ -15,14 +15,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from backends.errors import (
+from backends.redact import redacted
+from gateway.core.errors import (
     UPSTREAM_AUTH_STATUSES,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from backends.redact import redacted
 
 _FORWARDED_ERROR_HEADERS = ("retry-after",)
 log = logging.getLogger("tollgate.upstream")

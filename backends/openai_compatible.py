@@ -13,10 +13,10 @@ import aiohttp
 import msgspec
 
 from backends.base import JSON, BackendContext, Form, Operation, Payload
-from backends.errors import UpstreamProtocolError, UpstreamStatusError
 from backends.http import decode_json, open_stream, post_form, post_json, probe, timeout
 from backends.shape import check_chunk
 from backends.sse import iter_events
+from gateway.core.errors import UpstreamProtocolError, UpstreamStatusError
 
 # Long enough for a long answer that is not streamed; a backend's ``timeouts`` (or a model's
 # ``first_token_timeout``) raises it for slower ones, and ``null`` turns it off.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import JSON, Operation
-from backends.errors import UpstreamInvalidResponse
+from gateway.core.errors import UpstreamInvalidResponse
 
 
 def check_answer(op: Operation, body: JSON, deployment: str) -> None:

@@ -20,7 +20,7 @@ import msgspec
 
 from backends.audio_probe import probe_audio
 from backends.base import JSON, Form, Operation, Payload
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 SAMPLE_RATE = 24_000
 WORDS_PER_SECOND = 2.5

@@ -18,7 +18,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from backends.base import JSON, Form
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 DEFAULT_SIZE = (1024, 1024)
 _FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}

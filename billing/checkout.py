@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import InvalidRequest
 from billing import linking
-from gateway.db.repositories import customers
+from gateway.core.errors import InvalidRequest
+from gateway.customers import repository as customers
 
 if TYPE_CHECKING:
     from billing.stripe_api import StripeApi

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import InvalidRequest
 from billing.meter_plan import HOUR, hour_ceil, hour_floor, plannable_since
+from gateway.core.errors import InvalidRequest
+from gateway.customers import repository as customers
 from gateway.db.models import BillingReconciliation, Customer, MeterEventRow, UsageRollup
 from gateway.db.models.base import utcnow
-from gateway.db.repositories import customers
 
 if TYPE_CHECKING:
     from billing.stripe_api import StripeApi

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.meter_plan import plannable_since
+from gateway.customers import credit_ledger as credits
 from gateway.db.models import BillingReconciliation, Customer, MeterEventRow, UsageRollup
 from gateway.db.models.base import utcnow
-from gateway.db.repositories import credits
 
 
 @dataclass(frozen=True, slots=True)

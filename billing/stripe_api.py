@@ -16,9 +16,9 @@ import stripe
 from stripe import ListObject
 from stripe.params.v2.billing import MeterEventStreamCreateParams
 
-from backends.errors import Conflict
 from billing.config import StripeSettings
 from billing.stripe_types import STREAM_BATCH, CheckoutLink, MeterEventOut, StripeUnavailable
+from gateway.core.errors import Conflict
 
 log = logging.getLogger("tollgate.billing")
 

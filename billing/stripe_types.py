@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from backends.errors import UpstreamError
+from gateway.core.errors import UpstreamError
 
 STREAM_BATCH = 100  # events per meter event stream request, Stripe's maximum
 

@@ -19,10 +19,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
+from gateway.customers import credit_ledger as credits
+from gateway.customers import repository as customers
 from gateway.db.models import StripeWebhookEvent
 from gateway.db.models.base import utcnow
-from gateway.db.repositories import credits, customers
 
 # Stripe signs ``t=<unix time>,v1=<HMAC>``; older signatures are refused, which stops replays.
 TOLERANCE_SECONDS = 300

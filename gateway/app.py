@@ -10,12 +10,19 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.exceptions import HTTPException
 
-from backends.errors import TollgateError
+from gateway import health
+from gateway.admin import endpoints as admin
+from gateway.billing_api import endpoints as billing
+from gateway.core.errors import TollgateError
+from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
-from gateway.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
-from gateway.kit.asgi import Receive, Scope, Send
-from gateway.routes import admin, billing, dashboard, generation, health, media, openai, routing_admin
-from gateway.routes.openapi_schema import openapi_config
+from gateway.edge.asgi import Receive, Scope, Send
+from gateway.edge.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
+from gateway.generation import endpoints as generation
+from gateway.generation import media_endpoints as media
+from gateway.generation import models_endpoints as openai
+from gateway.openapi import openapi_config
+from gateway.routing import endpoints as routing_admin
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 

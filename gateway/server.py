@@ -9,14 +9,14 @@ from pathlib import Path
 from gateway.settings import Settings
 
 FACTORY = "gateway.app:app_from_environment"
-PROTOCOL = "gateway.kit.http_guard:GuardedHttpToolsProtocol"
+PROTOCOL = "gateway.edge.http_guard:GuardedHttpToolsProtocol"
 
 
 def serve(*, host: str, port: int, workers: int, settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from gateway.kit.http_guard import ConnectionLimits, GuardedConfig
+    from gateway.edge.http_guard import ConnectionLimits, GuardedConfig
 
     limits = ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,

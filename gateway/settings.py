@@ -17,8 +17,8 @@ import yaml
 
 from backends.registry import BackendConfig
 from billing.config import StripeSettings
+from gateway.core.config_hints import choice_hint
 from gateway.db.engine import with_async_driver
-from gateway.kit.config_hints import choice_hint
 from gateway.routing.config import Rollout, RoutingSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]

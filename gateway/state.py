@@ -20,15 +20,17 @@ from gateway.admission.redis_watch import RedisWatch
 from gateway.admission.seeds import Seeds
 from gateway.admission.service import Admission
 from gateway.admission.store import AdmissionStore
-from gateway.auth.anonymous import anonymous_principal
-from gateway.auth.cache import KeyCache
-from gateway.auth.store import KeyStore
-from gateway.auth.sync import KeySync
 from gateway.cache.build import build_cache
+from gateway.core.ids import RequestIds
+from gateway.core.redis_pipe import RedisPipe
 from gateway.dashboard.sign_in import SignInGuard
 from gateway.db.engine import build_engine, session_factory
-from gateway.kit.ids import RequestIds
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.generation.media import MediaService
+from gateway.generation.pipeline import Pipeline
+from gateway.keys.anonymous import anonymous_principal
+from gateway.keys.cache import KeyCache
+from gateway.keys.store import KeyStore
+from gateway.keys.sync import KeySync
 from gateway.metering import price_book
 from gateway.metering.drain import JournalDrain
 from gateway.metering.drain_watch import DrainWatch
@@ -43,8 +45,6 @@ from gateway.routing import monitor
 from gateway.routing.router import Router
 from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable
-from gateway.services.media import MediaService
-from gateway.services.pipeline import Pipeline
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 

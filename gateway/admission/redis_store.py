@@ -17,7 +17,7 @@ from gateway.admission.store import (
     rate_key,
     slots_key,
 )
-from gateway.kit.redis_pipe import RedisPipe, Script
+from gateway.core.redis_pipe import RedisPipe, Script
 
 
 def _script(name: str) -> Script:
@@ -30,7 +30,7 @@ _TOPUP, _SEED_CREDIT = _script("topup.lua"), _script("seed_credit.lua")
 
 class RedisStore:
     """Keys live under ``namespace:``, so deployments (or test runs) can share one Redis. Every call
-    goes down one pipelined connection (:mod:`gateway.kit.redis_pipe`): two scripts per limited
+    goes down one pipelined connection (:mod:`gateway.core.redis_pipe`): two scripts per limited
     request are admission's whole cost, and redis-py's per-command overhead was most of theirs."""
 
     def __init__(self, pipe: RedisPipe, namespace: str) -> None:

@@ -4,7 +4,7 @@ With ``admission_fail_open`` a Redis outage is silent to clients (requests are a
 limits), so the operator has to be told some other way. A lifespan task pings Redis on the hot path's
 own connection every ``interval`` seconds, traffic or not; ``/readyz`` reports ``degraded`` with the
 reason while it does not answer, ``tollgate_admission_store_up`` is 0, and a warning is logged at
-most once per 30 s (:class:`~gateway.kit.throttled_log.ThrottledLog`).
+most once per 30 s (:class:`~gateway.core.throttled_log.ThrottledLog`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.kit.redis_pipe import RedisPipe
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.redis_pipe import RedisPipe
+from gateway.core.throttled_log import ThrottledLog
 from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.admission")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from gateway.auth.principal import Principal
+from gateway.keys.principal import Principal
 
 WINDOW_MS = 60_000
 LEASE_MS = 15 * 60_000  # a concurrency slot is freed by then even if its holder died

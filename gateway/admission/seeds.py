@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.admission.rules import Credit, ScopeLimits, period_start
-from gateway.db.repositories import credits
+from gateway.customers import credit_ledger as credits
 
 # Top-ups are re-read for this long after they were written; the applied-id sets make that harmless.
 TOPUP_WINDOW = dt.timedelta(minutes=2)

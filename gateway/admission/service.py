@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backends.errors import TollgateError
 from gateway.admission import shortfall
 from gateway.admission.decision import Decision, SeedNeeded, rate_headers
 from gateway.admission.rules import Ask, Credit, ScopeLimits, credit_of, scopes_of
 from gateway.admission.shortfall import Balance
 from gateway.admission.store import AdmissionStore, budget_key, budget_ttl_ms
-from gateway.auth.principal import Principal
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.errors import TollgateError
+from gateway.core.throttled_log import ThrottledLog
+from gateway.keys.principal import Principal
 from gateway.metrics import Metrics
 
 log = logging.getLogger("tollgate.admission")

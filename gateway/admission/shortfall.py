@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from backends.errors import TollgateError
+from gateway.core.errors import TollgateError
 from gateway.metering.pricing import ModelRates, format_usd, to_micros, token_cost_usd
 from gateway.metering.usage import TokenUsage
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from gateway import install_extra
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
 from gateway.metrics import Metrics
 from gateway.settings import ConfigError, Settings
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import JSON, Operation
-from backends.errors import InvalidRequest
-from gateway.kit.numbers import INT32_MAX, whole_number
+from gateway.core.errors import InvalidRequest
+from gateway.core.numbers import INT32_MAX, whole_number
 from gateway.settings import ModelCache
 
 CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS})

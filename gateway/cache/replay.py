@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from backends.base import JSON, Operation
-from gateway.kit import sse
+from gateway.edge import sse
 
 # Content is replayed a few words per chunk (as upstreams send it), not as one block.
 _PIECE = re.compile(r"(?:\S+\s*){1,8}|\s+")

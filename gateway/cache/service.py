@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from backends.base import JSON, Operation
-from gateway.auth.principal import Principal
 from gateway.cache.keys import CacheKeys, keys_for, tenant_of
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, complete_answer, ttl_for
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.store import EntryStore
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.throttled_log import ThrottledLog
+from gateway.keys.principal import Principal
 from gateway.metering.outcome import Outcome
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from gateway.cache.keys import model_tag
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
 
 
 class EntryStore(Protocol):
@@ -66,7 +66,7 @@ class MemoryEntries:
 
 class RedisEntries:
     """Entries shared by every replica, each a Redis string with its TTL (Redis evicts, not us). They
-    travel on the gateway's pipelined connection (:mod:`gateway.kit.redis_pipe`), which admission
+    travel on the gateway's pipelined connection (:mod:`gateway.core.redis_pipe`), which admission
     shares: a hit is one GET on it."""
 
     def __init__(self, pipe: RedisPipe, namespace: str) -> None:

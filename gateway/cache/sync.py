@@ -24,7 +24,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from gateway.cache.matcher import SemanticMatcher
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.throttled_log import ThrottledLog
 
 log = logging.getLogger("tollgate.cache")
 

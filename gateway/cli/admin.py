@@ -15,16 +15,16 @@ from typing import Any
 
 import msgspec
 
+from gateway.admin.service import AdminService
+from gateway.admin.wire import KeyCreate, UsageQuery
 from gateway.cli import customers
 from gateway.cli.runner import Commands, exit_status, run_command, settings_of, when
+from gateway.cli.tables import render
 from gateway.db import migrate
-from gateway.db.repositories.rollup_rebuild import rebuild_rollups
-from gateway.kit.key_terms import budget_text, limits_text
-from gateway.kit.tables import render
-from gateway.protocol.admin import KeyCreate, UsageQuery
+from gateway.keys.terms import budget_text, limits_text
+from gateway.metering import reports as usage_reports
+from gateway.metering.rollup_rebuild import rebuild_rollups
 from gateway.protocol.decoding import validate
-from gateway.services import usage_reports
-from gateway.services.admin import AdminService
 
 
 def register(commands: Commands) -> None:

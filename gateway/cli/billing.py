@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from billing.meter_sync import sync
 from billing.reconcile import Reconciliation, reconcile, reconcile_linked
+from gateway.billing_api import service as billing
+from gateway.billing_api.wire import CheckoutCreate
 from gateway.cli.runner import Commands, exit_status, settings_of, when
+from gateway.cli.tables import render
+from gateway.core.instants import parse_instant
 from gateway.db import migrate
 from gateway.db.engine import build_engine, session_factory
-from gateway.kit.instants import parse_instant
-from gateway.kit.tables import render
 from gateway.metering.pricing import format_usd
-from gateway.protocol.billing import CheckoutCreate
-from gateway.services import billing
 
 if TYPE_CHECKING:
     from billing.job import BillingJob

@@ -6,12 +6,12 @@ import argparse
 import sys
 from typing import Any
 
+from gateway.admin.service import AdminService
+from gateway.admin.wire import CreditTopUp, CustomerCreate, CustomerOut, CustomerUpdate
 from gateway.cli.runner import Commands, run_command, when
-from gateway.kit.tables import render
-from gateway.protocol.admin import CreditTopUp, CustomerCreate, CustomerOut, CustomerUpdate
+from gateway.cli.tables import render
+from gateway.customers.credits import CreditService
 from gateway.protocol.decoding import validate
-from gateway.services.admin import AdminService
-from gateway.services.credits import CreditService
 
 _NONE = "none"  # on `customers update`, lifts a limit
 _LIMITS = ("rpm", "tpm", "max_concurrency", "budget_usd", "budget_period", "budget_warning_percent")

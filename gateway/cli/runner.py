@@ -12,10 +12,10 @@ from typing import TypeAlias
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from backends.errors import TollgateError
+from gateway.admin.service import AdminService
+from gateway.core.errors import TollgateError
 from gateway.db import migrate
 from gateway.db.engine import build_engine, session_factory
-from gateway.services.admin import AdminService
 from gateway.settings import ConfigError, Settings, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

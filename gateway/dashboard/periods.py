@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from gateway.db.repositories.dashboard import Span, Step
+from gateway.dashboard.repository import Span, Step
 
 # name -> (how many periods, of what)
 RANGES: dict[str, tuple[int, Step]] = {"24h": (24, "hour"), "7d": (7, "day"), "30d": (30, "day"), "90d": (90, "day")}

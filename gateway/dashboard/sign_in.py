@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.core.redis_pipe import RedisPipe, Script
+from gateway.core.throttled_log import ThrottledLog
 from gateway.dashboard.session import LIFETIME_SECONDS, Session
-from gateway.kit.redis_pipe import RedisPipe, Script
-from gateway.kit.throttled_log import ThrottledLog
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 60.0

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.engine import build_engine, session_factory
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.metering.ingest import ingest
 from gateway.metering.journal import (
     SUFFIX,
     Journal,

@@ -28,7 +28,7 @@ from typing import Literal
 
 import msgspec
 
-from backends.errors import TollgateError
+from gateway.core.errors import TollgateError
 from gateway.metering.record import UsageRecord, decode_record, encode_record
 
 log = logging.getLogger("tollgate.metering")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth.principal import Principal
+from gateway.keys.principal import Principal
 from gateway.metering.journal import Journal
 from gateway.metering.media_units import NO_MEDIA, MediaUsage, media_cost_usd
 from gateway.metering.outcome import BILLED, Outcome

@@ -10,8 +10,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import ModelPrice
-from gateway.db.repositories import price_books
-from gateway.db.repositories.price_books import PriceBookVersion
+from gateway.metering import price_books
+from gateway.metering.price_books import PriceBookVersion
 from gateway.metering.pricing import ModelRates, PriceBook
 
 log = logging.getLogger("tollgate.pricing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import ModelPrice
-from gateway.db.repositories import price_books
+from gateway.metering import price_books
 from gateway.metering.price_book import rates_of
 from gateway.settings import Pricing, Settings
 

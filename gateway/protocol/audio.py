@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from backends.base import Form, Upload
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from gateway.protocol.decoding import invalid, validate_query
 
 TranscriptFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]

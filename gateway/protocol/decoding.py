@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.kit.numbers import INT32_MAX
+from gateway.core.numbers import INT32_MAX
 from gateway.protocol.decoding import invalid
 
 # No model writes more tokens than this in one answer; bounding the count here keeps the

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from backends.base import BackendContext
-from backends.errors import InvalidRequest, NotFound
-from gateway.protocol.routing import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut
+from gateway.core.errors import InvalidRequest, NotFound
 from gateway.routing.pool import Pool
 from gateway.routing.rollout import Canary
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
+from gateway.routing.wire import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut
 from gateway.settings import ConfigError, Settings
 
 log = logging.getLogger("tollgate.routing")

@@ -31,9 +31,9 @@ from importlib import resources
 
 from redis.exceptions import RedisError
 
-from gateway.kit.background import Background
-from gateway.kit.redis_pipe import RedisPipe, Script
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.background import Background
+from gateway.core.redis_pipe import RedisPipe, Script
+from gateway.core.throttled_log import ThrottledLog
 from gateway.routing.queue import refusal
 
 log = logging.getLogger("tollgate.routing")

@@ -6,10 +6,10 @@ import itertools
 import random
 from collections.abc import Callable, Sequence
 
-from backends.errors import TollgateError, UpstreamUnreachable
 from backends.registry import BackendConfig
 from backends.simulator import SimulatorConfig
 from backends.vllm import Strategy, VLLMConfig
+from gateway.core.errors import TollgateError, UpstreamUnreachable
 from gateway.routing import retry
 from gateway.routing.leases import Bounds, Unshared
 from gateway.routing.queue import WaitQueue

@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable
 
-from backends.errors import Overloaded
+from gateway.core.errors import Overloaded
 
 
 class WaitQueue:

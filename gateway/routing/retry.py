@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from backends.errors import (
+from gateway.core.errors import (
     Overloaded,
     TollgateError,
     UpstreamError,

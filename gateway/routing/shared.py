@@ -4,7 +4,7 @@
 - Breakers: a replica's circuit that opens or closes on one gateway is announced on the routing
   channel, and every other gateway's breaker for that replica follows within the message's
   latency (milliseconds). Nothing is read per request: news arrives by subscription, as key
-  revocations do (:mod:`gateway.auth.sync`).
+  revocations do (:mod:`gateway.keys.sync`).
 - Rollout verdicts: a canary rolled back (by its judge or an admin) or promoted is one verdict for
   the whole deployment: stored under ``<namespace>:rollout:<model>`` (no expiry) with the rollout
   config it judged, announced to the other gateways, and read again at start-up, so a restarted
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from redis.exceptions import RedisError
 
-from gateway.kit.background import Background, subscribe_forever
-from gateway.kit.redis_pipe import RedisPipe
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.background import Background, subscribe_forever
+from gateway.core.redis_pipe import RedisPipe
+from gateway.core.throttled_log import ThrottledLog
 from gateway.routing.config import RoutingSettings
 from gateway.routing.leases import SharedLeases
 from gateway.routing.replicas import Circuit

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 import msgspec
 
 from backends.base import Backend, BackendContext, Operation
-from backends.errors import UnsupportedOperation
 from backends.registry import BackendConfig, build_replicas
 from backends.vllm import VLLMConfig, VLLMReplica
+from gateway.core.errors import UnsupportedOperation
+from gateway.routing.catalog import Catalog
 from gateway.routing.config import Rollout
 from gateway.routing.pool import Clock, Pool
 from gateway.routing.regions import by_region
 from gateway.routing.replicas import Replica
 from gateway.routing.rollout import Canary
 from gateway.routing.shared import SharedRouting
-from gateway.services.catalog import Catalog
 from gateway.settings import ModelSettings, Settings
 
 

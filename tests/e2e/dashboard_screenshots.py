@@ -15,9 +15,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from gateway.customers import credit_ledger as credits
+from gateway.customers import repository as customers
 from gateway.db import migrate
-from gateway.db.repositories import api_keys, credits, customers
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.keys import repository as api_keys
+from gateway.metering.ingest import ingest
 from gateway.metering.record import UsageRecord
 from tests.e2e.test_dashboard_browser import TOKEN, dashboard_config
 from tests.support.browser import chromium, sign_in

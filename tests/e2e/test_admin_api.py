@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.auth.keys import hash_key
 from gateway.db import migrate
+from gateway.keys.material import hash_key
 from tests.support.databases import BACKENDS, empty_database, open_sessions
 from tests.support.gateway_process import running_gateway
 from tests.support.usage_data import BY_CUSTOMER, BY_DAY, BY_MODEL, TOTAL_COST, Seeded, seed_usage

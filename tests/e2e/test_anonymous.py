@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.auth.keys import hash_key
+from gateway.keys.material import hash_key
 from tests.support.gateway_process import running_gateway
 from tests.support.sim_gateway import ADMIN_TOKEN, SimGateway, add_customer, sim_config
 

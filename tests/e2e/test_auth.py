@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.auth.keys import hash_key
+from gateway.keys.material import hash_key
 from tests.support.gateway_process import create_key
 
 USER = [{"role": "user", "content": "hi"}]

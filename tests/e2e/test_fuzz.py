@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from gateway.app import create_app
-from gateway.routes.openapi_schema import schema_of
+from gateway.openapi import schema_of
 from gateway.settings import load_settings
 from tests.support.sim_gateway import ADMIN_TOKEN, SimGateway
 

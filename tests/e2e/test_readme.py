@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.auth.keys import DISPLAY_LENGTH
+from gateway.keys.material import DISPLAY_LENGTH
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.auth.keys import hash_key
-from gateway.db.repositories import api_keys
-from gateway.protocol.admin import CreditTopUp, CustomerCreate, CustomerUpdate, KeyCreate
-from gateway.services.admin import AdminService
-from gateway.services.credits import CreditService
+from gateway.admin.service import AdminService
+from gateway.admin.wire import CreditTopUp, CustomerCreate, CustomerUpdate, KeyCreate
+from gateway.customers.credits import CreditService
+from gateway.keys import repository as api_keys
+from gateway.keys.material import hash_key
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -14,7 +14,7 @@ from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.rules import Ask, Credit, ScopeLimits
 from gateway.admission.store import AdmissionStore, budget_key, slots_key
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
 
 
 @pytest.fixture(params=["memory", "redis"])

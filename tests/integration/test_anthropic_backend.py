@@ -15,14 +15,14 @@ import pytest_asyncio
 
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.base import BackendContext, Operation
-from backends.errors import (
+from backends.http import build_client
+from gateway.core.errors import (
     InvalidRequest,
     UnsupportedOperation,
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamUnreachable,
 )
-from backends.http import build_client
 from tests.fakes.anthropic_server import API_KEY, RETRY_AFTER, FakeAnthropic, running_fake_anthropic
 
 JSON = dict[str, Any]

@@ -14,7 +14,7 @@ import httpx
 from backends.base import Operation
 from gateway.cache.keys import keys_for
 from gateway.cache.store import RedisEntries
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
 from tests.support.gateway_process import create_key, running_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

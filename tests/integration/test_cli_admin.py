@@ -14,11 +14,12 @@ import yaml
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.auth.keys import hash_key
+from gateway.customers import repository as customers
 from gateway.db.models import ApiKey, Customer
-from gateway.db.repositories import api_keys, customers
-from gateway.db.repositories.rollup_rebuild import ROLLUPS
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.keys import repository as api_keys
+from gateway.keys.material import hash_key
+from gateway.metering.ingest import ingest
+from gateway.metering.rollup_rebuild import ROLLUPS
 from tests.support.usage_data import seed_usage
 from tests.support.usage_records import usage_record
 

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
+from gateway.customers import credit_ledger as credits
+from gateway.customers import repository as customers
+from gateway.customers.repository import CustomerTerms
 from gateway.db.models import CreditEntry, Customer
-from gateway.db.repositories import credits, customers
-from gateway.db.repositories.customers import CustomerTerms
 from tests.support.usage_data import at, seed_usage
 
 Sessions = async_sessionmaker[AsyncSession]

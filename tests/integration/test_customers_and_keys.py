@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import Conflict, InvalidRequest, NotFound
-from gateway.auth.keys import hash_key
-from gateway.auth.store import KeyStore
+from gateway.core.errors import Conflict, InvalidRequest, NotFound
+from gateway.customers import repository as customers
+from gateway.customers.repository import CustomerTerms
 from gateway.db.models import ApiKey
-from gateway.db.repositories import api_keys, customers
-from gateway.db.repositories.api_keys import KeyLimits
-from gateway.db.repositories.customers import CustomerTerms
+from gateway.keys import repository as api_keys
+from gateway.keys.material import hash_key
+from gateway.keys.repository import KeyLimits
+from gateway.keys.store import KeyStore
 
 Sessions = async_sessionmaker[AsyncSession]
 

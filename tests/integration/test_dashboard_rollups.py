@@ -9,12 +9,14 @@ import datetime as dt
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.customers import repository as customers
+from gateway.dashboard import health as dashboard_health
+from gateway.dashboard import usage as dashboard_usage
 from gateway.dashboard.periods import periods
 from gateway.db.models import ErrorRollup, LatencyRollup, UsageRollup, UsageTotal
-from gateway.db.repositories import api_keys, customers
-from gateway.db.repositories.rollup_rebuild import ROLLUPS, rebuild_rollups
-from gateway.db.repositories.usage_ingest import ingest
-from gateway.services import dashboard_health, dashboard_usage
+from gateway.keys import repository as api_keys
+from gateway.metering.ingest import ingest
+from gateway.metering.rollup_rebuild import ROLLUPS, rebuild_rollups
 from tests.support.dashboard_data import seed_dashboard
 from tests.support.usage_records import usage_record
 

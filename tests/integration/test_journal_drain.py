@@ -15,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.customers import repository as customers
 from gateway.db.models import UsageEvent
-from gateway.db.repositories import api_keys, customers
+from gateway.keys import repository as api_keys
 from gateway.metering.drain import JournalDrain, lag_bytes_of
 from gateway.metering.journal import Journal
 from tests.support.usage_records import usage_record

@@ -14,8 +14,8 @@ from backends.base import BackendContext
 from backends.http import build_client
 from billing.config import StripeSettings
 from billing.job import BillingJob
+from gateway.customers import repository as customers
 from gateway.db.models import MeterEventRow
-from gateway.db.repositories import customers
 from gateway.metrics import Metrics
 from gateway.routing.metrics import publish_routing_state
 from gateway.routing.replicas import Circuit

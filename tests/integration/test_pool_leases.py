@@ -15,9 +15,9 @@ import pytest
 from redis.asyncio import Redis
 
 from backends.base import BackendContext
-from backends.errors import Overloaded
 from backends.http import build_client
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.errors import Overloaded
+from gateway.core.redis_pipe import RedisPipe
 from gateway.routing.pool import Pool
 from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from gateway.db.models import ModelPrice
-from gateway.db.repositories import price_books
+from gateway.metering import price_books
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.kit.redis_pipe import RedisPipe, Script
+from gateway.core.redis_pipe import RedisPipe, Script
 from tests.support.ports import free_port
 
 URL = "redis://127.0.0.1:6379/0"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.customers import credit_ledger as credits
+from gateway.customers import repository as customers
+from gateway.customers.repository import CustomerTerms
 from gateway.db.models import Customer
-from gateway.db.repositories import api_keys, credits, customers
-from gateway.db.repositories.customers import CustomerTerms
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.keys import repository as api_keys
+from gateway.metering.ingest import ingest
 from gateway.metering.record import UsageRecord
 from tests.support.usage_records import usage_record
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from gateway.db.engine import is_sqlite, session_factory
-from gateway.db.repositories import usage
-from gateway.db.repositories.usage import GroupBy, UsageFilter
+from gateway.metering import usage_queries as usage
+from gateway.metering.usage_queries import GroupBy, UsageFilter
 from tests.support.usage_data import BY_CUSTOMER, BY_DAY, BY_KEY, BY_MODEL, Seeded, at, seed_usage
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -19,8 +19,8 @@ from gateway.admission.redis_store import RedisStore
 from gateway.admission.rules import Ask
 from gateway.admission.service import Admission, plan_for
 from gateway.admission.store import budget_key
-from gateway.auth.principal import Principal
-from gateway.kit.redis_pipe import RedisPipe, Script
+from gateway.core.redis_pipe import RedisPipe, Script
+from gateway.keys.principal import Principal
 from gateway.metrics import Metrics
 from gateway.tokens import Tokenizer
 from tests.perf.reporting import heading, report_main

@@ -34,11 +34,11 @@ from benchmarks.procs import (
     upstream_command,
     wait_ready,
 )
-from gateway.auth.principal import Principal
 from gateway.cache.policy import Controls
 from gateway.cache.service import ResponseCache
 from gateway.cache.store import EntryStore, MemoryEntries, RedisEntries
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
+from gateway.keys.principal import Principal
 from gateway.metrics import Metrics
 from gateway.settings import ModelCache
 from tests.perf.reporting import heading, report_main

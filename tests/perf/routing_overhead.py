@@ -26,9 +26,9 @@ from backends.base import BackendContext, Operation
 from backends.http import build_client
 from benchmarks.procs import HOST
 from gateway.metrics import Metrics
+from gateway.routing import relay
 from gateway.routing.router import Router, Traits
 from gateway.routing.table import RoutingTable
-from gateway.services import relay
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 from tests.perf.reporting import heading, report_main

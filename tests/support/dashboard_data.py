@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.db.repositories import api_keys, customers
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.customers import repository as customers
+from gateway.keys import repository as api_keys
+from gateway.metering.ingest import ingest
 from gateway.metering.record import UsageRecord
 from tests.support.usage_records import usage_record
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.customers import repository as customers
 from gateway.db.models import UsageEvent, UsageRollup
-from gateway.db.repositories import api_keys, customers
+from gateway.keys import repository as api_keys
 from tests.support.usage_records import usage_record
 
 

@@ -20,19 +20,19 @@ from typing import Any, cast
 import pytest
 
 from backends.base import JSON, BackendContext, Form, Operation, Payload
-from backends.errors import TollgateError
 from gateway.admission.memory import MemoryStore
 from gateway.admission.rules import Ask, Credit, ScopeLimits
 from gateway.admission.service import Admission
-from gateway.auth.cache import KeyCache
-from gateway.auth.principal import Principal
+from gateway.core.errors import TollgateError
+from gateway.generation.pipeline import Call, Pipeline
+from gateway.keys.cache import KeyCache
+from gateway.keys.principal import Principal
 from gateway.metering.meter import Meter
 from gateway.metering.pricing import ModelRates, PriceBook
 from gateway.metering.record import UsageRecord
 from gateway.metrics import Metrics
 from gateway.routing import table as routing_table
 from gateway.routing.router import Router
-from gateway.services.pipeline import Call, Pipeline
 from gateway.settings import load_settings
 from gateway.tokens import Tokenizer
 

@@ -14,7 +14,7 @@ from backends.anthropic_wire import (
     to_chat_completion,
     to_messages_request,
 )
-from backends.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
+from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 
 JSON = dict[str, Any]
 

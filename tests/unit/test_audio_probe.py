@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backends.audio_probe import probe_audio
-from backends.errors import InvalidRequest
+from gateway.core.errors import InvalidRequest
 from tests.support.audio_files import CONTAINERS, tone
 
 # Opus keeps a few milliseconds of pre-skip in its timestamps; every other codec is exact here.

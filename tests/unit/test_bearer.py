@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.kit.bearer import bearer_matches
+from gateway.edge.bearer import bearer_matches
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from backends.base import Operation
-from backends.errors import InvalidRequest
 from gateway.cache.policy import Controls, cacheable_request, complete_answer, parse_controls, ttl_for
+from gateway.core.errors import InvalidRequest
 from gateway.settings import ModelCache
 
 ASK = [{"role": "user", "content": "hi"}]

@@ -7,9 +7,9 @@ from typing import cast
 
 import pytest
 
+from gateway.core.redis_pipe import RedisPipe
 from gateway.dashboard.session import LIFETIME_SECONDS, Session
 from gateway.dashboard.sign_in import SignInGuard
-from gateway.kit.redis_pipe import RedisPipe
 
 
 class Clock:

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from backends.errors import AuthenticationFailed
-from gateway.auth.cache import KeyCache, KeyStoreUnavailable
-from gateway.auth.keys import hash_key
-from gateway.auth.principal import Principal
+from gateway.core.errors import AuthenticationFailed
+from gateway.keys.cache import KeyCache, KeyStoreUnavailable
+from gateway.keys.material import hash_key
+from gateway.keys.principal import Principal
 
 SECRET = "tg-secret"
 BEARER = f"Bearer {SECRET}"

@@ -9,11 +9,11 @@ import datetime as dt
 
 import pytest
 
-from backends.errors import AuthenticationFailed
-from gateway.auth.cache import KeyCache
-from gateway.auth.keys import hash_key
-from gateway.auth.principal import Principal
-from gateway.auth.sync import KeySync
+from gateway.core.errors import AuthenticationFailed
+from gateway.keys.cache import KeyCache
+from gateway.keys.material import hash_key
+from gateway.keys.principal import Principal
+from gateway.keys.sync import KeySync
 
 SECRET = "tg-secret"
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gateway.kit.redis_pipe import RedisPipe
+from gateway.core.redis_pipe import RedisPipe
 from gateway.routing.leases import Bounds, SharedLeases
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from backends.base import Operation
-from backends.errors import InvalidRequest, UpstreamStatusError
+from gateway.core.errors import InvalidRequest, UpstreamStatusError
+from gateway.generation.media import MediaCall, MediaService
 from gateway.metering.journal import Journal, JournalUnavailable
 from gateway.protocol.audio import SpeechRequest
-from gateway.services.media import MediaCall, MediaService
 from tests.unit.pipeline_kit import FakeBackend, Kit, build, principal
 
 WORDS = "Hello there"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth.principal import Principal
-from gateway.db.repositories.usage_breakdowns import error_kind
-from gateway.db.repositories.usage_ingest import rollup_rows
+from gateway.keys.principal import Principal
+from gateway.metering.breakdowns import error_kind
+from gateway.metering.ingest import rollup_rows
 from gateway.metering.journal import Journal, read_batches
 from gateway.metering.media_units import MediaUsage
 from gateway.metering.meter import Meter, Metered

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from backends.errors import InvalidRequest, PayloadTooLarge
-from gateway.kit.asgi import ClientGone
-from gateway.kit.multipart import MAX_FIELD_BYTES, read_form
+from gateway.core.errors import InvalidRequest, PayloadTooLarge
+from gateway.edge.asgi import ClientGone
+from gateway.edge.multipart import MAX_FIELD_BYTES, read_form
 
 
 def part(name: str, value: bytes, filename: str | None = None, content_type: str | None = None) -> bytes:

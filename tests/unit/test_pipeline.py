@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.errors import ModelNotFound, UpstreamStatusError
+from gateway.core.errors import ModelNotFound, UpstreamStatusError
 from tests.unit.pipeline_kit import FakeBackend, answer, build, chunk, principal, usage_chunk
 
 FULL_MICROS = 1000 * 2 + 500 * 8  # USAGE at BOOK's prices

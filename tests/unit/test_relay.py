@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from backends.base import JSON, Operation
-from backends.errors import UpstreamInvalidResponse
 from backends.shape import check_answer, check_chunk
+from gateway.core.errors import UpstreamInvalidResponse
+from gateway.metering.answers import counted_usage
 from gateway.metering.meter import Charge
 from gateway.metering.usage import normalise
-from gateway.services.answers import counted_usage
-from gateway.services.catalog import Route
-from gateway.services.relay import StreamRelay
+from gateway.routing.catalog import Route
+from gateway.routing.relay import StreamRelay
 from gateway.tokens import Tokenizer
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends.errors import InvalidRequest
-from gateway.kit.numbers import INT32_MAX, whole_number
+from gateway.core.errors import InvalidRequest
+from gateway.core.numbers import INT32_MAX, whole_number
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.decoding import MAX_DEPTH, decode_object, validate
 from gateway.protocol.limits import MAX_OUTPUT_TOKENS, check_size

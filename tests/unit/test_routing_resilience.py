@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from backends.errors import InvalidRequest, Overloaded, UpstreamStatusError, UpstreamTimeout, UpstreamUnreachable
+from gateway.core.errors import InvalidRequest, Overloaded, UpstreamStatusError, UpstreamTimeout, UpstreamUnreachable
 from gateway.routing import retry
 from gateway.routing.config import BreakerSettings, RetrySettings, Rollout
 from gateway.routing.queue import WaitQueue

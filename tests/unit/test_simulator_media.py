@@ -12,8 +12,8 @@ from PIL import Image
 
 from backends import simulator_audio, simulator_images
 from backends.base import Form, Operation, Upload
-from backends.errors import InvalidRequest
 from backends.simulator import VOCABULARY
+from gateway.core.errors import InvalidRequest
 from tests.support.audio_files import tone
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from backends.sse import ServerEvent, iter_events, parse_event
-from gateway.kit import sse
+from gateway.edge import sse
 
 
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateway.kit.throttled_log import ThrottledLog
+from gateway.core.throttled_log import ThrottledLog
 
 
 def test_repeats_are_held_back_and_counted_and_a_recovery_logs_the_next_outage_at_once(

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from backends.errors import UpstreamStatusError, UpstreamUnreachable
 from backends.http import status_error
 from backends.redact import redacted
+from gateway.core.errors import UpstreamStatusError, UpstreamUnreachable
 
 LEAKS = [
     ("Incorrect API key provided: sk-proj-AbC123xyz***********9xQz.", ["sk-proj", "9xQz"]),

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.config import StripeSettings
 from billing.stripe_api import StripeApi
+from gateway.customers import repository as customers
 from gateway.db.models import Customer
-from gateway.db.repositories import customers
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.metering.ingest import ingest
 from tests.fakes.stripe_server import API_KEY, WEBHOOK_SECRET, FakeStripe, build_app
 from tests.fakes.threaded import serve_in_thread
 from tests.support.usage_records import usage_record

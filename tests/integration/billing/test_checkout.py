@@ -6,9 +6,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from backends.errors import Conflict, InvalidRequest
 from billing.checkout import create_checkout
 from billing.stripe_api import StripeApi
+from gateway.core.errors import Conflict, InvalidRequest
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.db.repositories import customers
+from gateway.customers import repository as customers
 from tests.fakes.stripe_server import API_KEY, WEBHOOK_SECRET, FakeStripe
 from tests.integration.billing.conftest import hours_ago, use
 from tests.support.databases import open_sessions

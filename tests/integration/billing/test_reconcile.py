@@ -14,7 +14,7 @@ from billing.reconcile import HourDifference, reconcile
 from billing.status import billing_status
 from billing.stripe_api import StripeApi
 from gateway.db.models import BillingReconciliation
-from gateway.db.repositories.usage_ingest import ingest
+from gateway.metering.ingest import ingest
 from tests.fakes.stripe_server import FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer, hours_ago, use
 from tests.integration.billing.test_sync_crash import billing_config, run_tollgate

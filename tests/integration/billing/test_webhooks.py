@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from backends.errors import InvalidRequest
 from billing import webhooks
 from billing.checkout import create_checkout
 from billing.stripe_api import StripeApi
+from gateway.core.errors import InvalidRequest
+from gateway.customers import credit_ledger as credits
 from gateway.db.models import CreditEntry, StripeWebhookEvent
-from gateway.db.repositories import credits
 from tests.fakes.stripe_server import WEBHOOK_SECRET, FakeStripe
 from tests.integration.billing.conftest import Sessions, add_customer
 

@@ -1,0 +1,1 @@
+"""The admin API under ``/admin``: customers, credits, keys, usage and price books."""

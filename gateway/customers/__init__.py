@@ -1,0 +1,1 @@
+"""Customers and their prepaid credits: who is billed, their terms, and the credit ledger."""

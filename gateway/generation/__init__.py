@@ -1,0 +1,1 @@
+"""The OpenAI generation endpoints (chat, completions, embeddings, images, audio) and their pipeline."""

@@ -1,0 +1,119 @@
+"""The image and audio endpoints, served on plain ASGI beside the generation endpoints.
+
+``POST /v1/images/generations`` and ``/v1/audio/speech`` take JSON; ``/v1/images/edits``,
+``/v1/audio/transcriptions`` and ``/v1/audio/translations`` take ``multipart/form-data``, read with
+the upload limit enforced as the body arrives. Errors look exactly as on every other endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from backends.base import Operation
+from gateway.core.errors import MethodNotAllowed
+from gateway.edge.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream, unless_disconnected
+from gateway.edge.multipart import read_form
+from gateway.generation.endpoints import answer_errors, answer_headers
+from gateway.generation.media import MediaAnswer, MediaCall
+from gateway.metering.pricing import format_usd
+from gateway.protocol.audio import SpeechRequest, TranscriptionRequest, transcription_request
+from gateway.protocol.decoding import decode_object, validate
+from gateway.protocol.images import IMAGE_FIELDS, ImageRequest, edit_request
+from gateway.state import AppState
+
+Serve = Callable[[AppState, MediaCall, Scope, Receive], Awaitable[MediaAnswer]]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEndpoint:
+    op: Operation
+    answer: Serve
+    multipart: bool
+    # What the OpenAPI schema says it takes: the wire model of its JSON body or its form's text fields,
+    # and a form's file fields (the first one required).
+    model: type[ImageRequest] | type[SpeechRequest] | type[TranscriptionRequest]
+    files: tuple[str, ...] = ()
+
+
+async def _images(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
+    raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
+    request = validate(raw, ImageRequest)
+    return await unless_disconnected(
+        receive, state.media.generate_images(principal, _named(call, request.model), request, raw)
+    )
+
+
+async def _image_edits(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+    request = edit_request(form)
+    return await unless_disconnected(
+        receive, state.media.edit_images(principal, _named(call, request.model), request, form)
+    )
+
+
+async def _transcriptions(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+    request = transcription_request(form)
+    return await unless_disconnected(
+        receive, state.media.transcribe(principal, _named(call, request.model), request, form)
+    )
+
+
+async def _speech(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
+    raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
+    request = validate(raw, SpeechRequest)
+    return await unless_disconnected(receive, state.media.speak(principal, _named(call, request.model), request, raw))
+
+
+def _named(call: MediaCall, model: str) -> MediaCall:
+    return MediaCall(call.request_id, call.op, model, call.started)
+
+
+ENDPOINTS = {
+    "/v1/images/generations": MediaEndpoint(Operation.IMAGES, _images, False, ImageRequest),
+    "/v1/images/edits": MediaEndpoint(Operation.IMAGE_EDITS, _image_edits, True, ImageRequest, (*IMAGE_FIELDS, "mask")),
+    "/v1/audio/transcriptions": MediaEndpoint(
+        Operation.TRANSCRIPTIONS, _transcriptions, True, TranscriptionRequest, ("file",)
+    ),
+    "/v1/audio/translations": MediaEndpoint(
+        Operation.TRANSLATIONS, _transcriptions, True, TranscriptionRequest, ("file",)
+    ),
+    "/v1/audio/speech": MediaEndpoint(Operation.SPEECH, _speech, False, SpeechRequest),
+}
+
+
+def endpoint_for(scope: Scope) -> MediaEndpoint | None:
+    return ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+
+
+async def serve(state: AppState, endpoint: MediaEndpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    await answer_errors(
+        state, scope, send, lambda rid, started, answer: _serve(state, endpoint, rid, started, scope, receive, answer)
+    )
+
+
+async def _serve(
+    state: AppState,
+    endpoint: MediaEndpoint,
+    request_id: str,
+    started: float,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    if scope["method"] != "POST":
+        raise MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}")
+    done = await endpoint.answer(state, MediaCall(request_id, endpoint.op, "", started), scope, receive)
+    headers = answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
+    headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
+    headers.update(done.headers)
+    content_type = done.content_type.encode("latin-1")
+    if done.chunks is not None:
+        await send_stream(send, receive, done.chunks, headers, content_type)
+    else:
+        await send_bytes(send, 200, done.body, headers, content_type)

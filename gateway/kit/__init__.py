@@ -1,1 +1,0 @@
-"""Shared helpers, one named module per topic."""

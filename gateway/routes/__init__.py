@@ -1,1 +1,0 @@
-"""HTTP routes: the only modules that know about Litestar besides the app factory."""

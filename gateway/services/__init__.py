@@ -1,1 +1,0 @@
-"""The request pipeline below the routes: plain data in, plain data out, no web framework."""
