@@ -7,6 +7,7 @@ from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
 from gateway.db.models.dashboard_rollups import ErrorRollup, LatencyRollup, UsageTotal
 from gateway.db.models.price_book import ModelPrice, PriceBook
+from gateway.db.models.stored_response import StoredResponse
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
 
@@ -21,6 +22,7 @@ __all__ = [
     "MeterEventRow",
     "ModelPrice",
     "PriceBook",
+    "StoredResponse",
     "StripeWebhookEvent",
     "UsageEvent",
     "UsageRollup",
