@@ -85,16 +85,20 @@ class OpenAICompatibleBackend:
         """The base URL that serves one request; pools override this to balance replicas."""
         yield self._base_url
 
+    def _url(self, base_url: str, op: Operation, body: JSON) -> str:
+        """Where one JSON request goes; Azure names the deployment and the API version in the URL."""
+        return f"{base_url}/{op.value}"
+
     async def request(self, op: Operation, body: JSON) -> JSON:
         with self._replica() as base_url:
             return await post_json(
-                self._http, self.name, f"{base_url}/{op.value}", body, headers=self._headers, timeout=self._timeout
+                self._http, self.name, self._url(base_url, op, body), body, headers=self._headers, timeout=self._timeout
             )
 
     async def stream(self, op: Operation, body: JSON) -> AsyncIterator[JSON]:
         finished = False
         with self._replica() as base_url:
-            url = f"{base_url}/{op.value}"
+            url = self._url(base_url, op, body)
             async with open_stream(
                 self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
             ) as chunks:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from backends.anthropic import AnthropicBackend, AnthropicConfig
+from backends.azure import AzureBackend, AzureConfig
 from backends.base import Backend, BackendContext
 from backends.openai_compatible import OpenAICompatibleBackend, OpenAICompatibleConfig
 from backends.simulator import SimulatorBackend, SimulatorConfig
 from backends.vllm import VLLMConfig, replicas_of
 
-BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig
+BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig | AzureConfig
 
 
 def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Sequence[Backend]:
@@ -25,4 +26,6 @@ def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Seq
         return [OpenAICompatibleBackend.from_config(name, config, ctx)]
     if isinstance(config, AnthropicConfig):
         return [AnthropicBackend.from_config(name, config, ctx)]
+    if isinstance(config, AzureConfig):
+        return [AzureBackend(name, config, ctx)]
     return [SimulatorBackend.from_config(name, config, ctx)]
