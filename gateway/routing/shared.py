@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import msgspec
 from redis.exceptions import RedisError
@@ -29,13 +29,33 @@ from gateway.core.redis_pipe import RedisPipe
 from gateway.core.throttled_log import ThrottledLog
 from gateway.routing.config import RoutingSettings
 from gateway.routing.leases import SharedLeases
-from gateway.routing.replicas import Circuit
+from gateway.routing.replicas import Circuit, Replica
 from gateway.routing.rollout import Canary
 
-if TYPE_CHECKING:
-    from gateway.routing.table import RoutingTable
-
 log = logging.getLogger("tollgate.routing")
+
+
+class _Route(Protocol):
+    @property
+    def canary(self) -> Canary | None: ...
+
+
+class _Pool(Protocol):
+    @property
+    def replicas(self) -> Sequence[Replica]: ...
+
+
+class RoutingView(Protocol):
+    """What the news changes in the routing table (:class:`gateway.routing.table.RoutingTable`).
+    Said here as a protocol because the table holds this object: importing it back would be a circle."""
+
+    @property
+    def models(self) -> Mapping[str, _Route]: ...
+
+    @property
+    def pools(self) -> Mapping[str, _Pool]: ...
+
+    def clock(self) -> float: ...
 
 
 class News(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -101,7 +121,7 @@ class SharedRouting:
         news = News("verdict", self.origin, model=canary.model)
         await self._pipe.call("PUBLISH", self._channel, self._encode(news))
 
-    async def load_verdicts(self, table: RoutingTable) -> None:
+    async def load_verdicts(self, table: RoutingView) -> None:
         """Apply the stored verdicts to the table's rollouts (at start-up)."""
         try:
             for route in table.models.values():
@@ -110,7 +130,7 @@ class SharedRouting:
         except (RedisError, OSError) as exc:
             log.warning("rollout verdicts not read (rollouts start active here): Redis failed (%s)", exc)
 
-    async def follow_forever(self, table: Callable[[], RoutingTable]) -> None:
+    async def follow_forever(self, table: Callable[[], RoutingView]) -> None:
         """Take the other gateways' news, and keep this one's pool leases alive."""
         await asyncio.gather(self.listen_forever(table), self.leases.renew_forever())
 
@@ -122,14 +142,14 @@ class SharedRouting:
         if verdict.rollout == _rollout_of(canary):
             canary.adopt(verdict.state, verdict.share, verdict.reason)
 
-    async def listen_forever(self, table: Callable[[], RoutingTable]) -> None:
+    async def listen_forever(self, table: Callable[[], RoutingView]) -> None:
         async def take(data: Any) -> None:
             current = table()
             await self._apply(_news.decode(data), current, current.clock())
 
         await subscribe_forever(self._redis, self._channel, take, self._lost, "routing")
 
-    async def _apply(self, news: News, table: RoutingTable, now: float) -> None:
+    async def _apply(self, news: News, table: RoutingView, now: float) -> None:
         if news.origin == self.origin:
             return
         if news.kind == "freed":
