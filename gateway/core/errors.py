@@ -1,8 +1,35 @@
 """The one error hierarchy of Tollgate.
 
-It lives in `backends` because that is the lowest package: backends raise these errors at their
-border, and the gateway raises the same classes for its own refusals. Every error knows its HTTP
-status and its OpenAI ``type`` and ``code``; one handler in the gateway renders the envelope.
+Backends raise these errors at their border (``backends`` may import ``gateway.core``, nothing
+else of the gateway), and the gateway raises the same classes for its own refusals. Every error
+knows its HTTP status and its OpenAI ``type`` and ``code``; one handler (``gateway/edge/errors.py``)
+renders the envelope ``{"error": {"message", "type", "param", "code"}}``. The tree, each class
+with its status, ``type`` and default ``code`` (``-``: given at the raise):
+
+* TollgateError                          500 server_error           -
+  * InvalidRequest                       400 invalid_request_error  -
+  * UnsupportedOperation                 400 invalid_request_error  unsupported_operation
+  * AuthenticationFailed                 401 authentication_error   invalid_api_key
+  * PermissionDenied                     403 permission_error       model_not_allowed
+  * ModelNotFound                        404 invalid_request_error  model_not_found
+  * NotFound                             404 invalid_request_error  not_found
+  * MethodNotAllowed                     405 invalid_request_error  method_not_allowed
+  * Conflict                             409 invalid_request_error  already_exists
+  * PayloadTooLarge                      413 invalid_request_error  request_too_large
+  * Overloaded                           503 server_error           overloaded
+  * UpstreamError                        502 upstream_error         upstream_error
+    * UpstreamUnreachable                502 upstream_error         upstream_unreachable
+    * UpstreamTimeout                    504 upstream_error         upstream_timeout
+    * UpstreamProtocolError              502 upstream_error         upstream_bad_response
+      * UpstreamInvalidResponse          502 upstream_error         upstream_invalid_response
+    * UpstreamStatusError                the upstream's 4xx/5xx, type and code; 502
+                                         upstream_auth_failed for its 401/403/407
+
+Refusals that belong to one domain are subclasses defined beside the code that raises them:
+the admission's ``RateLimited`` (429, typed by the exhausted unit), ``InsufficientQuota`` and
+``CreditShort`` (402) and ``AdmissionUnavailable`` (503); ``KeyStoreUnavailable``,
+``JournalUnavailable``, ``StoreUnavailable`` and ``ShuttingDown`` (503); billing's
+``StripeUnavailable`` (an ``UpstreamError``).
 """
 
 from __future__ import annotations
