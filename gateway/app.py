@@ -12,12 +12,14 @@ from litestar.exceptions import HTTPException
 
 from gateway import health
 from gateway.admin import endpoints as admin
+from gateway.batches import endpoints as batches
 from gateway.billing_api import endpoints as billing
 from gateway.core.errors import TollgateError
 from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
 from gateway.edge.asgi import Receive, Scope, Send
 from gateway.edge.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
+from gateway.files import endpoints as files
 from gateway.generation import endpoints as generation
 from gateway.generation import media_endpoints as media
 from gateway.generation import models_endpoints as openai
@@ -44,6 +46,8 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
     return Litestar(
         route_handlers=[
             *openai.ROUTES,
+            *files.ROUTES,
+            *batches.ROUTES,
             *health.ROUTES,
             *admin.ROUTES,
             *routing_admin.ROUTES,

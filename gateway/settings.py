@@ -17,6 +17,7 @@ import yaml
 
 from backends.registry import BackendConfig
 from billing.config import StripeSettings
+from gateway.batches.config import BatchSettings
 from gateway.core.config_hints import choice_hint
 from gateway.db.engine import with_async_driver
 from gateway.routing.config import Rollout, RoutingSettings
@@ -178,6 +179,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     # Retries, circuit breakers, health checks and regions (gateway/routing/config.py).
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    # The /v1/batches lane: its concurrency, its share of the pools, its leases (gateway/batches/config.py).
+    batches: BatchSettings = msgspec.field(default_factory=BatchSettings)
     source: str = "<demo>"
 
 

@@ -20,6 +20,7 @@ from gateway.admission.redis_watch import RedisWatch
 from gateway.admission.seeds import Seeds
 from gateway.admission.service import Admission
 from gateway.admission.store import AdmissionStore
+from gateway.batches.lane import BatchLane
 from gateway.cache.build import build_cache
 from gateway.core.ids import RequestIds
 from gateway.core.redis_pipe import RedisPipe
@@ -88,6 +89,8 @@ class AppState:
     redis_watch: RedisWatch | None = None
     # The dashboard's sign-in throttle and revoked sessions.
     sign_in: SignInGuard = field(default_factory=SignInGuard)
+    # The /v1/batches lane of this process (gateway/batches/lane.py); None when batches.enabled is false.
+    batch_lane: BatchLane | None = None
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
@@ -157,6 +160,10 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         sign_in=SignInGuard(pipe, settings.redis_namespace),
     )
     state.spawn(observer.flush_forever())
+    if settings.batches.enabled:
+        state.batch_lane = BatchLane(sessions, pipeline, settings.batches)
+        state.spawn(state.batch_lane.run_forever())
+        state.spawn(state.batch_lane.renew_forever())
     if drain is not None:
         state.spawn(drain.report_forever(metrics))
         state.spawn(DrainWatch(drain, metrics).watch_forever())

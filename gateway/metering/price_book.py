@@ -41,6 +41,7 @@ def snapshot(version: PriceBookVersion | None) -> PriceBook:
         version=version.book.version,
         models={price.model: rates_of(price) for price in version.prices},
         cache_hit_percent=version.book.cache_hit_percent,
+        batch_discount_percent=version.book.batch_discount_percent,
     )
 
 

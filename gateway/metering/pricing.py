@@ -40,6 +40,8 @@ class PriceBook(msgspec.Struct, frozen=True):
     version: int
     models: dict[str, ModelRates] = {}
     cache_hit_percent: Decimal = Decimal(0)
+    # Lines of /v1/batches jobs cost this much less (gateway/batches/lines.py applies it).
+    batch_discount_percent: Decimal = Decimal(50)
 
     def rates(self, model: str) -> ModelRates | None:
         return self.models.get(model)

@@ -2,10 +2,12 @@
 
 from gateway.db.models.api_key import ApiKey
 from gateway.db.models.base import Base
+from gateway.db.models.batch import Batch, BatchLine
 from gateway.db.models.billing import BillingReconciliation, MeterEventRow, StripeWebhookEvent
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
 from gateway.db.models.dashboard_rollups import ErrorRollup, LatencyRollup, UsageTotal
+from gateway.db.models.file import StoredFile
 from gateway.db.models.price_book import ModelPrice, PriceBook
 from gateway.db.models.stored_response import StoredResponse
 from gateway.db.models.usage_event import UsageEvent
@@ -14,6 +16,8 @@ from gateway.db.models.usage_rollup import UsageRollup
 __all__ = [
     "ApiKey",
     "Base",
+    "Batch",
+    "BatchLine",
     "BillingReconciliation",
     "CreditEntry",
     "Customer",
@@ -23,6 +27,7 @@ __all__ = [
     "ModelPrice",
     "PriceBook",
     "StoredResponse",
+    "StoredFile",
     "StripeWebhookEvent",
     "UsageEvent",
     "UsageRollup",

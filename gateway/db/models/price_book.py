@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.models.base import Base, UtcDateTime, utcnow
@@ -28,6 +28,10 @@ class PriceBook(Base):
     note: Mapped[str | None] = mapped_column(String(500), default=None)
     # What a response-cache hit costs the customer, as a percentage of the full price.
     cache_hit_percent: Mapped[Decimal] = mapped_column(Numeric(7, 3), default=Decimal(0))
+    # What a line of a /v1/batches job is discounted, as a percentage of the full price.
+    batch_discount_percent: Mapped[Decimal] = mapped_column(
+        Numeric(7, 3), default=Decimal(50), server_default=text("50")
+    )
 
 
 class ModelPrice(Base):

@@ -1,0 +1,181 @@
+"""The throughput lane: each gateway process runs batch lines in the background, at the lowest priority.
+
+One loop claims lines (never more than ``max_concurrency`` running here), runs each as a task, and
+finishes batches with nothing left to run; another renews the leases of the lines running here.
+A line starts on a bounded pool only while the pool leaves ``interactive_share`` of its room free
+(an idle pool always takes one), and it waits in the pool's queue behind every interactive request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.batches import finish, lines
+from gateway.batches import repository as batches
+from gateway.batches.config import BatchSettings
+from gateway.batches.repository import ClaimedLine
+from gateway.core.errors import AuthenticationFailed, TollgateError
+from gateway.core.throttled_log import ThrottledLog
+from gateway.db.models import ApiKey
+from gateway.db.models.base import utcnow
+from gateway.generation.pipeline import Pipeline
+from gateway.keys.principal import Principal
+from gateway.keys.store import KeyStore
+
+log = logging.getLogger("tollgate.batches")
+
+_PRINCIPAL_TTL = 5.0  # seconds a line's key is trusted before it is read again (a revocation stops the lane)
+_GATE_PAUSE = 0.05
+
+
+class BatchLane:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], pipeline: Pipeline, settings: BatchSettings) -> None:
+        self._sessions = sessions
+        self._pipeline = pipeline
+        self._settings = settings
+        self.worker = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._principals: dict[int, tuple[float, Principal]] = {}
+        self._trouble = ThrottledLog(log)
+
+    def wake(self) -> None:
+        """Look for work now (a batch was created or cancelled here), not at the next poll."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        try:
+            while True:
+                try:
+                    await finish.finish_ready(self._sessions)
+                    await self._claim()
+                except Exception as exc:
+                    self._trouble.warning("batch lane pass failed (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                self._wake.clear()
+        finally:
+            await self._stop_running()
+
+    async def renew_forever(self) -> None:
+        """Keep this worker's claims alive; a worker that stops renewing (killed) loses them in a lease."""
+        while True:
+            await asyncio.sleep(self._settings.lease_seconds / 3)
+            if not self._running:
+                continue
+            try:
+                async with self._sessions() as session, session.begin():
+                    await batches.renew(session, self.worker, utcnow(), self._settings.lease_seconds)
+            except Exception as exc:
+                self._trouble.warning("batch lease renewal failed (%s); retrying", exc)
+
+    async def _claim(self) -> None:
+        room = self._settings.max_concurrency - len(self._running)
+        if room <= 0:
+            return
+        async with self._sessions() as session, session.begin():
+            claimed = await batches.claim(session, self.worker, room, utcnow(), self._settings.lease_seconds)
+        for line in claimed:
+            key = (line.batch_id, line.line)
+            task = asyncio.create_task(self._run(line))
+            self._running[key] = task
+            task.add_done_callback(functools.partial(self._ended, key))
+
+    def _ended(self, key: tuple[str, int], _task: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+        self._wake.set()
+
+    async def _stop_running(self) -> None:
+        """On shutdown: cancel the lines running here and hand them back, each under a fresh usage id
+        (a cancelled try may have been metered as a disconnect)."""
+        running = list(self._running.items())
+        for _, task in running:
+            task.cancel()
+        for (batch_id, line), task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(Exception):
+                async with self._sessions() as session, session.begin():
+                    await batches.spend_attempt(session, self.worker, batch_id, line)
+                    await batches.release(session, self.worker, batch_id, line)
+
+    async def _run(self, line: ClaimedLine) -> None:
+        try:
+            ok, result = await self._execute(line)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must fail the line, not leave it claimed forever
+            log.exception("batch %s line %d failed unexpectedly", line.batch_id, line.line)
+            request_id = lines.line_request_id(line.batch_id, line.custom_id, line.attempt)
+            ok, result = False, lines.failed(line.custom_id, request_id, TollgateError(f"The line failed: {exc}"))
+        async with self._sessions() as session, session.begin():
+            await batches.finish_line(session, self.worker, line.batch_id, line.line, ok, result)
+
+    async def _execute(self, line: ClaimedLine) -> tuple[bool, str]:
+        """Run the line, trying again while it is refused for lack of room; (succeeded, output line)."""
+        attempt = line.attempt
+        raw: dict[str, Any] = msgspec.json.decode(line.body)
+        for tries in range(1, self._settings.max_attempts + 1):
+            request_id = lines.line_request_id(line.batch_id, line.custom_id, attempt)
+            try:
+                principal = await self._principal(line.api_key_id)
+                await self._room_for(line.model)
+                body = await lines.run(self._pipeline, principal, line.endpoint, raw, request_id)
+                return True, lines.succeeded(line.custom_id, request_id, body)
+            except TollgateError as exc:
+                if not lines.is_retried(exc) or tries == self._settings.max_attempts:
+                    return False, lines.failed(line.custom_id, request_id, exc)
+                if lines.was_metered(exc):
+                    attempt = await self._spend_attempt(line, attempt)
+                await asyncio.sleep(lines.retry_after(exc, self._settings.retry_seconds * tries))
+        raise AssertionError("unreachable: the last try returns")
+
+    async def _spend_attempt(self, line: ClaimedLine, attempt: int) -> int:
+        async with self._sessions() as session, session.begin():
+            spent = await batches.spend_attempt(session, self.worker, line.batch_id, line.line)
+        return attempt + 1 if spent is None else spent
+
+    async def _principal(self, key_id: int) -> Principal:
+        """The batch's key as the lane runs it: its priority the lane's, its price the batch price."""
+        cached = self._principals.get(key_id)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > _PRINCIPAL_TTL:
+            async with self._sessions() as session:
+                key_hash = await session.scalar(select(ApiKey.key_hash).where(ApiKey.id == key_id))
+            found = await KeyStore(self._sessions).load(key_hash) if key_hash is not None else None
+            if found is None:
+                raise AuthenticationFailed("The API key that created this batch no longer exists.")
+            cached = self._principals[key_id] = (now, found)
+        principal = cached[1]
+        principal.check_usable(utcnow())
+        book = self._pipeline.meter.price_book
+        return lines.lane_principal(principal, self._settings.priority, book.batch_discount_percent)
+
+    async def _room_for(self, model: str) -> None:
+        """Wait while the model's first pool has less free room than the interactive share keeps."""
+        route = self._pipeline.router.table.models.get(model)
+        if route is None or not route.chain:
+            return  # unknown to the catalog: the pipeline refuses it
+        pool = route.chain[0].pool
+        if pool.max_outstanding is None:
+            return
+        share = self._settings.interactive_share
+        while True:
+            busy = sum(replica.outstanding for replica in pool.replicas)
+            capacity = pool.max_outstanding * len(pool.replicas)
+            if busy == 0 or busy < math.floor(capacity * (1 - share)):
+                return
+            await asyncio.sleep(_GATE_PAUSE)

@@ -1,0 +1,80 @@
+"""Running one line of a batch through the same pipeline as an interactive request.
+
+The line runs as the key that created the batch (allow-list, limits, budget, metering), at the
+lane's priority and with the price book's batch discount. Its usage request id is derived from the
+batch id and the line's ``custom_id`` (and the count of its metered failed tries), so a line run
+again after its worker died records the same id, which the journal's drain stores once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from gateway.batches.input import TARGETS
+from gateway.core.errors import Overloaded, TollgateError, UpstreamError
+from gateway.generation.pipeline import Call, Pipeline
+from gateway.keys.principal import Principal
+from gateway.protocol.batches import LineResponse, OutputLine
+
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+# Refusals that say "not now": the line waits and tries again (up to the lane's max_attempts).
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def line_request_id(batch_id: str, custom_id: str, attempt: int) -> str:
+    """The usage request id of a line's ``attempt``-th metered try: the same on every replica and run."""
+    digest = hashlib.sha256(f"{batch_id}\0{custom_id}\0{attempt}".encode()).hexdigest()
+    return f"batch_req_{digest[:32]}"
+
+
+def discounted_markup(markup_percent: Decimal, discount_percent: Decimal) -> Decimal:
+    """The markup that prices a batch line: the customer's markup, then the batch discount, exactly
+    (``(1 + m/100) * (1 - d/100) = 1 + result/100``)."""
+    return (100 + markup_percent) * (100 - discount_percent) / 100 - 100
+
+
+def lane_principal(principal: Principal, priority: int, discount_percent: Decimal) -> Principal:
+    return dataclasses.replace(
+        principal, priority=priority, markup_percent=discounted_markup(principal.markup_percent, discount_percent)
+    )
+
+
+def is_retried(error: TollgateError) -> bool:
+    return error.http_status in RETRIED_STATUSES
+
+
+def was_metered(error: TollgateError) -> bool:
+    """Whether the failed try left a usage record: the router's failures do (at no cost), refusals
+    before sending (limits, the key, the journal) do not."""
+    return isinstance(error, (UpstreamError, Overloaded))
+
+
+def retry_after(error: TollgateError, default: float) -> float:
+    value = error.headers.get("retry-after", "")
+    return min(float(value), 30.0) if value.replace(".", "", 1).isdigit() else default
+
+
+async def run(pipeline: Pipeline, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str) -> bytes:
+    """The line's answer body, encoded; raises what the pipeline raises."""
+    target = TARGETS[endpoint]
+    call = Call(request_id, target.op, str(raw.get("model")), raw, False, False, time.perf_counter())
+    done = await pipeline.complete(principal, call)
+    return _encode(done.body)
+
+
+def succeeded(custom_id: str, request_id: str, body: bytes) -> str:
+    line = OutputLine(id=request_id, custom_id=custom_id, response=LineResponse(200, request_id, msgspec.Raw(body)))
+    return _encode(line).decode()
+
+
+def failed(custom_id: str, request_id: str, error: TollgateError) -> str:
+    line = OutputLine(
+        id=request_id, custom_id=custom_id, response=LineResponse(error.http_status, request_id, error.envelope())
+    )
+    return _encode(line).decode()

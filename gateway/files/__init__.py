@@ -1,0 +1,1 @@
+"""``/v1/files``: uploads and the batch lane's outputs, per customer, kept in the database."""
