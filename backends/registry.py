@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.azure import AzureBackend, AzureConfig
 from backends.base import Backend, BackendContext
+from backends.gemini import GeminiBackend, GeminiConfig
 from backends.openai_compatible import OpenAICompatibleBackend, OpenAICompatibleConfig
 from backends.simulator import SimulatorBackend, SimulatorConfig
 from backends.vllm import VLLMConfig, replicas_of
 
-BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig | AzureConfig
+BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig | AzureConfig | GeminiConfig
 
 
 def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Sequence[Backend]:
@@ -28,4 +29,6 @@ def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Seq
         return [AnthropicBackend.from_config(name, config, ctx)]
     if isinstance(config, AzureConfig):
         return [AzureBackend(name, config, ctx)]
+    if isinstance(config, GeminiConfig):
+        return [GeminiBackend.from_config(name, config, ctx)]
     return [SimulatorBackend.from_config(name, config, ctx)]

@@ -10,8 +10,8 @@ deterministically and counts one token per whitespace-separated word, 258 per im
 The answer echoes the last user text (``echo: <text>``), or the function responses it was given.
 It calls the first declared function when ``toolConfig`` mode is ``ANY``, or under ``AUTO`` when
 the text contains ``[[use_tool]]``; each call carries a ``thoughtSignature``, and a signature sent
-back must be one it issued. Implicit caching: a system instruction seen before is reported in
-``cachedContentTokenCount``. Triggers in the last user text:
+back must be one it issued. Implicit caching: a system instruction of at least 1,024 tokens seen
+before is reported in ``cachedContentTokenCount``. Triggers in the last user text:
 
 - ``[[think]]``: a thought part first and 5 ``thoughtsTokenCount``
 - ``[[blocked]]``: no candidates, ``promptFeedback.blockReason: SAFETY``; ``[[safety]]``: finishReason SAFETY
@@ -42,6 +42,8 @@ MODEL = "gemini-fake-flash"
 EMBEDDING_MODEL = "text-embedding-fake"
 RETRY_AFTER = "7"
 IMAGE_TOKENS = 258
+# Implicit caching starts at this many prompt tokens (Gemini 2.5 Flash's minimum).
+IMPLICIT_CACHE_MIN = 1024
 _SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
 
@@ -185,7 +187,7 @@ def _answer(fake: FakeGemini, body: JSON, text: str) -> JSON:
     system_tokens = sum(_part_tokens(p) for p in system.get("parts") or ())
     prompt = system_tokens + sum(_part_tokens(p) for c in body["contents"] for p in c["parts"])
     key = msgspec.json.encode(system).decode()
-    cached = system_tokens if system and key in fake._systems else 0
+    cached = system_tokens if system_tokens >= IMPLICIT_CACHE_MIN and key in fake._systems else 0
     fake._systems.add(key)
     usage = {"promptTokenCount": prompt, "cachedContentTokenCount": cached} if cached else {"promptTokenCount": prompt}
     if "[[blocked]]" in text:

@@ -22,7 +22,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes import anthropic_server, azure_openai_server
+from tests.fakes import anthropic_server, azure_openai_server, gemini_server
 from tests.fakes.openai_server import API_KEY, FakeOpenAI
 from tests.fakes.threaded import serve_in_thread
 from tests.support.gateway_process import create_key, running_gateway
@@ -77,6 +77,11 @@ def _azure(stack: ExitStack) -> JSON:
     return {"type": "azure", "endpoint": url, "api_key": azure_openai_server.API_KEY, "api_version": "2024-10-21"}
 
 
+def _gemini(stack: ExitStack) -> JSON:
+    url = stack.enter_context(serve_in_thread(gemini_server.build_app(gemini_server.FakeGemini())))
+    return {"type": "gemini", "base_url": f"{url}/v1beta", "api_key": gemini_server.API_KEY}
+
+
 CASES = [
     BackendCase(
         "openai_compatible",
@@ -100,6 +105,14 @@ CASES = [
         embed_model="embed-prod",
         tools=True,
         faults=(Fault("[[rate_limit]]", 429), Fault("[[server_error]]", 500)),
+    ),
+    BackendCase(
+        "gemini",
+        _gemini,
+        gemini_server.MODEL,
+        embed_model=gemini_server.EMBEDDING_MODEL,
+        tools=True,
+        faults=(Fault("[[rate_limit]]", 429), Fault("[[unavailable]]", 503)),
     ),
 ]
 FAULTS = [pytest.param(case, fault, id=f"{case.id}-{fault.status}") for case in CASES for fault in case.faults]

@@ -22,6 +22,7 @@ from tests.fakes.gemini_server import (
     API_KEY,
     EMBEDDING_MODEL,
     IMAGE_TOKENS,
+    IMPLICIT_CACHE_MIN,
     MODEL,
     RETRY_AFTER,
     FakeGemini,
@@ -201,13 +202,14 @@ async def test_images_go_inline_or_by_reference(backend: GeminiBackend, fake: Fa
 
 @pytest.mark.asyncio
 async def test_thinking_and_implicit_caching_are_in_the_usage(backend: GeminiBackend) -> None:
-    messages = [{"role": "system", "content": "a b c d e f g h"}, {"role": "user", "content": "[[think]] q"}]
+    rules = "rule " * IMPLICIT_CACHE_MIN
+    messages = [{"role": "system", "content": rules}, {"role": "user", "content": "[[think]] q"}]
     first = await backend.request(Operation.CHAT, chat("", messages=messages))
     second = await backend.request(Operation.CHAT, chat("", messages=messages))
     assert first["choices"][0]["message"]["content"] == "echo: [[think]] q"  # the thought part is left out
     assert first["usage"]["prompt_tokens_details"] == {"cached_tokens": 0}
-    assert second["usage"]["prompt_tokens_details"] == {"cached_tokens": 8}
-    assert second["usage"]["prompt_tokens"] == 10
+    assert second["usage"]["prompt_tokens_details"] == {"cached_tokens": IMPLICIT_CACHE_MIN}
+    assert second["usage"]["prompt_tokens"] == IMPLICIT_CACHE_MIN + 2
     assert second["usage"]["completion_tokens"] == 3 + 5
     assert second["usage"]["completion_tokens_details"] == {"reasoning_tokens": 5}
 
