@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.azure import AzureBackend, AzureConfig
 from backends.base import Backend, BackendContext
+from backends.bedrock import BedrockBackend, BedrockConfig
 from backends.gemini import GeminiBackend, GeminiConfig
 from backends.openai_compatible import OpenAICompatibleBackend, OpenAICompatibleConfig
 from backends.simulator import SimulatorBackend, SimulatorConfig
 from backends.vllm import VLLMConfig, replicas_of
 
-BackendConfig = OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig | AzureConfig | GeminiConfig
+BackendConfig = (
+    OpenAICompatibleConfig | VLLMConfig | AnthropicConfig | SimulatorConfig | AzureConfig | BedrockConfig | GeminiConfig
+)
 
 
 def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Sequence[Backend]:
@@ -29,6 +32,8 @@ def build_replicas(name: str, config: BackendConfig, ctx: BackendContext) -> Seq
         return [AnthropicBackend.from_config(name, config, ctx)]
     if isinstance(config, AzureConfig):
         return [AzureBackend(name, config, ctx)]
+    if isinstance(config, BedrockConfig):
+        return [BedrockBackend.from_config(name, config, ctx)]
     if isinstance(config, GeminiConfig):
         return [GeminiBackend.from_config(name, config, ctx)]
     return [SimulatorBackend.from_config(name, config, ctx)]
