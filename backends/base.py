@@ -25,6 +25,7 @@ class Operation(enum.Enum):
     EMBEDDINGS = "embeddings"
     IMAGES = "images/generations"
     IMAGE_EDITS = "images/edits"
+    IMAGE_VARIATIONS = "images/variations"
     TRANSCRIPTIONS = "audio/transcriptions"
     TRANSLATIONS = "audio/translations"
     SPEECH = "audio/speech"

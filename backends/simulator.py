@@ -225,8 +225,8 @@ class SimulatorBackend:
             yield {**head, "choices": [], "usage": self._usage(prompt_tokens, choices)}
 
     async def upload(self, op: Operation, form: Form) -> Payload:
-        if op is Operation.IMAGE_EDITS:
-            edited = await asyncio.to_thread(simulator_images.edit, form)
+        if op in (Operation.IMAGE_EDITS, Operation.IMAGE_VARIATIONS):
+            edited = await asyncio.to_thread(simulator_images.from_upload, op, form)
             return Payload(msgspec.json.encode(edited), "application/json")
         return await asyncio.to_thread(simulator_audio.transcribe, op, form, VOCABULARY)
 

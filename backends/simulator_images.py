@@ -2,7 +2,7 @@
 
 Colours and shapes are a function of the prompt and the image's index, so the same request draws
 the same picture. An edit draws over the uploaded image, resized to the requested size (``auto``
-keeps the upload's size). With
+keeps the upload's size); a variation draws over it too, in colours drawn from its bytes. With
 ``response_format: url`` the image comes back as a ``data:`` URL: the simulator has no storage to
 serve files from, and every client that follows URLs can read one.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from backends.base import JSON, Form
+from backends.base import JSON, Form, Operation, Upload
 from gateway.core.errors import InvalidRequest
 
 DEFAULT_SIZE = (1024, 1024)
@@ -30,17 +30,37 @@ def generate(body: JSON) -> JSON:
     return _answer(body, pictures, size)
 
 
+def from_upload(op: Operation, form: Form) -> JSON:
+    """An edit (``images/edits``) or a variation (``images/variations``) of the uploaded image."""
+    return vary(form) if op is Operation.IMAGE_VARIATIONS else edit(form)
+
+
 def edit(form: Form) -> JSON:
     fields: dict[str, Any] = dict(form.fields)
+    _, base, size = _upload(form, fields)
+    pictures = [_draw(base.copy(), fields, i) for i in range(int(fields.get("n") or 1))]
+    return _answer(fields, pictures, size)
+
+
+def vary(form: Form) -> JSON:
+    """Variations have no prompt: the shapes' colours come from the uploaded bytes, so the same
+    upload varies the same way, and another upload differently."""
+    fields: dict[str, Any] = dict(form.fields)
+    source, base, size = _upload(form, fields)
+    seed = {"prompt": hashlib.sha256(source.data).hexdigest()}
+    pictures = [_draw(base.copy(), seed, i) for i in range(int(fields.get("n") or 1))]
+    return _answer(fields, pictures, size)
+
+
+def _upload(form: Form, fields: dict[str, Any]) -> tuple[Upload, Image.Image, tuple[int, int]]:
+    """The uploaded image, opened and resized to the requested size (``auto``: the upload's own)."""
     source = next((f for f in form.files if f.field in ("image", "image[]")), None)
     if source is None:
         raise InvalidRequest("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
     with Image.open(io.BytesIO(source.data)) as opened:
         base = opened.convert("RGB")
     size = base.size if fields.get("size") == "auto" else _size(fields.get("size"), DEFAULT_SIZE)
-    base = base.resize(size)
-    pictures = [_draw(base.copy(), fields, i) for i in range(int(fields.get("n") or 1))]
-    return _answer(fields, pictures, size)
+    return source, base.resize(size), size
 
 
 def _size(value: Any, default: tuple[int, int]) -> tuple[int, int]:
@@ -77,7 +97,9 @@ def _answer(body: Any, pictures: list[Image.Image], size: tuple[int, int]) -> JS
     for picture in pictures:
         encoded = base64.b64encode(_encode(picture, output)).decode()
         item = {"url": f"data:{_FORMATS[output][1]};base64,{encoded}"} if as_url else {"b64_json": encoded}
-        data.append({**item, "revised_prompt": body.get("prompt")})
+        if body.get("prompt") is not None:  # a variation has none to revise
+            item["revised_prompt"] = body["prompt"]
+        data.append(item)
     quality = body.get("quality")
     return {
         "created": int(time.time()),

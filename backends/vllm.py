@@ -19,7 +19,7 @@ from backends.base import BackendContext, Operation
 from backends.openai_compatible import OpenAICompatibleBackend, Timeouts
 from backends.vllm_launch import VLLMLaunch
 
-_NOT_SERVED = frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.SPEECH})
+_NOT_SERVED = frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.IMAGE_VARIATIONS, Operation.SPEECH})
 
 Strategy = Literal["least_outstanding", "round_robin", "latency", "affinity", "load_aware"]
 Positive = Annotated[int, msgspec.Meta(ge=1)]

@@ -32,7 +32,7 @@ from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import ModelRates, to_micros
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
 from gateway.protocol.decoding import invalid
-from gateway.protocol.images import ImageRequest, image_files
+from gateway.protocol.images import ImageRequest, VariationRequest, image_files
 from gateway.routing.catalog import Route
 from gateway.routing.relay import CLIENT_CLOSED, upstream_body
 from gateway.routing.router import Traits
@@ -96,8 +96,9 @@ class MediaService:
         return MediaAnswer("application/json", route.deployment, cost, elapsed, encoded, headers=_headers(ticket))
 
     async def edit_images(
-        self, principal: Principal, call: MediaCall, request: ImageRequest, form: Form
+        self, principal: Principal, call: MediaCall, request: ImageRequest | VariationRequest, form: Form
     ) -> MediaAnswer:
+        """An edit or a variation of uploaded images, priced per image made as a generation is."""
         opened = self._open(principal, call)
         with self._refusals(opened):
             request.check()

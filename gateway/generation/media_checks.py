@@ -17,7 +17,7 @@ from backends.base import Form, Upload
 from gateway.core.errors import InvalidRequest, PayloadTooLarge
 from gateway.metering.media_units import DEFAULT_QUALITY, MediaUsage, image_price, priced_images
 from gateway.protocol.decoding import invalid
-from gateway.protocol.images import ImageRequest
+from gateway.protocol.images import ImageRequest, VariationRequest
 from gateway.settings import MediaLimits
 
 # What OpenAI's image edit endpoint takes; the mask must be a PNG (its alpha marks what to change).
@@ -34,7 +34,9 @@ def check_upload_size(form: Form, limits: MediaLimits, model: str) -> None:
         )
 
 
-def check_images(request: ImageRequest, limits: MediaLimits, per_image: Mapping[str, Decimal]) -> MediaUsage:
+def check_images(
+    request: ImageRequest | VariationRequest, limits: MediaLimits, per_image: Mapping[str, Decimal]
+) -> MediaUsage:
     """What the request will be billed for, once it asks for images the model serves and prices."""
     if request.count > limits.max_images:
         raise invalid("n", f"'n' is {request.count}; this model makes at most {limits.max_images} images a request.")

@@ -1,8 +1,9 @@
 """The image and audio endpoints, served on plain ASGI beside the generation endpoints.
 
 ``POST /v1/images/generations`` and ``/v1/audio/speech`` take JSON; ``/v1/images/edits``,
-``/v1/audio/transcriptions`` and ``/v1/audio/translations`` take ``multipart/form-data``, read with
-the upload limit enforced as the body arrives. Errors look exactly as on every other endpoint.
+``/v1/images/variations``, ``/v1/audio/transcriptions`` and ``/v1/audio/translations`` take
+``multipart/form-data``, read with the upload limit enforced as the body arrives. Errors look exactly
+as on every other endpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gateway.generation.media import MediaAnswer, MediaCall
 from gateway.metering.pricing import format_usd
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest, transcription_request
 from gateway.protocol.decoding import decode_object, validate
-from gateway.protocol.images import IMAGE_FIELDS, ImageRequest, edit_request
+from gateway.protocol.images import IMAGE_FIELDS, ImageRequest, VariationRequest, edit_request, variation_request
 from gateway.state import AppState
 
 Serve = Callable[[AppState, MediaCall, Scope, Receive], Awaitable[MediaAnswer]]
@@ -32,7 +33,7 @@ class MediaEndpoint:
     multipart: bool
     # What the OpenAPI schema says it takes: the wire model of its JSON body or its form's text fields,
     # and a form's file fields (the first one required).
-    model: type[ImageRequest] | type[SpeechRequest] | type[TranscriptionRequest]
+    model: type[ImageRequest] | type[VariationRequest] | type[SpeechRequest] | type[TranscriptionRequest]
     files: tuple[str, ...] = ()
 
 
@@ -49,6 +50,15 @@ async def _image_edits(state: AppState, call: MediaCall, scope: Scope, receive: 
     principal = await state.pipeline.authenticate(header(scope, b"authorization"))
     form = await read_form(scope, receive, state.settings.max_upload_bytes)
     request = edit_request(form)
+    return await unless_disconnected(
+        receive, state.media.edit_images(principal, _named(call, request.model), request, form)
+    )
+
+
+async def _image_variations(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+    request = variation_request(form)
     return await unless_disconnected(
         receive, state.media.edit_images(principal, _named(call, request.model), request, form)
     )
@@ -77,6 +87,9 @@ def _named(call: MediaCall, model: str) -> MediaCall:
 ENDPOINTS = {
     "/v1/images/generations": MediaEndpoint(Operation.IMAGES, _images, False, ImageRequest),
     "/v1/images/edits": MediaEndpoint(Operation.IMAGE_EDITS, _image_edits, True, ImageRequest, (*IMAGE_FIELDS, "mask")),
+    "/v1/images/variations": MediaEndpoint(
+        Operation.IMAGE_VARIATIONS, _image_variations, True, VariationRequest, ("image",)
+    ),
     "/v1/audio/transcriptions": MediaEndpoint(
         Operation.TRANSCRIPTIONS, _transcriptions, True, TranscriptionRequest, ("file",)
     ),

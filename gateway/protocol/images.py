@@ -1,4 +1,4 @@
-"""``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart)."""
+"""``POST /v1/images/generations`` (JSON), ``POST /v1/images/edits`` and ``/v1/images/variations`` (multipart)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,32 @@ class ImageRequest(msgspec.Struct):
         return self.size or DEFAULT_SIZE
 
 
+class VariationRequest(msgspec.Struct):
+    """The fields of a variation form: an image and no prompt (``user`` and the rest go to the backend)."""
+
+    model: str
+    n: Annotated[int, Meta(ge=1)] | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+
+    def check(self) -> None:
+        if self.size is not None:
+            _check_size(self.size)
+
+    @property
+    def count(self) -> int:
+        return self.n or 1
+
+    @property
+    def wanted_size(self) -> str:
+        return self.size or DEFAULT_SIZE
+
+    @property
+    def quality(self) -> None:
+        """Variations have one quality, the standard one."""
+        return None
+
+
 def _check_size(size: str) -> None:
     match = _SIZE.fullmatch(size)
     if match is None:
@@ -65,3 +91,8 @@ def edit_request(form: Form) -> ImageRequest:
 def image_files(form: Form) -> list[int]:
     """Indexes into ``form.files`` of the images to edit (``image``, or ``image[]`` repeated)."""
     return [i for i, upload in enumerate(form.files) if upload.field in IMAGE_FIELDS]
+
+
+def variation_request(form: Form) -> VariationRequest:
+    """The fields of a variation form; its one file is ``image``."""
+    return validate_query(dict(form.fields), VariationRequest)

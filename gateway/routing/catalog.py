@@ -16,7 +16,7 @@ OPERATIONS: dict[ModelKind, frozenset[Operation]] = {
     "chat": frozenset({Operation.CHAT, Operation.COMPLETIONS}),
     "completion": frozenset({Operation.COMPLETIONS}),
     "embeddings": frozenset({Operation.EMBEDDINGS}),
-    "image": frozenset({Operation.IMAGES, Operation.IMAGE_EDITS}),
+    "image": frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.IMAGE_VARIATIONS}),
     "transcription": frozenset({Operation.TRANSCRIPTIONS, Operation.TRANSLATIONS}),
     "speech": frozenset({Operation.SPEECH}),
 }

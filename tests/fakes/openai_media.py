@@ -3,11 +3,14 @@
 - ``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (multipart) answer an
   ``ImagesResponse``: ``data`` of ``b64_json`` (a real 2x2 PNG) or ``url``, with ``size``, ``quality``
   and ``output_format``; asked for ``auto``, they report choosing 1536x1024 and ``high``.
+- ``POST /v1/images/variations`` (multipart: ``image``, ``n``, ``size``, ``response_format``, ``user``)
+  answers as DALL·E 2 does: ``created`` and ``data`` only; an upload without ``image`` is a 400.
 - ``POST /v1/audio/transcriptions`` and ``/translations`` (multipart) answer ``json``, ``text``,
   ``srt``, ``vtt`` or ``verbose_json`` (with ``words`` and ``segments`` as asked).
 - ``POST /v1/audio/speech`` streams ``SPEECH_BYTES`` in three pieces, with the format's content type.
 
-Faults come from the prompt (images, transcriptions) or the input (speech): ``trigger:status:CODE``,
+Faults come from the prompt (images, transcriptions), the ``user`` (variations) or the input (speech):
+``trigger:status:CODE``,
 ``trigger:policy`` (OpenAI's content-policy refusal), ``trigger:format`` (its "Invalid file format"
 refusal), ``trigger:break`` (speech: the connection drops after the first piece), ``trigger:stall``
 (speech: nothing more for 30 s after the first piece).
@@ -47,6 +50,7 @@ def routes(fake: FakeOpenAI) -> list[web.RouteDef]:
     return [
         web.post("/v1/images/generations", media.generate),
         web.post("/v1/images/edits", media.edit),
+        web.post("/v1/images/variations", media.vary),
         web.post("/v1/audio/transcriptions", media.transcribe),
         web.post("/v1/audio/translations", media.transcribe),
         web.post("/v1/audio/speech", media.speech),
@@ -109,6 +113,15 @@ class _Media:
         fields = {name: values[-1] for name, values in form["fields"].items()}
         _fault(fields.get("prompt", ""))
         return web.json_response(_images(fields))
+
+    async def vary(self, request: web.Request) -> web.StreamResponse:
+        form = await self._form(request)
+        fields = {name: values[-1] for name, values in form["fields"].items()}
+        _fault(fields.get("user", ""))
+        if "image" not in form["files"]:
+            raise _error(400, "Missing required parameter: 'image'.", "missing_required_parameter")
+        answer = _images(fields)
+        return web.json_response({"created": answer["created"], "data": answer["data"]})
 
     async def transcribe(self, request: web.Request) -> web.StreamResponse:
         form = await self._form(request)
