@@ -24,6 +24,7 @@ from gateway.generation import endpoints as generation
 from gateway.generation import media_endpoints as media
 from gateway.generation import models_endpoints as openai
 from gateway.openapi import openapi_config
+from gateway.responses import endpoints as responses
 from gateway.routing import endpoints as routing_admin
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
@@ -82,6 +83,8 @@ class Edge:
             await generation.serve(self.app.state.tollgate, endpoint, scope, receive, send)
         elif (media_endpoint := media.endpoint_for(scope)) is not None:
             await media.serve(self.app.state.tollgate, media_endpoint, scope, receive, send)
+        elif responses.handles(scope):
+            await responses.serve(self.app.state.tollgate, scope, receive, send)
         else:
             await self.app(scope, receive, send)  # type: ignore[arg-type]
 

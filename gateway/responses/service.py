@@ -1,0 +1,185 @@
+"""``/v1/responses``: create (through the chat pipeline), retrieve, delete, list input items.
+
+A create is translated into a chat completion and sent through :class:`Pipeline` exactly as
+``/v1/chat/completions`` is: admission, the exact cache, routing and metering cannot tell the two
+apart. With ``store`` (the default, as OpenAI's) the response is kept per customer in the database,
+so every replica answers its retrieval and chaining; another customer's id is unknown (404).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backends.base import JSON, Operation
+from gateway.core.errors import NotFound
+from gateway.db.models import StoredResponse
+from gateway.db.models.base import utcnow
+from gateway.generation.pipeline import Call, Pipeline
+from gateway.keys.principal import Principal
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.decoding import validate
+from gateway.protocol.limits import check_size
+from gateway.protocol.responses import InputItemsQuery, ResponseRequest
+from gateway.responses import answer, repository, translate
+from gateway.responses.events import Keep, ResponseEvents
+
+_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+
+
+@dataclass(slots=True)
+class Created:
+    """A created response: its ``body``, or for a stream its ``events``; and what the headers say."""
+
+    deployment: str
+    upstream_seconds: float
+    body: JSON | None = None
+    events: AsyncIterable[bytes] | None = None
+    cost_micros: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ResponsesService:
+    def __init__(self, pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], max_messages: int) -> None:
+        self._pipeline = pipeline
+        self._sessions = sessions
+        self._max_messages = max_messages
+
+    async def create(self, principal: Principal, request: ResponseRequest, call: Call) -> Created:
+        """Answer ``request``; ``call`` carries the request's id, arrival and cache controls."""
+        context = await self._context(principal, request.previous_response_id)
+        given = translate.input_items(request)
+        chat = translate.chat_body(request, context, given)
+        check_size(validate(chat, ChatCompletionRequest), max_messages=self._max_messages)
+        items = _stored_items(given, call.request_id)
+        stream = bool(request.stream)
+        call = dataclasses.replace(call, op=Operation.CHAT, model=request.model, raw=chat, stream=stream)
+        skeleton = answer.skeleton(request, call.request_id, request.model, int(time.time()))
+        keep: Keep = _Keeper(self._sessions, principal, request, context, items) if request.store else _forget
+        if stream:
+            streaming = await self._pipeline.stream(principal, dataclasses.replace(call, wants_usage=True))
+            events = ResponseEvents(streaming.relay, skeleton, call.request_id, keep)
+            return Created(streaming.deployment, streaming.upstream_seconds, events=events, headers=streaming.headers)
+        done = await self._pipeline.complete(principal, call)
+        choice = (done.body.get("choices") or [{}])[0]
+        reason = choice.get("finish_reason")
+        output = answer.output_items(call.request_id, choice.get("message") or {}, reason)
+        final = answer.finished(skeleton, output, reason, done.body.get("usage") or {})
+        await keep(final)
+        return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
+
+    async def _context(self, principal: Principal, previous_id: str | None) -> list[JSON]:
+        """The conversation ``previous_response_id`` carries: that response's context, input and output."""
+        if previous_id is None:
+            return []
+        async with self._sessions() as session:
+            row = await repository.find(session, principal.customer_id, previous_id)
+        if row is None:
+            raise _not_found(previous_id, "previous_response_id")
+        return [*row.context, *row.input_items, *row.body.get("output", [])]
+
+    async def retrieve(self, principal: Principal, response_id: str) -> JSON:
+        async with self._sessions() as session:
+            row = await repository.find(session, principal.customer_id, response_id)
+        if row is None:
+            raise _not_found(response_id)
+        return _shown(row.body)
+
+    async def delete(self, principal: Principal, response_id: str) -> JSON:
+        async with self._sessions.begin() as session:
+            if not await repository.remove(session, principal.customer_id, response_id):
+                raise _not_found(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def input_items(self, principal: Principal, response_id: str, query: InputItemsQuery) -> JSON:
+        """The items the response was generated from (the carried context, then its own input), a page
+        at a time: ``after`` is the id of the last item of the page before."""
+        async with self._sessions() as session:
+            row = await repository.find(session, principal.customer_id, response_id)
+        if row is None:
+            raise _not_found(response_id)
+        items = [*row.context, *row.input_items]
+        if query.order == "desc":
+            items.reverse()
+        if query.after is not None:
+            ids = [item.get("id") for item in items]
+            items = items[ids.index(query.after) + 1 :] if query.after in ids else []
+        page = items[: query.limit]
+        first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
+        return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Keeper:
+    """Stores a finished response (with what it was generated from) for its customer."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    principal: Principal
+    request: ResponseRequest
+    context: list[JSON]
+    items: list[JSON]
+
+    async def __call__(self, final: JSON) -> None:
+        row = StoredResponse(
+            id=final["id"],
+            customer_id=self.principal.customer_id,
+            api_key_id=self.principal.key_id,
+            created_at=utcnow(),
+            model=final["model"],
+            previous_response_id=self.request.previous_response_id,
+            context=self.context,
+            input_items=self.items,
+            body=_storable(final),
+        )
+        async with self.sessions.begin() as session:
+            repository.add(session, row)
+
+
+async def _forget(final: JSON) -> None:
+    """``store: false``: nothing is kept."""
+
+
+def _storable(body: JSON) -> JSON:
+    """The body as the JSON column takes it: the exact ``cost`` as a string (``_shown`` turns it back)."""
+    usage = body.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("cost"), Decimal):
+        return {**body, "usage": {**usage, "cost": str(usage["cost"])}}
+    return body
+
+
+def _shown(body: JSON) -> JSON:
+    usage = body.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("cost"), str):
+        return {**body, "usage": {**usage, "cost": Decimal(usage["cost"])}}
+    return body
+
+
+def _stored_items(items: list[JSON], request_id: str) -> list[JSON]:
+    """The input items as listed later: each with an id, a message's content as a list of parts."""
+    suffix = request_id.removeprefix("req_")
+    stored = []
+    for index, item in enumerate(items):
+        kind = item.get("type", "message")
+        shown: dict[str, Any] = {
+            "type": kind,
+            **item,
+            "id": item.get("id") or f"{_PREFIXES.get(kind, 'item')}_{suffix}_{index}",
+        }
+        if kind == "message" and isinstance(item.get("content"), str):
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            shown["content"] = [{"type": part, "text": item["content"]}]
+        if kind in _PREFIXES:
+            shown.setdefault("status", "completed")
+        stored.append(shown)
+    return stored
+
+
+def _not_found(response_id: str, param: str | None = None) -> NotFound:
+    """One answer for an unknown id and another customer's: they must not differ."""
+    return NotFound(f"Response with id '{response_id}' not found.", param=param)
