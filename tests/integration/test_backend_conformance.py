@@ -22,7 +22,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes import anthropic_server, azure_openai_server, gemini_server
+from tests.fakes import anthropic_server, azure_openai_server, bedrock_server, gemini_server
 from tests.fakes.openai_server import API_KEY, FakeOpenAI
 from tests.fakes.threaded import serve_in_thread
 from tests.support.gateway_process import create_key, running_gateway
@@ -82,6 +82,13 @@ def _gemini(stack: ExitStack) -> JSON:
     return {"type": "gemini", "base_url": f"{url}/v1beta", "api_key": gemini_server.API_KEY}
 
 
+def _bedrock(stack: ExitStack) -> JSON:
+    fake = bedrock_server.FakeBedrock()
+    url = stack.enter_context(serve_in_thread(bedrock_server.build_app(fake)))
+    keys = {"access_key_id": bedrock_server.ACCESS_KEY, "secret_access_key": bedrock_server.SECRET_KEY}
+    return {"type": "bedrock", "aws_region": bedrock_server.REGION, "endpoint_url": url, **keys}
+
+
 CASES = [
     BackendCase(
         "openai_compatible",
@@ -113,6 +120,13 @@ CASES = [
         embed_model=gemini_server.EMBEDDING_MODEL,
         tools=True,
         faults=(Fault("[[rate_limit]]", 429), Fault("[[unavailable]]", 503)),
+    ),
+    BackendCase(
+        "bedrock",
+        _bedrock,
+        bedrock_server.MODEL,
+        tools=True,
+        faults=(Fault("[[throttle]]", 429), Fault("[[unavailable]]", 503)),
     ),
 ]
 FAULTS = [pytest.param(case, fault, id=f"{case.id}-{fault.status}") for case in CASES for fault in case.faults]
