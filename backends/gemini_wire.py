@@ -24,6 +24,8 @@ from gateway.core.errors import InvalidRequest
 # is the one field OpenAI clients hand back untouched.
 SIGNATURE_SEPARATOR = "__thought__"
 _MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+# reasoning_effort -> thinking budget in tokens, as Gemini's own OpenAI-compatible endpoint maps it.
+_THINKING_BUDGETS = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _IMAGE_TYPES |= {"heic": "image/heic", "heif": "image/heif"}
@@ -82,6 +84,13 @@ def _generation_config(body: Mapping[str, Any]) -> JSON:
     if stops:
         config["stopSequences"] = stops
     config.update(_response_format(body.get("response_format")))
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if effort not in _THINKING_BUDGETS:
+            raise InvalidRequest(
+                "reasoning_effort must be none, minimal, low, medium or high", param="reasoning_effort"
+            )
+        config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[effort]}
     return config
 
 

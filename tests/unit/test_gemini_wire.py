@@ -91,6 +91,7 @@ def test_generation_parameters_go_to_generation_config() -> None:
             "presence_penalty": 0.1,
             "frequency_penalty": 0.2,
             "response_format": {"type": "json_object"},
+            "reasoning_effort": "medium",
             "user": "u-1",
             "stream_options": {"include_usage": True},
         }
@@ -105,6 +106,7 @@ def test_generation_parameters_go_to_generation_config() -> None:
         "candidateCount": 2,
         "stopSequences": ["END"],
         "responseMimeType": "application/json",
+        "thinkingConfig": {"thinkingBudget": 8192},
     }
     assert set(request) == {"contents", "generationConfig"}
 
@@ -164,6 +166,7 @@ def test_audio_goes_inline() -> None:
         ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}, "max_tokens"),
         ({"messages": [{"role": "user", "content": "x"}], "stop": [1]}, "stop"),
         ({"messages": [{"role": "user", "content": "x"}], "logprobs": True}, "logprobs"),
+        ({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "max"}, "reasoning_effort"),
         ({"messages": [{"role": "user", "content": "x"}], "tool_choice": "always"}, "tool_choice"),
         ({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "code_interpreter"}]}, "tools"),
         (
