@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -22,9 +23,15 @@ from backends.http import decode_json, mapped_transport_errors, probe
 from backends.openai_compatible import Timeouts
 from backends.redact import redacted
 from backends.sse import iter_events
-from gateway.core.errors import UPSTREAM_AUTH_STATUSES, UnsupportedOperation, UpstreamStatusError
+from gateway.core.errors import (
+    UPSTREAM_AUTH_STATUSES,
+    UnsupportedOperation,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+)
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+MAX_BATCH = 100  # requests in one batchEmbedContents call
 log = logging.getLogger("tollgate.upstream")
 
 
@@ -70,7 +77,15 @@ class GeminiBackend:
     async def _embed(self, body: JSON) -> JSON:
         model = model_path(body.get("model"))
         texts, payload = to_embed_request(body, model)
-        answer = await self._post(self._url(body, "batchEmbedContents"), payload)
+        url, requests = self._url(body, "batchEmbedContents"), payload["requests"]
+        embeddings: list[Any] = []
+        for start in range(0, len(requests), MAX_BATCH):  # Gemini takes at most 100 per call
+            batch = requests[start : start + MAX_BATCH]
+            answered = (await self._post(url, {"requests": batch})).get("embeddings")
+            if not isinstance(answered, list) or len(answered) != len(batch):
+                raise UpstreamProtocolError(f"upstream {self.name} did not answer one embedding per input")
+            embeddings.extend(answered)
+        answer = {"embeddings": embeddings}
         tokens = sum(self._tokens.count(text) for text in texts)
         as_base64 = body.get("encoding_format") == "base64"
         return to_embeddings(answer, model=str(body.get("model")), prompt_tokens=tokens, as_base64=as_base64)

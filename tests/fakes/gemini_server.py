@@ -280,6 +280,8 @@ def _embed(model: str, body: JSON) -> JSON:
         embeddings.append({"values": [((seed * (i + 1)) % 97) / 97 for i in range(size)]})
     if not embeddings:
         raise invalid("* BatchEmbedContentsRequest.requests: requests is not specified")
+    if len(embeddings) > 100:
+        raise invalid("* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch")
     return {"embeddings": embeddings}
 
 

@@ -246,6 +246,15 @@ async def test_embeddings_go_through_batch_embed_contents(backend: GeminiBackend
 
 
 @pytest.mark.asyncio
+async def test_more_than_a_hundred_inputs_go_in_batches_of_a_hundred(backend: GeminiBackend, fake: FakeGemini) -> None:
+    texts = [f"text {i}" for i in range(250)]
+    answer = await backend.request(Operation.EMBEDDINGS, {"model": EMBEDDING_MODEL, "input": texts})
+    assert [item["index"] for item in answer["data"]] == list(range(250))
+    assert [len(r.body["requests"]) for r in fake.requests] == [100, 100, 50]
+    assert fake.requests[2].body["requests"][0]["content"] == {"parts": [{"text": "text 200"}]}
+
+
+@pytest.mark.asyncio
 async def test_a_wrong_api_key_is_a_502_upstream_auth_failed(client: aiohttp.ClientSession, fake: FakeGemini) -> None:
     """Gemini says 400 API_KEY_INVALID; the client's key was fine, so it must not read that."""
     backend = make_backend(client, fake.base_url, api_key="wrong")
