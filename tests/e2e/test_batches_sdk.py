@@ -23,11 +23,14 @@ from gateway.metering.record import UsageRecord, decode_record
 from tests.support.gateway_process import running_gateway
 from tests.support.sim_gateway import ADMIN_TOKEN, add_customer, sim_config
 
+# Far above the gateway's JSON body limit (64 KiB in sim_config), far below OpenAI's 200 MB.
+FILE_LIMIT = 1024 * 1024
+
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict[str, str]]]:
     workdir = tmp_path_factory.mktemp("batches")
-    config = sim_config(workdir, batches={"max_concurrency": 2, "poll_seconds": 0.2})
+    config = sim_config(workdir, batches={"max_concurrency": 2, "poll_seconds": 0.2, "max_file_bytes": FILE_LIMIT})
     config["backends"]["slow"] = {"type": "simulator", "ttft_ms": 300}
     config["models"].append({"name": "sim-slow", "deployments": [{"backend": "slow", "model": "sim"}]})
     with running_gateway(config, workdir) as url:
@@ -227,3 +230,15 @@ def test_requests_that_cannot_make_a_batch_are_400_or_404(gateway: Any) -> None:
 def create(sdk: openai.OpenAI, lines: list[dict[str, Any]]) -> Any:
     file_id = upload(sdk, jsonl(lines))
     return sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def test_uploads_take_files_past_the_json_limit_up_to_the_file_limit(gateway: Any) -> None:
+    sdk = client(gateway, "alice")
+    lines = [chat_line(f"big-{n}", "x" * 900) for n in range(600)]  # about 600 KB
+    content = jsonl(lines)
+    assert 65536 < len(content) < FILE_LIMIT
+    uploaded = sdk.files.create(file=("big.jsonl", io.BytesIO(content)), purpose="batch")
+    assert uploaded.bytes == len(content) and sdk.files.content(uploaded.id).content == content
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk.files.create(file=("huge.jsonl", io.BytesIO(content * 2)), purpose="batch")
+    assert refused.value.status_code == 413
