@@ -35,7 +35,7 @@ CONTENT_FILTERED = (
     "change the prompt and retry."
 )
 # What OpenAI calls the errors Azure names only by a code.
-_TYPES = {400: "invalid_request_error", 404: "invalid_request_error", 429: "requests"}
+_TYPES = {400: "invalid_request_error", 429: "requests"}
 
 
 class AzureConfig(msgspec.Struct, tag="azure", forbid_unknown_fields=True):
@@ -109,8 +109,9 @@ def _azure_errors() -> Iterator[None]:
 
 
 def _openai_shaped(exc: UpstreamStatusError) -> UpstreamStatusError:
-    """Azure's error as OpenAI would have said it. A missing deployment is the operator's mistake,
-    not the client's: a 502, so that the router falls back to another deployment."""
+    """Azure's error as OpenAI would have said it. A 404 (a missing deployment, an API version the
+    resource does not serve) is the operator's mistake, not the client's: a 502, so that the router
+    falls back to another deployment."""
     status = exc.upstream_status
     if exc.upstream_type is not None or status in UPSTREAM_AUTH_STATUSES or not 400 <= status < 600:
         return exc
@@ -118,8 +119,9 @@ def _openai_shaped(exc: UpstreamStatusError) -> UpstreamStatusError:
         return UpstreamStatusError(
             CONTENT_FILTERED, upstream_status=400, upstream_type="invalid_request_error", code="content_filter"
         )
-    if exc.code == "DeploymentNotFound":
-        return UpstreamStatusError(exc.detail, upstream_status=502, code="upstream_deployment_not_found")
+    if status == 404:  # no such deployment, or an API version the resource does not serve
+        missing = "upstream_deployment_not_found" if exc.code == "DeploymentNotFound" else "upstream_not_found"
+        return UpstreamStatusError(exc.detail, upstream_status=502, code=missing)
     code = "rate_limit_exceeded" if status == 429 else exc.code
     if code is not None and code.isdigit():  # Azure often names an error by its status alone
         code = None

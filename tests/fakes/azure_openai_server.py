@@ -54,9 +54,10 @@ class FakeAzureOpenAI:
 
 
 class AzureError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, http_status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
-        self.status, self.body, self.headers = status, {"error": {"code": code, "message": message, **extra}}, {}
+        self.status, self.headers = http_status, dict[str, str]()
+        self.body = {"error": {"code": code, "message": message, **extra}}
 
 
 def _filter_results(flagged: str | None = None) -> JSON:

@@ -13,6 +13,9 @@ Adding a backend type is one entry in ``CASES``.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ from tests.support.gateway_process import create_key, running_gateway
 from tests.support.usage_events import wait_for_event
 
 JSON = dict[str, Any]
+NODE_DIR = Path(__file__).parents[1] / "node"
 # Micro-dollars per token: $3 and $15 a million.
 INPUT_MICROS, OUTPUT_MICROS = 3, 15
 PRICES = {"input_per_mtok": str(INPUT_MICROS), "output_per_mtok": str(OUTPUT_MICROS)}
@@ -142,6 +146,8 @@ def _models(case: BackendCase) -> list[JSON]:
 
 @dataclass(frozen=True)
 class Gateway:
+    url: str
+    key: str
     client: openai.OpenAI
     database: Path
 
@@ -160,7 +166,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         key = create_key(config, workdir, "conformance")
         url = stack.enter_context(running_gateway(config, workdir))
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-        yield Gateway(client, workdir / "tollgate.db")
+        yield Gateway(url, key, client, workdir / "tollgate.db")
 
 
 @pytest.fixture(params=CASES, ids=[case.id for case in CASES])
@@ -277,3 +283,18 @@ def test_upstream_failures_are_the_openai_errors_and_cost_nothing(
         assert caught.value.response.headers.get("retry-after")
     event = wait_for_event(gateway.database, caught.value.response.headers["x-request-id"])
     assert (event["status"], event["outcome"], event["cost_micros"]) == (fault.status, "upstream_error", 0)
+
+
+def test_the_node_sdk_reads_the_same_answer_plain_and_streamed(gateway: Gateway, case: BackendCase) -> None:
+    node = shutil.which("node")
+    assert node, "Node.js is needed: apt-get install nodejs npm"
+    assert (NODE_DIR / "node_modules" / "openai").is_dir(), "the Node SDK is not installed: run `make node`"
+    env = {**os.environ, "TOLLGATE_URL": f"{gateway.url}/v1", "TOLLGATE_KEY": gateway.key, "MODEL": f"{case.id}-chat"}
+    done = subprocess.run(
+        [node, "chat_sdk.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    heard = json.loads(done.stdout)
+    assert heard["text"] and heard["streamed"] == heard["text"]
+    assert (heard["finish"], heard["streamedFinish"], heard["backend"]) == ("stop", "stop", case.id)
+    assert heard["usage"]["completion_tokens"] > 0 and heard["usage"]["cost"] > 0
