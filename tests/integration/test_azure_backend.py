@@ -186,7 +186,9 @@ def test_an_azure_backend_needs_exactly_one_credential() -> None:
             msgspec.convert({"type": "azure", "endpoint": "https://x.openai.azure.com", **credentials}, BackendConfig)
 
 
-def test_the_sdk_through_the_gateway_sees_the_content_filter_refusal(fake: FakeAzureOpenAI, tmp_path: Path) -> None:
+def test_the_sdk_through_the_gateway_sees_the_content_filter_refusal_and_responses_work(
+    fake: FakeAzureOpenAI, tmp_path: Path
+) -> None:
     config = {
         "backends": {"azure": {"type": "azure", "endpoint": fake.endpoint, "api_key": API_KEY}},
         "models": [{"name": "gpt-4o", "deployments": [{"backend": "azure", "model": DEPLOYMENT}]}],
@@ -211,3 +213,7 @@ def test_the_sdk_through_the_gateway_sees_the_content_filter_refusal(fake: FakeA
             model="gpt-4o", messages=[{"role": "user", "content": "go on [[filtered_completion]]"}]
         )
         assert cut.choices[0].finish_reason == "content_filter" and cut.choices[0].message.content == "echo: go on"
+        # /v1/responses reaches Azure as a chat completion of the deployment.
+        response = client.responses.create(model="gpt-4o", input="hello from responses", store=False)
+        assert response.output_text == "echo: hello from responses"
+        assert fake.requests[-1].path == f"/openai/deployments/{DEPLOYMENT}/chat/completions"
