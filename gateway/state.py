@@ -161,7 +161,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     )
     state.spawn(observer.flush_forever())
     if settings.batches.enabled:
-        state.batch_lane = BatchLane(sessions, pipeline, settings.batches)
+        state.batch_lane = BatchLane(sessions, pipeline, settings.batches, settings.max_messages)
         state.spawn(state.batch_lane.run_forever())
         state.spawn(state.batch_lane.renew_forever())
     if drain is not None:

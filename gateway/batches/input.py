@@ -21,6 +21,7 @@ from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.decoding import validate
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.limits import check_size
+from gateway.protocol.responses import ResponseRequest
 
 MAX_REPORTED = 100
 MAX_CUSTOM_ID = 512
@@ -31,12 +32,14 @@ class Target:
     """What a batch's endpoint runs: the pipeline's operation and the wire model its bodies pass."""
 
     op: Operation
-    model: type[ChatCompletionRequest] | type[EmbeddingRequest]
+    model: type[ChatCompletionRequest] | type[EmbeddingRequest] | type[ResponseRequest]
 
 
 TARGETS = {
     "/v1/chat/completions": Target(Operation.CHAT, ChatCompletionRequest),
     "/v1/embeddings": Target(Operation.EMBEDDINGS, EmbeddingRequest),
+    # Run through the Responses service (gateway/responses), which translates to a chat completion.
+    "/v1/responses": Target(Operation.CHAT, ResponseRequest),
 }
 
 
@@ -121,8 +124,11 @@ def _checked_model(body: dict[str, Any], target: Target, max_messages: int) -> s
         raise _Refused("invalid_request", "Batch requests cannot be streamed: leave 'stream' out.", "body.stream")
     try:
         parsed = validate(body, target.model)
-        parsed.check()
-        check_size(parsed, max_messages=max_messages)
+        if isinstance(parsed, ResponseRequest):
+            parsed.check(body)
+        else:
+            parsed.check()
+            check_size(parsed, max_messages=max_messages)
     except TollgateError as exc:
         param = f"body.{exc.param}" if exc.param else "body"
         raise _Refused(exc.code or "invalid_request", exc.message, param) from None

@@ -42,10 +42,17 @@ _GATE_PAUSE = 0.05
 
 
 class BatchLane:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], pipeline: Pipeline, settings: BatchSettings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        pipeline: Pipeline,
+        settings: BatchSettings,
+        max_messages: int,
+    ) -> None:
         self._sessions = sessions
         self._pipeline = pipeline
         self._settings = settings
+        self._lines = lines.Lane(pipeline, sessions, max_messages)
         self.worker = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -133,7 +140,7 @@ class BatchLane:
             try:
                 principal = await self._principal(line.api_key_id)
                 await self._room_for(line.model)
-                body = await lines.run(self._pipeline, principal, line.endpoint, raw, request_id)
+                body = await lines.run(self._lines, principal, line.endpoint, raw, request_id)
                 return True, lines.succeeded(line.custom_id, request_id, body)
             except TollgateError as exc:
                 if not lines.is_retried(exc) or tries == self._settings.max_attempts:

@@ -11,18 +11,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.batches.input import TARGETS
 from gateway.core.errors import Overloaded, TollgateError, UpstreamError
 from gateway.generation.pipeline import Call, Pipeline
 from gateway.keys.principal import Principal
 from gateway.protocol.batches import LineResponse, OutputLine
+from gateway.protocol.decoding import validate
+from gateway.protocol.responses import ResponseRequest
+from gateway.responses.service import ResponsesService
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """What running a line needs: the pipeline, and for Responses lines the database and message limit."""
+
+    pipeline: Pipeline
+    sessions: async_sessionmaker[AsyncSession]
+    max_messages: int
+
+
 # Refusals that say "not now": the line waits and tries again (up to the lane's max_attempts).
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -60,11 +76,15 @@ def retry_after(error: TollgateError, default: float) -> float:
     return min(float(value), 30.0) if value.replace(".", "", 1).isdigit() else default
 
 
-async def run(pipeline: Pipeline, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str) -> bytes:
+async def run(lane: Lane, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str) -> bytes:
     """The line's answer body, encoded; raises what the pipeline raises."""
     target = TARGETS[endpoint]
     call = Call(request_id, target.op, str(raw.get("model")), raw, False, False, time.perf_counter())
-    done = await pipeline.complete(principal, call)
+    if target.model is ResponseRequest:
+        service = ResponsesService(lane.pipeline, lane.sessions, lane.max_messages)
+        created = await service.create(principal, validate(raw, ResponseRequest), call)
+        return _encode(created.body)
+    done = await lane.pipeline.complete(principal, call)
     return _encode(done.body)
 
 

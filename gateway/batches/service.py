@@ -21,7 +21,6 @@ from gateway.files import repository as files
 from gateway.files.service import not_found as file_not_found
 from gateway.keys.principal import Principal
 from gateway.protocol.batches import (
-    BATCH_ENDPOINTS,
     BatchCreate,
     BatchError,
     BatchErrors,
@@ -74,11 +73,11 @@ def not_found(batch_id: str) -> NotFound:
 def _check_endpoint(endpoint: str) -> None:
     if endpoint not in TARGETS:
         offered = ", ".join(TARGETS)
-        if endpoint in BATCH_ENDPOINTS:
-            message = f"Batches for '{endpoint}' are not offered by this gateway yet; it runs batches for {offered}."
-        else:
-            message = f"'{endpoint}' is not a batch endpoint; this gateway runs batches for {offered}."
-        raise InvalidRequest(message, param="endpoint", code="unsupported_endpoint")
+        raise InvalidRequest(
+            f"'{endpoint}' is not a batch endpoint; this gateway runs batches for {offered}.",
+            param="endpoint",
+            code="unsupported_endpoint",
+        )
 
 
 async def create(sessions: Sessions, principal: Principal, request: BatchCreate, max_messages: int) -> BatchObject:

@@ -123,6 +123,21 @@ def test_an_embeddings_batch_answers_vectors(gateway: Any) -> None:
     assert len(answer["response"]["body"]["data"][0]["embedding"]) == 384
 
 
+def test_a_responses_batch_answers_response_objects(gateway: Any) -> None:
+    sdk = client(gateway, "alice")
+    body = {"model": "sim-chat", "input": "hello there", "instructions": "be brief", "max_output_tokens": 64}
+    line = {"custom_id": "r-1", "method": "POST", "url": "/v1/responses", "body": body}
+    batch = sdk.batches.create(
+        input_file_id=upload(sdk, jsonl([line])), endpoint="/v1/responses", completion_window="24h"
+    )
+    done = wait_for(sdk, batch.id, {"completed", "failed"})
+    assert done.status == "completed" and done.output_file_id is not None
+    (answer,) = [json.loads(line) for line in sdk.files.content(done.output_file_id).text.splitlines()]
+    response = answer["response"]["body"]
+    assert response["object"] == "response" and response["status"] == "completed"
+    assert response["output"][0]["content"][0]["text"] and response["usage"]["output_tokens"] > 0
+
+
 def test_lines_for_a_model_the_key_cannot_use_land_in_the_error_file(gateway: Any) -> None:
     sdk = client(gateway, "alice")
     batch = create(sdk, [chat_line(f"nope-{n}", "hi", model="no-such-model") for n in range(2)])
