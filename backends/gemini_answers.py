@@ -216,7 +216,9 @@ class StreamTranslator:
             self._model = data.get("modelVersion") or self._model
         if data.get("usageMetadata") is not None:
             self._usage = data["usageMetadata"]  # each event carries the counts so far
-        for position, candidate in enumerate(_check_prompt(data) if "candidates" in data else ()):
+        feedback = data.get("promptFeedback")
+        blocked = isinstance(feedback, Mapping) and feedback.get("blockReason")
+        for position, candidate in enumerate(_check_prompt(data) if "candidates" in data or blocked else ()):
             chunks.extend(self._candidate(candidate.get("index", position), candidate))
         return chunks
 

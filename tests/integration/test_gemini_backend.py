@@ -228,9 +228,10 @@ async def test_json_schema_response_format_constrains_the_answer(backend: Gemini
 async def test_safety_blocks_are_content_filter_or_a_400(backend: GeminiBackend) -> None:
     filtered = await backend.request(Operation.CHAT, chat("[[safety]]"))
     assert filtered["choices"][0]["finish_reason"] == "content_filter"
-    with pytest.raises(UpstreamStatusError) as caught:
-        await backend.request(Operation.CHAT, chat("[[blocked]]"))
-    assert (caught.value.http_status, caught.value.code) == (400, "content_filter")
+    for call in (backend.request(Operation.CHAT, chat("[[blocked]]")), collect(backend, chat("[[blocked]]"))):
+        with pytest.raises(UpstreamStatusError) as caught:
+            await call
+        assert (caught.value.http_status, caught.value.code) == (400, "content_filter")
 
 
 @pytest.mark.asyncio
