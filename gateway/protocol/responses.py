@@ -2,7 +2,8 @@
 
 Input items, tools and output items stay plain JSON objects here: their many shapes are checked
 where they are translated (``gateway/responses/translate.py``), which names the offending item.
-Parameters this gateway cannot honour are refused by name (``UNSUPPORTED``), never ignored.
+Parameters this gateway cannot honour are refused by name (``UNSUPPORTED``), never ignored; fields the
+API does not define are passed through to the chat request, as on ``/v1/chat/completions``.
 """
 
 from __future__ import annotations
@@ -75,10 +76,6 @@ class ResponseRequest(msgspec.Struct):
         for name, why in UNSUPPORTED.items():
             if raw.get(name) not in (None, False):
                 raise invalid(name, f"Unsupported parameter: '{name}': {why}.", "unsupported_parameter")
-        known = {*self.__struct_fields__, *UNSUPPORTED, *IGNORED}
-        for name in raw:
-            if name not in known:
-                raise invalid(name, f"Unrecognized request argument supplied: {name}", "unknown_parameter")
         if self.input is None or self.input == "" or self.input == []:
             raise invalid("input", "'input' must be a non-empty string or a non-empty list of items.")
         if self.truncation == "auto":
@@ -89,6 +86,12 @@ class ResponseRequest(msgspec.Struct):
         form = self.text.format if self.text else None
         if form is not None and form.type == "json_schema" and (not form.name or form.schema is None):
             raise invalid("text.format", "'text.format' of type 'json_schema' needs 'name' and 'schema'.")
+
+    def extra(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Fields the Responses API does not define (an engine's own, such as vLLM's ``ignore_eos``):
+        passed through to the chat request, as ``/v1/chat/completions`` passes them."""
+        known = {*self.__struct_fields__, *UNSUPPORTED, *IGNORED}
+        return {name: value for name, value in raw.items() if name not in known}
 
     def _check_metadata(self) -> None:
         metadata = self.metadata or {}

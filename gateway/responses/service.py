@@ -52,10 +52,10 @@ class ResponsesService:
         self._max_messages = max_messages
 
     async def create(self, principal: Principal, request: ResponseRequest, call: Call) -> Created:
-        """Answer ``request``; ``call`` carries the request's id, arrival and cache controls."""
+        """Answer ``request``; ``call`` carries the request's id, arrival, cache controls and raw body."""
         context = await self._context(principal, request.previous_response_id)
         given = translate.input_items(request)
-        chat = translate.chat_body(request, context, given)
+        chat = translate.chat_body(request, context, given, request.extra(call.raw))
         check_size(validate(chat, ChatCompletionRequest), max_messages=self._max_messages)
         items = _stored_items(given, call.request_id)
         stream = bool(request.stream)

@@ -26,13 +26,14 @@ def input_items(request: ResponseRequest) -> list[Item]:
     return list(request.input or [])
 
 
-def chat_body(request: ResponseRequest, context: list[Item], items: list[Item]) -> JSON:
-    """The chat completion request: ``instructions`` first, then the carried ``context``, then ``items``."""
+def chat_body(request: ResponseRequest, context: list[Item], items: list[Item], extra: JSON) -> JSON:
+    """The chat completion request: ``instructions`` first, then the carried ``context``, then ``items``;
+    ``extra`` (fields the Responses API does not define) passed through beneath the translated ones."""
     messages: list[JSON] = [{"role": "system", "content": request.instructions}] if request.instructions else []
     for where, chain in (("previous_response_id", context), ("input", items)):
         for index, item in enumerate(chain):
             _append(messages, item, f"{where}[{index}]" if where == "input" else where)
-    body: JSON = {"model": request.model, "messages": messages}
+    body: JSON = {**extra, "model": request.model, "messages": messages}
     if request.tools:
         body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(request.tools)]
     if request.tool_choice is not None:
