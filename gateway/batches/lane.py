@@ -179,10 +179,15 @@ class BatchLane:
         pool = route.chain[0].pool
         if pool.max_outstanding is None:
             return
-        share = self._settings.interactive_share
+        capacity = pool.max_outstanding * len(pool.replicas)
+        # Polled: a pool says when it frees room only to its own queue's first waiter.
         while True:
-            busy = sum(replica.outstanding for replica in pool.replicas)
-            capacity = pool.max_outstanding * len(pool.replicas)
-            if busy == 0 or busy < math.floor(capacity * (1 - share)):
+            if may_start(sum(r.outstanding for r in pool.replicas), capacity, self._settings.interactive_share):
                 return
             await asyncio.sleep(_GATE_PAUSE)
+
+
+def may_start(busy: int, capacity: int, interactive_share: float) -> bool:
+    """Whether a batch line may join ``busy`` requests on a pool that holds ``capacity``: only while
+    ``interactive_share`` of the room stays free for interactive requests, or the pool is idle."""
+    return busy == 0 or busy < math.floor(capacity * (1 - interactive_share))
