@@ -75,7 +75,7 @@ def _validate_part(where: str, part: JSON, signatures: set[str]) -> None:
         raise invalid(f"Unsupported MIME type: {media.get('mimeType')}")
     signature = part.get("thoughtSignature")
     if signature is not None and signature not in signatures:
-        raise invalid("Unable to process input image or thought signature is invalid.")
+        raise invalid("Corrupted thought signature.")
 
 
 def _validate_turn(contents: list[JSON], index: int) -> None:
@@ -91,6 +91,13 @@ def _validate_turn(contents: list[JSON], index: int) -> None:
         raise invalid(
             "Please ensure that the number of function response parts is equal to "
             "the number of function call parts of the function call turn."
+        )
+    calls = [p for p in parts if "functionCall" in p]
+    if calls and "thoughtSignature" not in calls[0]:  # Gemini 3: each step's first call carries one
+        name = calls[0]["functionCall"].get("name")
+        raise invalid(
+            "Function call is missing a thought_signature in functionCall parts. This is required for tools to "
+            f"work correctly. Additional data, function call `default_api:{name}` , position {index + 1}."
         )
 
 

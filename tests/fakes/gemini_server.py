@@ -9,9 +9,10 @@ deterministically and counts one token per whitespace-separated word, 258 per im
 
 The answer echoes the last user text (``echo: <text>``), or the function responses it was given.
 It calls the first declared function when ``toolConfig`` mode is ``ANY``, or under ``AUTO`` when
-the text contains ``[[use_tool]]``; each call carries a ``thoughtSignature``, and a signature sent
-back must be one it issued. Implicit caching: a system instruction of at least 1,024 tokens seen
-before is reported in ``cachedContentTokenCount``. Triggers in the last user text:
+the text contains ``[[use_tool]]``; each call carries a ``thoughtSignature``, which must come back
+on the first call of each model turn (as Gemini 3 demands) and be one it issued. Implicit caching:
+a system instruction of at least 1,024 tokens seen before is reported in ``cachedContentTokenCount``.
+Triggers in the last user text:
 
 - ``[[think]]``: a thought part first and 5 ``thoughtsTokenCount``
 - ``[[blocked]]``: no candidates, ``promptFeedback.blockReason: SAFETY``; ``[[safety]]``: finishReason SAFETY

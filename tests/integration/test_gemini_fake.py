@@ -14,16 +14,16 @@ from tests.fakes.gemini_server import API_KEY, MODEL, FakeGemini, running_fake_g
 
 JSON = dict[str, Any]
 HELLO = {"role": "user", "parts": [{"text": "hello"}]}
-CALL = {
-    "role": "model",
-    "parts": [{"functionCall": {"name": "f", "args": {}}}, {"functionCall": {"name": "f", "args": {}}}],
-}
+SIGNED = {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "sig-test"}
+CALL = {"role": "model", "parts": [SIGNED, {"functionCall": {"name": "f", "args": {}}}]}
+UNSIGNED = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
 ANSWER = {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"output": "x"}}}]}
 
 
 @pytest_asyncio.fixture
 async def fake() -> AsyncIterator[FakeGemini]:
     async with running_fake_gemini() as server:
+        server.signatures.add("sig-test")
         yield server
 
 
@@ -48,6 +48,8 @@ async def post(fake: FakeGemini, body: Any, *, method: str = "generateContent", 
         ({"contents": [HELLO], "generationConfig": {"max_tokens": 5}}, 'Unknown name "max_tokens"'),
         ({"contents": [CALL]}, "function call turn comes immediately after a user turn"),
         ({"contents": [HELLO, CALL, ANSWER]}, "number of function response parts"),
+        ({"contents": [HELLO, UNSIGNED, ANSWER]}, "missing a thought_signature"),
+        ({"contents": [HELLO, {"role": "model", "parts": [{**SIGNED, "thoughtSignature": "forged"}]}]}, "signature"),
         (
             {"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/tiff", "data": "AA=="}}]}]},
             "image/tiff",
