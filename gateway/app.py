@@ -19,6 +19,7 @@ from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
 from gateway.edge.asgi import Receive, Scope, Send
 from gateway.edge.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
+from gateway.feedback import endpoints as feedback
 from gateway.files import endpoints as files
 from gateway.generation import endpoints as generation
 from gateway.generation import media_endpoints as media
@@ -49,6 +50,7 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
             *openai.ROUTES,
             *files.ROUTES,
             *batches.ROUTES,
+            *feedback.ROUTES,
             *health.ROUTES,
             *admin.ROUTES,
             *routing_admin.ROUTES,

@@ -26,6 +26,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 # What the gateway itself adds to a request: well under a millisecond when healthy.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Accuracy feedback scores, 0 to 1: their mean (_sum / _count) is what the alert rule watches.
+FEEDBACK_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
 # Status of a request that never reached a model the config knows.
 NO_MODEL = ""
@@ -44,6 +46,7 @@ class Metrics:
         self._cache()
         self._routing()
         self._background()
+        self._feedback()
 
     def _requests(self) -> None:
         by_route = ["model", "deployment", "status"]
@@ -225,6 +228,15 @@ class Metrics:
         )
 
     # Helpers for the modules that record these events (one call each, at the event).
+
+    def _feedback(self) -> None:
+        self.feedback_score = Histogram(
+            "tollgate_feedback_score",
+            "Accuracy scores (0-1) customers gave answers, by model and the deployment (version) that answered.",
+            ["model", "deployment"],
+            buckets=FEEDBACK_BUCKETS,
+            registry=self.registry,
+        )
 
     def queue_changed(self, pool: str, waiting: int) -> None:
         self.queue_depth.labels(pool).set(waiting)

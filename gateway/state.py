@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backends.base import BackendContext
@@ -43,6 +46,7 @@ from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.routing import monitor
+from gateway.routing.rollouts import Rollouts, build_rollouts
 from gateway.routing.router import Router
 from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable
@@ -91,6 +95,8 @@ class AppState:
     sign_in: SignInGuard = field(default_factory=SignInGuard)
     # The /v1/batches lane of this process (gateway/batches/lane.py); None when batches.enabled is false.
     batch_lane: BatchLane | None = None
+    # The staged rollouts' shared verdicts (gateway/routing/rollouts.py).
+    rollouts: Rollouts | None = None
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
@@ -158,6 +164,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         billing=_billing(settings, sessions, metrics),
         redis_watch=RedisWatch(pipe, metrics, settings.admission_fail_open) if pipe is not None else None,
         sign_in=SignInGuard(pipe, settings.redis_namespace),
+        rollouts=build_rollouts(sessions, redis, settings.redis_namespace, metrics),
     )
     state.spawn(observer.flush_forever())
     if settings.batches.enabled:
@@ -183,7 +190,18 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     if shared is not None:
         await shared.load_verdicts(router.table)  # a rollout's verdict outlives a restart
         state.spawn(shared.follow_forever(lambda: router.table))
+    await _follow_rollouts(state)
     return state
+
+
+async def _follow_rollouts(state: AppState) -> None:
+    """Route by the rollouts' shared state from the first request (it outlives restarts), then follow it."""
+    assert state.rollouts is not None
+    try:
+        await state.rollouts.tick(state.router.table)
+    except (SQLAlchemyError, RedisError, OSError) as exc:
+        logging.getLogger("tollgate.rollout").warning("rollouts start at their first stage here: %s", exc)
+    state.spawn(state.rollouts.run_forever(lambda: state.router.table, state.settings.routing.rollout_interval))
 
 
 def _observer(settings: Settings, metrics: Metrics) -> RequestObserver:

@@ -1,6 +1,6 @@
 """The ``tollgate`` command line, one module per command group: ``serve``, ``admin`` (``migrate``,
-``keys``, ``usage``, ``rollups``, with ``customers`` for ``customers`` and ``credits``), ``pool`` and
-``billing``; ``runner`` holds what the operator's commands share."""
+``keys``, ``usage``, ``rollups``, with ``customers`` for ``customers`` and ``credits``), ``pool``,
+``billing`` and ``rollout``; ``runner`` holds what the operator's commands share."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 
 from gateway import DISTRIBUTION, version
-from gateway.cli import admin, billing, pool, serve
+from gateway.cli import admin, billing, pool, rollout, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(commands)
     pool.register(commands)
     billing.register(commands)
+    rollout.register(commands)
     return parser
 
 

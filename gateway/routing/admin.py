@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-
-from redis.exceptions import RedisError
 
 from backends.base import BackendContext
 from gateway.core.errors import InvalidRequest, NotFound
+from gateway.db.models.base import utcnow
+from gateway.routing import rollout_actions
 from gateway.routing.pool import Pool
 from gateway.routing.rollout import Canary
+from gateway.routing.rollouts import Rollouts, follow
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
 from gateway.routing.wire import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut
 from gateway.settings import ConfigError, Settings
-
-log = logging.getLogger("tollgate.routing")
 
 
 def overview(router: Router) -> RoutingOut:
@@ -42,27 +40,17 @@ def reload(router: Router, read: Callable[[], Settings] | None, ctx: BackendCont
     return settings, out
 
 
-async def promote(router: Router, model: str) -> RolloutOut:
+async def promote(router: Router, rollouts: Rollouts, model: str, actor: str = "admin api") -> RolloutOut:
     canary = _canary(router, model)
-    canary.promote()
-    await _share(router, canary)
+    follow(canary, await rollout_actions.promote(rollouts.store, model, actor, utcnow()))
     return _rollout_out(canary)
 
 
-async def rollback(router: Router, model: str) -> RolloutOut:
+async def rollback(router: Router, rollouts: Rollouts, model: str, actor: str = "admin api") -> RolloutOut:
+    """Every gateway follows within ``routing.rollout_interval``; this one at once."""
     canary = _canary(router, model)
-    canary.rollback("rolled back by an admin")
-    await _share(router, canary)
+    follow(canary, await rollout_actions.rollback(rollouts.store, model, actor, utcnow()))
     return _rollout_out(canary)
-
-
-async def _share(router: Router, canary: Canary) -> None:
-    """Every gateway takes the verdict, and keeps it after a restart (with Redis)."""
-    if router.table.shared is not None:
-        try:
-            await router.table.shared.store_verdict(canary)
-        except (RedisError, OSError) as exc:
-            log.warning("the verdict on %s holds on this gateway only: Redis failed (%s)", canary.model, exc)
 
 
 def _canary(router: Router, model: str) -> Canary:
@@ -105,4 +93,6 @@ def _rollout_out(canary: Canary) -> RolloutOut:
         stable_requests=theirs.requests,
         stable_error_rate=theirs.error_rate,
         stable_p99_ms=round(theirs.p99 * 1000, 3),
+        stage=canary.stage,
+        stages=list(canary.rollout.shares()),
     )

@@ -1,4 +1,4 @@
-"""The ``routing`` block of the config, and a model's canary rollout."""
+"""The ``routing`` block of the config, and a model's staged rollout."""
 
 from __future__ import annotations
 
@@ -43,18 +43,41 @@ class RoutingSettings(msgspec.Struct, forbid_unknown_fields=True):
     # gateway looks again for room every ``queue_poll`` in case the news of a freed lease was lost.
     lease_seconds: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     queue_poll: Annotated[float, msgspec.Meta(gt=0)] = 0.25
+    # Every gateway adds its rollouts' outcomes to the shared tallies and looks at the one verdict
+    # (gateway/routing/rollouts.py) this often.
+    rollout_interval: Annotated[float, msgspec.Meta(gt=0)] = 1.0
 
 
 class Rollout(msgspec.Struct, forbid_unknown_fields=True):
-    """A canary: ``backend`` takes ``share`` of the model's traffic, and loses it by itself when its
-    error rate exceeds the stable deployment's by ``error_margin`` or its p99 latency the stable one's
-    by ``latency_margin`` (a fraction: 0.5 is 50 % slower), over the last ``window`` requests of each,
-    once each has at least ``min_requests``."""
+    """A staged rollout of ``backend`` (the candidate) beside the model's stable deployments.
+
+    The candidate takes ``stages[0]`` percent of the traffic, then each next stage once it has held
+    its stage for ``stage_minutes`` with at least ``min_requests`` requests on each side and was no
+    worse than the stable deployments: on error rate (by ``error_margin``), p99 latency (by
+    ``latency_margin``, a fraction: 0.5 is 50 % slower) and, once each side has ``min_feedback``
+    scores, mean accuracy score (by ``accuracy_margin``). Worse on any of them rolls it back by
+    itself. A last stage of 100 promotes it; the stable deployments then stay its fallbacks and can
+    be restored for ``keep_previous_hours``. Without ``stages``, the candidate holds ``share`` (the
+    fixed canary of old) until an admin promotes it or it does worse. ``window`` bounds the recent
+    outcomes each gateway shows of its own traffic in ``GET /admin/routing``."""
 
     backend: str
     model: str
     share: Share = 0.05
+    stages: list[Annotated[float, msgspec.Meta(gt=0, le=100)]] | None = None  # percent, rising
+    stage_minutes: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    keep_previous_hours: Annotated[float, msgspec.Meta(ge=0)] = 24.0
     error_margin: Share = 0.05
     latency_margin: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    accuracy_margin: Share = 0.05
     min_requests: Annotated[int, msgspec.Meta(ge=1)] = 20
+    min_feedback: Annotated[int, msgspec.Meta(ge=1)] = 5
     window: Annotated[int, msgspec.Meta(ge=1)] = 200
+
+    def __post_init__(self) -> None:
+        if self.stages is not None and (not self.stages or sorted(set(self.stages)) != self.stages):
+            raise msgspec.ValidationError("rollout.stages must be rising percentages, at least one")
+
+    def shares(self) -> tuple[float, ...]:
+        """The candidate's share of the traffic at each stage, as fractions."""
+        return (self.share,) if self.stages is None else tuple(stage / 100 for stage in self.stages)

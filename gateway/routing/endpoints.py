@@ -29,12 +29,18 @@ async def reload_config(request: HttpRequest) -> Response[bytes]:
 
 @post("/models/{model:str}/rollout/promote", status_code=200)
 async def promote(request: HttpRequest, model: str) -> Response[bytes]:
-    return json_response(request, await routing.promote(state_of(request).router, model))
+    state = state_of(request)
+    assert state.rollouts is not None
+    return json_response(request, await routing.promote(state.router, state.rollouts, model))
 
 
 @post("/models/{model:str}/rollout/rollback", status_code=200)
 async def rollback(request: HttpRequest, model: str) -> Response[bytes]:
-    return json_response(request, await routing.rollback(state_of(request).router, model))
+    """Withdraws an active rollout's candidate, or restores a promoted one's previous version within
+    ``keep_previous_hours`` (409 ``rollback_window_closed`` after)."""
+    state = state_of(request)
+    assert state.rollouts is not None
+    return json_response(request, await routing.rollback(state.router, state.rollouts, model))
 
 
 ROUTES = [

@@ -144,10 +144,8 @@ class Router:
         if route.canary is None:
             return
         ok = failure is None or not retry.blames_replica(failure)
-        if route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds):
-            self.metrics.routing_rollbacks.labels(route.name).inc()
-            if self.table.shared is not None:  # one verdict for every gateway, kept across restarts
-                self.table.shared.verdict_reached(route.canary)
+        # Judged once for every gateway, on all their outcomes (gateway/routing/rollouts.py).
+        route.canary.record(on_canary=target.canary, ok=ok, seconds=seconds)
 
     async def _on_target(
         self,

@@ -36,6 +36,8 @@ class RolloutOut(msgspec.Struct, kw_only=True):
     stable_requests: int
     stable_error_rate: float
     stable_p99_ms: float
+    stage: int = 0  # index into stages, the candidate's share at each (fractions)
+    stages: list[float] = []
     object: str = "rollout"
 
 

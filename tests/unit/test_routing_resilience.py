@@ -12,7 +12,8 @@ from gateway.routing.config import BreakerSettings, RetrySettings, Rollout
 from gateway.routing.queue import WaitQueue
 from gateway.routing.regions import by_region
 from gateway.routing.replicas import Breaker, Circuit
-from gateway.routing.rollout import Summary, judge
+from gateway.routing.rollout import Evidence, Scores, worse
+from gateway.routing.tallies import Summary
 
 
 def status(code: int, message: str = "nope", retry_after: str | None = None) -> UpstreamStatusError:
@@ -96,6 +97,10 @@ async def test_full_queue_refuses_at_once() -> None:
     with pytest.raises(Overloaded, match="queue is full"):
         await queue.wait_for_room(0, lambda: False)
     waiting.cancel()
+
+
+def judge(canary: Summary, stable: Summary, rollout: Rollout) -> str | None:
+    return worse(rollout, Evidence(canary, stable, Scores(), Scores(), stage_seconds=0))
 
 
 def test_canary_verdict() -> None:

@@ -7,8 +7,10 @@ from gateway.db.models.billing import BillingReconciliation, MeterEventRow, Stri
 from gateway.db.models.credit_entry import CreditEntry
 from gateway.db.models.customer import Customer
 from gateway.db.models.dashboard_rollups import ErrorRollup, LatencyRollup, UsageTotal
+from gateway.db.models.feedback import Feedback
 from gateway.db.models.file import StoredFile
 from gateway.db.models.price_book import ModelPrice, PriceBook
+from gateway.db.models.rollout import RolloutEvent, RolloutState, RolloutTally
 from gateway.db.models.stored_response import StoredResponse
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
@@ -22,12 +24,16 @@ __all__ = [
     "CreditEntry",
     "Customer",
     "ErrorRollup",
+    "Feedback",
     "LatencyRollup",
     "MeterEventRow",
     "ModelPrice",
     "PriceBook",
-    "StoredResponse",
+    "RolloutEvent",
+    "RolloutState",
+    "RolloutTally",
     "StoredFile",
+    "StoredResponse",
     "StripeWebhookEvent",
     "UsageEvent",
     "UsageRollup",

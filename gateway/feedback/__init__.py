@@ -1,0 +1,1 @@
+"""Accuracy feedback: customers score the answers they got (``POST /v1/feedback``)."""
