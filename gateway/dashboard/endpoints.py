@@ -23,6 +23,7 @@ from gateway.admin.wire import KeyCreate
 from gateway.core.errors import TollgateError
 from gateway.dashboard import admin as dashboard_admin
 from gateway.dashboard import health as dashboard_health
+from gateway.dashboard import rollouts as dashboard_rollouts
 from gateway.dashboard import usage as dashboard_usage
 from gateway.dashboard.charts import COLORS, plot
 from gateway.dashboard.guards import (
@@ -60,6 +61,7 @@ NAVIGATION = [
     ("customers", "Top customers"),
     ("billing", "Billing"),
     ("keys", "Keys"),
+    ("rollouts", "Rollouts"),
 ]
 
 
@@ -182,4 +184,5 @@ ROUTES = [
             logout,
         ],
     ),
+    *dashboard_rollouts.routes(NAVIGATION),
 ]
