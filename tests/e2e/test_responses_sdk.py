@@ -296,3 +296,15 @@ def test_unsupported_features_get_a_400_naming_the_parameter(
     error = refused.value.body
     assert isinstance(error, dict) and error["param"] == param and error["message"]
     assert sim_gateway.state_digest() == before
+
+
+def test_a_deterministic_response_is_answered_from_the_exact_cache_as_chat_is(alice: openai.OpenAI) -> None:
+    ask: dict[str, Any] = {"model": "sim-chat", "input": "Spell harbour backwards", "temperature": 0}
+    first = alice.responses.with_raw_response.create(**ask)
+    second = alice.responses.with_raw_response.create(**ask)
+    assert (first.headers["x-tollgate-cache"], second.headers["x-tollgate-cache"]) == ("miss", "hit")
+    assert second.parse().output_text == first.parse().output_text and second.parse().id != first.parse().id
+    with alice.responses.stream(**ask) as stream:
+        replayed = stream.get_final_response()
+    assert replayed.output_text == first.parse().output_text
+    assert alice.responses.retrieve(second.parse().id).output_text == first.parse().output_text
