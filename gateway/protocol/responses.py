@@ -29,6 +29,21 @@ UNSUPPORTED = {
 }
 # Accepted and answered as OpenAI does, with no effect on a translated request.
 IGNORED = ("service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "stream_options")
+# Chat fields that the Responses API spells otherwise (or answers one way only): never passed through,
+# so that a request cannot ask the chat upstream for what the translation would drop (``n`` answers).
+CHAT_ONLY = (
+    "messages",
+    "n",
+    "response_format",
+    "max_tokens",
+    "max_completion_tokens",
+    "reasoning_effort",
+    "logprobs",
+    "functions",
+    "function_call",
+    "modalities",
+    "audio",
+)
 MAX_METADATA_PAIRS = 16
 
 
@@ -76,6 +91,9 @@ class ResponseRequest(msgspec.Struct):
         for name, why in UNSUPPORTED.items():
             if raw.get(name) not in (None, False):
                 raise invalid(name, f"Unsupported parameter: '{name}': {why}.", "unsupported_parameter")
+        for name in CHAT_ONLY:
+            if name in raw:
+                raise invalid(name, f"Unrecognized request argument supplied: {name}", "unknown_parameter")
         if self.input is None or self.input == "" or self.input == []:
             raise invalid("input", "'input' must be a non-empty string or a non-empty list of items.")
         if self.truncation == "auto":

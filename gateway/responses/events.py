@@ -14,6 +14,7 @@ so a client that retrieves it on that event finds it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.edge import sse
 from gateway.responses import answer
 
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode  # the usage's cost stays exact
+_NOT_STORED = "The response was generated but could not be stored; retry, or send 'store': false."
+log = logging.getLogger("tollgate.errors")
 Keep = Callable[[JSON], Awaitable[None]]
 
 
@@ -66,7 +69,13 @@ class ResponseEvents:
             for event in self._close_all():
                 yield event
             final = answer.finished(self._skeleton, self._output, self._finish_reason, self._usage)
-            await self._keep(final)
+            try:
+                await self._keep(final)
+            except Exception:  # answered and metered, but not stored: say so rather than cut the stream
+                log.exception("response %s could not be stored", final["id"])
+                for event in self._failed({"code": "response_not_stored", "message": _NOT_STORED}):
+                    yield event
+                return
             kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
             yield self._event(kind, response=final)
         finally:

@@ -24,7 +24,7 @@ from gateway.db.models.base import utcnow
 from gateway.generation.pipeline import Call, Pipeline
 from gateway.keys.principal import Principal
 from gateway.protocol.chat import ChatCompletionRequest
-from gateway.protocol.decoding import validate
+from gateway.protocol.decoding import invalid, validate
 from gateway.protocol.limits import check_size
 from gateway.protocol.responses import InputItemsQuery, ResponseRequest
 from gateway.responses import answer, repository, translate
@@ -56,7 +56,7 @@ class ResponsesService:
         context = await self._context(principal, request.previous_response_id)
         given = translate.input_items(request)
         chat = translate.chat_body(request, context, given, request.extra(call.raw))
-        check_size(validate(chat, ChatCompletionRequest), max_messages=self._max_messages)
+        self._check_size(chat)
         items = _stored_items(given, call.request_id)
         stream = bool(request.stream)
         call = dataclasses.replace(call, op=Operation.CHAT, model=request.model, raw=chat, stream=stream)
@@ -73,6 +73,19 @@ class ResponsesService:
         final = answer.finished(skeleton, output, reason, done.body.get("usage") or {})
         await keep(final)
         return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
+
+    def _check_size(self, chat: JSON) -> None:
+        """The chat request is valid (the translation guarantees it; checked as chat's are) and within
+        ``max_messages``, said in the Responses API's words."""
+        parsed = validate(chat, ChatCompletionRequest)
+        if len(parsed.messages) > self._max_messages:
+            raise invalid(
+                "input",
+                f"The conversation ('instructions', the turns carried by 'previous_response_id' and 'input') has "
+                f"{len(parsed.messages)} messages; this gateway accepts at most {self._max_messages} (max_messages).",
+                "too_many_messages",
+            )
+        check_size(parsed, max_messages=self._max_messages)
 
     async def _context(self, principal: Principal, previous_id: str | None) -> list[JSON]:
         """The conversation ``previous_response_id`` carries: that response's context, input and output."""

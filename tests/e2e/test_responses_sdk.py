@@ -284,6 +284,8 @@ def test_a_customer_never_reads_or_chains_another_customers_response(alice: open
         ({"tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
         ({"truncation": "auto"}, "truncation"),
         ({"input": ""}, "input"),
+        ({"input": [{"role": "user", "content": "again"}] * 65}, "input"),  # the gateway's max_messages is 64
+        ({"n": 2}, "n"),  # chat's, not the Responses API's
     ],
 )
 def test_unsupported_features_get_a_400_naming_the_parameter(

@@ -100,6 +100,8 @@ def test_parameters_take_their_chat_spelling_and_extras_pass_through() -> None:
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata"),
         ({"max_output_tokens": 8}, "max_output_tokens"),
         ({"input": []}, "input"),
+        ({"n": 2}, "n"),
+        ({"messages": []}, "messages"),
     ],
 )
 def test_what_has_no_chat_spelling_is_refused_by_name(fields: dict[str, Any], param: str) -> None:
@@ -219,3 +221,18 @@ async def test_an_upstream_error_mid_stream_fails_the_response_and_keeps_nothing
     assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
     assert events[-1]["response"]["error"] == {"code": "upstream_error", "message": "upstream broke"}
     assert kept == []
+
+
+async def test_a_response_that_cannot_be_stored_ends_its_stream_failed() -> None:
+    async def keep(final: dict[str, Any]) -> None:
+        raise OSError("database unreachable")
+
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+    ]
+    request, _ = _request()
+    skeleton = answer.skeleton(request, "req_k", "m", 1)
+    events = _decoded([frame async for frame in ResponseEvents(_frames(chunks), skeleton, "req_k", keep)])
+    assert [e["type"] for e in events][-3:] == ["response.output_item.done", "error", "response.failed"]
+    assert events[-2]["code"] == "response_not_stored"
