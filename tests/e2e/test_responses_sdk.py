@@ -310,3 +310,20 @@ def test_a_deterministic_response_is_answered_from_the_exact_cache_as_chat_is(al
         replayed = stream.get_final_response()
     assert replayed.output_text == first.parse().output_text
     assert alice.responses.retrieve(second.parse().id).output_text == first.parse().output_text
+
+
+def test_a_tool_round_trip_with_anthropic_behind_the_translation(client: openai.OpenAI) -> None:
+    first = client.responses.create(
+        model="claude-fake", instructions="Use the tool.", input="Define quay", tools=[LOOKUP], tool_choice="required"
+    )
+    call = first.output[0]
+    assert call.type == "function_call" and call.name == "lookup"
+    with client.responses.stream(
+        model="claude-fake",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "a landing place"}],
+        tools=[LOOKUP],
+    ) as stream:
+        final = stream.get_final_response()
+    assert "a landing place" in final.output_text  # the fake answers with the tool results it was given
+    assert final.usage is not None and final.usage.input_tokens > 0 and _cost(final.usage) > 0
