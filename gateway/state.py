@@ -188,7 +188,6 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
     state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
     if shared is not None:
-        await shared.load_verdicts(router.table)  # a rollout's verdict outlives a restart
         state.spawn(shared.follow_forever(lambda: router.table))
     await _follow_rollouts(state)
     return state

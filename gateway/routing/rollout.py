@@ -136,11 +136,8 @@ class Canary:
         for side, counted in counts.items():
             self._unshared[side].update(counted)
 
-    def adopt(
-        self, state: str, share: float, reason: str | None, *, version: int | None = None, stage: int | None = None
-    ) -> None:
+    def adopt(self, state: str, share: float, reason: str | None, *, version: int, stage: int) -> None:
         """Follow the shared state (decided here, on another gateway, or before a restart)."""
-        stage = self.stage if stage is None else stage
         if (state, stage) != (self.state, self.stage) and self.version != 0:
             log.warning(
                 "rollout %s of model %s: %s at %.0f%% (%s)",
@@ -150,5 +147,4 @@ class Canary:
                 share * 100,
                 reason,
             )
-        self.state, self.stage, self.share, self.reason = state, stage, share, reason
-        self.version = self.version if version is None else version
+        self.state, self.stage, self.share, self.reason, self.version = state, stage, share, reason, version

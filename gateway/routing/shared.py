@@ -5,10 +5,8 @@
   channel, and every other gateway's breaker for that replica follows within the message's
   latency (milliseconds). Nothing is read per request: news arrives by subscription, as key
   revocations do (:mod:`gateway.keys.sync`).
-- Rollout verdicts: a canary rolled back (by its judge or an admin) or promoted is one verdict for
-  the whole deployment: stored under ``<namespace>:rollout:<model>`` (no expiry) with the rollout
-  config it judged, announced to the other gateways, and read again at start-up, so a restarted
-  gateway keeps it. A changed rollout config is a new rollout and starts active.
+- Rollouts' verdicts are the database's (gateway/routing/rollouts.py), their tallies Redis's when
+  configured (gateway/routing/tallies.py).
 
 Without Redis, one gateway process is the whole deployment and all of this stays in it.
 """
@@ -22,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import msgspec
-from redis.exceptions import RedisError
 
 from gateway.core.background import Background, subscribe_forever
 from gateway.core.redis_pipe import RedisPipe
@@ -30,14 +27,8 @@ from gateway.core.throttled_log import ThrottledLog
 from gateway.routing.config import RoutingSettings
 from gateway.routing.leases import SharedLeases
 from gateway.routing.replicas import Circuit, Replica
-from gateway.routing.rollout import Canary
 
 log = logging.getLogger("tollgate.routing")
-
-
-class _Route(Protocol):
-    @property
-    def canary(self) -> Canary | None: ...
 
 
 class _Pool(Protocol):
@@ -50,36 +41,20 @@ class RoutingView(Protocol):
     Said here as a protocol because the table holds this object: importing it back would be a circle."""
 
     @property
-    def models(self) -> Mapping[str, _Route]: ...
-
-    @property
     def pools(self) -> Mapping[str, _Pool]: ...
 
     def clock(self) -> float: ...
 
 
 class News(msgspec.Struct, frozen=True, omit_defaults=True):
-    kind: str  # "freed" (a pool lease came back), "breaker", "verdict"
+    kind: str  # "freed" (a pool lease came back), "breaker"
     origin: str  # the gateway that sent it: its own news is not applied twice
     pool: str = ""
     replica: str = ""
     circuit: str = ""  # "open" or "closed"
-    model: str = ""
-
-
-class Verdict(msgspec.Struct, frozen=True):
-    rollout: str  # the rollout config judged, as JSON: a verdict holds for that config only
-    state: str
-    share: float
-    reason: str | None
 
 
 _news = msgspec.json.Decoder(News)
-_verdict = msgspec.json.Decoder(Verdict)
-
-
-def _rollout_of(canary: Canary) -> str:
-    return msgspec.json.encode(canary.rollout).decode()
 
 
 class SharedRouting:
@@ -88,7 +63,6 @@ class SharedRouting:
         self._pipe = pipe
         self._redis = redis  # redis-py, for the subscription
         self._channel = f"{namespace}:routing"
-        self._verdicts = f"{namespace}:rollout:"
         self._background = Background(
             lambda error: self._unshared.warning("could not share routing news through Redis: %s", error)
         )
@@ -111,36 +85,9 @@ class SharedRouting:
         news = News("breaker", self.origin, pool=pool, replica=replica, circuit=circuit.value)
         self._background.spawn(self._pipe.call("PUBLISH", self._channel, self._encode(news)))
 
-    def verdict_reached(self, canary: Canary) -> None:
-        """A canary was rolled back or promoted here: store it and tell the others (not waited for)."""
-        self._background.spawn(self.store_verdict(canary))
-
-    async def store_verdict(self, canary: Canary) -> None:
-        verdict = Verdict(_rollout_of(canary), canary.state, canary.share, canary.reason)
-        await self._pipe.call("SET", self._verdicts + canary.model, msgspec.json.encode(verdict))
-        news = News("verdict", self.origin, model=canary.model)
-        await self._pipe.call("PUBLISH", self._channel, self._encode(news))
-
-    async def load_verdicts(self, table: RoutingView) -> None:
-        """Apply the stored verdicts to the table's rollouts (at start-up)."""
-        try:
-            for route in table.models.values():
-                if route.canary is not None:
-                    await self._load_verdict(route.canary)
-        except (RedisError, OSError) as exc:
-            log.warning("rollout verdicts not read (rollouts start active here): Redis failed (%s)", exc)
-
     async def follow_forever(self, table: Callable[[], RoutingView]) -> None:
         """Take the other gateways' news, and keep this one's pool leases alive."""
         await asyncio.gather(self.listen_forever(table), self.leases.renew_forever())
-
-    async def _load_verdict(self, canary: Canary) -> None:
-        stored = await self._pipe.call("GET", self._verdicts + canary.model)
-        if stored is None:
-            return
-        verdict = _verdict.decode(stored)
-        if verdict.rollout == _rollout_of(canary):
-            canary.adopt(verdict.state, verdict.share, verdict.reason)
 
     async def listen_forever(self, table: Callable[[], RoutingView]) -> None:
         async def take(data: Any) -> None:
@@ -160,7 +107,3 @@ class SharedRouting:
                 if replica.key == news.replica:
                     replica.breaker.follow(Circuit(news.circuit), now)
                     log.warning("circuit of %s replica %s %s on another gateway", news.pool, news.replica, news.circuit)
-        elif news.kind == "verdict":
-            route = table.models.get(news.model)
-            if route is not None and route.canary is not None:
-                await self._load_verdict(route.canary)
