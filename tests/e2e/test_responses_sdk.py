@@ -4,15 +4,19 @@ and their isolation between customers, and usage metered once, as chat is."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from tests.fakes.openai_server import WORDS, FakeOpenAI
+from tests.support.gateway_process import create_key
 from tests.support.sim_gateway import SimGateway
 from tests.support.usage_events import count_events, wait_for_event
 
@@ -327,3 +331,45 @@ def test_a_tool_round_trip_with_anthropic_behind_the_translation(client: openai.
         final = stream.get_final_response()
     assert "a landing place" in final.output_text  # the fake answers with the tool results it was given
     assert final.usage is not None and final.usage.input_tokens > 0 and _cost(final.usage) > 0
+
+
+async def test_a_client_leaving_a_stream_is_billed_what_was_generated_once(
+    gateway_url: str, api_key: str, gateway_workdir: Path
+) -> None:
+    body = {"model": "gpt-fake", "stream": True, "input": "trigger:stall"}  # the fake stalls after two words
+    async with (
+        httpx.AsyncClient(headers={"authorization": f"Bearer {api_key}"}, timeout=30) as http,
+        http.stream("POST", f"{gateway_url}/v1/responses", json=body) as response,
+    ):
+        request_id = response.headers["x-request-id"]
+        deltas = 0
+        async for line in response.aiter_lines():
+            deltas += line == "event: response.output_text.delta"
+            if deltas == 2:  # "Hello", " from": then we leave
+                break
+    database = gateway_workdir / "tollgate.db"
+    event = await asyncio.to_thread(wait_for_event, database, request_id)
+    assert (event["outcome"], event["status"], event["output_tokens"]) == ("client_disconnect", 499, 2)
+    assert count_events(database, request_id) == 1
+    with pytest.raises(openai.NotFoundError):  # never completed, so never stored
+        openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key).responses.retrieve(
+            "resp_" + request_id.removeprefix("req_")
+        )
+
+
+def test_a_model_outside_the_keys_allow_list_is_indistinguishable_from_no_model(
+    shared_config: dict[str, Any], gateway_workdir: Path, gateway_url: str
+) -> None:
+    key = create_key(shared_config, gateway_workdir, "responses-allow-listed", "--models", "sim-chat")
+    limited = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
+
+    def refusal(model: str) -> dict[str, Any]:
+        with pytest.raises(openai.NotFoundError) as refused:
+            limited.responses.create(model=model, input="hi")
+        body = refused.value.body
+        assert isinstance(body, dict)
+        return {**body, "message": body["message"].replace(model, "<model>")}
+
+    for existing in ("gpt-fake", "claude-fake", "embed-fake", "sim-image"):
+        assert refusal(existing) == refusal("no-such-model")
+    assert refusal("gpt-fake")["code"] == "model_not_found"
