@@ -74,32 +74,46 @@ async def listing(session: AsyncSession, customer_id: int, limit: int, after: st
     return list((await session.scalars(query)).all())
 
 
-def _claimable(now: dt.datetime) -> ColumnElement[bool]:
-    return or_(BatchLine.state == "pending", and_(BatchLine.state == "running", BatchLine.lease_until < now))
+# The oldest running batches a claim looks into; their lines are taken in order, batch by batch.
+_CLAIM_BATCHES = 8
 
 
 async def claim(session: AsyncSession, worker: str, count: int, now: dt.datetime, lease: float) -> list[ClaimedLine]:
-    """Up to ``count`` lines of running batches, oldest batch first, now this worker's until the lease ends."""
-    picked = (
-        select(BatchLine.batch_id, BatchLine.line, Batch.endpoint, Batch.api_key_id)
-        .join(Batch, Batch.id == BatchLine.batch_id)
-        .where(Batch.status == "in_progress", Batch.expires_at > now, _claimable(now))
-        .order_by(Batch.created_at, BatchLine.batch_id, BatchLine.line)
-        .limit(count)
-        .with_for_update(of=BatchLine, skip_locked=True)
+    """Up to ``count`` lines of running batches, oldest batch first, now this worker's until the lease
+    ends: in each batch, lines whose worker's lease lapsed first, then pending ones in file order. Each
+    look is an index seek on (batch, state, line), however many lines of the batch are done."""
+    live = (
+        select(Batch.id, Batch.endpoint, Batch.api_key_id)
+        .where(Batch.status == "in_progress", Batch.expires_at > now, Batch.completed + Batch.failed < Batch.total)
+        .order_by(Batch.created_at, Batch.id)
+        .limit(_CLAIM_BATCHES)
     )
-    rows = (await session.execute(picked)).all()
-    claimed: list[ClaimedLine] = []
     until = now + dt.timedelta(seconds=lease)
-    for batch_id, line, endpoint, key_id in rows:
-        taken = await session.execute(
-            update(BatchLine)
-            .where(BatchLine.batch_id == batch_id, BatchLine.line == line, _claimable(now))
-            .values(state="running", worker=worker, lease_until=until)
-            .returning(BatchLine.custom_id, BatchLine.model, BatchLine.body, BatchLine.attempt)
-        )
-        for custom_id, model, body, attempt in taken.all():
-            claimed.append(ClaimedLine(batch_id, line, custom_id, model, body, attempt, endpoint, key_id))
+    claimed: list[ClaimedLine] = []
+    for batch_id, endpoint, key_id in (await session.execute(live)).all():
+        for state in ("running", "pending"):
+            wanted = count - len(claimed)
+            if wanted <= 0:
+                return claimed
+            lines = select(BatchLine.line).where(BatchLine.batch_id == batch_id, BatchLine.state == state)
+            if state == "running":
+                lines = lines.where(BatchLine.lease_until < now)
+            # Selected (and locked) first, then updated by number: as a subquery of the UPDATE, Postgres
+            # may run the LIMIT again per row and take more lines than asked.
+            picked = lines.order_by(BatchLine.line).limit(wanted).with_for_update(skip_locked=True)
+            numbers = list((await session.scalars(picked)).all())
+            if not numbers:
+                continue
+            taken = await session.execute(
+                update(BatchLine)
+                .where(BatchLine.batch_id == batch_id, BatchLine.line.in_(numbers))
+                .values(state="running", worker=worker, lease_until=until)
+                .returning(BatchLine.line, BatchLine.custom_id, BatchLine.model, BatchLine.body, BatchLine.attempt)
+            )
+            claimed.extend(
+                ClaimedLine(batch_id, line, custom_id, model, body, attempt, endpoint, key_id)
+                for line, custom_id, model, body, attempt in sorted(taken.all())
+            )
     return claimed
 
 
@@ -150,14 +164,12 @@ async def finish_line(session: AsyncSession, worker: str, batch_id: str, line: i
 
 
 async def ready_to_finish(session: AsyncSession, now: dt.datetime) -> list[str]:
-    """Batches with nothing left to run: every line done, or cancelled or expired with no line running."""
-    line_of = BatchLine.batch_id == Batch.id
-    running = exists().where(line_of, BatchLine.state == "running", BatchLine.lease_until >= now)
-    unfinished = exists().where(line_of, BatchLine.state != "done")
+    """Batches with nothing left to run: every line counted, or cancelled or expired with no line running."""
+    running = exists().where(BatchLine.batch_id == Batch.id, BatchLine.state == "running", BatchLine.lease_until >= now)
     winding_down = or_(Batch.status.in_(("cancelling", "finalizing")), Batch.expires_at <= now)
     query = select(Batch.id).where(
         Batch.status.in_(("in_progress", "cancelling", "finalizing")),
-        or_(and_(Batch.status == "in_progress", ~unfinished), and_(winding_down, ~running)),
+        or_(Batch.completed + Batch.failed >= Batch.total, and_(winding_down, ~running)),
     )
     return list((await session.scalars(query.order_by(Batch.created_at).limit(20))).all())
 

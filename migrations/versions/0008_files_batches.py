@@ -56,7 +56,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("batch_id", "line", name=op.f("pk_batch_lines")),
     )
-    op.create_index("ix_batch_lines_state", "batch_lines", ["state", "batch_id"])
+    op.create_index("ix_batch_lines_state", "batch_lines", ["batch_id", "state", "line"])
     with op.batch_alter_table("price_books", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("batch_discount_percent", sa.Numeric(7, 3), server_default=sa.text("50"), nullable=False)

@@ -50,7 +50,8 @@ class Batch(Base):
 
 class BatchLine(Base):
     __tablename__ = "batch_lines"
-    __table_args__ = (Index("ix_batch_lines_state", "state", "batch_id"),)
+    # A batch's pending (or running) lines in order, found without reading those already done.
+    __table_args__ = (Index("ix_batch_lines_state", "batch_id", "state", "line"),)
 
     batch_id: Mapped[str] = mapped_column(String(64), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
     line: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based, as OpenAI's errors count
