@@ -1,12 +1,15 @@
-"""Files and batches through the official OpenAI Python SDK against a gateway on the simulator:
-upload, create, poll to completed, download the output, cancel, another customer's 404s, and input
-files that fail validation. The lines are metered once each, under ids derived from the batch and
-the custom id, at the price book's batch discount."""
+"""Files and batches through the official OpenAI Python SDK (and once through the Node SDK) against a
+gateway on the simulator: upload, create, poll to completed, download the output, cancel, another
+customer's 404s, and input files that fail validation. The lines are metered once each, under ids
+derived from the batch and the custom id, at the price book's batch discount."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +26,7 @@ from gateway.metering.record import UsageRecord, decode_record
 from tests.support.gateway_process import running_gateway
 from tests.support.sim_gateway import ADMIN_TOKEN, add_customer, sim_config
 
+NODE_DIR = Path(__file__).parents[1] / "node"
 # Far above the gateway's JSON body limit (64 KiB in sim_config), far below OpenAI's 200 MB.
 FILE_LIMIT = 1024 * 1024
 
@@ -257,3 +261,23 @@ def test_uploads_take_files_past_the_json_limit_up_to_the_file_limit(gateway: An
     with pytest.raises(openai.APIStatusError) as refused:
         sdk.files.create(file=("huge.jsonl", io.BytesIO(content * 2)), purpose="batch")
     assert refused.value.status_code == 413
+
+
+def test_the_node_sdk_runs_a_batch_and_sees_only_its_own(gateway: Any) -> None:
+    node = shutil.which("node")
+    assert node, "Node.js is needed: apt-get install nodejs npm"
+    assert (NODE_DIR / "node_modules" / "openai").is_dir(), "the Node SDK is not installed: run `make node`"
+    url, _, keys = gateway
+    env = {**os.environ, "TOLLGATE_URL": f"{url}/v1", "TOLLGATE_KEY": keys["alice"], "OTHER_KEY": keys["bob"]}
+    done = subprocess.run(
+        [node, "batches_sdk.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["file"] == {"purpose": "batch", "bytes": seen["file"]["size"], "size": seen["file"]["size"]}
+    assert seen["batch"]["status"] == "completed" and seen["batch"]["metadata"] == {"from": "node"}
+    assert seen["batch"]["counts"] == {"total": 3, "completed": 3, "failed": 0}
+    assert sorted(line["custom_id"] for line in seen["output"]) == ["node-0", "node-1", "node-2"]
+    assert all(line["response"]["status_code"] == 200 for line in seen["output"])
+    assert seen["listed"] is True
+    assert (seen["otherRetrieve"], seen["otherContent"], seen["cancelFinished"]) == (404, 404, 409)
