@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.db.models import Feedback, UsageEvent
@@ -34,9 +34,16 @@ class FeedbackRepository:
         self._sessions = sessions
 
     async def answer(self, response_id: str, customer_id: int) -> Answer | None:
-        """The answer ``response_id`` if this customer got it; another customer's is None, as an unknown one."""
-        query = select(UsageEvent.model, UsageEvent.deployment).where(
-            UsageEvent.request_id == response_id, UsageEvent.customer_id == customer_id
+        """The answer ``response_id`` (its ``x-request-id``, or the id in its body) if this customer got
+        it; another customer's is None, as an unknown one is."""
+        query = (
+            select(UsageEvent.model, UsageEvent.deployment)
+            .where(
+                UsageEvent.customer_id == customer_id,
+                or_(UsageEvent.request_id == response_id, UsageEvent.answer_id == response_id),
+            )
+            .order_by(UsageEvent.created_at.desc())  # an upstream may reuse its ids: the latest answer
+            .limit(1)
         )
         async with self._sessions() as session:
             found = (await session.execute(query)).first()

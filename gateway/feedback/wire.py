@@ -8,9 +8,9 @@ import msgspec
 
 
 class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``response_id``: the ``x-request-id`` of an answer this customer got."""
+    """``response_id``: of an answer this customer got, its ``x-request-id`` or the ``id`` in its body."""
 
-    response_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    response_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     score: Annotated[float, msgspec.Meta(ge=0, le=1)]
     label: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     comment: Annotated[str, msgspec.Meta(max_length=4000)] | None = None

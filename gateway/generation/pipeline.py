@@ -19,7 +19,7 @@ from gateway.core.errors import TollgateError
 from gateway.keys.cache import KeyCache
 from gateway.keys.material import presents_key
 from gateway.keys.principal import Principal
-from gateway.metering.answers import counted_usage
+from gateway.metering.answers import answer_id_of, counted_usage
 from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
 from gateway.metering.outcome import BILLED, Outcome
@@ -258,6 +258,7 @@ class Pipeline:
         answer = await self.routed(metered, ticket, sending, functools.partial(self._abandoned, call, sent))
         # The deployment that answered (after any fallback) is the one recorded and named.
         deployment = answer.route.deployment
+        metered.answer_id = answer_id_of(answer.body)
         usage = answer.body.get("usage")
         if not isinstance(usage, dict):  # counted here, as a stream without a usage chunk is
             usage = answer.body["usage"] = counted_usage(call.op, answer.body, self._prompt_tokens(call), self.tokens)
@@ -277,6 +278,7 @@ class Pipeline:
         sending = self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
         opened = await self.routed(metered, ticket, sending, functools.partial(self._abandoned, call, sent))
         route, chunks = opened.route, opened.chunks
+        metered.answer_id = answer_id_of(opened.first)
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
         if self.cache is not None:
             chunks, finish = self.cache.watch_stream(lookup, chunks, opened.first, finish)

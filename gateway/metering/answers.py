@@ -35,3 +35,10 @@ def answer_text(op: Operation, choices: Any) -> Iterable[str]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def answer_id_of(body: JSON) -> str | None:
+    """The id an answer (or a stream's first chunk) carries as the client sees it, e.g. ``chatcmpl-...``:
+    recorded with its usage, so that feedback may name it. None when it has none that fits the column."""
+    found = body.get("id")
+    return found if isinstance(found, str) and 0 < len(found) <= 200 else None

@@ -28,6 +28,7 @@ class Metered:
     started: float  # perf_counter
     started_at: float  # Unix time
     recorded: bool = False
+    answer_id: str | None = None  # the id in the answer's body, once it has arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,7 @@ class Meter:
             cost_micros=cost,
             saved_micros=saved,
             price_book_version=book.version,
+            answer_id=metered.answer_id,
         )
         if self.journal is not None:
             self.journal.append(record)

@@ -30,6 +30,7 @@ class UsageRecord(msgspec.Struct, frozen=True, kw_only=True):
     cost_micros: int = 0
     saved_micros: int = 0
     price_book_version: int | None = None
+    answer_id: str | None = None  # the id the answer carried (chatcmpl-...): what feedback may name
 
 
 encode_record = msgspec.json.Encoder().encode

@@ -1,4 +1,5 @@
-"""Staged rollouts (one shared verdict, its tallies and audit trail) and accuracy feedback.
+"""Staged rollouts (one shared verdict, its tallies and audit trail) and accuracy feedback, with the
+id each answer carried recorded on its usage event (``usage_events.answer_id``).
 
 Revision ID: 0009
 Revises: 0008
@@ -60,7 +61,7 @@ def upgrade() -> None:
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("response_id", sa.String(length=64), nullable=False),
+        sa.Column("response_id", sa.String(length=200), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("deployment", sa.String(length=200), nullable=True),
@@ -72,9 +73,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_feedback_model_time", "feedback", ["model", "created_at"])
     op.create_index(op.f("ix_feedback_response_id"), "feedback", ["response_id"])
+    with op.batch_alter_table("usage_events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("answer_id", sa.String(length=200), nullable=True))
+        batch_op.create_index(batch_op.f("ix_usage_events_answer_id"), ["answer_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("usage_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_events_answer_id"))
+        batch_op.drop_column("answer_id")
     op.drop_index(op.f("ix_feedback_response_id"), table_name="feedback")
     op.drop_index("ix_feedback_model_time", table_name="feedback")
     op.drop_table("feedback")

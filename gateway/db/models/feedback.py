@@ -15,7 +15,7 @@ class Feedback(Base):
     __table_args__ = (Index("ix_feedback_model_time", "model", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    response_id: Mapped[str] = mapped_column(String(64), index=True)  # the answer's usage event
+    response_id: Mapped[str] = mapped_column(String(200), index=True)  # as the customer named the answer
     customer_id: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(200))
     deployment: Mapped[str | None] = mapped_column(String(200))

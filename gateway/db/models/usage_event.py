@@ -38,3 +38,5 @@ class UsageEvent(Base):
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     saved_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     price_book_version: Mapped[int | None] = mapped_column(Integer)
+    # The id in the answer's body (the upstream's chatcmpl-...), which POST /v1/feedback may name.
+    answer_id: Mapped[str | None] = mapped_column(String(200), index=True)
