@@ -17,6 +17,7 @@ from tests.support.sim_gateway import SimGateway
 from tests.support.usage_events import count_events, wait_for_event
 
 NODE_DIR = Path(__file__).parents[1] / "node"
+DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def test_a_plain_response_from_node_is_metered_once(results: dict[str, Any], sim
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert Decimal(str(usage["cost"])) == Decimal(plain["cost"]) > 0
     database = sim_gateway.workdir / "tollgate.db"
-    assert wait_for_event(database, plain["requestId"])["cost_micros"] == int(Decimal(plain["cost"]).scaleb(6))
+    event = wait_for_event(database, plain["requestId"], DRAIN_WAIT)
+    assert event["cost_micros"] == int(Decimal(plain["cost"]).scaleb(6))
     assert count_events(database, plain["requestId"]) == 1
 
 

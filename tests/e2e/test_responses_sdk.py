@@ -20,6 +20,7 @@ from tests.support.gateway_process import create_key
 from tests.support.sim_gateway import SimGateway
 from tests.support.usage_events import count_events, wait_for_event
 
+DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
 LOOKUP = {
     "type": "function",
     "name": "lookup",
@@ -65,7 +66,7 @@ def test_a_plain_response_answers_text_and_is_metered_once(alice: openai.OpenAI,
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
     assert usage.input_tokens_details.cached_tokens == 0 and usage.output_tokens_details.reasoning_tokens == 0
     assert _cost(usage) == Decimal(raw.headers["x-tollgate-cost-usd"]) > 0
-    event = wait_for_event(sim_gateway.workdir / "tollgate.db", request_id)
+    event = wait_for_event(sim_gateway.workdir / "tollgate.db", request_id, DRAIN_WAIT)
     assert (event["input_tokens"], event["output_tokens"]) == (usage.input_tokens, usage.output_tokens)
     assert Decimal(event["cost_micros"]).scaleb(-6) == _cost(usage)
     assert count_events(sim_gateway.workdir / "tollgate.db", request_id) == 1
@@ -98,7 +99,7 @@ def test_a_streamed_response_sends_the_responses_events_in_order(alice: openai.O
     stored = alice.responses.retrieve(final.id)
     assert stored.output_text == final.output_text and stored.usage == final.usage
     request_id = "req_" + final.id.removeprefix("resp_")
-    event = wait_for_event(sim_gateway.workdir / "tollgate.db", request_id)
+    event = wait_for_event(sim_gateway.workdir / "tollgate.db", request_id, DRAIN_WAIT)
     assert event["streamed"] and Decimal(event["cost_micros"]).scaleb(-6) == _cost(final.usage)
     assert count_events(sim_gateway.workdir / "tollgate.db", request_id) == 1
 
@@ -348,7 +349,7 @@ async def test_a_client_leaving_a_stream_is_billed_what_was_generated_once(
             if deltas == 2:  # "Hello", " from": then we leave
                 break
     database = gateway_workdir / "tollgate.db"
-    event = await asyncio.to_thread(wait_for_event, database, request_id)
+    event = await asyncio.to_thread(wait_for_event, database, request_id, DRAIN_WAIT)
     assert (event["outcome"], event["status"], event["output_tokens"]) == ("client_disconnect", 499, 2)
     assert count_events(database, request_id) == 1
     with pytest.raises(openai.NotFoundError):  # never completed, so never stored
