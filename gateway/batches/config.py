@@ -28,8 +28,12 @@ class BatchSettings(msgspec.Struct, forbid_unknown_fields=True):
     # A claimed line is this worker's for this long, renewed while it runs; a dead worker's lines are
     # claimed again once it lapses.
     lease_seconds: Seconds = 30.0
-    # A line refused for lack of room (429 limits, 503 overloaded, 502/504 upstream) is tried again
-    # this many times in all before it fails.
+    # A line refused upstream for lack of room (429, 503 overloaded, 502/504) is tried this many times
+    # in all before it fails; one refused by its key's own limits (429 before it was sent) waits for
+    # them up to limit_wait_seconds. Retries wait Retry-After, else retry_seconds times the failures.
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
     retry_seconds: Seconds = 1.0
+    limit_wait_seconds: Seconds = 600.0
+    # On shutdown, how long the lines running here get to finish before they are handed back.
+    shutdown_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     max_file_bytes: Annotated[int, msgspec.Meta(ge=1, le=MAX_FILE_BYTES)] = MAX_FILE_BYTES

@@ -106,12 +106,16 @@ class BatchLane:
         self._wake.set()
 
     async def _stop_running(self) -> None:
-        """On shutdown: cancel the lines running here and hand them back, each under a fresh usage id
-        (a cancelled try may have been metered as a disconnect)."""
-        running = list(self._running.items())
-        for _, task in running:
+        """On shutdown: give the lines running here ``shutdown_wait_seconds`` to finish, then cancel the
+        rest and hand them back, each under a fresh usage id (a cancelled try may have been metered
+        as a disconnect, its prompt billed)."""
+        running = dict(self._running)
+        if running:
+            await asyncio.wait(running.values(), timeout=self._settings.shutdown_wait_seconds)
+        unfinished = [(key, task) for key, task in running.items() if not task.done()]
+        for _, task in unfinished:
             task.cancel()
-        for (batch_id, line), task in running:
+        for (batch_id, line), task in unfinished:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             with contextlib.suppress(Exception):
@@ -132,10 +136,14 @@ class BatchLane:
             await batches.finish_line(session, self.worker, line.batch_id, line.line, ok, result)
 
     async def _execute(self, line: ClaimedLine) -> tuple[bool, str]:
-        """Run the line, trying again while it is refused for lack of room; (succeeded, output line)."""
-        attempt = line.attempt
+        """Run the line, trying again while it is refused for lack of room; (succeeded, output line).
+
+        A refusal upstream (metered) counts against ``max_attempts``; one by the key's own limits
+        (429 before anything was sent) only slows the lane, for up to ``limit_wait_seconds``."""
+        attempt, failures = line.attempt, 0
         raw: dict[str, Any] = msgspec.json.decode(line.body)
-        for tries in range(1, self._settings.max_attempts + 1):
+        give_up = time.monotonic() + self._settings.limit_wait_seconds
+        while True:
             request_id = lines.line_request_id(line.batch_id, line.custom_id, attempt)
             try:
                 principal = await self._principal(line.api_key_id)
@@ -143,12 +151,14 @@ class BatchLane:
                 body = await lines.run(self._lines, principal, line.endpoint, raw, request_id)
                 return True, lines.succeeded(line.custom_id, request_id, body)
             except TollgateError as exc:
-                if not lines.is_retried(exc) or tries == self._settings.max_attempts:
+                metered = lines.was_metered(exc)
+                failures += metered
+                spent = failures >= self._settings.max_attempts if metered else time.monotonic() >= give_up
+                if not lines.is_retried(exc) or spent:
                     return False, lines.failed(line.custom_id, request_id, exc)
-                if lines.was_metered(exc):
+                if metered:
                     attempt = await self._spend_attempt(line, attempt)
-                await asyncio.sleep(lines.retry_after(exc, self._settings.retry_seconds * tries))
-        raise AssertionError("unreachable: the last try returns")
+                await asyncio.sleep(lines.retry_after(exc, self._settings.retry_seconds * max(failures, 1)))
 
     async def _spend_attempt(self, line: ClaimedLine, attempt: int) -> int:
         async with self._sessions() as session, session.begin():

@@ -40,6 +40,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     with running_gateway(config, workdir) as url:
         with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as admin:
             keys = {name: add_customer(admin, name) for name in ("alice", "bob")}
+            one_at_a_time = {"customer": "alice", "name": "serial", "max_concurrency": 1}
+            keys["alice-serial"] = admin.post("/admin/keys", json=one_at_a_time).json()["key"]
         yield url, workdir, keys
 
 
@@ -140,6 +142,14 @@ def test_a_responses_batch_answers_response_objects(gateway: Any) -> None:
     response = answer["response"]["body"]
     assert response["object"] == "response" and response["status"] == "completed"
     assert response["output"][0]["content"][0]["text"] and response["usage"]["output_tokens"] > 0
+
+
+def test_a_key_allowed_one_request_at_a_time_has_its_batch_slowed_not_failed(gateway: Any) -> None:
+    sdk = client(gateway, "alice-serial")
+    batch = create(sdk, [chat_line(f"serial-{n}", f"one at a time {n}", model="sim-slow") for n in range(4)])
+    done = wait_for(sdk, batch.id, {"completed", "failed"})
+    assert done.request_counts is not None
+    assert (done.status, done.request_counts.completed, done.request_counts.failed) == ("completed", 4, 0)
 
 
 def test_lines_for_a_model_the_key_cannot_use_land_in_the_error_file(gateway: Any) -> None:
