@@ -33,6 +33,26 @@ def text_part(text: str) -> JSON:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
+def reasoning_part(text: str) -> JSON:
+    return {"type": "reasoning_text", "text": text}
+
+
+def reasoning_item(request_id: str, parts: list[JSON], status: str) -> Item:
+    return {
+        "id": f"rs_{request_id.removeprefix('req_')}",
+        "type": "reasoning",
+        "summary": [],
+        "content": parts,
+        "status": status,
+    }
+
+
+def reasoning_text(message: JSON) -> str | None:
+    """A reasoning model's thinking, as OpenAI-compatible engines (vLLM) add it to a chat message or delta."""
+    text = message.get("reasoning_content") or message.get("reasoning")
+    return text if isinstance(text, str) and text else None
+
+
 def message_item(request_id: str, parts: list[JSON], status: str) -> Item:
     return {"id": message_id(request_id), "type": "message", "status": status, "role": "assistant", "content": parts}
 
@@ -49,14 +69,16 @@ def call_item(request_id: str, index: int, call_id: str, name: str, arguments: s
 
 
 def output_items(request_id: str, message: JSON, finish_reason: str | None) -> list[Item]:
-    """A chat choice's message as output items: the text (or refusal) first, then each tool call."""
+    """A chat choice's message as output items: the reasoning, the text (or refusal), then each tool call."""
     status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
+    thinking = reasoning_text(message)
+    reasoning = [reasoning_item(request_id, [reasoning_part(thinking)], status)] if thinking else []
     parts: list[JSON] = []
     if message.get("content"):
         parts.append(text_part(str(message["content"])))
     if message.get("refusal"):
         parts.append({"type": "refusal", "refusal": str(message["refusal"])})
-    items = [message_item(request_id, parts, status)] if parts else []
+    items = [*reasoning, message_item(request_id, parts, status)] if parts else reasoning
     for index, call in enumerate(message.get("tool_calls") or ()):
         function = call.get("function") or {}
         name, arguments = str(function.get("name", "")), str(function.get("arguments") or "")

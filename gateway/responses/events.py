@@ -4,7 +4,8 @@ The pipeline's relay yields chat chunks as SSE frames (metered, the usage chunk 
 this module reads them back and sends what OpenAI's Responses stream sends, numbered from 0 by
 ``sequence_number``: ``response.created``, ``response.in_progress``, per output item
 ``response.output_item.added`` … ``response.output_item.done`` (for text ``content_part.added``,
-``output_text.delta``/``.done``, ``content_part.done``; for a function call
+``output_text.delta``/``.done``, ``content_part.done``; for a reasoning model's thinking, sent by
+vLLM as ``reasoning_content``, the same with ``reasoning_text.delta``/``.done``; for a function call
 ``function_call_arguments.delta``/``.done``), then ``response.completed`` (``response.incomplete``
 when the answer was cut). An upstream failure mid-stream becomes an ``error`` event and
 ``response.failed``. The final response is handed to ``keep`` before ``response.completed`` leaves,
@@ -29,6 +30,10 @@ _decode = msgspec.json.Decoder(float_hook=Decimal).decode  # the usage's cost st
 _NOT_STORED = "The response was generated but could not be stored; retry, or send 'store': false."
 log = logging.getLogger("tollgate.errors")
 Keep = Callable[[JSON], Awaitable[None]]
+# The items of one growing part: their events' names, whether those carry logprobs, how each is made.
+_TEXT_EVENTS = {"message": "response.output_text", "reasoning": "response.reasoning_text"}
+_LOGPROBS: dict[str, dict[str, Any]] = {"message": {"logprobs": []}, "reasoning": {}}
+_NEW_ITEM = {"message": answer.message_item, "reasoning": answer.reasoning_item}
 
 
 class ResponseEvents:
@@ -41,7 +46,7 @@ class ResponseEvents:
         self._keep = keep
         self._sequence = 0
         self._output: list[JSON] = []
-        self._message: JSON | None = None  # the open message item
+        self._open: JSON | None = None  # the open message or reasoning item
         self._calls: dict[int, JSON] = {}  # chat tool-call index -> its open function_call item
         self._finish_reason: str | None = None
         self._usage: JSON = {}
@@ -90,26 +95,30 @@ class ResponseEvents:
         events: list[bytes] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            thinking = answer.reasoning_text(delta)
+            if thinking:
+                events.extend(self._text("reasoning", thinking))
             if delta.get("content"):
-                events.extend(self._text(str(delta["content"])))
+                events.extend(self._text("message", str(delta["content"])))
             for call in delta.get("tool_calls") or ():
                 events.extend(self._call(call))
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
         return events
 
-    def _text(self, delta: str) -> list[bytes]:
-        events = []
-        if self._message is None:
-            self._message = answer.message_item(self._request_id, [], "in_progress")
-            self._output.append(self._message)
-            events.append(self._added(self._message))
-            part = answer.text_part("")
-            self._message["content"].append(part)
-            events.append(self._part("response.content_part.added", part))
-        self._message["content"][0]["text"] += delta
-        at = self._where(self._message)
-        events.append(self._event("response.output_text.delta", **at, content_index=0, delta=delta, logprobs=[]))
+    def _text(self, kind: str, delta: str) -> list[bytes]:
+        """A delta of the open ``message`` or ``reasoning`` item's one part, the item opened first."""
+        events = self._close_open() if self._open is not None and self._open["type"] != kind else []
+        if self._open is None:
+            self._open = _NEW_ITEM[kind](self._request_id, [], "in_progress")
+            self._output.append(self._open)
+            events.append(self._added(self._open))
+            part = answer.text_part("") if kind == "message" else answer.reasoning_part("")
+            self._open["content"].append(part)
+            events.append(self._part("response.content_part.added", part, self._open))
+        self._open["content"][0]["text"] += delta
+        at = {**self._where(self._open), "content_index": 0}
+        events.append(self._event(f"{_TEXT_EVENTS[kind]}.delta", **at, delta=delta, **_LOGPROBS[kind]))
         return events
 
     def _call(self, call: JSON) -> list[bytes]:
@@ -118,7 +127,7 @@ class ResponseEvents:
         function = call.get("function") or {}
         item = self._calls.get(index)
         if item is None:
-            events.extend(self._close_message())
+            events.extend(self._close_open())
             call_id, name = str(call.get("id", "")), str(function.get("name", ""))
             item = answer.call_item(self._request_id, index, call_id, name, "", "in_progress")
             self._calls[index] = item
@@ -131,7 +140,7 @@ class ResponseEvents:
         return events
 
     def _close_all(self) -> list[bytes]:
-        events = self._close_message()
+        events = self._close_open()
         status = "incomplete" if self._finish_reason == "length" else "completed"
         for item in self._calls.values():
             item["status"] = status
@@ -141,17 +150,18 @@ class ResponseEvents:
         self._calls.clear()
         return events
 
-    def _close_message(self) -> list[bytes]:
-        message, self._message = self._message, None
-        if message is None:
+    def _close_open(self) -> list[bytes]:
+        item, self._open = self._open, None
+        if item is None:
             return []
-        message["status"] = "incomplete" if self._finish_reason == "length" else "completed"
-        part = message["content"][0]
-        at = self._where(message)
+        item["status"] = "incomplete" if self._finish_reason == "length" else "completed"
+        part = item["content"][0]
+        at = {**self._where(item), "content_index": 0}
+        done = f"{_TEXT_EVENTS[item['type']]}.done"
         return [
-            self._event("response.output_text.done", **at, content_index=0, text=part["text"], logprobs=[]),
-            self._part("response.content_part.done", part, message),
-            self._done(message),
+            self._event(done, **at, text=part["text"], **_LOGPROBS[item["type"]]),
+            self._part("response.content_part.done", part, item),
+            self._done(item),
         ]
 
     def _failed(self, error: JSON) -> list[bytes]:
@@ -171,9 +181,8 @@ class ResponseEvents:
     def _done(self, item: JSON) -> bytes:
         return self._event("response.output_item.done", output_index=self._output.index(item), item=item)
 
-    def _part(self, kind: str, part: JSON, message: JSON | None = None) -> bytes:
-        at = self._where(message or self._message or {})
-        return self._event(kind, **at, content_index=0, part=part)
+    def _part(self, kind: str, part: JSON, item: JSON) -> bytes:
+        return self._event(kind, **self._where(item), content_index=0, part=part)
 
 
 def _chunk(frame: bytes) -> JSON | None:

@@ -236,3 +236,38 @@ async def test_a_response_that_cannot_be_stored_ends_its_stream_failed() -> None
     events = _decoded([frame async for frame in ResponseEvents(_frames(chunks), skeleton, "req_k", keep)])
     assert [e["type"] for e in events][-3:] == ["response.output_item.done", "error", "response.failed"]
     assert events[-2]["code"] == "response_not_stored"
+
+
+async def test_a_reasoning_models_thinking_becomes_a_reasoning_item_before_the_text() -> None:
+    def delta(**fields: Any) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "delta": fields, "finish_reason": None}]}
+
+    chunks = [
+        delta(role="assistant", reasoning_content="Two and "),
+        delta(reasoning_content="two."),
+        delta(content="4"),
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    kept: list[dict[str, Any]] = []
+
+    async def keep(final: dict[str, Any]) -> None:
+        kept.append(final)
+
+    request, _ = _request()
+    skeleton = answer.skeleton(request, "req_r", "m", 1)
+    events = _decoded([frame async for frame in ResponseEvents(_frames(chunks), skeleton, "req_r", keep)])
+    assert [e["type"] for e in events][2:9] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
+    assert events[6]["text"] == "Two and two." and events[9]["item"]["type"] == "message"
+    streamed = kept[0]["output"]
+    whole = answer.output_items("req_r", {"reasoning_content": "Two and two.", "content": "4"}, "stop")
+    assert streamed == whole
+    assert [item["type"] for item in whole] == ["reasoning", "message"]
+    assert whole[0]["content"] == [{"type": "reasoning_text", "text": "Two and two."}]
