@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from billing.config import StripeSettings
 from billing.meter_sync import sync
 from billing.reconcile import last_day, reconcile_linked
-from billing.stripe_api import StripeApi
 from gateway.db.models import MeterEventRow
 from gateway.db.models.base import utcnow
+
+if TYPE_CHECKING:
+    from billing.stripe_api import StripeApi
 
 log = logging.getLogger("tollgate.billing")
 
@@ -32,7 +35,11 @@ class BillingJob:
         self.sessions = sessions
         self.settings = settings
         self._report_lag = report_lag  # seconds the oldest meter event has waited to be sent
-        self.api = StripeApi(settings)
+        # Stripe's SDK takes seconds to import: only a gateway that bills loads it, and the API's
+        # handlers can name this class without paying for it.
+        from billing.stripe_api import StripeApi
+
+        self.api: StripeApi = StripeApi(settings)
         self.healthy = True
         self._reconciled_at: dt.datetime | None = None
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.exceptions import HTTPException
 
 from gateway import health
@@ -17,13 +17,14 @@ from gateway.billing_api import endpoints as billing
 from gateway.core.errors import TollgateError
 from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
+from gateway.dependencies import DEPENDENCIES, require_admin, require_session
 from gateway.edge.asgi import Receive, Scope, Send
 from gateway.edge.errors import handle_http_exception, handle_tollgate_error, handle_undecodable, handle_unexpected
 from gateway.feedback import endpoints as feedback
 from gateway.files import endpoints as files
 from gateway.generation import endpoints as generation
 from gateway.generation import media_endpoints as media
-from gateway.generation import models_endpoints as openai
+from gateway.generation import models_endpoints as models
 from gateway.openapi import openapi_config
 from gateway.responses import endpoints as responses
 from gateway.routing import endpoints as routing_admin
@@ -47,16 +48,21 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
 
     return Litestar(
         route_handlers=[
-            *openai.ROUTES,
+            *models.ROUTES,
             *files.ROUTES,
             *batches.ROUTES,
             *feedback.ROUTES,
             *health.ROUTES,
-            *admin.ROUTES,
-            *routing_admin.ROUTES,
             *billing.ROUTES,
-            *dashboard.ROUTES,
+            Router(
+                path="/admin",
+                guards=[require_admin],
+                route_handlers=[*admin.ADMIN_ROUTES, *routing_admin.ADMIN_ROUTES, *billing.ADMIN_ROUTES],
+            ),
+            Router(path="/dashboard", route_handlers=dashboard.ROUTES),
+            Router(path="/dashboard", before_request=require_session, route_handlers=dashboard.SIGNED_IN_ROUTES),
         ],
+        dependencies=DEPENDENCIES,
         template_config=dashboard.TEMPLATES,
         lifespan=[lifespan],
         exception_handlers={

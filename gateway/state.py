@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import msgspec
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -45,11 +46,13 @@ from gateway.metrics import Metrics
 from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
+from gateway.routing import admin as routing_admin
 from gateway.routing import monitor
 from gateway.routing.rollouts import Rollouts, build_rollouts
 from gateway.routing.router import Router
 from gateway.routing.shared import SharedRouting
 from gateway.routing.table import RoutingTable
+from gateway.routing.wire import ReloadOut
 from gateway.settings import Settings
 from gateway.tokens import Tokenizer
 
@@ -100,6 +103,15 @@ class AppState:
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self.tasks.append(asyncio.create_task(work))
+
+    def reload_routing(self) -> ReloadOut:
+        """Read the config again (``POST /admin/reload``): backends, models and routing change; other
+        settings need a restart. A config that cannot be read changes nothing."""
+        settings, out = routing_admin.reload(self.router, self.reload, self.ctx)
+        self.settings = msgspec.structs.replace(
+            self.settings, backends=settings.backends, models=settings.models, routing=settings.routing
+        )
+        return out
 
 
 async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> AppState:

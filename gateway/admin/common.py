@@ -1,4 +1,4 @@
-"""What every part of the admin API shares: the admin-token guard, JSON in and out, the empty query."""
+"""What every part of the admin API shares: the admin-token check, JSON in and out, the empty query."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from typing import Any
 
 import msgspec
 from litestar import Response
-from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 
 from gateway.core.errors import AuthenticationFailed, PermissionDenied
-from gateway.dependencies import state_of
 from gateway.edge.bearer import bearer_matches
 from gateway.edge.errors import HttpRequest, request_id_of
 from gateway.protocol.decoding import decode_object
@@ -22,14 +19,15 @@ class NoQuery(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
-def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
-    token = state_of(connection).settings.admin_token
+def check_admin_token(token: str | None, authorization: str | None) -> None:
+    """The admin API's door (the ``/admin`` router's guard): 403 while no admin token is configured,
+    401 unless ``authorization`` bears it."""
     if not token:
         raise PermissionDenied(
             "The admin API is disabled: set admin_token in the config (or TOLLGATE_ADMIN_TOKEN) to enable it.",
             code="admin_api_disabled",
         )
-    if not bearer_matches(connection.headers.get("authorization"), token):
+    if not bearer_matches(authorization, token):
         raise AuthenticationFailed(
             "The admin API needs 'Authorization: Bearer <admin token>'; the token given is missing or wrong.",
             code="invalid_admin_token",

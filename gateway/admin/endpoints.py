@@ -1,14 +1,18 @@
 """The admin API under ``/admin``: customers, credits, keys, usage and price books, behind the admin token.
 
-Without an ``admin_token`` in the settings every route answers 403: the API is off, not open.
+``gateway/app.py`` mounts :data:`ADMIN_ROUTES` under ``/admin`` behind the admin-token guard: without an
+``admin_token`` in the settings every route answers 403 (the API is off, not open).
 """
 
 from __future__ import annotations
 
 import msgspec
-from litestar import Response, Router, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.admin.common import NoQuery, json_body, json_response, require_admin
+from gateway.admin import cache_purge
+from gateway.admin.common import NoQuery, json_body, json_response
 from gateway.admin.service import AdminService
 from gateway.admin.wire import (
     CachePurge,
@@ -21,142 +25,136 @@ from gateway.admin.wire import (
     PricePublish,
     UsageQuery,
 )
-from gateway.cache import admin as cache_admin
+from gateway.cache.service import ResponseCache
 from gateway.customers.credits import CreditService
-from gateway.dependencies import state_of
 from gateway.edge.errors import HttpRequest
 from gateway.metering import reports as usage_reports
 from gateway.protocol.decoding import validate, validate_query
+from gateway.settings import Settings
 
 
 class KeyQuery(msgspec.Struct, forbid_unknown_fields=True):
     customer: str | None = None
 
 
-def _service(request: HttpRequest) -> AdminService:
-    state = state_of(request)
-    models = [model.name for model in state.settings.models]
-    return AdminService(state.sessions, key_revoked=state.key_revoked, known_models=models)
-
-
 @post("/customers", opt={"body": CustomerCreate})
-async def create_customer(request: HttpRequest) -> Response[bytes]:
+async def create_customer(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
     body = validate(await json_body(request), CustomerCreate)
-    return json_response(request, await _service(request).create_customer(body), 201)
+    return json_response(request, await admin.create_customer(body), 201)
 
 
 @get("/customers", opt={"query": NoQuery})
-async def list_customers(request: HttpRequest) -> Response[bytes]:
+async def list_customers(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
     validate_query(request.query_params, NoQuery)
-    return json_response(request, await _service(request).list_customers())
+    return json_response(request, await admin.list_customers())
 
 
 @get("/customers/{name:str}")
-async def get_customer(request: HttpRequest, name: str) -> Response[bytes]:
-    return json_response(request, await _service(request).get_customer(name))
+async def get_customer(request: HttpRequest, name: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+    return json_response(request, await admin.get_customer(name))
 
 
 @patch("/customers/{name:str}", opt={"body": CustomerUpdate})
-async def update_customer(request: HttpRequest, name: str) -> Response[bytes]:
+async def update_customer(request: HttpRequest, name: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
     body = validate(await json_body(request), CustomerUpdate)
-    return json_response(request, await _service(request).update_customer(name, body))
+    return json_response(request, await admin.update_customer(name, body))
 
 
 @post("/customers/{name:str}/credits", opt={"body": CreditTopUp})
-async def add_credits(request: HttpRequest, name: str) -> Response[bytes]:
+async def add_credits(request: HttpRequest, name: str, credits: NamedDependency[CreditService]) -> Response[bytes]:
     """A top-up: 201 when it is added, 200 when its ``reference`` had been used (nothing is added)."""
     body = validate(await json_body(request), CreditTopUp)
-    added = await CreditService(state_of(request).sessions).top_up(name, body)
+    added = await credits.top_up(name, body)
     return json_response(request, added, 200 if added.replayed else 201)
 
 
 @get("/customers/{name:str}/credits", opt={"query": CreditQuery})
-async def show_credits(request: HttpRequest, name: str) -> Response[bytes]:
+async def show_credits(request: HttpRequest, name: str, credits: NamedDependency[CreditService]) -> Response[bytes]:
     query = validate_query(request.query_params, CreditQuery)
-    return json_response(request, await CreditService(state_of(request).sessions).show(name, query.limit))
+    return json_response(request, await credits.show(name, query.limit))
 
 
 @get("/credits", opt={"query": NoQuery})
-async def list_credits(request: HttpRequest) -> Response[bytes]:
+async def list_credits(request: HttpRequest, credits: NamedDependency[CreditService]) -> Response[bytes]:
     validate_query(request.query_params, NoQuery)
-    return json_response(request, await CreditService(state_of(request).sessions).overview())
+    return json_response(request, await credits.overview())
 
 
 @post("/keys", opt={"body": KeyCreate})
-async def create_key(request: HttpRequest) -> Response[bytes]:
+async def create_key(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
     body = validate(await json_body(request), KeyCreate)
-    return json_response(request, await _service(request).create_key(body), 201)
+    return json_response(request, await admin.create_key(body), 201)
 
 
 @get("/keys", opt={"query": KeyQuery})
-async def list_keys(request: HttpRequest) -> Response[bytes]:
+async def list_keys(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
     query = validate_query(request.query_params, KeyQuery)
-    return json_response(request, await _service(request).list_keys(query.customer))
+    return json_response(request, await admin.list_keys(query.customer))
 
 
 @post("/keys/{ref:str}/revoke", status_code=200)
-async def revoke_key(request: HttpRequest, ref: str) -> Response[bytes]:
-    return json_response(request, await _service(request).revoke_key(ref))
+async def revoke_key(request: HttpRequest, ref: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+    return json_response(request, await admin.revoke_key(ref))
 
 
 @delete("/keys/{ref:str}", status_code=200)
-async def delete_key(request: HttpRequest, ref: str) -> Response[bytes]:
+async def delete_key(request: HttpRequest, ref: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
     """Keys are never deleted (usage events name them): DELETE revokes."""
-    return json_response(request, await _service(request).revoke_key(ref))
+    return json_response(request, await admin.revoke_key(ref))
 
 
 @get("/usage", opt={"query": UsageQuery})
-async def usage(request: HttpRequest) -> Response[bytes]:
+async def usage(request: HttpRequest, sessions: NamedDependency[async_sessionmaker[AsyncSession]]) -> Response[bytes]:
     query = validate_query(request.query_params, UsageQuery)
-    return json_response(request, await usage_reports.report(state_of(request).sessions, query))
+    return json_response(request, await usage_reports.report(sessions, query))
 
 
 @get("/usage/events", opt={"query": EventQuery})
-async def usage_events(request: HttpRequest) -> Response[bytes]:
+async def usage_events(
+    request: HttpRequest, sessions: NamedDependency[async_sessionmaker[AsyncSession]]
+) -> Response[bytes]:
     query = validate_query(request.query_params, EventQuery)
-    return json_response(request, await usage_reports.events(state_of(request).sessions, query))
+    return json_response(request, await usage_reports.events(sessions, query))
 
 
 @get("/prices")
-async def current_prices(request: HttpRequest) -> Response[bytes]:
-    return json_response(request, await _service(request).current_prices())
+async def current_prices(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
+    return json_response(request, await admin.current_prices())
 
 
 @post("/prices", opt={"body": PricePublish})
-async def publish_prices(request: HttpRequest) -> Response[bytes]:
+async def publish_prices(request: HttpRequest, admin: NamedDependency[AdminService]) -> Response[bytes]:
     body = validate(await json_body(request), PricePublish)
-    return json_response(request, await _service(request).publish_prices(body), 201)
+    return json_response(request, await admin.publish_prices(body), 201)
 
 
 @post("/cache/purge", status_code=200)
-async def purge_cache(request: HttpRequest) -> Response[bytes]:
-    state = state_of(request)
+async def purge_cache(
+    request: HttpRequest,
+    sessions: NamedDependency[async_sessionmaker[AsyncSession]],
+    cache: NamedDependency[ResponseCache | None],
+    settings: NamedDependency[Settings],
+) -> Response[bytes]:
     body = validate(await json_body(request), CachePurge)
-    models = [model.name for model in state.settings.models]
-    return json_response(request, await cache_admin.purge(state.sessions, state.pipeline.cache, models, body))
+    models = [model.name for model in settings.models]
+    return json_response(request, await cache_purge.purge(sessions, cache, models, body))
 
 
-ROUTES = [
-    Router(
-        path="/admin",
-        guards=[require_admin],
-        route_handlers=[
-            create_customer,
-            list_customers,
-            get_customer,
-            update_customer,
-            add_credits,
-            show_credits,
-            list_credits,
-            create_key,
-            list_keys,
-            revoke_key,
-            delete_key,
-            usage,
-            usage_events,
-            current_prices,
-            publish_prices,
-            purge_cache,
-        ],
-    )
+ADMIN_ROUTES = [
+    create_customer,
+    list_customers,
+    get_customer,
+    update_customer,
+    add_credits,
+    show_credits,
+    list_credits,
+    create_key,
+    list_keys,
+    revoke_key,
+    delete_key,
+    usage,
+    usage_events,
+    current_prices,
+    publish_prices,
+    purge_cache,
 ]

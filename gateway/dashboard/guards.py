@@ -12,11 +12,12 @@ from typing import Any
 
 from litestar import Response, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from gateway.dashboard.session import COOKIE, LIFETIME_SECONDS, Session, SessionSigner
-from gateway.dependencies import state_of
+from gateway.dashboard.sign_in import SignInGuard
 from gateway.edge.errors import HttpRequest
 
 HOME = "/dashboard/usage"
@@ -31,22 +32,21 @@ SECURITY_HEADERS = {
 }
 
 
-def signer_of(request: HttpRequest) -> SessionSigner | None:
-    token = state_of(request).settings.admin_token
-    return SessionSigner(token) if token else None
-
-
-def session_of(request: HttpRequest) -> Session | None:
-    signer = signer_of(request)
+def session_of(request: HttpRequest, signer: SessionSigner | None) -> Session | None:
     return None if signer is None else signer.open(request.cookies.get(COOKIE))
 
 
 def page(
-    request: HttpRequest, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    request: HttpRequest,
+    signer: SessionSigner | None,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Template:
-    """A dashboard page, with what the layout needs: the CSRF token for forms (the sign-out button)."""
-    session = session_of(request)
-    signer = signer_of(request)
+    """A dashboard page, with what the layout needs: the CSRF token for forms (the sign-out button).
+    ``signer`` is None while the dashboard is off (no admin token)."""
+    session = session_of(request, signer)
     csrf = signer.csrf_token(session) if signer is not None and session is not None else ""
     return Template(
         template_name=name,
@@ -56,14 +56,15 @@ def page(
     )
 
 
-async def require_session(request: HttpRequest) -> Response[Any] | Template | None:
-    """``before_request`` of the signed-in pages: the sign-in form for strangers, 403 for a form
-    posted without this session's CSRF token."""
-    signer = signer_of(request)
+async def check_session(
+    request: HttpRequest, signer: SessionSigner | None, sign_in: SignInGuard
+) -> Response[Any] | Template | None:
+    """What the signed-in pages' ``before_request`` answers (``gateway.dependencies.require_session``):
+    the sign-in form for strangers, 403 for a form posted without this session's CSRF token, None to go on."""
     if signer is None:
         return _disabled(request)
     session = signer.open(request.cookies.get(COOKIE))
-    if session is None or await state_of(request).sign_in.is_revoked(session):
+    if session is None or await sign_in.is_revoked(session):
         return Redirect(LOGIN, status_code=HTTP_303_SEE_OTHER)
     if request.method != "GET":
         form = await request.form()
@@ -79,7 +80,7 @@ async def require_session(request: HttpRequest) -> Response[Any] | Template | No
 
 def _disabled(request: HttpRequest) -> Template:
     text = "The dashboard is disabled: set admin_token in the config (or TOLLGATE_ADMIN_TOKEN) to enable it."
-    return page(request, "message.html", {"title": "Dashboard disabled", "message": text}, 403)
+    return page(request, None, "message.html", {"title": "Dashboard disabled", "message": text}, 403)
 
 
 def _field(form: Any, name: str) -> str | None:
@@ -88,24 +89,27 @@ def _field(form: Any, name: str) -> str | None:
 
 
 @get("/login", sync_to_thread=False)
-def login_form(request: HttpRequest) -> Template:
-    if signer_of(request) is None:
+def login_form(request: HttpRequest, signer: NamedDependency[SessionSigner | None]) -> Template:
+    if signer is None:
         return _disabled(request)
-    return page(request, "login.html", {"title": "Sign in", "error": None})
+    return page(request, signer, "login.html", {"title": "Sign in", "error": None})
 
 
 @post("/login")
-async def login(request: HttpRequest) -> Response[Any] | Template:
-    signer = signer_of(request)
-    guard, address = state_of(request).sign_in, _address(request)
-    wait = await guard.retry_after(address)
+async def login(
+    request: HttpRequest, signer: NamedDependency[SessionSigner | None], sign_in: NamedDependency[SignInGuard]
+) -> Response[Any] | Template:
+    address = _address(request)
+    wait = await sign_in.retry_after(address)
     if wait is not None:
         error = f"Too many wrong tokens from this address; try again in {wait} s."
-        return page(request, "login.html", {"title": "Sign in", "error": error}, 429, {"retry-after": str(wait)})
+        return page(
+            request, signer, "login.html", {"title": "Sign in", "error": error}, 429, {"retry-after": str(wait)}
+        )
     given = _field(await request.form(), "token") or ""
     if signer is None or not signer.token_matches(given):
-        await guard.failed(address)
-        return page(request, "login.html", {"title": "Sign in", "error": "That is not the admin token."}, 401)
+        await sign_in.failed(address)
+        return page(request, signer, "login.html", {"title": "Sign in", "error": "That is not the admin token."}, 401)
     secure = request.url.scheme == "https"
     cookie = Cookie(
         key=COOKIE,
@@ -125,10 +129,12 @@ def _address(request: HttpRequest) -> str:
 
 
 @post("/logout")
-async def logout(request: HttpRequest) -> Response[Any]:
+async def logout(
+    request: HttpRequest, signer: NamedDependency[SessionSigner | None], sign_in: NamedDependency[SignInGuard]
+) -> Response[Any]:
     """Signs out for good: the session is revoked, so a copy of the cookie no longer opens any page."""
-    session = session_of(request)
+    session = session_of(request, signer)
     if session is not None:
-        await state_of(request).sign_in.revoke(session)
+        await sign_in.revoke(session)
     gone = Cookie(key=COOKIE, value="", path="/dashboard", max_age=0, expires=0, httponly=True, samesite="strict")
     return Redirect(LOGIN, status_code=HTTP_303_SEE_OTHER, cookies=[gone], headers=SECURITY_HEADERS)

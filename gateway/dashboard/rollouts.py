@@ -8,16 +8,17 @@ import datetime as dt
 from dataclasses import dataclass
 
 from litestar import Router, get, post
+from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.core.errors import TollgateError
 from gateway.dashboard.charts import Chart, Series
-from gateway.dashboard.guards import page, require_session
+from gateway.dashboard.guards import page
+from gateway.dashboard.session import SessionSigner
 from gateway.db.models import RolloutEvent, RolloutState
 from gateway.db.models.base import utcnow
-from gateway.dependencies import state_of
 from gateway.edge.errors import HttpRequest
 from gateway.feedback.repository import FeedbackRepository
 from gateway.routing import rollout_actions
@@ -64,36 +65,49 @@ async def model_page(sessions: async_sessionmaker[AsyncSession], model: str) -> 
     return ModelPage(model, state, events, await accuracy_chart(sessions, model, now), can_roll_back(state, now))
 
 
-async def _model(request: HttpRequest, model: str, status: int = 200, error: str | None = None) -> Template:
-    shown = await model_page(state_of(request).sessions, model)
+# What the pages take by injection (``gateway/dependencies.py``).
+Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+Signer = NamedDependency[SessionSigner | None]
+
+
+async def _model(
+    request: HttpRequest,
+    sessions: async_sessionmaker[AsyncSession],
+    signer: SessionSigner | None,
+    model: str,
+    status: int = 200,
+    error: str | None = None,
+) -> Template:
+    shown = await model_page(sessions, model)
     context = {"title": f"Model {model}", "nav": _nav(request), "shown": shown, "error": error}
-    return page(request, "model.html", context, status)
+    return page(request, signer, "model.html", context, status)
 
 
 @get("/rollouts")
-async def rollouts(request: HttpRequest) -> Template:
-    states = await RolloutStore(state_of(request).sessions).all()
-    return page(request, "rollouts.html", {"title": "Rollouts", "nav": _nav(request), "states": states})
+async def rollouts(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
+    states = await RolloutStore(sessions).all()
+    return page(request, signer, "rollouts.html", {"title": "Rollouts", "nav": _nav(request), "states": states})
 
 
 @get("/models/{model:str}")
-async def model(request: HttpRequest, model: str) -> Template:
-    return await _model(request, model)
+async def model(request: HttpRequest, model: str, sessions: Sessions, signer: Signer) -> Template:
+    return await _model(request, sessions, signer, model)
 
 
 @post("/models/{model:str}/rollback")
-async def roll_back(request: HttpRequest, model: str) -> Redirect | Template:
+async def roll_back(request: HttpRequest, model: str, sessions: Sessions, signer: Signer) -> Redirect | Template:
     try:
-        await rollout_actions.rollback(RolloutStore(state_of(request).sessions), model, "dashboard", utcnow())
+        await rollout_actions.rollback(RolloutStore(sessions), model, "dashboard", utcnow())
     except TollgateError as error:
-        return await _model(request, model, error.http_status, error.message)
+        return await _model(request, sessions, signer, model, error.http_status, error.message)
     return Redirect(f"/dashboard/models/{model}", status_code=HTTP_303_SEE_OTHER)
 
 
 def routes(navigation: list[tuple[str, str]]) -> list[Router]:
-    """The pages, under the dashboard's ``navigation`` (the header's links)."""
+    """The pages, under the dashboard's ``navigation`` (the header's links); mounted with the other
+    signed-in pages (``gateway.dashboard.endpoints.SIGNED_IN_ROUTES``)."""
     handlers = [rollouts, model, roll_back]
-    return [Router(path="/dashboard", before_request=require_session, route_handlers=handlers, opt={"nav": navigation})]
+    return [Router(path="/", route_handlers=handlers, opt={"nav": navigation})]
 
 
 def _nav(request: HttpRequest) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""Purging the response cache from the admin API."""
+"""Purging the response cache from the admin API (``POST /admin/cache/purge``)."""
 
 from __future__ import annotations
 
