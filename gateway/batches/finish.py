@@ -33,14 +33,10 @@ async def finish_ready(sessions: async_sessionmaker[AsyncSession]) -> int:
     finished = 0
     for batch_id in ready:
         async with sessions() as session, session.begin():
-            batch = await batches.lock_for_finishing(session, batch_id)
-            if batch is None:
-                continue  # another worker has it, or finished it meanwhile
-            if batch.status != "finalizing":
-                batch.status, batch.finalizing_at = "finalizing", utcnow()
+            await batches.mark_finalizing(session, batch_id, utcnow())
         async with sessions() as session, session.begin():
-            batch = await batches.lock_for_finishing(session, batch_id)
-            if batch is not None and batch.status == "finalizing":
+            batch = await batches.take_finalizing(session, batch_id)
+            if batch is not None:  # None: another worker finished it meanwhile
                 await _write_outputs(session, batch)
                 finished += 1
     return finished

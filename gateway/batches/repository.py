@@ -174,14 +174,28 @@ async def ready_to_finish(session: AsyncSession, now: dt.datetime) -> list[str]:
     return list((await session.scalars(query.order_by(Batch.created_at).limit(20))).all())
 
 
-async def lock_for_finishing(session: AsyncSession, batch_id: str) -> Batch | None:
-    """The batch, locked for this worker, unless another is finishing it or it is already finished."""
-    query = (
-        select(Batch)
-        .where(Batch.id == batch_id, Batch.status.in_(("in_progress", "cancelling", "finalizing")))
-        .with_for_update(skip_locked=True)
+async def mark_finalizing(session: AsyncSession, batch_id: str, now: dt.datetime) -> None:
+    """A running or cancelling batch enters ``finalizing`` (one already there, left by a worker that
+    died while writing its files, stays)."""
+    await session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status.in_(("in_progress", "cancelling")))
+        .values(status="finalizing", finalizing_at=now)
     )
-    batch: Batch | None = await session.scalar(query)
+
+
+async def take_finalizing(session: AsyncSession, batch_id: str) -> Batch | None:
+    """The batch, if still ``finalizing``, held by this transaction until it commits: the UPDATE locks the
+    row on Postgres and takes SQLite's write lock, so a second worker waits, then finds it finished."""
+    taken = await session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status == "finalizing")
+        .values(finalizing_at=Batch.finalizing_at)
+        .returning(Batch.id)
+    )
+    if taken.scalar_one_or_none() is None:
+        return None
+    batch: Batch | None = await session.get(Batch, batch_id, populate_existing=True)
     return batch
 
 

@@ -74,6 +74,16 @@ def wait_done(url: str, key: str, batch_id: str) -> Any:
     return batch
 
 
+def logged(workdir: Path) -> dict[str, tuple[int, str]]:
+    """Request id -> (status, cost) of each batch line in the gateway's access log (one per usage record)."""
+    metered = {}
+    for line in (workdir / "gateway.log").read_text().splitlines():
+        if line.startswith("{") and '"batch_req_' in line:
+            entry = json.loads(line)
+            metered[entry["request_id"]] = (entry["status"], entry["cost_usd"])
+    return metered
+
+
 def in_flight(replica: Upstream) -> dict[str, int]:
     answer: dict[str, int] = httpx.get(f"{replica.root}/_in_flight", timeout=5).json()
     return answer
@@ -125,10 +135,8 @@ def test_a_line_refused_upstream_is_tried_again_under_a_fresh_usage_id(setup: An
     replica.faults()
     assert (done.request_counts.completed, done.request_counts.failed) == (1, 0)
     first, second = (line_request_id(batch.id, "retry-0", attempt) for attempt in (0, 1))
-    metered = {}  # request id -> (status, cost), from the gateway's access log: one line per usage record
-    for line in (workdir / "gateway.log").read_text().splitlines():
-        if line.startswith("{") and '"batch_req_' in line:
-            entry = json.loads(line)
-            metered[entry["request_id"]] = (entry["status"], entry["cost_usd"])
+    deadline = time.monotonic() + 10
+    while not {first, second} <= set(metered := logged(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the access log is written a moment after the answer
     # The refused try was metered at no cost under the line's first id, the answer under the next.
     assert metered[first] == (429, "0.000000") and metered[second][0] == 200
