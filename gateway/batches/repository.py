@@ -95,18 +95,20 @@ async def claim(session: AsyncSession, worker: str, count: int, now: dt.datetime
             wanted = count - len(claimed)
             if wanted <= 0:
                 return claimed
-            lines = select(BatchLine.line).where(BatchLine.batch_id == batch_id, BatchLine.state == state)
+            free = BatchLine.state == state
             if state == "running":
-                lines = lines.where(BatchLine.lease_until < now)
+                free = and_(free, BatchLine.lease_until < now)
             # Selected (and locked) first, then updated by number: as a subquery of the UPDATE, Postgres
-            # may run the LIMIT again per row and take more lines than asked.
-            picked = lines.order_by(BatchLine.line).limit(wanted).with_for_update(skip_locked=True)
+            # may run the LIMIT again per row and take more lines than asked. The UPDATE checks again
+            # that each is free: SQLite has no row locks, and another process may have taken it.
+            picked = select(BatchLine.line).where(BatchLine.batch_id == batch_id, free)
+            picked = picked.order_by(BatchLine.line).limit(wanted).with_for_update(skip_locked=True)
             numbers = list((await session.scalars(picked)).all())
             if not numbers:
                 continue
             taken = await session.execute(
                 update(BatchLine)
-                .where(BatchLine.batch_id == batch_id, BatchLine.line.in_(numbers))
+                .where(BatchLine.batch_id == batch_id, BatchLine.line.in_(numbers), free)
                 .values(state="running", worker=worker, lease_until=until)
                 .returning(BatchLine.line, BatchLine.custom_id, BatchLine.model, BatchLine.body, BatchLine.attempt)
             )

@@ -1,6 +1,6 @@
 """Finishing batches in the database, on SQLite and Postgres: an expired batch reports its unrun lines
-as ``batch_expired``, a cancelled one keeps what ran, and two workers finishing at once write the
-output files once."""
+as ``batch_expired``, a cancelled one keeps what ran, two workers finishing at once write the output
+files once, and two claims racing never take the same line."""
 
 from __future__ import annotations
 
@@ -116,3 +116,18 @@ async def test_two_workers_finishing_at_once_write_the_outputs_once(sessions: Se
         left = await session.scalar(select(func.count()).where(BatchLine.state != "done"))
     assert sum(finished) == 1 and outputs == 1 and left == 0
     assert batch is not None and batch.status == "completed" and batch.completed_at is not None
+
+
+async def test_claims_racing_on_either_database_never_share_a_line(sessions: Sessions) -> None:
+    await _seed(sessions, 10)
+
+    async def claim(worker: str) -> set[int]:
+        async with sessions() as session, session.begin():
+            return {line.line for line in await batches.claim(session, worker, 6, utcnow(), 30)}
+
+    first, second = await asyncio.gather(claim("a"), claim("b"))
+    assert not first & second and len(first | second) <= 10
+    async with sessions() as session:
+        owners = (await session.execute(select(BatchLine.line, BatchLine.worker))).all()
+    assert {line for line, worker in owners if worker == "a"} == first
+    assert {line for line, worker in owners if worker == "b"} == second
