@@ -23,7 +23,7 @@ from gateway.protocol.batches import LineError, OutputLine
 log = logging.getLogger("tollgate.batches")
 
 _encode = msgspec.json.Encoder().encode
-_EXPIRED = LineError("batch_expired", "This request could not be executed before the completion window expired.")
+_EXPIRED = "This request could not be executed before the completion window expired."
 
 
 async def finish_ready(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -69,7 +69,9 @@ async def _write_outputs(session: AsyncSession, batch: Batch) -> None:
 
 def _expired_line(batch_id: str, line: BatchLine) -> OutputLine:
     return OutputLine(
-        id=line_request_id(batch_id, line.custom_id, line.attempt), custom_id=line.custom_id, error=_EXPIRED
+        id=line_request_id(batch_id, line.custom_id, line.attempt),
+        custom_id=line.custom_id,
+        error=LineError("batch_expired", _EXPIRED),
     )
 
 
