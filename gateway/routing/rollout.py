@@ -10,6 +10,7 @@ shared state (gateway/routing/rollouts.py); the others follow it.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -112,6 +113,8 @@ class Canary:
         self.state = "active"  # then "promoted" or "rolled_back"
         self.reason: str | None = None
         self.version = 0  # of the shared state this gateway follows; 0 before it has read it
+        # When this gateway took this rollout config up: of two configs, the one taken up last is judged.
+        self.taken_up = dt.datetime.now(dt.UTC)
         self.canary = Outcomes(rollout.window)
         self.stable = Outcomes(rollout.window)
         self._unshared: dict[str, Counts] = {CANDIDATE: collections.Counter(), STABLE: collections.Counter()}

@@ -82,6 +82,10 @@ class Rollouts:
 
     async def _pass(self, route: ModelRoute, canary: Canary) -> None:
         found = await self._current(canary)
+        if found.config != config_of(canary):  # a newer config's rollout: follow it, judge nothing
+            canary.take_unshared()
+            follow(canary, found)
+            return
         counts = canary.take_unshared()
         try:
             await self._tallies.add(canary.model, canary.version or found.version, counts)
@@ -107,12 +111,14 @@ class Rollouts:
             follow(canary, after)
 
     async def _current(self, canary: Canary) -> RolloutState:
-        """The shared state of this rollout; started (or started again, for a changed config) if need be."""
+        """The shared state of the model's rollout; started if need be, and started again for a config
+        taken up after the stored rollout started (a reload, a deploy). A gateway still on an older
+        config leaves the newer rollout alone: a deploy midway does not flap between the two."""
         config, now = config_of(canary), self._now()
         found = await self.store.get(canary.model)
         if found is None:
             await self.store.start(canary.model, config, canary.rollout.backend, canary.rollout.shares()[0], now)
-        elif found.config != config:
+        elif found.config != config and canary.taken_up > found.started_at:
             await self.store.restart(found, config, canary.rollout.backend, canary.rollout.shares()[0], now)
         else:
             return found

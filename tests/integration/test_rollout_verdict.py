@@ -249,3 +249,24 @@ async def test_after_the_window_the_previous_version_is_no_longer_restored(
         assert "it can no longer be restored in one step" in done.stderr
         await gateway.rollouts.tick(gateway.table)
         assert gateway.canary.state == "promoted"
+
+
+async def test_a_new_config_starts_the_rollout_afresh_once_and_gateways_still_on_the_old_one_follow_it(
+    sessions: tuple[str, async_sessionmaker[AsyncSession]],
+) -> None:
+    url, factory = sessions
+    clock = Clock()
+    async with deployment(url, clock, count=1) as (old,):
+        clock.at = dt.datetime.now(dt.UTC)  # configs are ordered by when gateways took them up: real time
+        await old.rollouts.tick(old.table)
+        async with deployment(url, clock, count=1, stages=[20, 100]) as (new,):  # a deploy midway
+            clock.at = dt.datetime.now(dt.UTC)
+            for _ in range(3):
+                await tick_together([old, new])
+            assert (new.canary.share, old.canary.share) == (0.2, 0.2)
+            old.serve(candidate=20, stable=20, failing=20)  # another rollout's outcomes: not judged
+            await tick_together([old, new])
+            assert old.canary.state == new.canary.state == "active"
+    events = await RolloutStore(factory).events("m")
+    assert [(e.action, e.to_share) for e in events] == [("started", 0.2), ("started", 0.1)]
+    assert events[0].reason == "the rollout config changed"
