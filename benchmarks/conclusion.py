@@ -12,6 +12,11 @@ ADDED_P50_TARGET_MS = 1.0  # core gateway issue: added p50 at c=1, one worker
 RPS_TARGET = 3000.0  # core gateway issue: requests per second at c=64, one worker
 METERED_SHARE_TARGET = 0.90  # metering issue: metered throughput over core throughput, same run
 _NOISE = 1.15  # throughput ratios below this are within this machine's run-to-run noise
+# Issue 19 (faster hot path), for the metered path at c=64: gateway CPU per request and per 8-event
+# stream (all its processes), and throughput over the pass-through reference's in the same run.
+METERED_CPU_TARGET_US = 250.0
+STREAM_CPU_TARGET_US = 600.0
+PASSTHROUGH_SHARE_TARGET = 0.6
 
 
 def _met(ok: bool) -> str:
@@ -28,6 +33,43 @@ def _core_target(result: VariantResult) -> str:
         f"{c64.added('p50_ms'):+.2f}/{c64.added('p99_ms'):+.2f} ms), {c64.gateway_cpu_us:,.0f} µs of gateway CPU "
         "per request."
     )
+
+
+def passthrough_of(results: list[VariantResult], server: Server) -> VariantResult | None:
+    """The pass-through reference measured on ``server`` in this run, if it was."""
+    return next((r for r in results if r.server == server and r.path == "passthrough"), None)
+
+
+def _faster(results: list[VariantResult]) -> list[str]:
+    """Issue 19's targets for the metered path: CPU per request and per stream, throughput against
+    the pass-through reference on the same server."""
+    lines = []
+    for result in (r for r in results if r.path == "metered"):
+        c64, s64 = result.phases["chat c=64"], result.phases["stream c=64"]
+        text = (
+            f"  - {result.label}: {c64.gateway_cpu_us:,.0f} µs of gateway CPU per request "
+            f"({_met(c64.gateway_cpu_us <= METERED_CPU_TARGET_US)}; {c64.loop_cpu_us:,.0f} on the loop thread), "
+            f"{s64.gateway_cpu_us:,.0f} µs per 8-event stream ({_met(s64.gateway_cpu_us <= STREAM_CPU_TARGET_US)}; "
+            f"{s64.loop_cpu_us:,.0f} on the loop thread)"
+        )
+        reference = passthrough_of(results, result.server)
+        if reference is not None:
+            share = result.rps / reference.rps
+            streams = s64.gateway.rps / reference.phases["stream c=64"].gateway.rps
+            text += (
+                f"; {result.rps:,.0f} req/s at c=64 against the pass-through's {reference.rps:,.0f} = **{share:.2f}×** "
+                f"({_met(share >= PASSTHROUGH_SHARE_TARGET)}; streams {streams:.2f}×; the pass-through itself "
+                f"{reference.phases['chat c=64'].gateway_cpu_us:,.0f} µs per request, "
+                f"{reference.phases['stream c=64'].gateway_cpu_us:,.0f} per stream)"
+            )
+        lines.append(text + ".")
+    if not lines:
+        return []
+    head = (
+        f"- Faster hot path (issue 19), metered at c=64: ≤ {METERED_CPU_TARGET_US:g} µs of gateway CPU per request, "
+        f"≤ {STREAM_CPU_TARGET_US:g} µs per 8-event stream, ≥ {PASSTHROUGH_SHARE_TARGET:g}× the pass-through's req/s:"
+    )
+    return [head, *lines]
 
 
 def _pair(results: list[VariantResult], server: Server) -> tuple[VariantResult, VariantResult] | None:
@@ -152,8 +194,9 @@ def conclusion(results: list[VariantResult]) -> list[str]:
     lines = [
         f"- Core gateway issue, one worker: added p50 ≤ {ADDED_P50_TARGET_MS:g} ms at c=1, "
         f"≥ {RPS_TARGET:,.0f} req/s at c=64 (non-streaming):",
-        *(_core_target(r) for r in results),
+        *(_core_target(r) for r in results if r.path != "passthrough"),
         *_metered_share(results),
+        *_faster(results),
     ]
     metered = [r for r in results if r.usage is not None]
     if metered:

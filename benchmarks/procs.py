@@ -18,6 +18,7 @@ from benchmarks.results import Server
 
 HOST = "127.0.0.1"
 FACTORY = "gateway.app:app_from_environment"
+PASSTHROUGH_FACTORY = "benchmarks.passthrough:app_from_environment"
 
 
 def log(message: str) -> None:
@@ -31,14 +32,15 @@ def free_port() -> int:
         return port
 
 
-def server_command(server: Server, port: int) -> list[str]:
-    """One worker, uvloop, no access log; uvicorn with httptools."""
+def server_command(server: Server, port: int, factory: str = FACTORY) -> list[str]:
+    """One worker, uvloop, no access log; uvicorn with httptools. ``factory`` builds the ASGI app:
+    the gateway, or the pass-through reference."""
     listen = ["--host", HOST, "--port", str(port)]
     if server == "uvicorn":
         options = "--loop uvloop --http httptools --no-access-log --log-level warning"
-        return [sys.executable, "-m", "uvicorn", "--factory", FACTORY, *listen, *options.split()]
+        return [sys.executable, "-m", "uvicorn", "--factory", factory, *listen, *options.split()]
     options = "--interface asgi --factory --loop uvloop --workers 1 --no-ws --no-access-log --log-level warning"
-    return [sys.executable, "-m", "granian", *options.split(), *listen, FACTORY]
+    return [sys.executable, "-m", "granian", *options.split(), *listen, factory]
 
 
 def upstream_command(port: int) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks.conclusion import conclusion
+from benchmarks.conclusion import conclusion, passthrough_of
 from benchmarks.results import PHASES, ROUNDS, VariantResult
 from benchmarks.usage import AFTER_SECONDS, LAG_INTERVAL_SECONDS, kib
 
@@ -86,7 +86,15 @@ def ms(value: float) -> str:
     return f"{value:+.2f}" if value == value else "n/a"  # NaN when a phase has no samples
 
 
-def _summary_row(result: VariantResult) -> str:
+def _reference_share(result: VariantResult, results: list[VariantResult], phase: str) -> str:
+    """The variant's throughput in ``phase`` over the pass-through reference's on the same server."""
+    reference = passthrough_of(results, result.server)
+    if reference is None or reference is result:
+        return "–"
+    return f"{result.phases[phase].gateway.rps / reference.phases[phase].gateway.rps:.2f}"
+
+
+def _summary_row(result: VariantResult, results: list[VariantResult]) -> str:
     c1, c64 = result.phases["chat c=1"], result.phases["chat c=64"]
     s1, s64 = result.phases["stream c=1"], result.phases["stream c=64"]
     cells = [
@@ -99,11 +107,13 @@ def _summary_row(result: VariantResult) -> str:
         f"{c64.gateway.rps:,.0f}",
         f"{c64.direct.rps:,.0f}",
         f"{c64.gateway.rps / c64.direct.rps:.3f}",
+        _reference_share(result, results, "chat c=64"),
         f"{c64.gateway_cpu_us:,.0f}",
         ms(s1.added("first_byte_p50_ms")),
         ms(s1.added("first_byte_p99_ms")),
         ms(s64.added("first_byte_p50_ms")),
         f"{s64.gateway.rps:,.0f}",
+        _reference_share(result, results, "stream c=64"),
         f"{s64.gateway_cpu_us:,.0f}",
         f"{result.other_cpu:.0%}",
     ]
@@ -175,10 +185,10 @@ def _journal_section(results: list[VariantResult]) -> list[str]:
 def render(results: list[VariantResult], head: Header) -> str:
     header = (
         "| server | path | added p50 c=1 (ms) | added p99 c=1 (ms) | added p50 c=64 (ms) "
-        "| added p99 c=64 (ms) | gateway req/s c=64 | direct req/s c=64 | gateway/direct | gateway CPU µs/req c=64 "
-        "| added TTFT p50 c=1 (ms) | added TTFT p99 c=1 (ms) | added TTFT p50 c=64 (ms) | gateway streams/s c=64 "
-        "| gateway CPU µs/stream c=64 | other load |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| added p99 c=64 (ms) | gateway req/s c=64 | direct req/s c=64 | gateway/direct | gateway/pass-through "
+        "| gateway CPU µs/req c=64 | added TTFT p50 c=1 (ms) | added TTFT p99 c=1 (ms) | added TTFT p50 c=64 (ms) "
+        "| gateway streams/s c=64 | streams/s gateway/pass-through | gateway CPU µs/stream c=64 | other load |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     detail = (
         "| variant | phase | target | requests | errors | req/s | p50 (ms) | p99 (ms) "
@@ -201,7 +211,7 @@ def render(results: list[VariantResult], head: Header) -> str:
         "## Summary",
         "",
         header,
-        *(_summary_row(r) for r in results),
+        *(_summary_row(r, results) for r in results),
         "",
         "## Conclusion",
         "",
@@ -223,7 +233,11 @@ _METHOD = (
     "generator (`benchmarks.load`) keeps N keep-alive connections busy. Paths: **core** = no key "
     "(`anonymous_customer`, no `Authorization` header) and no usage recorded (`meter_usage: false`); "
     "**metered** = a customer key from `tollgate keys create` sent as `Bearer`, every request metered into the "
-    "usage journal and drained into the variant's SQLite database. All variants run at once (idle "
+    "usage journal and drained into the variant's SQLite database; **passthrough** = not the gateway but the "
+    "reference it is held against (`benchmarks.passthrough`: the same server, one worker, relaying the body's "
+    "bytes to the upstream and the answer's back through the gateway's HTTP client, an `aiohttp` session, "
+    "parsing nothing); *gateway/pass-through* = the variant's throughput over the reference's in the same run. "
+    "All variants run at once (idle "
     "when not measured); each phase measures the upstream called directly and every variant in short slots "
     f"ordered first to last, then last to first, {ROUNDS} times over ({2 * ROUNDS} slots per target), each after "
     "a short untimed settling run, so that all see the same machine state on average: this machine's "

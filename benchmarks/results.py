@@ -10,8 +10,9 @@ from benchmarks.load import Summary
 from benchmarks.usage import LagEvidence, UsageCount
 
 Server = Literal["uvicorn", "granian"]
-PathKind = Literal["core", "metered"]
-PATHS: tuple[PathKind, ...] = ("core", "metered")
+# ``passthrough`` is the reference, not the gateway: ``benchmarks.passthrough`` on the same server.
+PathKind = Literal["passthrough", "core", "metered"]
+PATHS: tuple[PathKind, ...] = ("passthrough", "core", "metered")
 SERVERS: tuple[Server, ...] = ("uvicorn", "granian")
 
 

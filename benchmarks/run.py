@@ -4,7 +4,9 @@ One run starts the zero-latency upstream and, at once, one gateway (one worker) 
 variant, each with its own config, database and usage journal. The *core* path serves requests
 without a key (``anonymous_customer``) and records no usage (``meter_usage: false``); the *metered*
 path authenticates a customer key issued by ``tollgate keys create`` and meters every request into
-its journal and database. Every phase then measures the upstream called directly and each variant
+its journal and database; the *passthrough* path is the reference they are held against, not a
+gateway: ``benchmarks.passthrough``, the same server relaying bytes through the gateway's HTTP
+client, parsing nothing. Every phase then measures the upstream called directly and each variant
 in turn, first to last and back, :data:`ROUNDS` times in short slots, so that all see the same
 machine state on average (this machine's throughput drifts by a third from one second to the next);
 a metered variant's journal is then watched through one sustained run at c=64; the report
@@ -31,8 +33,10 @@ import msgspec
 import yaml
 
 from benchmarks.load import BenchError, Pool, Samples, Summary, cpu_snapshot, encode_request, summarize
+from benchmarks.passthrough import UPSTREAM_VARIABLE
 from benchmarks.procs import (
     HOST,
+    PASSTHROUGH_FACTORY,
     child_env,
     free_port,
     issue_key,
@@ -213,14 +217,20 @@ async def _start_gateways(
     workdir: Path,
     env: Mapping[str, str],
 ) -> list[Target]:
-    """Start every variant at once (each with its own config, database and journal) and wait for all."""
+    """Start every variant at once (each gateway with its own config, database and journal; the
+    pass-through reference with the upstream's address) and wait for all."""
     started = []
     for variant in variants:
         name = f"{variant.server}-{variant.path}"
-        config = write_config(workdir, name, upstream_port, variant.path)
-        key = issue_key(config, child_env(env, None)) if variant.path == "metered" else None
-        port, output = free_port(), workdir / f"{name}.log"
-        process = stack.enter_context(running(server_command(variant.server, port), child_env(env, config), output))
+        port, output, key = free_port(), workdir / f"{name}.log", None
+        if variant.path == "passthrough":
+            command, child = server_command(variant.server, port, PASSTHROUGH_FACTORY), child_env(env, None)
+            child[UPSTREAM_VARIABLE] = f"http://{HOST}:{upstream_port}"
+        else:
+            config = write_config(workdir, name, upstream_port, variant.path)
+            key = issue_key(config, child_env(env, None)) if variant.path == "metered" else None
+            command, child = server_command(variant.server, port), child_env(env, config)
+        process = stack.enter_context(running(command, child, output))
         started.append((variant.label, name, process, port, output, key))
     targets = []
     for label, name, process, port, output, key in started:
