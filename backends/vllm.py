@@ -23,6 +23,35 @@ _NOT_SERVED = frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.IMAG
 
 Strategy = Literal["least_outstanding", "round_robin", "latency", "affinity", "load_aware"]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(value: float | str) -> float:
+    """Seconds from a number of seconds or a string such as ``90s``, ``15m`` or ``1h``."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip().lower()
+        unit = _UNITS.get(text[-1:])
+        try:
+            seconds = float(text[:-1]) * unit if unit is not None else float(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a duration (seconds, or a number with s, m or h)") from None
+    if seconds <= 0:
+        raise ValueError(f"{value!r}: a duration must be more than zero")
+    return seconds
+
+
+class PoolControl(msgspec.Struct, forbid_unknown_fields=True):
+    """Where ``tollgate pool serve`` listens for the gateway's stop and start (``url``), and the token
+    both sides share: give it as ``${ENV}`` so it stays out of the file."""
+
+    url: str
+    token: str
+
+    def __post_init__(self) -> None:
+        if len(self.token) < 16:
+            raise ValueError("control.token must be at least 16 characters")
 
 
 class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
@@ -42,12 +71,44 @@ class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
     priority_scheduling: bool = False
     # How to start this pool's servers (``tollgate pool serve``, the Helm chart); one per url.
     launch: VLLMLaunch | None = None
+    # Scale to zero (docs/routing-vllm.md): with ``min_replicas: 0`` the pool sleeps once it has had
+    # no request for ``idle_after`` (seconds, or "15m"), and the next request wakes it, waiting at
+    # most ``max_cold_start_wait`` for a healthy replica (a fallback deployment serves meanwhile).
+    # It is stopped by ``tollgate pool serve`` (``control``), put to sleep by vLLM's own sleep mode
+    # (``sleep_mode``, GPU only: the weights leave the GPU, the process stays), or, with neither,
+    # left to an outside autoscaler (KEDA, on ``tollgate_pool_pending_requests``).
+    min_replicas: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    idle_after: float | str | None = None
+    max_cold_start_wait: float | str = 300.0
+    sleep_mode: bool = False
+    control: PoolControl | None = None
 
     def __post_init__(self) -> None:
         if not self.urls:
             raise ValueError("a vllm pool needs at least one url")
         if self.launch is not None and self.launch.scheduling == "priority":
             self.priority_scheduling = True
+        if self.launch is not None and self.sleep_mode:
+            self.launch.sleep_mode = True  # the servers must start with --enable-sleep-mode
+        duration_seconds(self.max_cold_start_wait)
+        if self.idle_after is not None:
+            duration_seconds(self.idle_after)
+        elif self.min_replicas == 0:
+            raise ValueError("min_replicas: 0 needs idle_after (how long without a request before the pool sleeps)")
+        if self.sleep_mode and self.control is not None:
+            raise ValueError("sleep_mode and control exclude each other: a sleeping server is not stopped")
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.min_replicas == 0
+
+    @property
+    def idle_seconds(self) -> float:
+        return duration_seconds(self.idle_after) if self.idle_after is not None else float("inf")
+
+    @property
+    def cold_start_wait(self) -> float:
+        return duration_seconds(self.max_cold_start_wait)
 
 
 class EngineLoad(msgspec.Struct, frozen=True):
@@ -90,12 +151,40 @@ class VLLMReplica(OpenAICompatibleBackend):
         )
         self.url = url.rstrip("/")
         self._root = self.url.removesuffix("/v1")
+        self._sleep_timeout = 120.0  # moving a large model's weights back to the GPU takes a while
 
     def supports(self, op: Operation) -> bool:
         return op not in _NOT_SERVED
 
     async def ready(self) -> bool:
         return await self._probe(f"{self._root}/health")
+
+    def serve_control(self, control: PoolControl) -> ServeControl:
+        """A client of the pool's ``tollgate pool serve`` control endpoint, on this replica's HTTP client."""
+        return ServeControl(self._http, control)
+
+    async def sleep(self, level: int = 1) -> None:
+        """vLLM's sleep mode (``--enable-sleep-mode``, ``VLLM_SERVER_DEV_MODE=1``): level 1 moves the
+        weights to CPU memory and drops the KV cache, so the GPU is free while the process stays."""
+        await self._control("POST", f"{self._root}/sleep", [("level", str(level))])
+
+    async def wake_up(self) -> bool:
+        """Weights first, then the KV cache (vLLM's order: the peak stays one of them); True once the
+        engine says it is fully awake (otherwise every tag is woken at once)."""
+        await self._control("POST", f"{self._root}/wake_up", [("tags", "weights")])
+        answer = await self._control("POST", f"{self._root}/wake_up", [("tags", "kv_cache")])
+        if answer.get("status") != "awake":
+            answer = await self._control("POST", f"{self._root}/wake_up", [])
+        return answer.get("status") == "awake"
+
+    async def _control(self, method: str, url: str, query: list[tuple[str, str]]) -> dict[str, object]:
+        """Raises aiohttp.ClientError (or TimeoutError) when the server cannot do it."""
+        headers = {k: v for k, v in self._headers.items() if k != "content-type"}
+        timeout = aiohttp.ClientTimeout(total=self._sleep_timeout)
+        async with self._http.request(method, url, params=query, headers=headers, timeout=timeout) as response:
+            response.raise_for_status()
+            answer = await response.json(content_type=None)
+        return answer if isinstance(answer, dict) else {}
 
     async def engine_load(self) -> EngineLoad | None:
         """The engine's load now, or None when ``/metrics`` cannot be read."""
@@ -116,3 +205,24 @@ class VLLMReplica(OpenAICompatibleBackend):
 
 def replicas_of(name: str, config: VLLMConfig, ctx: BackendContext) -> list[VLLMReplica]:
     return [VLLMReplica(name, url, config, ctx) for url in config.urls]
+
+
+class ServeControl:
+    """The gateway's side of ``tollgate pool serve``'s control endpoint: stop and start the pool's
+    replicas (``POST {url}/pool/stop``, ``POST {url}/pool/start``), with the shared bearer token."""
+
+    def __init__(self, http: aiohttp.ClientSession, control: PoolControl) -> None:
+        self._http = http
+        self._url = control.url.rstrip("/")
+        self._headers = {"authorization": f"Bearer {control.token}"}
+
+    async def stop(self) -> None:
+        await self._post("stop")
+
+    async def start(self) -> None:
+        await self._post("start")
+
+    async def _post(self, action: str) -> None:
+        timeout = aiohttp.ClientTimeout(total=60.0)  # stopping waits for the replicas to exit
+        async with self._http.post(f"{self._url}/pool/{action}", headers=self._headers, timeout=timeout) as response:
+            response.raise_for_status()

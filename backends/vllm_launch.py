@@ -23,6 +23,9 @@ class VLLMLaunch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     gpu_memory_utilization: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     enforce_eager: bool = False
     extra_args: list[str] = []
+    # vLLM's sleep mode: /sleep and /wake_up (a dev-mode endpoint, hence VLLM_SERVER_DEV_MODE=1).
+    # Set by the pool's own ``sleep_mode``.
+    sleep_mode: bool = False
     # Host only: the interpreter that has vLLM (its own virtual environment), and its environment.
     python: str | None = None
     env: dict[str, str] = {}
@@ -54,7 +57,14 @@ def server_args(launch: VLLMLaunch) -> list[str]:
         args += ["--gpu-memory-utilization", str(launch.gpu_memory_utilization)]
     if launch.enforce_eager:
         args.append("--enforce-eager")
+    if launch.sleep_mode:
+        args.append("--enable-sleep-mode")
     return args + launch.extra_args
+
+
+def server_env(launch: VLLMLaunch) -> dict[str, str]:
+    """The servers' environment beyond the host's: the launch's own, and what sleep mode needs."""
+    return {**launch.env, "VLLM_SERVER_DEV_MODE": "1"} if launch.sleep_mode else dict(launch.env)
 
 
 def visible_gpus(launch: VLLMLaunch, replica: int) -> str | None:

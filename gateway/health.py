@@ -47,8 +47,11 @@ async def readyz(
     names = list(table.pools)
     results = await asyncio.gather(*(_any_ready(table.pools[n].replicas) for n in names))
     backends = {name: ("ok" if ok else "unreachable") for name, ok in zip(names, results, strict=True)}
-    # Ready when every public model has at least one deployment that answers.
-    serving = all(any(backends[d.backend] == "ok" for d in m.deployments) for m in table.settings.models)
+    for name in names:  # a pool that scales to zero wakes on the next request (gateway/routing/wake.py)
+        if backends[name] != "ok" and table.pools[name].wake is not None:
+            backends[name] = "asleep"
+    # Ready when every public model has at least one deployment that answers (or wakes).
+    serving = all(any(backends[d.backend] in ("ok", "asleep") for d in m.deployments) for m in table.settings.models)
     reasons = [] if serving else ["a model has no deployment that answers"]
     body: Body = {"status": "ready"}
     if bearer_matches(request.headers.get("authorization"), settings.admin_token):

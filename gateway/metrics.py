@@ -26,6 +26,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 # What the gateway itself adds to a request: well under a millisecond when healthy.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# A pool's cold start: seconds for vLLM's sleep mode, minutes for a full start of a large model.
+COLD_START_BUCKETS = (1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900)
 # Accuracy feedback scores, 0 to 1: their mean (_sum / _count) is what the alert rule watches.
 FEEDBACK_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
@@ -47,6 +49,7 @@ class Metrics:
         self._routing()
         self._background()
         self._feedback()
+        self._pools()
 
     def _requests(self) -> None:
         by_route = ["model", "deployment", "status"]
@@ -237,6 +240,38 @@ class Metrics:
             buckets=FEEDBACK_BUCKETS,
             registry=self.registry,
         )
+
+    def _pools(self) -> None:
+        """Scale to zero (gateway/routing/wake.py): what an autoscaler and the cost of a pool read."""
+        self.pool_pending = Gauge(
+            "tollgate_pool_pending_requests",
+            "Requests for a pool in flight on it or waiting for it, and 1 while it wakes for requests"
+            " served by a fallback: KEDA scales a pool from zero on it.",
+            ["pool"],
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.pool_replicas_running = Gauge(
+            "tollgate_pool_replicas_running",
+            "A pool's replicas that take requests (0 while it sleeps), as the gateway sees them.",
+            ["pool"],
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self.pool_cold_start_seconds = Histogram(
+            "tollgate_pool_cold_start_seconds",
+            "From the first request for a sleeping pool to its first ready replica.",
+            ["pool"],
+            buckets=COLD_START_BUCKETS,
+            registry=self.registry,
+        )
+
+    def pool_state(self, pool: str, pending: int, running: int) -> None:
+        self.pool_pending.labels(pool).set(pending)
+        self.pool_replicas_running.labels(pool).set(running)
+
+    def pool_cold_start(self, pool: str, seconds: float) -> None:
+        self.pool_cold_start_seconds.labels(pool).observe(seconds)
 
     def queue_changed(self, pool: str, waiting: int) -> None:
         self.queue_depth.labels(pool).set(waiting)

@@ -1,5 +1,7 @@
 """``tollgate pool serve NAME``: start a vLLM pool's replicas on this host, one per configured url,
 wait until each answers ``/health``, then keep them running until told to stop, and stop them all.
+A pool with ``control`` also listens there for the gateway, which stops it while idle and starts it
+again on the next request (scale to zero, :mod:`gateway.pools.control`).
 
 Each replica runs in a process group of its own, so that stopping it also stops the engine and
 worker processes vLLM starts beside its API server.
@@ -22,7 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from backends.vllm import VLLMConfig
-from backends.vllm_launch import VLLMLaunch, server_args, visible_gpus
+from backends.vllm_launch import VLLMLaunch, server_args, server_env, visible_gpus
+from gateway.pools.control import control_server, serve_in_thread
 from gateway.settings import ConfigError, Settings
 
 
@@ -56,7 +59,7 @@ def replica_command(launch: VLLMLaunch, url: str) -> list[str]:
 
 
 def replica_env(launch: VLLMLaunch, replica: int, environ: Mapping[str, str]) -> dict[str, str]:
-    env = {**environ, **launch.env}
+    env = {**environ, **server_env(launch)}
     gpus = visible_gpus(launch, replica)
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpus
@@ -122,13 +125,47 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)
 
 
-def supervise(replicas: list[Replica], stopping: threading.Event) -> int:
+class Fleet:
+    """The pool's replicas on this host, stopped and started again on the gateway's word."""
+
+    def __init__(self, name: str, config: VLLMConfig, launch: VLLMLaunch, environ: Mapping[str, str], logs: Path):
+        self.name = name
+        self._config = config
+        self._launch = launch
+        self._environ = environ
+        self._logs = logs
+        self._lock = threading.Lock()  # the control endpoint's threads and the supervisor
+        self.replicas: list[Replica] = []
+
+    def running(self) -> bool:
+        return bool(self.replicas)
+
+    def start(self) -> None:
+        with self._lock:
+            if not self.replicas:
+                self.replicas = start(self._config, self._launch, self._environ, self._logs)
+                _say(f"pool {self.name} starting")
+
+    def stop(self) -> None:
+        with self._lock:
+            replicas, self.replicas = self.replicas, []
+            if replicas:
+                stop(replicas)
+                _say(f"pool {self.name} replicas stopped")
+
+    def exited(self) -> Replica | None:
+        """A replica that exited on its own (not stopped by the gateway)."""
+        with self._lock:
+            return next((r for r in self.replicas if r.process.poll() is not None), None)
+
+
+def supervise(fleet: Fleet, stopping: threading.Event) -> int:
     """Block until asked to stop (0) or until a replica exits on its own (1)."""
     while not stopping.wait(1.0):
-        for replica in replicas:
-            if replica.process.poll() is not None:
-                print(f"replica {replica.url} exited with {replica.process.returncode}", file=sys.stderr)
-                return 1
+        replica = fleet.exited()
+        if replica is not None:
+            print(f"replica {replica.url} exited with {replica.process.returncode}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -137,16 +174,25 @@ def serve_pool(settings: Settings, name: str, environ: Mapping[str, str], logs: 
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    replicas = start(config, launch, environ, logs)
+    fleet = Fleet(name, config, launch, environ, logs)
+    control = control_server(config.control, fleet) if config.control is not None else None
+    serving = None
+    fleet.start()
     try:
-        wait_healthy(replicas, timeout)
+        wait_healthy(fleet.replicas, timeout)
         _say(f"pool {name} ready: {' '.join(config.urls)} (logs in {logs})")
-        code = supervise(replicas, stopping)
+        if control is not None:
+            serving = serve_in_thread(control)
+        code = supervise(fleet, stopping)
     except (RuntimeError, TimeoutError) as exc:
         print(f"tollgate: pool {name}: {exc}", file=sys.stderr)
         code = 1
     finally:
-        stop(replicas)
+        if control is not None:
+            if serving is not None:
+                control.shutdown()  # waits for serve_forever: only once it runs
+            control.server_close()
+        fleet.stop()
     _say(f"pool {name} stopped")
     return code
 

@@ -16,6 +16,7 @@ from gateway.routing.queue import WaitQueue
 from gateway.routing.replicas import Circuit, Replica
 from gateway.routing.shared import SharedRouting
 from gateway.routing.strategies import Choice, pick
+from gateway.routing.wake_control import wake_of
 
 Clock = Callable[[], float]
 
@@ -79,6 +80,8 @@ class Pool:
         )
         self._turn = itertools.count()
         self._random = random.Random()
+        # Scale to zero (gateway/routing/wake.py): None for a pool that never sleeps.
+        self.wake = wake_of(name, pool, self.replicas, clock) if pool else None
 
     def has_room(self) -> bool:
         now = self.clock()
@@ -94,7 +97,10 @@ class Pool:
         an answer from a doubtful replica beats a certain error.
 
         With Redis, the room and the queue are the whole deployment's (:mod:`gateway.routing.leases`);
-        while Redis cannot be asked, this gateway's own."""
+        while Redis cannot be asked, this gateway's own. A sleeping pool is woken first (and falls
+        back, or waits for it unless it is the ``last_resort``)."""
+        if self.wake is not None:
+            await self.wake.admit(last_resort)
         if self._bounds is not None and self.shared is not None:
             try:
                 return await self._acquire_shared(self.shared, self._bounds, priority, affinity, tried, last_resort)
@@ -163,8 +169,11 @@ class Pool:
     def waiting(self) -> int:
         """Requests of this gateway waiting for room (``tollgate_queue_depth``, ``GET /admin/routing``)."""
         here = len(self.queue) if self.queue is not None else 0
+        here += self.wake.waiting if self.wake is not None else 0  # waiting for the pool to wake
         return here + (self.shared.leases.waiting(self.name) if self.shared is not None else 0)
 
     def freed(self) -> None:
+        if self.wake is not None:
+            self.wake.touch()
         if self.queue is not None and len(self.queue) and self.has_room():
             self.queue.wake()

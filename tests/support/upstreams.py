@@ -41,8 +41,8 @@ class Upstream:
         return int(self.stats()["requests"])
 
 
-def start_upstream(name: str, log_dir: Path) -> Upstream:
-    port = free_port()
+def start_upstream(name: str, log_dir: Path, port: int | None = None) -> Upstream:
+    port = port or free_port()
     with (log_dir / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.faulty_upstream", "--port", str(port), "--name", name],

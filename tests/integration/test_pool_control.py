@@ -1,0 +1,131 @@
+"""What stops and starts a sleeping pool, over real HTTP: ``tollgate pool serve``'s control endpoint
+(bearer token, stop, start) driven by the gateway's client, and vLLM's sleep mode (``/sleep``,
+``/wake_up?tags=...``) driven through a pool's Wake, against a fake of vLLM's dev endpoints (the
+real ones need a GPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import aiohttp
+import httpx
+import msgspec
+import pytest
+
+from backends.base import BackendContext
+from backends.http import build_client
+from backends.vllm import PoolControl, ServeControl, VLLMConfig, replicas_of
+from gateway.pools.control import control_server, serve_in_thread
+from gateway.routing.config import BreakerSettings
+from gateway.routing.replicas import Replica
+from gateway.routing.wake import Phase
+from gateway.routing.wake_control import SleepMode, control_of, wake_of
+from gateway.tokens import Tokenizer
+from tests.fakes.threaded import serve_in_thread as serve_app
+from tests.fakes.vllm_sleep import FakeSleepingVLLM
+from tests.support.ports import free_port
+
+TOKEN = "control-token-0123456789"
+
+
+class FakeFleet:
+    name = "gpu"
+
+    def __init__(self) -> None:
+        self.up = True
+        self.calls: list[str] = []
+
+    def running(self) -> bool:
+        return self.up
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        self.up = False
+
+    def start(self) -> None:
+        self.calls.append("start")
+        self.up = True
+
+
+@pytest.fixture
+def control() -> Iterator[tuple[PoolControl, FakeFleet]]:
+    settings = PoolControl(url=f"http://127.0.0.1:{free_port()}", token=TOKEN)
+    fleet = FakeFleet()
+    server = control_server(settings, fleet)
+    serve_in_thread(server)
+    try:
+        yield settings, fleet
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_control_endpoint_wants_the_token(control: tuple[PoolControl, FakeFleet]) -> None:
+    settings, fleet = control
+    for headers in ({}, {"authorization": "Bearer wrong-token-0123456789"}, {"authorization": f"Basic {TOKEN}"}):
+        refused = httpx.post(f"{settings.url}/pool/stop", headers=headers)
+        assert refused.status_code == 401
+        assert httpx.get(f"{settings.url}/pool", headers=headers).status_code == 401
+    assert fleet.calls == [] and fleet.up
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(f"{settings.url}/pool/reboot", headers=auth).status_code == 404
+    assert httpx.get(f"{settings.url}/pool", headers=auth).json() == {"pool": "gpu", "state": "running"}
+
+
+async def test_the_gateway_stops_and_starts_the_pool(control: tuple[PoolControl, FakeFleet]) -> None:
+    settings, fleet = control
+    async with aiohttp.ClientSession() as http:
+        client = ServeControl(http, settings)
+        await client.stop()
+        assert fleet.calls == ["stop"] and not fleet.up
+        await client.start()
+        assert fleet.calls == ["stop", "start"] and fleet.up
+        with pytest.raises(aiohttp.ClientResponseError) as refused:  # another token: refused, nothing done
+            await ServeControl(http, PoolControl(url=settings.url, token="x" * 24)).stop()
+    assert refused.value.status == 401 and fleet.up
+
+
+def test_a_control_token_too_short_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError, match="at least 16"):
+        msgspec.convert({"url": "http://127.0.0.1:1", "token": "short"}, PoolControl)
+
+
+@pytest.fixture
+def sleepy() -> Iterator[tuple[FakeSleepingVLLM, str]]:
+    fake = FakeSleepingVLLM()
+    with serve_app(fake.app) as url:
+        yield fake, url
+
+
+async def test_sleep_mode_sleeps_and_wakes_every_replica_weights_first(sleepy: tuple[FakeSleepingVLLM, str]) -> None:
+    fake, url = sleepy
+    config = msgspec.convert(
+        {"urls": [f"{url}/v1"], "min_replicas": 0, "idle_after": "2s", "sleep_mode": True, "max_cold_start_wait": 5},
+        VLLMConfig,
+    )
+    http = build_client()
+    try:
+        ctx = BackendContext(http=http, tokens=Tokenizer())
+        replicas = [Replica(b.url, b, BreakerSettings()) for b in replicas_of("gpu", config, ctx)]
+        assert isinstance(control_of(config, replicas), SleepMode)
+        clock = [time.monotonic()]
+        wake = wake_of("gpu", config, replicas, lambda: clock[0])
+        assert wake is not None and wake.idle_after == 2.0
+        clock[0] += 2
+        assert wake.idle(busy=False)
+        await _until(lambda: fake.asleep == {"weights", "kv_cache"})
+        assert fake.calls == [("/sleep", [("level", "1")])]
+        await wake.admit(last_resort=True)
+        assert wake.phase is Phase.AWAKE and not fake.asleep
+        assert fake.calls[1:] == [("/wake_up", [("tags", "weights")]), ("/wake_up", [("tags", "kv_cache")])]
+    finally:
+        await http.close()
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
