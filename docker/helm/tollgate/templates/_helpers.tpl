@@ -30,10 +30,24 @@ app.kubernetes.io/component: gateway
 {{- $pools := dict -}}
 {{- range $name, $backend := .Values.config.backends -}}
 {{- if and (eq $backend.type "vllm") $backend.launch -}}
-{{- $_ := set $pools $name $backend.launch -}}
+{{- $launch := deepCopy $backend.launch -}}
+{{- if $backend.sleep_mode -}}{{/* as VLLMConfig does: the servers start with sleep mode and its endpoints */}}
+{{- $_ := set $launch "sleep_mode" true -}}
+{{- $_ := set $launch "env" (merge (dict "VLLM_SERVER_DEV_MODE" "1") ($launch.env | default dict)) -}}
+{{- end -}}
+{{- $_ := set $pools $name $launch -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml $pools -}}
+{{- end -}}
+
+{{/* Seconds from a duration as the config gives it: a number of seconds, or "90s", "15m", "1h". */}}
+{{- define "tollgate.seconds" -}}
+{{- $v := toString . -}}
+{{- if hasSuffix "h" $v -}}{{ mulf (trimSuffix "h" $v | float64) 3600 | ceil | int }}
+{{- else if hasSuffix "m" $v -}}{{ mulf (trimSuffix "m" $v | float64) 60 | ceil | int }}
+{{- else -}}{{ trimSuffix "s" $v | float64 | ceil | int }}
+{{- end -}}
 {{- end -}}
 
 {{/* The gateway's config, each served pool pointed at its Service. */}}
@@ -85,6 +99,9 @@ app.kubernetes.io/component: gateway
 {{- end }}
 {{- if $l.enforce_eager }}
 - --enforce-eager
+{{- end }}
+{{- if $l.sleep_mode }}
+- --enable-sleep-mode
 {{- end }}
 {{- range $l.extra_args }}
 - {{ . | quote }}
