@@ -1,12 +1,14 @@
-"""The Response object built from a chat completion's answer, as pure functions.
+"""The Response object built from a chat completion's answer: plain data in, plain data out (no I/O).
 
 Ids derive from the gateway's request id (``resp_…``, ``msg_…``, ``fc_…``), so a response, its
-items and its usage event name the same request. Usage takes the Responses shape, with Tollgate's
-``cost`` (USD, what the customer was charged) beside it, as chat's usage carries it.
+items and its usage event name the same request; a response id adds random digits. Usage takes
+the Responses shape, with Tollgate's ``cost`` (USD, what the customer was charged) beside it, as
+chat's usage carries it.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -18,7 +20,10 @@ _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"
 
 
 def response_id(request_id: str) -> str:
-    return f"resp_{request_id.removeprefix('req_')}"
+    """``resp_`` + the request id's digits + 16 random hex digits. Request ids count up; a stored
+    response is found by its id within its customer, so the id must not be guessable from another
+    (the keys of one customer, or the callers of an anonymous gateway, share its responses)."""
+    return f"resp_{request_id.removeprefix('req_')}{secrets.token_hex(8)}"
 
 
 def message_id(request_id: str) -> str:
