@@ -28,6 +28,7 @@ from billing.job import BillingJob
 from gateway.admin.common import check_admin_token
 from gateway.admin.service import AdminService
 from gateway.admission.redis_watch import RedisWatch
+from gateway.batches.lane import BatchLane
 from gateway.cache.service import ResponseCache
 from gateway.customers.credits import CreditService
 from gateway.dashboard.guards import check_session
@@ -136,6 +137,10 @@ def _sign_in(state: State) -> SignInGuard:
     return _app_state(state).sign_in
 
 
+def _batch_lane(state: State) -> BatchLane | None:
+    return _app_state(state).batch_lane
+
+
 def _provide(provider: Callable[..., Any]) -> Provide:
     # The providers only read what the lifespan built: nothing blocks, so nothing goes to a thread.
     return Provide(provider, sync_to_thread=False)
@@ -160,6 +165,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "credits": _provide(_credits),
     "signer": _provide(_signer),
     "sign_in": _provide(_sign_in),
+    "batch_lane": _provide(_batch_lane),
 }
 
 
