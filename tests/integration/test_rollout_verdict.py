@@ -193,10 +193,12 @@ async def test_a_candidate_scored_lower_by_customers_rolls_back_on_accuracy(
     assert [e.action for e in await RolloutStore(factory).events("m")] == ["rolled_back", "started"]
 
 
-def cli_rollback(tmp_path: Path, url: str, **rollout: Any) -> subprocess.CompletedProcess[str]:
+def cli_rollback(
+    tmp_path: Path, url: str, action: str = "rollback", **rollout: Any
+) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "tollgate.yaml"
     path.write_text(yaml.safe_dump(raw_config(url, **rollout)))
-    command = [sys.executable, "-m", "gateway", "rollout", "rollback", "m", "--config", str(path)]
+    command = [sys.executable, "-m", "gateway", "rollout", action, "m", "--config", str(path)]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -225,6 +227,9 @@ async def test_the_cli_restores_the_previous_version_within_the_window_on_every_
 
         again = cli_rollback(tmp_path, url, stages=[50, 100], stage_minutes=0)
         assert again.returncode == 1 and "already rolled back" in again.stderr
+        history = cli_rollback(tmp_path, url, "history", stages=[50, 100], stage_minutes=0)
+        assert [line.split()[2] for line in history.stdout.splitlines()[1:]] == ["rolled_back", "promoted", "started"]
+        assert "rolled back by cli: previous version restored" in history.stdout
     assert [(e.action, e.actor) for e in await RolloutStore(factory).events("m")][:2] == [
         ("rolled_back", "cli"),
         ("promoted", "judge"),
