@@ -375,3 +375,42 @@ def test_a_model_outside_the_keys_allow_list_is_indistinguishable_from_no_model(
     for existing in ("gpt-fake", "claude-fake", "embed-fake", "sim-image"):
         assert refusal(existing) == refusal("no-such-model")
     assert refusal("gpt-fake")["code"] == "model_not_found"
+
+
+MALFORMED: list[dict[str, Any]] = [
+    {"input": 7},
+    {"input": ["hello"]},
+    {"input": [{"role": "user", "content": 5}]},
+    {"input": [{"role": "user", "content": ["text"]}]},
+    {"input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+    {"input": [{"role": "assistant", "content": [{"type": "input_image", "image_url": "x"}]}]},
+    {"input": [{"type": "function_call_output", "call_id": "c", "output": 5}]},
+    {"input": [{"type": "function_call_output", "output": "x"}]},
+    {"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {"a": 1}}]},
+    {"tools": "lookup"},
+    {"tools": ["lookup"]},
+    {"tools": [{"type": "function", "name": "bad name!"}]},
+    {"tool_choice": "sometimes"},
+    {"tool_choice": {"type": "function"}},
+    {"text": {"format": {"name": "x"}}},
+    {"text": {"format": {"type": "yaml"}}},
+    {"metadata": {"k": 1}},
+    {"previous_response_id": 5},
+    {"stream": "yes"},
+    {"max_output_tokens": -1},
+    {"temperature": 3},
+    {"reasoning": {"effort": "maximal"}},
+    {"model": None},
+]
+
+
+@pytest.mark.parametrize("extra", MALFORMED, ids=[json.dumps(body) for body in MALFORMED])
+def test_a_malformed_request_is_a_400_that_changes_nothing(
+    alice: openai.OpenAI, sim_gateway: SimGateway, extra: dict[str, Any]
+) -> None:
+    before = sim_gateway.state_digest()
+    with pytest.raises(openai.BadRequestError) as refused:
+        alice.post("/responses", body={"model": "sim-chat", "input": "hello", **extra}, cast_to=dict)
+    error = refused.value.body
+    assert isinstance(error, dict) and error["type"] == "invalid_request_error" and error["param"]
+    assert sim_gateway.state_digest() == before
