@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, post
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.dependencies import state_of
 from gateway.edge.errors import HttpRequest, request_id_of
 from gateway.feedback.repository import FeedbackRepository
 from gateway.feedback.service import FeedbackService
 from gateway.feedback.wire import FeedbackIn
+from gateway.generation.pipeline import Pipeline
+from gateway.metrics import Metrics
 from gateway.protocol.decoding import decode_object, validate
+
+Sessions = async_sessionmaker[AsyncSession]
 
 _encode = msgspec.json.Encoder().encode
 
 
 @post("/v1/feedback", status_code=200)
-async def give_feedback(request: HttpRequest) -> Response[bytes]:
+async def give_feedback(
+    request: HttpRequest,
+    pipeline: NamedDependency[Pipeline],
+    sessions: NamedDependency[Sessions],
+    metrics: NamedDependency[Metrics],
+) -> Response[bytes]:
     """A key is required even where anonymous requests are served: feedback is of a customer's own answers."""
-    state = state_of(request)
-    principal = await state.pipeline.keys.authenticate(request.headers.get("authorization"))
+    principal = await pipeline.keys.authenticate(request.headers.get("authorization"))
     given = validate(decode_object(await request.body()), FeedbackIn)
-    out = await FeedbackService(FeedbackRepository(state.sessions), state.metrics).submit(principal, given)
+    out = await FeedbackService(FeedbackRepository(sessions), metrics).submit(principal, given)
     return Response(_encode(out), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 
