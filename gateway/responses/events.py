@@ -111,6 +111,8 @@ class ResponseEvents:
         events = self._close_open() if self._open is not None and self._open["type"] != kind else []
         if self._open is None:
             self._open = _NEW_ITEM[kind](self._request_id, [], "in_progress")
+            if any(each["id"] == self._open["id"] for each in self._output):  # text again after a call
+                self._open["id"] += f"_{len(self._output)}"
             self._output.append(self._open)
             events.append(self._added(self._open))
             part = answer.text_part("") if kind == "message" else answer.reasoning_part("")
@@ -172,14 +174,18 @@ class ResponseEvents:
             self._event("response.failed", response=failed),
         ]
 
+    def _index(self, item: JSON) -> int:
+        """The item's place in the output, by identity (two items may be equal)."""
+        return next(index for index, each in enumerate(self._output) if each is item)
+
     def _where(self, item: JSON) -> JSON:
-        return {"item_id": item["id"], "output_index": self._output.index(item)}
+        return {"item_id": item["id"], "output_index": self._index(item)}
 
     def _added(self, item: JSON) -> bytes:
-        return self._event("response.output_item.added", output_index=self._output.index(item), item=item)
+        return self._event("response.output_item.added", output_index=self._index(item), item=item)
 
     def _done(self, item: JSON) -> bytes:
-        return self._event("response.output_item.done", output_index=self._output.index(item), item=item)
+        return self._event("response.output_item.done", output_index=self._index(item), item=item)
 
     def _part(self, kind: str, part: JSON, item: JSON) -> bytes:
         return self._event(kind, **self._where(item), content_index=0, part=part)
