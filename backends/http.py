@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -43,17 +44,29 @@ def timeout(connect: float, read: float, total: float | None = None) -> aiohttp.
     return aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
 
 
-@contextlib.contextmanager
-def mapped_transport_errors(upstream: str) -> Iterator[None]:
-    """Turn aiohttp's transport exceptions into the most specific Tollgate error."""
-    try:
-        yield
-    except TimeoutError as exc:  # aiohttp's timeouts derive from these
-        raise UpstreamTimeout(f"upstream {upstream} timed out") from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc.os_error or exc}") from exc
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc or type(exc).__name__}") from exc
+class mapped_transport_errors:
+    """Turn aiohttp's transport exceptions into the most specific Tollgate error. A class, not a
+    ``contextlib.contextmanager``: it wraps every upstream call, and a generator costs a few
+    microseconds more to enter and leave."""
+
+    __slots__ = ("_upstream",)
+
+    def __init__(self, upstream: str) -> None:
+        self._upstream = upstream
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: TracebackType | None) -> None:
+        upstream = self._upstream
+        if exc is None:
+            return
+        if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from these
+            raise UpstreamTimeout(f"upstream {upstream} timed out") from exc
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc.os_error or exc}") from exc
+        if isinstance(exc, aiohttp.ClientError):
+            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc or type(exc).__name__}") from exc
 
 
 def status_error(upstream: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:

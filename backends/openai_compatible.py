@@ -103,9 +103,9 @@ class OpenAICompatibleBackend:
                 self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
             ) as chunks:
                 async for event in iter_events(chunks):
-                    if event.data.strip() == "[DONE]":
+                    if event.payload.strip() == b"[DONE]":
                         return
-                    chunk = decode_json(self.name, event.data.encode())
+                    chunk = decode_json(self.name, event.payload)
                     if "error" in chunk:
                         raise _stream_error(self.name, chunk)
                     check_chunk(op, chunk, self.name)

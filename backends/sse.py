@@ -1,4 +1,8 @@
-"""Reading Server-Sent Events from an upstream byte stream (the gateway writes them elsewhere)."""
+"""Reading Server-Sent Events from an upstream byte stream (the gateway writes them elsewhere).
+
+An event's data stays bytes, as it arrived: the JSON decoders take bytes, so decoding it to text only
+to encode it again would cost a copy each way for every chunk of every stream.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,22 @@ from dataclasses import dataclass
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _LINE_END = re.compile(rb"\r\n|\n|\r")
+_DATA = b"data: "
 
 
 @dataclass(frozen=True, slots=True)
 class ServerEvent:
     event: str
-    data: str
+    payload: bytes  # the event's data lines, joined by newlines, undecoded
+
+    @property
+    def data(self) -> str:
+        return self.payload.decode()
 
 
 def parse_event(raw: bytes) -> ServerEvent | None:
+    if raw.startswith(_DATA) and b"\n" not in raw and b"\r" not in raw:
+        return ServerEvent("message", raw[len(_DATA) :])  # one data line: nearly every event of every upstream
     event = "message"
     data: list[bytes] = []
     for line in _LINE_END.split(raw):
@@ -31,7 +42,7 @@ def parse_event(raw: bytes) -> ServerEvent | None:
             event = value.decode()
     if not data:
         return None
-    return ServerEvent(event, b"\n".join(data).decode())
+    return ServerEvent(event, b"\n".join(data))
 
 
 async def iter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerEvent]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Iterable, Mapping
-from typing import Any, TypeVar
+import types
+from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from gateway.core.errors import PayloadTooLarge
 
@@ -68,20 +69,76 @@ async def send_stream(
     content_type: bytes = b"text/event-stream",
 ) -> None:
     """Send a stream (by default, of events); a client disconnect cancels the iteration (and so the upstream)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": _headers(content_type, headers, [(b"cache-control", b"no-cache")]),
-        }
-    )
+    await unless_disconnected(receive, write_stream(send, chunks, headers, content_type))
 
-    async def pump() -> None:
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    await unless_disconnected(receive, pump())
+async def write_stream(
+    send: Send, chunks: AsyncIterable[bytes], headers: Mapping[str, str], content_type: bytes = b"text/event-stream"
+) -> None:
+    """Send a stream's head, then its chunks. Chunks that are ready one after another (the events of one
+    upstream read) leave in one write; what is held back goes out before the iteration waits for more,
+    so no chunk waits on the next. The last write ends the body. Await it under
+    :func:`unless_disconnected`, as :func:`send_stream` does."""
+    start = {"type": "http.response.start", "status": 200}
+    await send({**start, "headers": _headers(content_type, headers, [(b"cache-control", b"no-cache")])})
+    held: list[bytes] = []
+
+    async def flush() -> None:
+        body = b"".join(held)
+        held.clear()
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    iterator = aiter(chunks)
+    while True:
+        try:
+            held.append(await _flushing_before_waiting(anext(iterator), flush, held))
+        except StopAsyncIteration:
+            break
+    await send({"type": "http.response.body", "body": b"".join(held), "more_body": False})
+
+
+@types.coroutine
+def _flushing_before_waiting(
+    step: Awaitable[T], flush: Callable[[], Awaitable[None]], held: list[bytes]
+) -> Generator[Any, None, T]:
+    """``await step``, except that if ``step`` is about to wait while ``held`` is not empty,
+    ``flush()`` runs first. Asyncio cannot tell whether an awaitable would wait without awaiting
+    it, so this drives ``step`` by hand as ``await`` does: its first ``send(None)`` runs it up to its
+    first wait (a future it yields) or its end; the rest is :func:`_rest_of`."""
+    driven = step.__await__()
+    try:
+        waiting_on = driven.send(None)
+    except StopIteration as done:
+        return cast("T", done.value)
+    if held:
+        try:
+            yield from flush().__await__()
+        except BaseException as failure:  # (a cancellation: the client left) reaches ``step`` too, where it waits
+            try:
+                waiting_on = driven.throw(failure)  # raises what ``step`` raises: as a rule, ``failure``
+            except StopIteration:
+                raise failure from None
+            yield from _rest_of(driven, waiting_on)
+            raise failure from None
+    return (yield from _rest_of(driven, waiting_on))
+
+
+def _rest_of(driven: Generator[Any, None, T], waiting_on: Any) -> Generator[Any, None, T]:
+    """The rest of an ``await`` already begun, from where it waits on ``waiting_on``: what the task
+    sends in is sent on, what it throws in (a cancellation) is thrown on, as ``yield from`` does."""
+    while True:
+        try:
+            yield waiting_on
+        except BaseException as exc:
+            try:
+                waiting_on = driven.throw(exc)
+            except StopIteration as done:
+                return cast("T", done.value)
+        else:
+            try:
+                waiting_on = driven.send(None)
+            except StopIteration as done:
+                return cast("T", done.value)
 
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:

@@ -26,21 +26,28 @@ async def test_events_split_across_chunks_and_line_endings() -> None:
     whole = await _collect(stream)
     byte_by_byte = await _collect(*(stream[i : i + 1] for i in range(len(stream))))
     expected = [
-        ServerEvent("message", '{"a": 1}'),
-        ServerEvent("ping", "{}"),
-        ServerEvent("message", "line1\nline2"),
-        ServerEvent("message", "[DONE]"),
+        ServerEvent("message", b'{"a": 1}'),
+        ServerEvent("ping", b"{}"),
+        ServerEvent("message", b"line1\nline2"),
+        ServerEvent("message", b"[DONE]"),
     ]
     assert whole == expected and byte_by_byte == expected
 
 
 async def test_trailing_event_without_blank_line_is_kept() -> None:
-    assert await _collect(b"data: x\n\ndata: tail") == [ServerEvent("message", "x"), ServerEvent("message", "tail")]
+    assert await _collect(b"data: x\n\ndata: tail") == [ServerEvent("message", b"x"), ServerEvent("message", b"tail")]
 
 
 def test_parse_event_ignores_comments_and_keeps_colons_in_data() -> None:
     assert parse_event(b": keep-alive") is None
-    assert parse_event(b'data:{"url": "http://x"}') == ServerEvent("message", '{"url": "http://x"}')
+    assert parse_event(b'data:{"url": "http://x"}') == ServerEvent("message", b'{"url": "http://x"}')
+
+
+def test_data_is_kept_as_bytes_and_read_as_text_on_demand() -> None:
+    event = parse_event('data: {"text": "café"}'.encode())
+    assert event == ServerEvent("message", '{"text": "café"}'.encode())
+    assert event.data == '{"text": "café"}'
+    assert parse_event(b"event: ping\ndata: a\ndata: b") == ServerEvent("ping", b"a\nb")
 
 
 def test_writer_frames_compact_json_and_done() -> None:
