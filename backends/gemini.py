@@ -21,7 +21,6 @@ from backends.gemini_answers import StreamTranslator, status_error, to_chat_comp
 from backends.gemini_wire import model_path, to_embed_request, to_generate_request
 from backends.http import decode_json, mapped_transport_errors, probe
 from backends.openai_compatible import Timeouts
-from backends.redact import redacted
 from backends.sse import iter_events
 from gateway.core.errors import (
     UPSTREAM_AUTH_STATUSES,
@@ -29,6 +28,7 @@ from gateway.core.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
 )
+from gateway.core.redact import redacted
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 MAX_BATCH = 100  # requests in one batchEmbedContents call

@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from backends.redact import redacted
 from gateway.core.errors import (
     UPSTREAM_AUTH_STATUSES,
     UpstreamProtocolError,
@@ -24,6 +23,7 @@ from gateway.core.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from gateway.core.redact import redacted
 
 _FORWARDED_ERROR_HEADERS = ("retry-after",)
 log = logging.getLogger("tollgate.upstream")

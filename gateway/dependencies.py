@@ -7,9 +7,9 @@ registers :data:`DEPENDENCIES` once, on the application. Each provider reads one
 settings change on ``POST /admin/reload``). Endpoint modules never import this module, nor the state.
 
 Litestar injects nothing into guards and ``before_request`` hooks (litestar-org/litestar#1129), so the
-two that need the app state, the admin token's and the dashboard session's, are built here from the
-domain checks (:func:`gateway.admin.common.check_admin_token`, :func:`gateway.dashboard.guards.check_session`)
-and ``gateway/app.py`` sets them on the ``/admin`` and ``/dashboard`` routers.
+two that need the app state, the admin API's token check and the dashboard's session check
+(:func:`gateway.dashboard.guards.check_session`), are here, and ``gateway/app.py`` sets them on the
+``/admin`` and ``/dashboard`` routers.
 """
 
 from __future__ import annotations
@@ -25,15 +25,16 @@ from litestar.response import Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.job import BillingJob
-from gateway.admin.common import check_admin_token
 from gateway.admin.service import AdminService
 from gateway.admission.redis_watch import RedisWatch
 from gateway.batches.lane import BatchLane
 from gateway.cache.service import ResponseCache
+from gateway.core.errors import AuthenticationFailed, PermissionDenied
 from gateway.customers.credits import CreditService
 from gateway.dashboard.guards import check_session
 from gateway.dashboard.session import SessionSigner
 from gateway.dashboard.sign_in import SignInGuard
+from gateway.edge.bearer import bearer_matches
 from gateway.edge.errors import HttpRequest
 from gateway.generation.pipeline import Pipeline
 from gateway.keys.principal import Principal
@@ -170,8 +171,20 @@ DEPENDENCIES: dict[str, Provide] = {
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
-    """The ``/admin`` router's guard: 403 while the admin API is off, 401 without the admin token."""
-    check_admin_token(state_of(connection).settings.admin_token, connection.headers.get("authorization"))
+    """The ``/admin`` router's guard: 403 while no admin token is configured (the API is off, not
+    open), 401 unless the request bears it."""
+    token = state_of(connection).settings.admin_token
+    if not token:
+        raise PermissionDenied(
+            "The admin API is disabled: set admin_token in the config (or TOLLGATE_ADMIN_TOKEN) to enable it.",
+            code="admin_api_disabled",
+        )
+    if not bearer_matches(connection.headers.get("authorization"), token):
+        raise AuthenticationFailed(
+            "The admin API needs 'Authorization: Bearer <admin token>'; the token given is missing or wrong.",
+            code="invalid_admin_token",
+            headers={"www-authenticate": 'Bearer realm="tollgate-admin"'},
+        )
 
 
 async def require_session(request: HttpRequest) -> Response[Any] | Template | None:

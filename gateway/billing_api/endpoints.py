@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import webhooks
 from billing.job import BillingJob
-from gateway.admin.common import NoQuery, json_body, json_response
 from gateway.billing_api import service
 from gateway.billing_api.wire import CheckoutCreate, ReconcileQuery, WebhookReceived
 from gateway.core.errors import PermissionDenied
 from gateway.edge.errors import HttpRequest
+from gateway.edge.json_io import NoQuery, json_body, json_response
 from gateway.protocol.decoding import validate, validate_query
 from gateway.settings import Settings
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from backends.redact import identifier, redacted
+from gateway.core.redact import identifier, redacted
 
 # An upstream answering these refused the operator's provider credentials, not the client's.
 UPSTREAM_AUTH_STATUSES = (401, 403, 407)

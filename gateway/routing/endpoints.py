@@ -8,9 +8,9 @@ from collections.abc import Callable
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 
-from gateway.admin.common import json_response
 from gateway.edge.errors import HttpRequest
-from gateway.routing import admin as routing
+from gateway.edge.json_io import json_response
+from gateway.routing import admin as routing_admin
 from gateway.routing.rollouts import Rollouts
 from gateway.routing.router import Router
 from gateway.routing.wire import ReloadOut
@@ -18,7 +18,7 @@ from gateway.routing.wire import ReloadOut
 
 @get("/routing")
 async def show_routing(request: HttpRequest, router: NamedDependency[Router]) -> Response[bytes]:
-    return json_response(request, routing.overview(router))
+    return json_response(request, routing_admin.overview(router))
 
 
 @post("/reload", status_code=200)
@@ -33,7 +33,7 @@ async def reload_config(
 async def promote(
     request: HttpRequest, model: str, router: NamedDependency[Router], rollouts: NamedDependency[Rollouts]
 ) -> Response[bytes]:
-    return json_response(request, await routing.promote(router, rollouts, model))
+    return json_response(request, await routing_admin.promote(router, rollouts, model))
 
 
 @post("/models/{model:str}/rollout/rollback", status_code=200)
@@ -42,7 +42,7 @@ async def rollback(
 ) -> Response[bytes]:
     """Withdraws an active rollout's candidate, or restores a promoted one's previous version within
     ``keep_previous_hours`` (409 ``rollback_window_closed`` after)."""
-    return json_response(request, await routing.rollback(router, rollouts, model))
+    return json_response(request, await routing_admin.rollback(router, rollouts, model))
 
 
 ADMIN_ROUTES = [show_routing, reload_config, promote, rollback]

@@ -23,15 +23,13 @@ PACKAGES = ("gateway", "backends", "billing", "migrations")
 MAX_LINES = 400
 
 # The web layer besides the endpoint modules (``endpoints.py``, ``*_endpoints.py``): the app and its
-# providers, the OpenAPI schema, the ASGI edge, the operations endpoints, the dashboard's rollout
-# pages, and what the admin API's and the dashboard's handlers share (JSON responses; the sign-in
-# pages and page rendering).
+# providers, the OpenAPI schema, the HTTP edge (ASGI, error rendering, JSON in and out), the
+# operations endpoints, and the dashboard's other pages (sign-in and page rendering; rollouts).
 WEB = {
     "gateway/app.py",
     "gateway/dependencies.py",
     "gateway/openapi.py",
     "gateway/health.py",
-    "gateway/admin/common.py",
     "gateway/dashboard/guards.py",
     "gateway/dashboard/rollouts.py",
 }

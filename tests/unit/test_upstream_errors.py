@@ -8,8 +8,8 @@ import json
 import pytest
 
 from backends.http import status_error
-from backends.redact import redacted
 from gateway.core.errors import UpstreamStatusError, UpstreamUnreachable
+from gateway.core.redact import redacted
 
 LEAKS = [
     ("Incorrect API key provided: sk-proj-AbC123xyz***********9xQz.", ["sk-proj", "9xQz"]),
