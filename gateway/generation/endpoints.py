@@ -2,7 +2,8 @@
 
 These three carry nearly all the traffic, so they skip the web framework's request and response
 machinery (measured at about a fifth of the gateway's CPU per request: ``docs/benchmarks.md``).
-Everything else, errors included, looks exactly as it does on the Litestar routes.
+Everything else, errors included, looks exactly as it does on the Litestar routes. They get what
+they use as one object built with the app's state (:class:`Generation`), not the state itself.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from backends.base import Operation
 from gateway.cache.policy import TTL_HEADER, parse_controls
 from gateway.core.errors import MethodNotAllowed, TollgateError, UpstreamError
+from gateway.core.ids import RequestIds
 from gateway.edge import sse
 from gateway.edge.asgi import (
     ClientGone,
@@ -29,17 +32,21 @@ from gateway.edge.asgi import (
     header,
     read_body,
     send_bytes,
-    send_stream,
     unless_disconnected,
+    write_stream,
 )
-from gateway.generation.pipeline import Call
+from gateway.generation.pipeline import Call, Pipeline
+from gateway.keys.principal import Principal
 from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.decoding import decode_object, validate
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.limits import check_size
-from gateway.state import AppState
+
+if TYPE_CHECKING:
+    from gateway.observability.requests import RequestObserver
+    from gateway.state import AppState
 
 log = logging.getLogger("tollgate.errors")
 
@@ -61,11 +68,39 @@ ENDPOINTS = {
 }
 
 
+class Observed(Protocol):
+    """What answering any plain-ASGI request uses: request ids and the observer that counts and logs
+    it. :class:`Generation` has both, and so has the app state (the media and Responses endpoints')."""
+
+    @property
+    def ids(self) -> RequestIds: ...
+
+    @property
+    def observer(self) -> RequestObserver: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What the generation endpoints use, built once when the app starts (:meth:`of`) and handed to
+    :func:`serve` with every request. The two limits are settings that a reload leaves as they are."""
+
+    pipeline: Pipeline
+    observer: RequestObserver
+    ids: RequestIds
+    max_request_bytes: int
+    max_messages: int
+
+    @classmethod
+    def of(cls, state: AppState) -> Generation:
+        settings = state.settings
+        return cls(state.pipeline, state.observer, state.ids, settings.max_request_bytes, settings.max_messages)
+
+
 def answer_headers(
-    state: AppState, request_id: str, deployment: str, started: float, upstream_seconds: float
+    observed: Observed, request_id: str, deployment: str, started: float, upstream_seconds: float
 ) -> dict[str, str]:
     overhead = max(time.perf_counter() - started - upstream_seconds, 0.0)
-    state.observer.answer_started(overhead)
+    observed.observer.answer_started(overhead)
     return {
         "x-request-id": request_id,
         "x-tollgate-backend": deployment,
@@ -74,18 +109,18 @@ def answer_headers(
     }
 
 
-async def serve(state: AppState, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve(generation: Generation, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
     await answer_errors(
-        state,
+        generation,
         scope,
         send,
-        lambda rid, started, answer: _generate(state, endpoint, rid, started, scope, receive, answer),
+        lambda rid, started, answer: _generate(generation, endpoint, rid, started, scope, receive, answer),
     )
 
 
-async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handler) -> None:
+async def answer_errors(observed: Observed, scope: Scope, send: Send, handle: Handler) -> None:
     """Run ``handle(request_id, started, send)``, rendering what it raises as OpenAI's error envelope."""
-    request_id = state.ids.new()
+    request_id = observed.ids.new()
     started = time.perf_counter()
     answered = False
     begun: Message = {}  # the answer's start, once sent
@@ -109,7 +144,7 @@ async def answer_errors(state: AppState, scope: Scope, send: Send, handle: Handl
         error = exc if isinstance(exc, TollgateError) else _unexpected(scope, exc)
         if not isinstance(error, UpstreamError):  # upstream failures were metered, and observed, already
             seconds = time.perf_counter() - started
-            state.observer.refused(request_id, scope["path"], error.http_status, error.code, seconds)
+            observed.observer.refused(request_id, scope["path"], error.http_status, error.code, seconds)
         headers = {**error.headers, "x-request-id": request_id}
         await send_bytes(send, error.http_status, _encode(error.envelope()), headers)
 
@@ -139,17 +174,23 @@ def _unexpected(scope: Scope, exc: Exception) -> TollgateError:
 
 
 async def _generate(
-    state: AppState, endpoint: Endpoint, request_id: str, started: float, scope: Scope, receive: Receive, send: Send
+    generation: Generation,
+    endpoint: Endpoint,
+    request_id: str,
+    started: float,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
 ) -> None:
     if scope["method"] != "POST":
         raise MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}")
-    pipeline = state.pipeline
+    pipeline = generation.pipeline
     # Authenticate first: a request without a valid key learns nothing else.
     principal = await pipeline.authenticate(header(scope, b"authorization"))
-    raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
+    raw = decode_object(await read_body(scope, receive, generation.max_request_bytes))
     parsed = validate(raw, endpoint.model)
     parsed.check()
-    check_size(parsed, max_messages=state.settings.max_messages)
+    check_size(parsed, max_messages=generation.max_messages)
     stream = bool(getattr(parsed, "stream", False))
     wants_usage = bool(getattr(parsed, "wants_usage", False))
     controls = parse_controls(header(scope, b"cache-control"), header(scope, TTL_HEADER.encode()))
@@ -157,16 +198,23 @@ async def _generate(
     call = Call(request_id, endpoint.op, parsed.model, raw, stream, wants_usage, started, controls, region, session)
     # From here a client that leaves cancels the work, the upstream call with it (docs/hardening.md).
     if stream:
-        streaming = await unless_disconnected(receive, pipeline.stream(principal, call))
-        headers = answer_headers(state, request_id, streaming.deployment, started, streaming.upstream_seconds)
-        headers.update(streaming.headers)
-        await send_stream(send, receive, streaming.relay, headers)
+        await unless_disconnected(receive, _stream(generation, principal, call, send))
         return
     done = await unless_disconnected(receive, pipeline.complete(principal, call))
-    headers = answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
+    headers = answer_headers(generation, request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)
     await send_bytes(send, 200, _encode(done.body), headers)
+
+
+async def _stream(generation: Generation, principal: Principal, call: Call, send: Send) -> None:
+    """Open the stream and relay it, under one watch of the client from the request to the last byte."""
+    streaming = await generation.pipeline.stream(principal, call)
+    headers = answer_headers(
+        generation, call.request_id, streaming.deployment, call.started, streaming.upstream_seconds
+    )
+    headers.update(streaming.headers)
+    await write_stream(send, streaming.relay, headers)
 
 
 def endpoint_for(scope: Scope) -> Endpoint | None:
