@@ -21,7 +21,7 @@ from tests.fakes.openai_server import API_KEY
 from tests.support.gateway_process import create_key, running_gateway
 from tests.support.upstreams import Upstream, running_upstreams
 
-SLOW = 0.4  # seconds the replica takes per request
+SLOW = 1.0  # seconds the replica takes per request: long beside any overhead, so waiting a turn shows
 BATCH_PRIORITY = 1_000_000
 
 
@@ -109,7 +109,7 @@ def test_batch_lines_leave_the_interactive_share_free_and_go_last(setup: Any) ->
     # Two of the replica's four slots were the batch's at most; the two interactive requests found
     # the other two free and were answered in one slow turn, not behind the batch.
     assert in_flight(replica)["max_in_flight"] <= 4
-    assert max(waits) < 2 * SLOW, waits
+    assert max(waits) < 1.9 * SLOW, waits  # queued behind a batch line, one would take two turns
     priorities = httpx.get(f"{replica.root}/_stats", timeout=5).json()["priorities"]
     assert priorities.count(BATCH_PRIORITY) == 12 and priorities.count(0) == 2
 
