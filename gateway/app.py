@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException
 from gateway import health
 from gateway.admin import endpoints as admin
 from gateway.batches import endpoints as batches
-from gateway.billing_api import endpoints as billing
+from gateway.billing_api import endpoints as billing_api
 from gateway.core.errors import TollgateError
 from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
@@ -27,7 +27,7 @@ from gateway.generation import media_endpoints as media
 from gateway.generation import models_endpoints as models
 from gateway.openapi import openapi_config
 from gateway.responses import endpoints as responses
-from gateway.routing import endpoints as routing_admin
+from gateway.routing import endpoints as routing
 from gateway.settings import Settings, load_settings
 from gateway.state import close_state, start_state
 
@@ -54,11 +54,11 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
             *batches.ROUTES,
             *feedback.ROUTES,
             *health.ROUTES,
-            *billing.ROUTES,
+            *billing_api.ROUTES,
             Router(
                 path="/admin",
                 guards=[require_admin],
-                route_handlers=[*admin.ADMIN_ROUTES, *routing_admin.ADMIN_ROUTES, *billing.ADMIN_ROUTES],
+                route_handlers=[*admin.ADMIN_ROUTES, *routing.ADMIN_ROUTES, *billing_api.ADMIN_ROUTES],
             ),
             Router(path="/dashboard", route_handlers=dashboard.ROUTES),
             Router(path="/dashboard", before_request=require_session, route_handlers=dashboard.SIGNED_IN_ROUTES),
