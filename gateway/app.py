@@ -14,6 +14,7 @@ from gateway import health
 from gateway.admin import endpoints as admin
 from gateway.batches import endpoints as batches
 from gateway.billing_api import endpoints as billing_api
+from gateway.core import collector
 from gateway.core.errors import TollgateError
 from gateway.dashboard import endpoints as dashboard
 from gateway.db.migrate import migrate_on_start
@@ -42,9 +43,11 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
         state.reload = reload
         app.state.tollgate = state
         app.state.generation = generation.Generation.of(state)
+        thresholds = collector.settle_for_serving()
         try:
             yield
         finally:
+            collector.restore(thresholds)
             await close_state(state)
 
     return Litestar(
