@@ -9,6 +9,7 @@ models; no images and no speech. Which replica serves a request is the gateway's
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 import aiohttp
@@ -82,6 +83,9 @@ class VLLMConfig(msgspec.Struct, tag="vllm", forbid_unknown_fields=True):
     max_cold_start_wait: float | str = 300.0
     sleep_mode: bool = False
     control: PoolControl | None = None
+    # What one replica costs the operator per hour running (dollars): the pool's bill, spread over the
+    # requests it served and the idle rest (gateway/metering/pool_hours.py); a sleeping pool costs nothing.
+    gpu_hour_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.urls:
@@ -119,6 +123,7 @@ class EngineLoad(msgspec.Struct, frozen=True):
     kv_cache_usage: float = 0.0
     prefix_cache_queries: float = 0.0
     prefix_cache_hits: float = 0.0
+    requests_finished: float = 0.0  # a counter: requests the engine has finished since it started
 
 
 _GAUGES = {
@@ -127,6 +132,7 @@ _GAUGES = {
     "vllm:kv_cache_usage_perc": "kv_cache_usage",
     "vllm:prefix_cache_queries": "prefix_cache_queries",
     "vllm:prefix_cache_hits": "prefix_cache_hits",
+    "vllm:request_success": "requests_finished",
 }
 
 

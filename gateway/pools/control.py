@@ -1,7 +1,8 @@
 """The control endpoint of ``tollgate pool serve``: the gateway stops an idle pool and starts it again.
 
     GET  /pool          {"pool": NAME, "state": "running" | "stopped"}
-    POST /pool/stop     stops every replica (answers once they have exited)
+    POST /pool/stop     stops every replica (answers once they have exited); 409 while the engines
+                        did work within the pool's idle_after (another gateway still uses it)
     POST /pool/start    starts them again (answers at once; the gateway probes their /health)
 
 Every call needs ``Authorization: Bearer <control.token>`` (compared in constant time); anything
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from backends.vllm import PoolControl
 from gateway.edge.bearer import bearer_matches
+from gateway.pools.activity import Busy
 from gateway.settings import ConfigError
 
 
@@ -27,7 +29,9 @@ class Fleet(Protocol):
 
     def running(self) -> bool: ...
 
-    def stop(self) -> None: ...
+    def stop_idle(self) -> None:
+        """Stop the replicas unless their engines worked lately (raises :class:`Busy`)."""
+        ...
 
     def start(self) -> None: ...
 
@@ -50,11 +54,15 @@ def control_server(control: PoolControl, fleet: Fleet) -> ThreadingHTTPServer:
         def do_POST(self) -> None:
             if not self._allowed():
                 return
-            action = {"/pool/stop": fleet.stop, "/pool/start": fleet.start}.get(self._path())
+            action = {"/pool/stop": fleet.stop_idle, "/pool/start": fleet.start}.get(self._path())
             if action is None:
                 self._answer(404, {"error": "no such path"})
                 return
-            action()
+            try:
+                action()
+            except Busy as busy:
+                self._answer(409, {"error": f"not idle: {busy}"})
+                return
             self._answer(200, _state(fleet))
 
         def _path(self) -> str:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from backends.vllm import VLLMConfig
 from backends.vllm_launch import VLLMLaunch, server_args, server_env, visible_gpus
+from gateway.pools.activity import Activity
 from gateway.pools.control import control_server, serve_in_thread
 from gateway.settings import ConfigError, Settings
 
@@ -136,6 +137,8 @@ class Fleet:
         self._logs = logs
         self._lock = threading.Lock()  # the control endpoint's threads and the supervisor
         self.replicas: list[Replica] = []
+        # Watched only for a pool the gateway may stop when idle (min_replicas: 0).
+        self.activity = Activity(config.idle_seconds) if config.scales_to_zero else None
 
     def running(self) -> bool:
         return bool(self.replicas)
@@ -144,6 +147,8 @@ class Fleet:
         with self._lock:
             if not self.replicas:
                 self.replicas = start(self._config, self._launch, self._environ, self._logs)
+                if self.activity is not None:
+                    self.activity.started()
                 _say(f"pool {self.name} starting")
 
     def stop(self) -> None:
@@ -152,6 +157,18 @@ class Fleet:
             if replicas:
                 stop(replicas)
                 _say(f"pool {self.name} replicas stopped")
+
+    def stop_idle(self) -> None:
+        """The gateway's stop: refused (Busy) while the engines worked within ``idle_after``."""
+        if self.activity is not None:
+            self.activity.check_idle()
+        self.stop()
+
+    def look(self) -> None:
+        with self._lock:
+            roots = [replica.health_url.removesuffix("/health") for replica in self.replicas]
+        if roots and self.activity is not None:
+            self.activity.look(roots)
 
     def exited(self) -> Replica | None:
         """A replica that exited on its own (not stopped by the gateway)."""
@@ -162,6 +179,7 @@ class Fleet:
 def supervise(fleet: Fleet, stopping: threading.Event) -> int:
     """Block until asked to stop (0) or until a replica exits on its own (1)."""
     while not stopping.wait(1.0):
+        fleet.look()
         replica = fleet.exited()
         if replica is not None:
             print(f"replica {replica.url} exited with {replica.process.returncode}", file=sys.stderr)

@@ -151,6 +151,7 @@ class Wake:
                 await self.control.stop()
             except Exception as exc:  # still running: awake, and idle again from now
                 log.warning("pool %s could not be stopped, it stays awake: %s", self.pool, exc)
+                await self._probe()  # its replicas take requests again at once
                 self.last_active = self.clock()
                 self._awake()
 

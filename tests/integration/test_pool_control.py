@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import aiohttp
+import aiohttp.web
 import httpx
 import msgspec
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from backends.base import BackendContext
 from backends.http import build_client
 from backends.vllm import PoolControl, ServeControl, VLLMConfig, replicas_of
+from gateway.pools.activity import Activity, Busy
 from gateway.pools.control import control_server, serve_in_thread
 from gateway.routing.config import BreakerSettings
 from gateway.routing.replicas import Replica
@@ -35,12 +37,15 @@ class FakeFleet:
 
     def __init__(self) -> None:
         self.up = True
+        self.busy = False
         self.calls: list[str] = []
 
     def running(self) -> bool:
         return self.up
 
-    def stop(self) -> None:
+    def stop_idle(self) -> None:
+        if self.busy:
+            raise Busy("the engines worked 1 s ago (idle_after 60 s)")
         self.calls.append("stop")
         self.up = False
 
@@ -85,6 +90,63 @@ async def test_the_gateway_stops_and_starts_the_pool(control: tuple[PoolControl,
         with pytest.raises(aiohttp.ClientResponseError) as refused:  # another token: refused, nothing done
             await ServeControl(http, PoolControl(url=settings.url, token="x" * 24)).stop()
     assert refused.value.status == 401 and fleet.up
+
+
+async def test_a_pool_another_gateway_still_uses_is_not_stopped(control: tuple[PoolControl, FakeFleet]) -> None:
+    settings, fleet = control
+    fleet.busy = True
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientResponseError) as refused:  # the gateway's Wake keeps the pool awake
+            await ServeControl(http, settings).stop()
+        async with http.get(f"{settings.url}/pool", headers={"authorization": f"Bearer {TOKEN}"}) as state:
+            assert (await state.json())["state"] == "running"
+    assert refused.value.status == 409 and fleet.calls == []
+
+
+class Engine:
+    """A vLLM server's /metrics as the test sets it: running, waiting, finished requests."""
+
+    def __init__(self) -> None:
+        self.running = self.waiting = self.finished = 0
+        self.app = aiohttp.web.Application()
+        self.app.add_routes([aiohttp.web.get("/metrics", self.metrics)])
+
+    async def metrics(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        labels = '{model_name="tiny-llama",engine="0"}'
+        text = (
+            f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{labels} {self.running}.0\n"
+            f"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{labels} {self.waiting}.0\n"
+            "# HELP vllm:request_success_total Count of successfully processed requests.\n"
+            "# TYPE vllm:request_success_total counter\n"
+            f'vllm:request_success_total{{model_name="tiny-llama",finished_reason="stop"}} {self.finished}.0\n'
+        )
+        return aiohttp.web.Response(text=text, content_type="text/plain")
+
+
+def test_pool_serve_knows_the_engines_worked_from_their_own_metrics() -> None:
+    engine = Engine()
+    clock = [100.0]
+    activity = Activity(idle_after=10, clock=lambda: clock[0])
+    with serve_app(engine.app) as root:
+        activity.look([root])
+        clock[0] += 9
+        activity.check_idle()  # within the slack of the looks a second apart
+        engine.finished = 3  # another gateway's requests, answered between two looks
+        activity.look([root])
+        clock[0] += 5
+        with pytest.raises(Busy, match="worked 5 s ago"):
+            activity.check_idle()
+        engine.running = 1
+        clock[0] += 20
+        activity.look([root])  # one still running
+        with pytest.raises(Busy):
+            activity.check_idle()
+        engine.running = 0
+        activity.look([root])
+        clock[0] += 8
+        activity.check_idle()
+        activity.look([root, "http://127.0.0.1:9"])  # a server that cannot be read tells nothing
+        activity.check_idle()
 
 
 def test_a_control_token_too_short_is_refused() -> None:

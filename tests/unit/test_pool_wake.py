@@ -194,7 +194,7 @@ async def test_a_failed_stop_keeps_the_pool_awake_and_idle_from_then() -> None:
     clock.now += 60
     assert wake.idle(busy=False)
     await settle()
-    assert wake.phase is Phase.AWAKE
+    assert wake.phase is Phase.AWAKE and wake.running() == 2  # probed: its replicas take requests again
     assert not wake.idle(busy=False)  # the idle clock restarted with the failure
     clock.now += 60
     assert wake.idle(busy=False)
