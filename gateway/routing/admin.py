@@ -13,7 +13,7 @@ from gateway.routing.rollout import Canary
 from gateway.routing.rollouts import Rollouts, follow
 from gateway.routing.router import Router
 from gateway.routing.table import RoutingTable
-from gateway.routing.wire import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut
+from gateway.routing.wire import DeploymentOut, ReloadOut, ReplicaOut, RolloutOut, RoutingOut, SleepOut
 from gateway.settings import ConfigError, Settings
 
 
@@ -74,8 +74,23 @@ def _deployment_out(pool: Pool) -> DeploymentOut:
         )
         for r in pool.replicas
     ]
+    wake = pool.wake
+    sleep = (
+        None
+        if wake is None
+        else SleepOut(
+            phase=wake.phase.value,
+            seconds_in_phase=round(wake.clock() - wake.changed_at, 3),
+            last_cold_start_seconds=wake.last_cold_start,
+        )
+    )
     return DeploymentOut(
-        name=pool.name, region=pool.region, strategy=pool.strategy, queued=pool.waiting(), replicas=replicas
+        name=pool.name,
+        region=pool.region,
+        strategy=pool.strategy,
+        queued=pool.waiting(),
+        replicas=replicas,
+        sleep=sleep,
     )
 
 

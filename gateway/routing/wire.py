@@ -16,12 +16,21 @@ class ReplicaOut(msgspec.Struct, kw_only=True):
     engine_running: float | None
 
 
+class SleepOut(msgspec.Struct, kw_only=True):
+    """A pool that scales to zero (gateway/routing/wake.py): awake, asleep or waking, and since when."""
+
+    phase: str
+    seconds_in_phase: float
+    last_cold_start_seconds: float | None
+
+
 class DeploymentOut(msgspec.Struct, kw_only=True):
     name: str
     region: str | None
     strategy: str
     queued: int
     replicas: list[ReplicaOut]
+    sleep: SleepOut | None = None  # only for pools with min_replicas: 0
 
 
 class RolloutOut(msgspec.Struct, kw_only=True):

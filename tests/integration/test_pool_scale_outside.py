@@ -19,6 +19,7 @@ import pytest
 from tests.fakes.openai_server import API_KEY
 from tests.support.gateway_process import create_key, running_gateway
 from tests.support.ports import free_port
+from tests.support.sim_gateway import ADMIN_TOKEN
 from tests.support.upstreams import Upstream, running_upstreams, start_upstream
 
 PRICES = {"input_per_mtok": "2.50", "output_per_mtok": "10.00"}
@@ -48,6 +49,7 @@ def config(pool_port: int, fallback: Upstream, workdir: Path) -> dict[str, Any]:
             },
         ],
         "routing": {"health_interval": 0.2},
+        "admin_token": ADMIN_TOKEN,
         "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
     }
 
@@ -71,6 +73,13 @@ def ask(url: str, key: str, model: str) -> httpx.Response:
         headers={"authorization": f"Bearer {key}"},
         timeout=30,
     )
+
+
+def sleep_state(url: str) -> dict[str, Any]:
+    routing = httpx.get(f"{url}/admin/routing", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5).json()
+    (gpu,) = [d for d in routing["deployments"] if d["name"] == "gpu"]
+    sleep: dict[str, Any] = gpu["sleep"]
+    return sleep
 
 
 def until(condition: Any, within: float = 10.0) -> None:
@@ -98,6 +107,7 @@ def test_a_pool_at_zero_is_woken_by_demand_and_sleeps_when_idle(fallback: Upstre
         assert served.status_code == 200 and served.headers["x-tollgate-backend"] == "fallback"
         assert gauge(url, "tollgate_pool_pending_requests") == 1  # waking: KEDA's cue to scale from zero
         assert gauge(url, "tollgate_pool_replicas_running") == 0
+        assert sleep_state(url)["phase"] == "waking"
 
         replica = start_upstream("gpu-0", tmp_path, port)  # what KEDA would do
         try:
@@ -107,6 +117,8 @@ def test_a_pool_at_zero_is_woken_by_demand_and_sleeps_when_idle(fallback: Upstre
             assert gauge(url, "tollgate_pool_cold_start_seconds_count") >= 1
             assert gauge(url, "tollgate_pool_pending_requests") == 0
             until(lambda: gauge(url, "tollgate_pool_replicas_running") == 0)  # idle 2 s: asleep
+            asleep = sleep_state(url)
+            assert asleep["phase"] == "asleep" and asleep["last_cold_start_seconds"] > 0
         finally:
             replica.process.terminate()
             replica.process.wait(10)
