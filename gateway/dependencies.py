@@ -4,7 +4,7 @@ A handler declares what it needs as typed parameters named after the providers b
 (``sessions: NamedDependency[Sessions]``, ``router: NamedDependency[Router]`` ...); ``gateway/app.py``
 registers :data:`DEPENDENCIES` once, on the application. Each provider reads one part of the
 :class:`~gateway.state.AppState` built in the lifespan, at request time (the routing table and the
-settings change on ``POST /admin/reload``). Endpoint modules never import this module, nor the state.
+settings change on ``POST /admin/reload``). The handlers' modules import neither this module nor the state.
 
 Litestar injects nothing into guards and ``before_request`` hooks (litestar-org/litestar#1129), so the
 two that need the app state, the admin API's token check and the dashboard's session check
@@ -25,12 +25,12 @@ from litestar.response import Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing.job import BillingJob
+from gateway.admin.credits import CreditService
 from gateway.admin.service import AdminService
 from gateway.admission.redis_watch import RedisWatch
 from gateway.batches.lane import BatchLane
 from gateway.cache.service import ResponseCache
 from gateway.core.errors import AuthenticationFailed, PermissionDenied
-from gateway.customers.credits import CreditService
 from gateway.dashboard.guards import check_session
 from gateway.dashboard.session import SessionSigner
 from gateway.dashboard.sign_in import SignInGuard
@@ -50,8 +50,8 @@ from gateway.state import AppState
 
 
 def state_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AppState:
-    """The app state behind a connection: for the guards below and the ASGI endpoints, which
-    Litestar's injection does not reach. Route handlers take what they need as parameters."""
+    """The app state behind a connection, for the guards below (Litestar's injection does not reach
+    them); route handlers take what they need as parameters."""
     return _app_state(connection.app.state)
 
 

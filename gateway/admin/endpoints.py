@@ -11,7 +11,8 @@ from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.admin import cache_purge
+from gateway.admin import cache_purge, usage_reports
+from gateway.admin.credits import CreditService
 from gateway.admin.service import AdminService
 from gateway.admin.wire import (
     CachePurge,
@@ -25,10 +26,8 @@ from gateway.admin.wire import (
     UsageQuery,
 )
 from gateway.cache.service import ResponseCache
-from gateway.customers.credits import CreditService
 from gateway.edge.errors import HttpRequest
 from gateway.edge.json_io import NoQuery, json_body, json_response
-from gateway.metering import reports as usage_reports
 from gateway.protocol.decoding import validate, validate_query
 from gateway.settings import Settings
 

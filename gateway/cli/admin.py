@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.admin import usage_reports
 from gateway.admin.service import AdminService
 from gateway.admin.wire import KeyCreate, UsageQuery
 from gateway.cli import customers
@@ -22,7 +23,6 @@ from gateway.cli.runner import Commands, exit_status, run_command, settings_of, 
 from gateway.cli.tables import render
 from gateway.db import migrate
 from gateway.keys.terms import budget_text, limits_text
-from gateway.metering import reports as usage_reports
 from gateway.metering.rollup_rebuild import rebuild_rollups
 from gateway.protocol.decoding import validate
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from gateway.admin.credits import CreditService
 from gateway.admin.service import AdminService
 from gateway.admin.wire import CreditTopUp, CustomerCreate, CustomerOut, CustomerUpdate
 from gateway.cli.runner import Commands, run_command, when
 from gateway.cli.tables import render
-from gateway.customers.credits import CreditService
 from gateway.protocol.decoding import validate
 
 _NONE = "none"  # on `customers update`, lifts a limit

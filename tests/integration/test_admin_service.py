@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.admin.credits import CreditService
 from gateway.admin.service import AdminService
 from gateway.admin.wire import CreditTopUp, CustomerCreate, CustomerUpdate, KeyCreate
-from gateway.customers.credits import CreditService
 from gateway.keys import repository as api_keys
 from gateway.keys.material import hash_key
 
