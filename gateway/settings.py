@@ -91,6 +91,15 @@ class ModelCache(msgspec.Struct, forbid_unknown_fields=True):
     shared_across_customers: bool = False
 
 
+class Batching(msgspec.Struct, forbid_unknown_fields=True):
+    """An embeddings model's ``batching`` block: its requests to one deployment that arrive within
+    ``max_wait_ms`` of the first go upstream as one call of at most ``max_batch`` inputs
+    (gateway/routing/batching.py). Off unless set."""
+
+    max_wait_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 10
+    max_batch: Annotated[int, msgspec.Meta(ge=2, le=2048)] = 64
+
+
 class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     deployments: list[Deployment]
@@ -99,6 +108,7 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     pricing: Pricing | None = None
     limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
     cache: ModelCache | None = None
+    batching: Batching | None = None  # embeddings models only
     rollout: Rollout | None = None  # a canary taking a share of the traffic (gateway/routing/rollout.py)
     # Seconds to the first token on every deployment of this model, in place of each backend's
     # ``timeouts.first_token`` (120 by default): for a model whose answers are slow to start.
@@ -277,5 +287,7 @@ def _check_references(settings: Settings) -> None:
                 raise ConfigError(
                     f"{where}.deployments[{j}].backend: unknown backend {deployment.backend!r} (declared: {known})"
                 )
+        if model.batching is not None and model.kind != "embeddings":
+            raise ConfigError(f"{where}.batching: only an embeddings model batches its requests")
         if model.rollout is not None and model.rollout.backend not in settings.backends:
             raise ConfigError(f"{where}.rollout.backend: unknown backend {model.rollout.backend!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -17,6 +18,9 @@ from gateway.metering.meter import Charge
 from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import usd
 from gateway.routing.catalog import Route
+
+if TYPE_CHECKING:
+    from gateway.routing.batching import Batcher
 
 CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
 
@@ -38,9 +42,13 @@ def upstream_body(raw: JSON, route: Route) -> JSON:
     return body
 
 
-async def complete(route: Route, op: Operation, raw: JSON) -> Answer:
+async def complete(route: Route, op: Operation, raw: JSON, batcher: Batcher | None = None) -> Answer:
+    """``batcher``: the model's embeddings batches on this deployment (gateway/routing/batching.py)."""
     started = time.perf_counter()
-    body = await route.backend.request(op, upstream_body(raw, route))
+    if batcher is None:
+        body = await route.backend.request(op, upstream_body(raw, route))
+    else:
+        body = await batcher.request(route.backend, op, upstream_body(raw, route))
     elapsed = time.perf_counter() - started
     check_answer(op, body, route.deployment)
     if "model" in body:

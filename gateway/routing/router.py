@@ -196,7 +196,7 @@ async def _complete(route: Route, op: Operation, body: JSON, attempt: Attempt) -
     limit = attempt.target.first_token  # a whole answer's first token comes with its last
     try:
         async with asyncio.timeout(limit):
-            answer = await relay.complete(route, op, body)
+            answer = await relay.complete(route, op, body, attempt.target.batcher)
     except TimeoutError:
         raise UpstreamTimeout(f"upstream {route.deployment} sent no answer within {limit} s") from None
     attempt.done(None, answer.upstream_seconds)

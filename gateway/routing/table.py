@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import msgspec
 
-from backends.base import Backend, BackendContext, Operation
+from backends.base import Backend, BackendContext, Operation, TokenCounter
 from backends.registry import BackendConfig, build_replicas
 from backends.vllm import VLLMConfig, VLLMReplica
 from gateway.core.errors import UnsupportedOperation
+from gateway.routing.batching import Batcher
 from gateway.routing.catalog import Catalog
 from gateway.routing.config import Rollout
 from gateway.routing.pool import Clock, Pool
@@ -33,11 +34,15 @@ class Target:
     upstream_model: str
     canary: bool = False
     first_token: float | None = None  # seconds: the model's first_token_timeout, else the pool's
+    batcher: Batcher | None = None  # the model's embeddings batches on this deployment, if it batches
 
     @classmethod
-    def of(cls, pool: Pool, upstream_model: str, model: ModelSettings, *, canary: bool = False) -> Target:
+    def of(
+        cls, pool: Pool, upstream_model: str, model: ModelSettings, *, canary: bool = False, tokens: TokenCounter
+    ) -> Target:
         first_token = model.first_token_timeout if model.first_token_timeout is not None else pool.first_token
-        return cls(pool, upstream_model, canary, first_token)
+        batcher = None if model.batching is None else Batcher(model.batching, tokens)
+        return cls(pool, upstream_model, canary, first_token, batcher)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +70,16 @@ class RoutingTable:
         self.catalog = Catalog(settings, {name: pool.replicas[0].backend for name, pool in self.pools.items()})
         self.models: dict[str, ModelRoute] = {}
         for model in settings.models:
-            chain = tuple(Target.of(self.pools[d.backend], d.model, model) for d in model.deployments)
+            chain = tuple(
+                Target.of(self.pools[d.backend], d.model, model, tokens=ctx.tokens) for d in model.deployments
+            )
             rollout = model.rollout
             canary = canary_target = None
             if rollout is not None:
                 canary = _carried_canary(model.name, rollout, previous)
-                canary_target = Target.of(self.pools[rollout.backend], rollout.model, model, canary=True)
+                canary_target = Target.of(
+                    self.pools[rollout.backend], rollout.model, model, canary=True, tokens=ctx.tokens
+                )
             self.models[model.name] = ModelRoute(model.name, chain, canary, canary_target)
 
     def chain(self, model: str, op: Operation, region: str | None, draw: float) -> list[Target]:
