@@ -41,6 +41,7 @@ _DEFAULTS: dict[str, Any] = {
     "stop": [],
     "logit_bias": {},
     "tools": [],
+    "encoding_format": "float",
 }
 
 _encode = msgspec.json.Encoder(order="sorted").encode

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backends.base import JSON, Operation
+from gateway.cache import embeddings
 from gateway.core.errors import InvalidRequest
 from gateway.core.numbers import INT32_MAX, whole_number
 from gateway.settings import ModelCache
 
-CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS})
+CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.EMBEDDINGS})
 TTL_HEADER = "x-tollgate-cache-ttl"
 
 
@@ -52,6 +53,8 @@ def cacheable_request(op: Operation, raw: JSON, config: ModelCache, *, key_opts_
     or the key's (``key_opts_in``) may let sampled requests in."""
     if op not in CACHED_OPERATIONS:
         return False
+    if op is Operation.EMBEDDINGS:  # deterministic: one input, one vector
+        return True
     # Replays carry no log probabilities; such requests always go upstream.
     if raw.get("logprobs") or raw.get("top_logprobs"):
         return False
@@ -61,7 +64,9 @@ def cacheable_request(op: Operation, raw: JSON, config: ModelCache, *, key_opts_
 
 
 def complete_answer(op: Operation, body: JSON) -> bool:
-    """True when every choice ended by itself (``stop``) with text only."""
+    """True when every choice ended by itself (``stop``) with text only (embeddings: every vector)."""
+    if op is Operation.EMBEDDINGS:
+        return embeddings.complete(body)
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
         return False

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from backends.base import JSON, Operation
+from gateway.cache import embeddings
 from gateway.edge import sse
 
 # Content is replayed a few words per chunk (as upstreams send it), not as one block.
@@ -22,6 +23,8 @@ _PIECE = re.compile(r"(?:\S+\s*){1,8}|\s+")
 
 def fresh_body(stored: JSON, op: Operation, request_id: str, cost: Decimal) -> JSON:
     """The stored answer under this request's id and time, with this request's cost in its usage."""
+    if op is Operation.EMBEDDINGS:
+        return embeddings.fresh_body(stored, cost)
     prefix = "chatcmpl" if op is Operation.CHAT else "cmpl"
     body = {**stored, "id": f"{prefix}-{request_id}", "created": int(time.time())}
     usage = stored.get("usage")

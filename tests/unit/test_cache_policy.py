@@ -22,9 +22,11 @@ def test_only_deterministic_requests_are_cached_unless_the_model_opts_in() -> No
     assert cacheable_request(Operation.CHAT, {"messages": ASK, "temperature": 0.7}, config, key_opts_in=True)
 
 
-def test_embeddings_and_logprobs_are_never_cached() -> None:
+def test_logprobs_are_never_cached_and_embeddings_always_are() -> None:
     config = ModelCache(nondeterministic=True)
-    assert not cacheable_request(Operation.EMBEDDINGS, {"input": "x"}, config)
+    assert cacheable_request(Operation.EMBEDDINGS, {"input": "x"}, ModelCache())  # deterministic models
+    assert complete_answer(Operation.EMBEDDINGS, {"data": [{"index": 0, "embedding": [0.5]}]})
+    assert not complete_answer(Operation.EMBEDDINGS, {"data": []})
     assert not cacheable_request(Operation.CHAT, {"messages": ASK, "temperature": 0, "logprobs": True}, config)
 
 
