@@ -94,6 +94,10 @@ async def write_stream(
             held.append(await _flushing_before_waiting(anext(iterator), flush, held))
         except StopAsyncIteration:
             break
+        except Exception:
+            if held:  # what was ready still reaches the client, as it did chunk by chunk
+                await flush()
+            raise
     await send({"type": "http.response.body", "body": b"".join(held), "more_body": False})
 
 

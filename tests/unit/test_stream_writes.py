@@ -104,3 +104,15 @@ async def test_a_failing_source_fails_the_stream_after_what_it_sent() -> None:
     with pytest.raises(RuntimeError, match="upstream broke"):
         await write_stream(send, failing(), {})
     assert send.bodies == [(b"one", True)]
+
+
+async def test_what_was_ready_is_sent_before_a_source_that_fails_at_once_fails_the_stream() -> None:
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"one"
+        yield b"two"
+        raise RuntimeError("relay broke")
+
+    send = Recorder()
+    with pytest.raises(RuntimeError, match="relay broke"):
+        await write_stream(send, failing(), {})
+    assert send.bodies == [(b"onetwo", True)]
