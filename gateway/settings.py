@@ -85,6 +85,10 @@ class ModelCache(msgspec.Struct, forbid_unknown_fields=True):
     ttl_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
     # Cosine similarity a paraphrase needs to be answered from the semantic cache; unset: the matcher's default.
     similarity_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    # Read each candidate together with the question (the cross-encoder of the cache extra) before serving it.
+    cross_encoder: bool = True
+    # Probability the cross-encoder needs to serve a candidate; unset: the matcher's default.
+    cross_encoder_accept: Annotated[float, msgspec.Meta(gt=0, lt=1)] | None = None
     # Also cache requests that are not deterministic (temperature above 0 and no seed).
     nondeterministic: bool = False
     # One cache for every customer: only for models whose answers are public to all of them.

@@ -3,7 +3,10 @@
 The caller builds ``scope_key`` from everything that must match exactly (tenant, model, canonical
 parameters, and the conversation before the last user turn); the matcher compares only within one
 scope key, so answers never cross tenants, models or earlier turns. Inside a scope, a candidate must
-reach the similarity threshold and pass every guard (numbers, negations, contrasts, names, swaps).
+reach the similarity threshold and pass every guard (numbers, negations, contrasts, names, swaps);
+with a cross-encoder (the second stage, ``cross_encoder.py``), the candidates left are read together
+with the new question in one batch, and only those it accepts may be served. Evidence for each
+default: docs/semantic-cache-quality.md.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.cache.guards import GUARDS, incompatible, signature
-from gateway.cache.semantic_index import GRAPH_FROM, SemanticIndex
+from gateway.cache.semantic_index import GRAPH_FROM, Candidate, SemanticIndex
 
 # Chosen on the labelled set in docs/semantic-cache-quality.md.
 DEFAULT_THRESHOLD = 0.85
+# With the cross-encoder reading each candidate, the similarity only picks which few to read, and the
+# substitution guard (which vetoes genuine one-word synonyms) is left to the cross-encoder.
+DEFAULT_THRESHOLD_WITH_CROSS_ENCODER = 0.70
+CROSS_ENCODER_GUARDS = tuple(g for g in GUARDS if g != "substitution")
+DEFAULT_ACCEPT = 0.9
 
 
 class TextEmbedder(Protocol):
@@ -28,8 +36,16 @@ class TextEmbedder(Protocol):
     def embed(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
+class PairScorer(Protocol):
+    def scores(self, cached: Sequence[str], asked: str) -> npt.NDArray[np.float32]: ...
+
+
 class SemanticMatcher:
-    """``remember`` a stored entry's last user turn; ``match`` a new one against its scope."""
+    """``remember`` a stored entry's last user turn; ``match`` a new one against its scope.
+
+    ``guards`` apply when a lookup skips the cross-encoder (or none is given);
+    ``cross_encoder_guards`` when it reads the candidates.
+    """
 
     def __init__(
         self,
@@ -37,16 +53,25 @@ class SemanticMatcher:
         threshold: float = DEFAULT_THRESHOLD,
         *,
         guards: Sequence[str] = GUARDS,
+        cross_encoder: PairScorer | None = None,
+        cross_encoder_guards: Sequence[str] = CROSS_ENCODER_GUARDS,
         capacity_per_scope: int = 100_000,
         graph_from: int = GRAPH_FROM,
     ) -> None:
-        unknown = set(guards) - set(GUARDS)
+        unknown = (set(guards) | set(cross_encoder_guards)) - set(GUARDS)
         if unknown:
             raise ValueError(f"unknown guards: {sorted(unknown)}")
         self._embedder = embedder
         self._threshold = threshold
         self._guards = tuple(guards)
+        self._cross_encoder = cross_encoder
+        self._cross_guards = tuple(cross_encoder_guards)
         self.index = SemanticIndex(embedder.dimensions, capacity_per_scope=capacity_per_scope, graph_from=graph_from)
+
+    @property
+    def reads_pairs(self) -> bool:
+        """Whether a cross-encoder is loaded."""
+        return self._cross_encoder is not None
 
     def remember(self, scope_key: str, entry_id: str, last_user_turn: str) -> None:
         self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), last_user_turn)
@@ -54,18 +79,47 @@ class SemanticMatcher:
     def forget(self, scope_key: str, entry_id: str) -> None:
         self.index.discard(scope_key, entry_id)
 
-    def match(self, scope_key: str, last_user_turn: str, threshold: float | None = None) -> tuple[str, float] | None:
-        """The entry id and similarity of the best guarded match in ``scope_key``, or None.
+    def match(
+        self,
+        scope_key: str,
+        last_user_turn: str,
+        threshold: float | None = None,
+        *,
+        cross_encoder: bool = True,
+        accept: float | None = None,
+    ) -> tuple[str, float] | None:
+        """The entry id and similarity of the best match in ``scope_key`` that every stage lets through, or None.
 
-        ``threshold`` overrides the matcher's default (thresholds are set per model).
+        Per model: ``threshold`` overrides the similarity threshold; ``cross_encoder=False`` skips the
+        second stage (then all of ``guards`` apply); ``accept`` overrides the probability it needs.
         """
         if self.index.size(scope_key) == 0:
             return None
+        reading = cross_encoder and self._cross_encoder is not None
+        if not reading:
+            limit = self._threshold if threshold is None else threshold
+            return self._guarded(scope_key, last_user_turn, limit)
+        limit = DEFAULT_THRESHOLD_WITH_CROSS_ENCODER if threshold is None else threshold
+        candidates = self.index.above(scope_key, self._embedder.embed(last_user_turn), limit)
+        asked = signature(last_user_turn)
+        kept = [(c, text) for c, text in candidates if incompatible(signature(text), asked, self._cross_guards) is None]
+        return self._read(kept, last_user_turn, DEFAULT_ACCEPT if accept is None else accept)
+
+    def _guarded(self, scope_key: str, last_user_turn: str, limit: float) -> tuple[str, float] | None:
         asked = signature(last_user_turn)
 
-        def accept(stored_text: str) -> bool:
+        def passes(stored_text: str) -> bool:
             return incompatible(signature(stored_text), asked, self._guards) is None
 
-        limit = self._threshold if threshold is None else threshold
-        found = self.index.search(scope_key, self._embedder.embed(last_user_turn), limit, accept)
+        found = self.index.search(scope_key, self._embedder.embed(last_user_turn), limit, passes)
         return None if found is None else (found.entry_id, found.similarity)
+
+    def _read(self, kept: list[tuple[Candidate, str]], asked: str, accept: float) -> tuple[str, float] | None:
+        """The most similar candidate the cross-encoder accepts; all are read in one batch."""
+        if not kept or self._cross_encoder is None:
+            return None
+        probabilities = self._cross_encoder.scores([text for _, text in kept], asked)
+        for (candidate, _), probability in zip(kept, probabilities, strict=True):
+            if probability >= accept:
+                return candidate.entry_id, candidate.similarity
+        return None

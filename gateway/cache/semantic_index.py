@@ -94,6 +94,11 @@ class _Scope:
                 return Candidate(entry[0], similarity)
         return None
 
+    def above(self, query: Vector, threshold: float) -> list[tuple[Candidate, str]]:
+        found = self.store.nearest(query, TOP_CANDIDATES, threshold)
+        ranked = sorted(found, key=lambda pair: -pair[1])
+        return [(Candidate(e[0], sim), e[1]) for key, sim in ranked if (e := self.entries.get(key)) is not None]
+
 
 class SemanticIndex:
     """Scoped vector search: ``search`` returns the most similar entry of a scope that ``accept`` takes."""
@@ -140,6 +145,12 @@ class SemanticIndex:
         """
         scope = self._scopes.get(scope_key)
         return None if scope is None else scope.search(query, threshold, accept)
+
+    def above(self, scope_key: str, query: Vector, threshold: float) -> list[tuple[Candidate, str]]:
+        """The ``TOP_CANDIDATES`` most similar entries of ``scope_key`` with similarity ≥ ``threshold``,
+        best first, each with its stored text (for a caller that judges them all at once)."""
+        scope = self._scopes.get(scope_key)
+        return [] if scope is None else scope.above(query, threshold)
 
     def size(self, scope_key: str) -> int:
         scope = self._scopes.get(scope_key)

@@ -140,7 +140,13 @@ class ResponseCache:
         assert keys.last_user_turn is not None
         # A row whose entry expired or was purged is forgotten, and the next best candidate tried.
         for _ in range(3):
-            found = await self._semantic.match(keys.semantic_scope, keys.last_user_turn, config.similarity_threshold)
+            found = await self._semantic.match(
+                keys.semantic_scope,
+                keys.last_user_turn,
+                config.similarity_threshold,
+                cross_encoder=config.cross_encoder,
+                accept=config.cross_encoder_accept,
+            )
             if found is None:
                 return
             entry_id, similarity = found

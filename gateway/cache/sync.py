@@ -16,6 +16,7 @@ An index row whose entry expired or was purged is forgotten when a lookup finds 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +47,11 @@ class SemanticSync:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
-    async def match(self, scope: str, text: str, threshold: float | None) -> tuple[str, float] | None:
-        found: tuple[str, float] | None = await self._run(self._matcher.match, scope, text, threshold)
+    async def match(
+        self, scope: str, text: str, threshold: float | None, *, cross_encoder: bool = True, accept: float | None = None
+    ) -> tuple[str, float] | None:
+        call = functools.partial(self._matcher.match, cross_encoder=cross_encoder, accept=accept)
+        found: tuple[str, float] | None = await self._run(call, scope, text, threshold)
         return found
 
     async def forget(self, scope: str, entry_id: str) -> None:

