@@ -31,6 +31,11 @@ from gateway.settings import Batching
 
 log = logging.getLogger("tollgate.batching")
 
+# A batch leaves this long before its window closes: sending it (a task, a turn of the loop, a timer
+# that fires late) takes about that (0.8 ms measured at c=1, docs/bench-batching.md), and
+# ``max_wait_ms`` bounds the latency a client adds, not only the timer.
+_SEND_MARGIN = 0.001
+
 # 4xx answers that blame the gateway's credentials or the rate, not an input: not worth a split.
 _NOT_AN_INPUT = frozenset({401, 403, 407, 408, 409, 429})
 
@@ -56,7 +61,7 @@ class Batcher:
     """One model deployment's embeddings batches (built with its routing table, one per target)."""
 
     def __init__(self, config: Batching, tokens: TokenCounter) -> None:
-        self._wait = config.max_wait_ms / 1000
+        self._wait = max(0.0, config.max_wait_ms / 1000 - _SEND_MARGIN)
         self._max = config.max_batch
         self._tokens = tokens
         self._open: dict[Hashable, _Batch] = {}
