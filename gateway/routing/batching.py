@@ -31,10 +31,10 @@ from gateway.settings import Batching
 
 log = logging.getLogger("tollgate.batching")
 
-# A batch leaves this long before its window closes: sending it (a task, a turn of the loop, a timer
-# that fires late) takes about that (0.8 ms measured at c=1, docs/bench-batching.md), and
-# ``max_wait_ms`` bounds the latency a client adds, not only the timer.
-_SEND_MARGIN = 0.001
+# A batch leaves this long before its window closes: ``max_wait_ms`` bounds the latency batching adds
+# to a request, not only the timer, and sending a batch (the process woken by the timer, a task, a
+# turn of the loop) added 0.8-1.2 ms at c=1 on a loaded two-core machine (docs/bench-batching.md).
+_SEND_MARGIN = 0.002
 
 # 4xx answers that blame the gateway's credentials or the rate, not an input: not worth a split.
 _NOT_AN_INPUT = frozenset({401, 403, 407, 408, 409, 429})
