@@ -110,6 +110,9 @@ class ModelSettings(msgspec.Struct, forbid_unknown_fields=True):
     kind: ModelKind = "chat"
     description: str | None = None
     pricing: Pricing | None = None
+    # What serving it costs the operator at the provider's list prices (same fields as ``pricing``);
+    # a self-hosted pool's cost is its GPU-hours instead (the backend's ``gpu_hour_usd``, docs/pricing.md).
+    cost: Pricing | None = None
     limits: MediaLimits = msgspec.field(default_factory=MediaLimits)
     cache: ModelCache | None = None
     batching: Batching | None = None  # embeddings models only

@@ -36,7 +36,7 @@ from gateway.keys.anonymous import anonymous_principal
 from gateway.keys.cache import KeyCache
 from gateway.keys.store import KeyStore
 from gateway.keys.sync import KeySync
-from gateway.metering import price_book
+from gateway.metering import pool_hours, price_book
 from gateway.metering.drain import JournalDrain
 from gateway.metering.drain_watch import DrainWatch
 from gateway.metering.journal_owner import open_journal
@@ -199,6 +199,8 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         state.spawn(cache.follow())
     state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
     state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
+    for task in pool_hours.tasks(sessions, lambda: state.settings, lambda: router.table):  # serving costs
+        state.spawn(task)
     if shared is not None:
         state.spawn(shared.follow_forever(lambda: router.table))
     await _follow_rollouts(state)

@@ -73,6 +73,8 @@ def usage_row(row: UsageTotals) -> UsageRow:
         cost_usd=format_usd(row.cost_micros),
         saved_micros=row.saved_micros,
         saved_usd=format_usd(row.saved_micros),
+        serving_cost_micros=row.serving_cost_micros,
+        margin_micros=row.cost_micros - row.serving_cost_micros,
         mean_latency_ms=round(row.latency_ms_sum / row.requests, 3) if row.requests else None,
     )
 
@@ -103,6 +105,8 @@ def event_out(event: UsageEvent) -> UsageEventOut:
         cost_micros=event.cost_micros,
         cost_usd=format_usd(event.cost_micros),
         saved_micros=event.saved_micros,
+        serving_cost_micros=event.serving_cost_micros,
+        margin_micros=event.cost_micros - event.serving_cost_micros,
         price_book_version=event.price_book_version,
     )
 

@@ -223,6 +223,9 @@ class UsageRow(msgspec.Struct, kw_only=True):
     cost_usd: str
     saved_micros: int
     saved_usd: str
+    # What serving it cost the operator, and cost_micros less that (admin only: customers never see these).
+    serving_cost_micros: int
+    margin_micros: int
     mean_latency_ms: float | None
 
 
@@ -261,6 +264,8 @@ class UsageEventOut(msgspec.Struct, kw_only=True):
     cost_micros: int
     cost_usd: str
     saved_micros: int
+    serving_cost_micros: int
+    margin_micros: int
     price_book_version: int | None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from typing import Any
 
@@ -23,6 +24,8 @@ from gateway.cli.runner import Commands, exit_status, run_command, settings_of, 
 from gateway.cli.tables import render
 from gateway.db import migrate
 from gateway.keys.terms import budget_text, limits_text
+from gateway.metering.pool_hours import pool_prices, settle_closed
+from gateway.metering.pricing import format_usd
 from gateway.metering.rollup_rebuild import rebuild_rollups
 from gateway.protocol.decoding import validate
 
@@ -166,12 +169,25 @@ def _add_rollups(commands: Commands, config: argparse.ArgumentParser) -> None:
         help="recompute them from the usage events, e.g. after upgrading across migration 0005",
     )
     rebuild.set_defaults(handler=run_command(_rollups_rebuild))
+    settle = rollups.add_parser(
+        "settle",
+        parents=[config],
+        help="settle self-hosted pools' closed hours: their GPU-hours to the requests served",
+    )
+    settle.set_defaults(handler=run_command(_rollups_settle))
 
 
 async def _rollups_rebuild(service: AdminService, args: argparse.Namespace) -> None:
     async with service.sessions.begin() as session:
         events = await rebuild_rollups(session)
     print(f"Rebuilt the rollups from {events} usage events.")
+
+
+async def _rollups_settle(service: AdminService, args: argparse.Namespace) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for hour in await settle_closed(service.sessions, pool_prices(settings_of(args)), now):
+        bill, idle = format_usd(hour.bill_micros), format_usd(hour.idle_micros)
+        print(f"{hour.pool} {when(hour.hour, '-')}: bill {bill} USD, idle {idle} USD, {hour.requests} requests")
 
 
 async def _usage(service: AdminService, args: argparse.Namespace) -> None:

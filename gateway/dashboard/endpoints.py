@@ -27,6 +27,7 @@ from gateway.admin.wire import KeyCreate
 from gateway.core.errors import TollgateError
 from gateway.dashboard import admin as dashboard_admin
 from gateway.dashboard import health as dashboard_health
+from gateway.dashboard import margin as dashboard_margin
 from gateway.dashboard import rollouts as dashboard_rollouts
 from gateway.dashboard import usage as dashboard_usage
 from gateway.dashboard.charts import COLORS, plot
@@ -60,6 +61,7 @@ NAVIGATION = [
     ("latency", "Latency"),
     ("errors", "Errors"),
     ("customers", "Top customers"),
+    ("margin", "Margin"),
     ("billing", "Billing"),
     ("keys", "Keys"),
     ("rollouts", "Rollouts"),
@@ -101,6 +103,12 @@ async def cache(request: HttpRequest, sessions: Sessions, signer: Signer) -> Tem
 async def top_customers(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
     chosen = _periods(request)
     return _report(request, signer, await dashboard_usage.customers_report(sessions, chosen), chosen)
+
+
+@get("/margin")
+async def margin(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
+    chosen = _periods(request)
+    return _report(request, signer, await dashboard_margin.margin_report(sessions, chosen), chosen)
 
 
 @get("/latency")
@@ -179,6 +187,7 @@ SIGNED_IN_ROUTES: list[HTTPRouteHandler | Router] = [
     usage,
     cache,
     top_customers,
+    margin,
     latency,
     errors,
     billing,

@@ -41,6 +41,7 @@ class Sums:
     output_tokens: int
     cost_micros: int
     saved_micros: int
+    serving_cost_micros: int
 
 
 @dataclass(frozen=True, slots=True)

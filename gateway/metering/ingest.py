@@ -3,38 +3,65 @@
 Events are inserted with ``ON CONFLICT DO NOTHING`` on the request id; only the ones that were
 really inserted are added to the hourly rollups (and their latency and error breakdowns) and
 debited from prepaid credit balances, in the same transaction, so a replayed journal never counts
-or charges anything twice.
+or charges anything twice. Each event's ``serving_cost_micros`` (what it cost the operator) is priced
+here from the ``cost`` block of its price-book version, off the request path; a self-hosted pool's
+events get theirs when the hour is settled (gateway/metering/pool_hours.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.customers.credit_ledger import debit_usage
-from gateway.db.models import UsageEvent, UsageRollup
+from gateway.db.models import ModelPrice, UsageEvent, UsageRollup
 from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.metering.breakdowns import add_breakdowns
 from gateway.metering.outcome import is_error
+from gateway.metering.pricing import ModelRates
 from gateway.metering.record import UsageRecord
+from gateway.metering.serving_cost import cost_rates, list_cost_micros
 
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _event_row(record: UsageRecord) -> dict[str, Any]:
+def _event_row(record: UsageRecord, serving: Mapping[str, int]) -> dict[str, Any]:
     row = msgspec.structs.asdict(record)
     row["created_at"] = dt.datetime.fromtimestamp(record.created_at, dt.UTC)
+    row["serving_cost_micros"] = serving.get(record.request_id, 0)
     return row
 
 
-def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
+async def serving_costs(session: AsyncSession, records: Sequence[UsageRecord]) -> dict[str, int]:
+    """Each record's cost to the operator at the list prices of its price-book version's ``cost`` block
+    (one query per batch); records of models without one are absent (they cost 0 until settled)."""
+    pairs = {(r.price_book_version, r.model) for r in records if r.price_book_version is not None}
+    if not pairs:
+        return {}
+    query = select(ModelPrice.version, ModelPrice.model, ModelPrice.cost).where(
+        tuple_(ModelPrice.version, ModelPrice.model).in_(sorted(pairs)), ModelPrice.cost.is_not(None)
+    )
+    rows = await session.execute(query)
+    rates: dict[tuple[int | None, str], ModelRates] = {
+        (version, model): cost_rates(cost) for version, model, cost in rows if cost is not None
+    }
+    found: dict[str, int] = {}
+    for record in records:
+        rate = rates.get((record.price_book_version, record.model))
+        if rate is not None:
+            found[record.request_id] = list_cost_micros(rate, record)
+    return found
+
+
+def rollup_rows(records: Iterable[UsageRecord], serving: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
     totals: dict[tuple[int, int, int, str], dict[str, Any]] = {}
     for record in records:
         key = (int(record.created_at // 3600), record.customer_id, record.api_key_id, record.model)
@@ -47,6 +74,8 @@ def rollup_rows(records: Iterable[UsageRecord]) -> list[dict[str, Any]]:
         row["latency_ms_sum"] += record.latency_ms
         for name in EVENT_SUMS:
             row[name] += getattr(record, name)
+        if serving:
+            row["serving_cost_micros"] += serving.get(record.request_id, 0)
     return [
         {"hour": _hour(hour), "customer_id": customer, "api_key_id": key, "model": model, **counters}
         for (hour, customer, key, model), counters in totals.items()
@@ -68,17 +97,21 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
     # The Core table, not the ORM entity: the ORM's bulk path costs more per row than the insert.
     events = UsageEvent.__table__
     statement = insert(events).on_conflict_do_nothing(index_elements=["request_id"]).returning(events.c.request_id)
-    inserted = set((await session.execute(statement, [_event_row(r) for r in unique])).scalars())
+    serving = await serving_costs(session, unique)
+    inserted = set((await session.execute(statement, [_event_row(r, serving) for r in unique])).scalars())
     fresh = [r for r in unique if r.request_id in inserted]
-    await add_to_rollups(session, fresh)
+    await add_to_rollups(session, fresh, serving)
     await debit_usage(session, fresh)
     return len(fresh)
 
 
-async def add_to_rollups(session: AsyncSession, records: Sequence[UsageRecord]) -> None:
-    """Add events to the hourly rollups and the dashboard's breakdowns of them."""
+async def add_to_rollups(
+    session: AsyncSession, records: Sequence[UsageRecord], serving: Mapping[str, int] | None = None
+) -> None:
+    """Add events (and their serving costs by request id) to the hourly rollups and the dashboard's
+    breakdowns of them."""
     insert = _insert(session)
-    rows = rollup_rows(records)
+    rows = rollup_rows(records, serving)
     if rows:
         table = UsageRollup.__table__
         upsert = insert(table)
@@ -88,3 +121,34 @@ async def add_to_rollups(session: AsyncSession, records: Sequence[UsageRecord]) 
         )
         await session.execute(upsert, rows)
     await add_breakdowns(session, insert, records, rows)
+
+
+async def add_serving_costs(session: AsyncSession, changes: Iterable[tuple[dt.datetime, int, int, str, int]]) -> None:
+    """Add serving costs settled after their events were stored, as ``(hour, customer_id, api_key_id,
+    model, micros)``, to the rollups that already count those events (and nothing else to them)."""
+    totals: dict[tuple[dt.datetime, int, int, str], int] = {}
+    for hour, customer, key, model, micros in changes:
+        totals[hour, customer, key, model] = totals.get((hour, customer, key, model), 0) + micros
+    rows = [
+        {
+            "hour": hour,
+            "customer_id": customer,
+            "api_key_id": key,
+            "model": model,
+            **dict.fromkeys(COUNTERS, 0),
+            "serving_cost_micros": micros,
+        }
+        for (hour, customer, key, model), micros in totals.items()
+        if micros
+    ]
+    if not rows:
+        return
+    insert = _insert(session)
+    table = UsageRollup.__table__
+    upsert = insert(table)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=["hour", "customer_id", "api_key_id", "model"],
+        set_={"serving_cost_micros": table.c.serving_cost_micros + upsert.excluded.serving_cost_micros},
+    )
+    await session.execute(upsert, rows)
+    await add_breakdowns(session, insert, [], rows)

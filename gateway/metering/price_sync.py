@@ -7,11 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.db.models import ModelPrice
 from gateway.metering import price_books
 from gateway.metering.price_book import rates_of
+from gateway.metering.serving_cost import cost_block, cost_rates
 from gateway.settings import Pricing, Settings
 
 
-def model_price(model: str, pricing: Pricing) -> ModelPrice:
-    """The price-book row of ``model``'s prices, from the config or from the admin API."""
+def model_price(model: str, pricing: Pricing, cost: Pricing | None = None) -> ModelPrice:
+    """The price-book row of ``model``'s prices (and what serving it costs the operator, ``cost``),
+    from the config or from the admin API."""
     return ModelPrice(
         model=model,
         input_per_mtok=pricing.input_per_mtok,
@@ -24,19 +26,20 @@ def model_price(model: str, pricing: Pricing) -> ModelPrice:
         per_mchar=pricing.per_mchar,
         gpu_hour_usd=pricing.gpu_hour_usd,
         tokens_per_gpu_hour=pricing.tokens_per_gpu_hour,
+        cost=cost_block(cost),
     )
 
 
 async def publish_config_prices(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> int | None:
     """Append a version when the config's prices differ from the one in force; models priced only
     through the admin API keep their prices. Returns the new version, or None when nothing changed."""
-    declared = {m.name: model_price(m.name, m.pricing) for m in settings.models if m.pricing is not None}
+    declared = {m.name: model_price(m.name, m.pricing, m.cost) for m in settings.models if m.pricing is not None}
     if not declared:
         return None
     async with sessions() as session, session.begin():
         current = await price_books.current(session)
         existing = {p.model: p for p in current.prices} if current else {}
-        if all(name in existing and rates_of(existing[name]) == rates_of(price) for name, price in declared.items()):
+        if all(name in existing and _same(existing[name], price) for name, price in declared.items()):
             return None
         kept = [_copy(p) for name, p in existing.items() if name not in declared]
         note = f"prices from {settings.source}"
@@ -48,6 +51,13 @@ async def publish_config_prices(sessions: async_sessionmaker[AsyncSession], sett
             **({"cache_hit_percent": hit_percent} if hit_percent is not None else {}),
         )
         return published.book.version
+
+
+def _same(stored: ModelPrice, declared: ModelPrice) -> bool:
+    cost = None if stored.cost is None else cost_rates(stored.cost)
+    return rates_of(stored) == rates_of(declared) and cost == (
+        None if declared.cost is None else cost_rates(declared.cost)
+    )
 
 
 def _copy(price: ModelPrice) -> ModelPrice:

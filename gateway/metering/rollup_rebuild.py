@@ -43,7 +43,8 @@ async def rebuild_rollups(session: AsyncSession, batch: int = BATCH) -> int:
         rows = (await session.execute(query)).mappings().all()
         if not rows:
             return read
-        await add_to_rollups(session, [_record(row) for row in rows])
+        serving = {row["request_id"]: row["serving_cost_micros"] for row in rows}
+        await add_to_rollups(session, [_record(row) for row in rows], serving)
         read += len(rows)
         after = (rows[-1]["created_at"], rows[-1]["request_id"])
 

@@ -54,6 +54,7 @@ class UsageTotals:
     characters: int
     cost_micros: int
     saved_micros: int
+    serving_cost_micros: int  # what serving it cost the operator (admin only)
     latency_ms_sum: float
 
 

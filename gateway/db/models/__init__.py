@@ -14,6 +14,7 @@ from gateway.db.models.rollout import RolloutEvent, RolloutState, RolloutTally
 from gateway.db.models.stored_response import StoredResponse
 from gateway.db.models.usage_event import UsageEvent
 from gateway.db.models.usage_rollup import UsageRollup
+from gateway.db.models.usage_serving import PoolHour, PoolSample
 
 __all__ = [
     "ApiKey",
@@ -28,6 +29,8 @@ __all__ = [
     "LatencyRollup",
     "MeterEventRow",
     "ModelPrice",
+    "PoolHour",
+    "PoolSample",
     "PriceBook",
     "RolloutEvent",
     "RolloutState",

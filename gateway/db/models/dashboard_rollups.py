@@ -19,7 +19,16 @@ from gateway.db.models.base import Base, UtcDateTime
 STEPS = ("hour", "day")
 DIMENSIONS = ("all", "customer", "key", "model")
 # The usage counters these tables keep (a subset of the usage rollups').
-TOTALS = ("requests", "errors", "cache_hits", "input_tokens", "output_tokens", "cost_micros", "saved_micros")
+TOTALS = (
+    "requests",
+    "errors",
+    "cache_hits",
+    "input_tokens",
+    "output_tokens",
+    "cost_micros",
+    "saved_micros",
+    "serving_cost_micros",
+)
 
 
 class UsageTotal(Base):
@@ -42,6 +51,7 @@ class UsageTotal(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     saved_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    serving_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class LatencyRollup(Base):

@@ -51,3 +51,6 @@ class ModelPrice(Base):
     per_mchar: Mapped[Decimal | None] = mapped_column(Price, default=None)
     gpu_hour_usd: Mapped[Decimal | None] = mapped_column(Price, default=None)
     tokens_per_gpu_hour: Mapped[int | None] = mapped_column(Integer, default=None)
+    # What serving the model costs the operator at the provider's list prices: the config's ``cost``
+    # block, the same fields as the prices above, as decimal strings (gateway/metering/serving_cost.py).
+    cost: Mapped[dict[str, object] | None] = mapped_column(JSON(none_as_null=True), default=None)

@@ -37,6 +37,10 @@ class UsageEvent(Base):
     cache_status: Mapped[str] = mapped_column(String(16), default="miss")
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     saved_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What serving it cost the operator (never shown to customers): list prices of an external backend,
+    # set when the event is stored; a self-hosted pool's share of its GPU-hours, set when the hour is
+    # settled (gateway/metering/pool_hours.py). cost_micros - serving_cost_micros is the margin.
+    serving_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     price_book_version: Mapped[int | None] = mapped_column(Integer)
     # The id in the answer's body (the upstream's chatcmpl-...), which POST /v1/feedback may name.
     answer_id: Mapped[str | None] = mapped_column(String(200), index=True)

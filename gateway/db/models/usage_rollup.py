@@ -22,7 +22,8 @@ EVENT_SUMS = (
     "cost_micros",
     "saved_micros",
 )
-COUNTERS = ("requests", "errors", "cache_hits", *EVENT_SUMS, "latency_ms_sum")
+# serving_cost_micros is not a field of the journaled record: ingest prices it (gateway/metering/serving_cost.py).
+COUNTERS = ("requests", "errors", "cache_hits", *EVENT_SUMS, "serving_cost_micros", "latency_ms_sum")
 
 
 class UsageRollup(Base):
@@ -47,4 +48,5 @@ class UsageRollup(Base):
     characters: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     saved_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    serving_cost_micros: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
