@@ -43,8 +43,8 @@ class PairScorer(Protocol):
 class SemanticMatcher:
     """``remember`` a stored entry's last user turn; ``match`` a new one against its scope.
 
-    ``guards`` apply when a lookup skips the cross-encoder (or none is given);
-    ``cross_encoder_guards`` when it reads the candidates.
+    ``threshold`` and ``guards`` apply when a lookup skips the cross-encoder (or none is given);
+    ``cross_encoder_threshold``, ``cross_encoder_guards`` and ``accept`` when it reads the candidates.
     """
 
     def __init__(
@@ -55,6 +55,8 @@ class SemanticMatcher:
         guards: Sequence[str] = GUARDS,
         cross_encoder: PairScorer | None = None,
         cross_encoder_guards: Sequence[str] = CROSS_ENCODER_GUARDS,
+        cross_encoder_threshold: float = DEFAULT_THRESHOLD_WITH_CROSS_ENCODER,
+        accept: float = DEFAULT_ACCEPT,
         capacity_per_scope: int = 100_000,
         graph_from: int = GRAPH_FROM,
     ) -> None:
@@ -66,12 +68,9 @@ class SemanticMatcher:
         self._guards = tuple(guards)
         self._cross_encoder = cross_encoder
         self._cross_guards = tuple(cross_encoder_guards)
+        self._cross_threshold = cross_encoder_threshold
+        self._accept = accept
         self.index = SemanticIndex(embedder.dimensions, capacity_per_scope=capacity_per_scope, graph_from=graph_from)
-
-    @property
-    def reads_pairs(self) -> bool:
-        """Whether a cross-encoder is loaded."""
-        return self._cross_encoder is not None
 
     def remember(self, scope_key: str, entry_id: str, last_user_turn: str) -> None:
         self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), last_user_turn)
@@ -99,11 +98,11 @@ class SemanticMatcher:
         if not reading:
             limit = self._threshold if threshold is None else threshold
             return self._guarded(scope_key, last_user_turn, limit)
-        limit = DEFAULT_THRESHOLD_WITH_CROSS_ENCODER if threshold is None else threshold
+        limit = self._cross_threshold if threshold is None else threshold
         candidates = self.index.above(scope_key, self._embedder.embed(last_user_turn), limit)
         asked = signature(last_user_turn)
         kept = [(c, text) for c, text in candidates if incompatible(signature(text), asked, self._cross_guards) is None]
-        return self._read(kept, last_user_turn, DEFAULT_ACCEPT if accept is None else accept)
+        return self._read(kept, last_user_turn, self._accept if accept is None else accept)
 
     def _guarded(self, scope_key: str, last_user_turn: str, limit: float) -> tuple[str, float] | None:
         asked = signature(last_user_turn)
