@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from backends.base import JSON, Operation
+from gateway.cache.flights import Flight, Flights, follow
 from gateway.cache.keys import CacheKeys, keys_for, tenant_of
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, complete_answer, ttl_for
 from gateway.cache.recorder import StreamRecorder
@@ -55,6 +56,7 @@ class Lookup:
     ttl_seconds: int = 0  # how long the answer is kept if it is stored
     model: str = ""
     broken: bool = False  # the store failed: served as a miss, no semantic search
+    flight: Flight | None = None  # the request leads identical ones in flight (gateway/cache/flights.py)
 
     @property
     def storable(self) -> bool:
@@ -86,6 +88,7 @@ class ResponseCache:
         self._metrics = metrics
         self._max_ttl = max_ttl_seconds
         self._pending: set[asyncio.Task[None]] = set()
+        self._flights = Flights()
         self._warnings = ThrottledLog(log)  # a store that is down fails every request: once per 30 s
 
     def covers(self, model: str) -> bool:
@@ -125,8 +128,24 @@ class ResponseCache:
                 await self._find_semantic(lookup, lookup.config)
             except Exception as exc:
                 self._broken(lookup, exc)
+        if lookup.status == "miss" and lookup.keys is not None and lookup.config.exact:
+            await self._board(lookup, lookup.keys)
         self._metrics.cache_lookups.labels(lookup.model, lookup.status).inc()
         return lookup
+
+    async def _board(self, lookup: Lookup, keys: CacheKeys) -> None:
+        """Single-flight: follow an identical request in flight, served its answer as a hit; or lead
+        one, when this request's answer may be stored (its landing is :meth:`keep`'s)."""
+        flight = self._flights.board(keys.exact)
+        if flight.leads:
+            if lookup.storable:
+                lookup.flight = flight
+            else:  # its answer will not be kept, so none may wait on it (none could join yet)
+                self._flights.land(flight, None)
+            return
+        answer = await follow(flight)
+        if answer is not None:
+            lookup.answer, lookup.status = answer, "hit"
 
     def _broken(self, lookup: Lookup, exc: Exception) -> None:
         lookup.answer, lookup.status, lookup.similarity, lookup.broken = None, "miss", None, True
@@ -165,8 +184,18 @@ class ResponseCache:
         """Store a complete answer in the background; the body is encoded now, before the caller
         adds this request's cost to it."""
         if not lookup.storable or not complete_answer(lookup.op, body):
+            self._land(lookup, None)
             return
-        self._spawn(self._store(lookup, _encode(body)))
+        value = _encode(body)
+        self._land(lookup, value)
+        self._spawn(self._store(lookup, value))
+
+    def _land(self, lookup: Lookup, value: bytes | None) -> None:
+        """Hand the answer to the requests following this one (a copy: the caller adds its cost)."""
+        flight = lookup.flight
+        if flight is not None:
+            wanted = value is not None and self._flights.wanted(flight)
+            self._flights.land(flight, _decode(value) if wanted and value is not None else None)
 
     def watch_stream(
         self,
@@ -185,6 +214,7 @@ class ResponseCache:
             answer = recorder.answer(usage) if outcome == Outcome.OK else None
             if answer is not None:
                 self.keep(lookup, answer)
+            self._land(lookup, None)  # no answer kept: its followers go upstream themselves
             return charge
 
         return recorder, finished

@@ -141,3 +141,21 @@ def test_a_repeated_embeddings_request_is_answered_from_the_cache(gateway: tuple
     assert again.parse().usage.prompt_tokens == first.parse().usage.prompt_tokens
     other = client.embeddings.with_raw_response.create(model="cached", input=["cache me"])
     assert other.headers["x-tollgate-cache"] == "miss"
+
+
+async def _same_request(base_url: str, key: str, times: int) -> list[Any]:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+    async with client:
+        asks = [client.embeddings.with_raw_response.create(model="cached", input="all at once") for _ in range(times)]
+        return await asyncio.gather(*asks)
+
+
+def test_identical_requests_in_flight_make_one_upstream_call(gateway: tuple[str, str], upstream: str) -> None:
+    url, key = gateway
+    reset(upstream)
+    answers = asyncio.run(_same_request(f"{url}/v1", key, 8))
+    assert calls(upstream) == 1
+    statuses = sorted(a.headers["x-tollgate-cache"] for a in answers)
+    assert statuses == ["hit"] * 7 + ["miss"]
+    vectors = {tuple(a.parse().data[0].embedding) for a in answers}
+    assert len(vectors) == 1
