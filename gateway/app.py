@@ -28,9 +28,10 @@ from gateway.generation import media_endpoints as media
 from gateway.generation import models_endpoints as models
 from gateway.openapi import openapi_config
 from gateway.responses import endpoints as responses
+from gateway.responses.service import ResponsesService
 from gateway.routing import endpoints as routing
 from gateway.settings import Settings, load_settings
-from gateway.state import close_state, start_state
+from gateway.state import AppState, close_state, start_state
 
 
 def create_app(settings: Settings, reload: Callable[[], Settings] | None = None) -> Litestar:
@@ -42,7 +43,7 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
         state = await start_state(settings)
         state.reload = reload
         app.state.tollgate = state
-        app.state.generation = generation.Generation.of(state)
+        _hand_plain_endpoints(app, state)
         thresholds = collector.settle_for_serving()
         try:
             yield
@@ -82,6 +83,22 @@ def create_app(settings: Settings, reload: Callable[[], Settings] | None = None)
     )
 
 
+def _hand_plain_endpoints(app: Litestar, state: AppState) -> None:
+    """Build what each plain-ASGI endpoint family uses, once, from the state: the endpoints get these
+    objects, never the state itself. Their body limits are settings that a reload leaves alone."""
+    settings = state.settings
+    app.state.generation = generation.Generation(
+        state.pipeline, state.observer, state.ids, settings.max_request_bytes, settings.max_messages
+    )
+    app.state.media = media.Media(
+        state.pipeline, state.media, state.observer, state.ids, settings.max_request_bytes, settings.max_upload_bytes
+    )
+    service = ResponsesService(state.pipeline, state.sessions, settings.max_messages)
+    app.state.responses = responses.Responses(
+        state.pipeline, service, state.observer, state.ids, settings.max_request_bytes
+    )
+
+
 class Edge:
     """The ASGI entry point: the generation, image and audio endpoints go straight to their handlers,
     everything else (lifespan included) to the Litestar application."""
@@ -94,9 +111,9 @@ class Edge:
         if endpoint is not None:
             await generation.serve(self.app.state.generation, endpoint, scope, receive, send)
         elif (media_endpoint := media.endpoint_for(scope)) is not None:
-            await media.serve(self.app.state.tollgate, media_endpoint, scope, receive, send)
+            await media.serve(self.app.state.media, media_endpoint, scope, receive, send)
         elif responses.handles(scope):
-            await responses.serve(self.app.state.tollgate, scope, receive, send)
+            await responses.serve(self.app.state.responses, scope, receive, send)
         else:
             await self.app(scope, receive, send)  # type: ignore[arg-type]
 

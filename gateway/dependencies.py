@@ -85,6 +85,12 @@ async def _principal(request: HttpRequest, pipeline: NamedDependency[Pipeline]) 
     return await pipeline.authenticate(request.headers.get("authorization"))
 
 
+async def _key_principal(request: HttpRequest, pipeline: NamedDependency[Pipeline]) -> Principal:
+    """The principal of the customer key the request bears: 401 without a valid one, even where
+    anonymous requests are served (for what is of a customer's own, such as feedback on its answers)."""
+    return await pipeline.keys.authenticate(request.headers.get("authorization"))
+
+
 def _cache(state: State) -> ResponseCache | None:
     return _app_state(state).pipeline.cache
 
@@ -154,6 +160,7 @@ DEPENDENCIES: dict[str, Provide] = {
     "catalog": _provide(_catalog),
     "pipeline": _provide(_pipeline),
     "principal": Provide(_principal),
+    "key_principal": Provide(_key_principal),
     "cache": _provide(_cache),
     "journal": _provide(_journal),
     "drain": _provide(_drain),

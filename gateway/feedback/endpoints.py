@@ -11,7 +11,7 @@ from gateway.edge.errors import HttpRequest, request_id_of
 from gateway.feedback.repository import FeedbackRepository
 from gateway.feedback.service import FeedbackService
 from gateway.feedback.wire import FeedbackIn
-from gateway.generation.pipeline import Pipeline
+from gateway.keys.principal import Principal
 from gateway.metrics import Metrics
 from gateway.protocol.decoding import decode_object, validate
 
@@ -23,14 +23,14 @@ _encode = msgspec.json.Encoder().encode
 @post("/v1/feedback", status_code=200)
 async def give_feedback(
     request: HttpRequest,
-    pipeline: NamedDependency[Pipeline],
+    key_principal: NamedDependency[Principal],
     sessions: NamedDependency[Sessions],
     metrics: NamedDependency[Metrics],
 ) -> Response[bytes]:
-    """A key is required even where anonymous requests are served: feedback is of a customer's own answers."""
-    principal = await pipeline.keys.authenticate(request.headers.get("authorization"))
+    """A key is required even where anonymous requests are served (``key_principal``): feedback is of a
+    customer's own answers."""
     given = validate(decode_object(await request.body()), FeedbackIn)
-    out = await FeedbackService(FeedbackRepository(sessions), metrics).submit(principal, given)
+    out = await FeedbackService(FeedbackRepository(sessions), metrics).submit(key_principal, given)
     return Response(_encode(out), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 

@@ -46,7 +46,6 @@ from gateway.protocol.limits import check_size
 
 if TYPE_CHECKING:
     from gateway.observability.requests import RequestObserver
-    from gateway.state import AppState
 
 log = logging.getLogger("tollgate.errors")
 
@@ -70,7 +69,7 @@ ENDPOINTS = {
 
 class Observed(Protocol):
     """What answering any plain-ASGI request uses: request ids and the observer that counts and logs
-    it. :class:`Generation` has both, and so has the app state (the media and Responses endpoints')."""
+    it. :class:`Generation` has both, and so have the media and Responses endpoints' own objects."""
 
     @property
     def ids(self) -> RequestIds: ...
@@ -81,19 +80,14 @@ class Observed(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """What the generation endpoints use, built once when the app starts (:meth:`of`) and handed to
-    :func:`serve` with every request. The two limits are settings that a reload leaves as they are."""
+    """What the generation endpoints use, built once when the app starts (``gateway/app.py``) and handed
+    to :func:`serve` with every request. The two limits are settings that a reload leaves as they are."""
 
     pipeline: Pipeline
     observer: RequestObserver
     ids: RequestIds
     max_request_bytes: int
     max_messages: int
-
-    @classmethod
-    def of(cls, state: AppState) -> Generation:
-        settings = state.settings
-        return cls(state.pipeline, state.observer, state.ids, settings.max_request_bytes, settings.max_messages)
 
 
 def answer_headers(

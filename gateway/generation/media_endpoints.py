@@ -13,17 +13,34 @@ from dataclasses import dataclass
 
 from backends.base import Operation
 from gateway.core.errors import MethodNotAllowed
+from gateway.core.ids import RequestIds
 from gateway.edge.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream, unless_disconnected
 from gateway.edge.multipart import read_form
 from gateway.generation.endpoints import answer_errors, answer_headers
-from gateway.generation.media import MediaAnswer, MediaCall
+from gateway.generation.media import MediaAnswer, MediaCall, MediaService
+from gateway.generation.pipeline import Pipeline
 from gateway.metering.pricing import format_usd
+from gateway.observability.requests import RequestObserver
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest, transcription_request
 from gateway.protocol.decoding import decode_object, validate
 from gateway.protocol.images import IMAGE_FIELDS, ImageRequest, VariationRequest, edit_request, variation_request
-from gateway.state import AppState
 
-Serve = Callable[[AppState, MediaCall, Scope, Receive], Awaitable[MediaAnswer]]
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """What the image and audio endpoints use, built once when the app starts and handed to :func:`serve`
+    with every request, as :class:`~gateway.generation.endpoints.Generation` is to the text endpoints.
+    The two limits are settings that a reload leaves as they are."""
+
+    pipeline: Pipeline
+    service: MediaService
+    observer: RequestObserver
+    ids: RequestIds
+    max_request_bytes: int
+    max_upload_bytes: int
+
+
+Serve = Callable[[Media, MediaCall, Scope, Receive], Awaitable[MediaAnswer]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,47 +54,47 @@ class MediaEndpoint:
     files: tuple[str, ...] = ()
 
 
-async def _images(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
-    raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
+async def _images(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+    raw = decode_object(await read_body(scope, receive, media.max_request_bytes))
     request = validate(raw, ImageRequest)
     return await unless_disconnected(
-        receive, state.media.generate_images(principal, _named(call, request.model), request, raw)
+        receive, media.service.generate_images(principal, _named(call, request.model), request, raw)
     )
 
 
-async def _image_edits(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
-    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+async def _image_edits(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, media.max_upload_bytes)
     request = edit_request(form)
     return await unless_disconnected(
-        receive, state.media.edit_images(principal, _named(call, request.model), request, form)
+        receive, media.service.edit_images(principal, _named(call, request.model), request, form)
     )
 
 
-async def _image_variations(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
-    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+async def _image_variations(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, media.max_upload_bytes)
     request = variation_request(form)
     return await unless_disconnected(
-        receive, state.media.edit_images(principal, _named(call, request.model), request, form)
+        receive, media.service.edit_images(principal, _named(call, request.model), request, form)
     )
 
 
-async def _transcriptions(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
-    form = await read_form(scope, receive, state.settings.max_upload_bytes)
+async def _transcriptions(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+    form = await read_form(scope, receive, media.max_upload_bytes)
     request = transcription_request(form)
     return await unless_disconnected(
-        receive, state.media.transcribe(principal, _named(call, request.model), request, form)
+        receive, media.service.transcribe(principal, _named(call, request.model), request, form)
     )
 
 
-async def _speech(state: AppState, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await state.pipeline.authenticate(header(scope, b"authorization"))
-    raw = decode_object(await read_body(scope, receive, state.settings.max_request_bytes))
+async def _speech(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+    raw = decode_object(await read_body(scope, receive, media.max_request_bytes))
     request = validate(raw, SpeechRequest)
-    return await unless_disconnected(receive, state.media.speak(principal, _named(call, request.model), request, raw))
+    return await unless_disconnected(receive, media.service.speak(principal, _named(call, request.model), request, raw))
 
 
 def _named(call: MediaCall, model: str) -> MediaCall:
@@ -104,14 +121,14 @@ def endpoint_for(scope: Scope) -> MediaEndpoint | None:
     return ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
 
 
-async def serve(state: AppState, endpoint: MediaEndpoint, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve(media: Media, endpoint: MediaEndpoint, scope: Scope, receive: Receive, send: Send) -> None:
     await answer_errors(
-        state, scope, send, lambda rid, started, answer: _serve(state, endpoint, rid, started, scope, receive, answer)
+        media, scope, send, lambda rid, started, answer: _serve(media, endpoint, rid, started, scope, receive, answer)
     )
 
 
 async def _serve(
-    state: AppState,
+    media: Media,
     endpoint: MediaEndpoint,
     request_id: str,
     started: float,
@@ -121,8 +138,8 @@ async def _serve(
 ) -> None:
     if scope["method"] != "POST":
         raise MethodNotAllowed(f"Method {scope['method']} is not allowed on {scope['path']}")
-    done = await endpoint.answer(state, MediaCall(request_id, endpoint.op, "", started), scope, receive)
-    headers = answer_headers(state, request_id, done.deployment, started, done.upstream_seconds)
+    done = await endpoint.answer(media, MediaCall(request_id, endpoint.op, "", started), scope, receive)
+    headers = answer_headers(media, request_id, done.deployment, started, done.upstream_seconds)
     headers["x-tollgate-cost-usd"] = format_usd(done.cost_micros)
     headers.update(done.headers)
     content_type = done.content_type.encode("latin-1")
