@@ -20,6 +20,7 @@ import msgspec
 from backends.base import JSON, Operation
 from gateway.cache.flights import Flight, Flights, follow
 from gateway.cache.keys import CacheKeys, keys_for, tenant_of
+from gateway.cache.live import Published
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, complete_answer, ttl_for
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.store import EntryStore
@@ -57,6 +58,8 @@ class Lookup:
     model: str = ""
     broken: bool = False  # the store failed: served as a miss, no semantic search
     flight: Flight | None = None  # the request leads identical ones in flight (gateway/cache/flights.py)
+    following: Flight | None = None  # a streamed request replaying an identical stream in flight
+    streamed: bool = False
 
     @property
     def storable(self) -> bool:
@@ -64,7 +67,7 @@ class Lookup:
 
     def headers(self) -> dict[str, str]:
         """Response headers for a hit (a miss keeps the route's ``x-tollgate-cache: miss``)."""
-        if self.answer is None:
+        if self.answer is None and self.following is None:
             return {}
         headers = {"x-tollgate-cache": self.status}
         if self.similarity is not None:
@@ -110,7 +113,7 @@ class ResponseCache:
         tenant = tenant_of(principal.customer_id, config.shared_across_customers)
         ttl = ttl_for(config, controls, principal.cache_ttl_seconds, self._max_ttl)
         keys = keys_for(tenant, model, op, raw)
-        lookup = Lookup(op, config, controls, keys, ttl_seconds=ttl, model=model)
+        lookup = Lookup(op, config, controls, keys, ttl_seconds=ttl, model=model, streamed=bool(raw.get("stream")))
         if controls.read and config.exact:
             try:
                 if await self._load(lookup, keys.exact):
@@ -136,12 +139,15 @@ class ResponseCache:
     async def _board(self, lookup: Lookup, keys: CacheKeys) -> None:
         """Single-flight: follow an identical request in flight, served its answer as a hit; or lead
         one, when this request's answer may be stored (its landing is :meth:`keep`'s)."""
-        flight = self._flights.board(keys.exact)
-        if flight.leads:
+        flight, leads = self._flights.board(keys.exact, streaming=lookup.streamed)
+        if leads:
             if lookup.storable:
                 lookup.flight = flight
             else:  # its answer will not be kept, so none may wait on it (none could join yet)
                 self._flights.land(flight, None)
+            return
+        if lookup.streamed and flight.streaming:  # replayed as it arrives (gateway/cache/live.py)
+            lookup.following, lookup.status = flight, "hit"
             return
         answer = await follow(flight)
         if answer is not None:
@@ -194,7 +200,7 @@ class ResponseCache:
         """Hand the answer to the requests following this one (a copy: the caller adds its cost)."""
         flight = lookup.flight
         if flight is not None:
-            wanted = value is not None and self._flights.wanted(flight)
+            wanted = value is not None and flight.followers > 0
             self._flights.land(flight, _decode(value) if wanted and value is not None else None)
 
     def watch_stream(
@@ -208,16 +214,19 @@ class ResponseCache:
         if not lookup.storable:
             return chunks, finish
         recorder = StreamRecorder(lookup.op, chunks, first)
+        flight = lookup.flight
 
         def finished(status: int, outcome: Outcome, usage: JSON | None, ttft: float | None) -> Charged:
             charge = finish(status, outcome, usage, ttft)
+            if flight is not None and outcome == Outcome.OK and usage:
+                flight.usage = {k: v for k, v in usage.items() if k != "cost"}
             answer = recorder.answer(usage) if outcome == Outcome.OK else None
             if answer is not None:
                 self.keep(lookup, answer)
             self._land(lookup, None)  # no answer kept: its followers go upstream themselves
             return charge
 
-        return recorder, finished
+        return (recorder if flight is None else Published(recorder, flight, first)), finished
 
     def saved(self, model: str, micros: int) -> None:
         if micros:

@@ -7,12 +7,13 @@ import functools
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from backends.base import JSON, Operation
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.admission.shortfall import CreditShort, Priced, explained
-from gateway.cache import replay
+from gateway.cache import live, replay
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls
 from gateway.cache.service import CACHE_DEPLOYMENT, Lookup, ResponseCache
 from gateway.core.errors import TollgateError
@@ -274,6 +275,12 @@ class Pipeline:
             body, _ = self._serve_hit(metered, ticket, call, lookup)
             events = replay.replay(body, call.op, wants_usage=call.wants_usage)
             return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
+        if lookup.following is not None:  # an identical stream is in flight: replay it as it arrives
+            settle = functools.partial(self._followed, metered, ticket, call.model)
+            events = live.replay(
+                lookup.following, call.op, call.request_id, call.model, wants_usage=call.wants_usage, settle=settle
+            )
+            return Streaming(events, CACHE_DEPLOYMENT, 0.0, {**(ticket.headers if ticket else {}), **lookup.headers()})
         sent: list[str] = []
         sending = self.router.open_stream(call.model, call.op, call.raw, traits, sent.append)
         opened = await self.routed(metered, ticket, sending, functools.partial(self._abandoned, call, sent))
@@ -294,6 +301,18 @@ class Pipeline:
             started=call.started,
         )
         return Streaming(stream, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
+
+    def _followed(
+        self, metered: Metered, ticket: Ticket | None, model: str, status: int, outcome: Outcome, usage: JSON | None
+    ) -> Decimal:
+        """Meter a stream that replayed an identical one in flight: a hit on its usage when it ended well."""
+        assert self.cache is not None
+        charge = self.meter.record(
+            metered, deployment=CACHE_DEPLOYMENT, status=status, outcome=outcome, usage=usage, cache_status="hit"
+        )
+        self.admission.settle(ticket, 0, charge.cost_micros, failed=outcome is not Outcome.OK)
+        self.cache.saved(model, charge.saved_micros)
+        return usd(charge.cost_micros)
 
     def _abandoned(self, call: Call, sent: list[str]) -> Abandoned:
         """The request was cancelled (its client left, or shutdown's grace ran out) before any answer.

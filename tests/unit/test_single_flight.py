@@ -60,28 +60,32 @@ async def test_identical_requests_in_flight_make_one_call_and_the_followers_are_
     assert [r.cache_status for r in kit.records] == ["miss", "hit", "hit"]
 
 
-async def test_a_streamed_leader_answers_followers_whole_and_streamed(
+async def test_a_streamed_leader_is_replayed_live_to_streamed_followers_and_whole_to_others(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    hold = asyncio.Event()
+    hold = asyncio.Event()  # the upstream sends its first chunk, then waits
     chunks = [chunk("Hello"), chunk(" there", "stop"), usage_chunk()]
     kit = cached(monkeypatch, tmp_path, FakeBackend(chunks=chunks, hold=hold))
     leading = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="lead"))
     whole = asyncio.ensure_future(kit.pipeline.complete(ACME, kit.call(request_id="whole")))
-    streamed = asyncio.ensure_future(kit.pipeline.stream(ACME, kit.call(stream=True, request_id="streamed")))
-    await asyncio.sleep(0.02)
-    assert not whole.done() and not streamed.done()  # following, not sent
+    following = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="streamed"))
+    assert following.headers["x-tollgate-cache"] == "hit" and following.deployment == CACHE_DEPLOYMENT
+    replayed = aiter(following.relay)
+    first = await asyncio.wait_for(anext(replayed), 1)  # before the leader's stream has ended
+    assert _contents(first) == ["Hello"] and b"chatcmpl-streamed" in first
+    assert not whole.done()  # a whole answer waits for the whole stream
     hold.set()
     lead_events = b"".join([event async for event in leading.relay])
+    rest = b"".join([event async for event in replayed])
+    assert "".join(_contents(first + rest)) == "".join(_contents(lead_events)) == "Hello there"
+    assert rest.endswith(b"data: [DONE]\n\n")
+    usage = [json.loads(line[6:]) for line in rest.decode().splitlines() if '"usage"' in line][-1]["usage"]
+    assert usage["prompt_tokens"] == 1000 and "cost" in usage  # its own hit price
     answer = await whole
     assert answer.headers["x-tollgate-cache"] == "hit"
     assert answer.body["choices"][0]["message"]["content"] == "Hello there"
-    following = await streamed
-    assert following.headers["x-tollgate-cache"] == "hit"
-    events = b"".join([event async for event in following.relay])
-    text = "".join(_contents(events))
-    assert text == "".join(_contents(lead_events)) == "Hello there"
     assert len(kit.backend.sent) == 1
+    assert sorted(r.cache_status for r in kit.records) == ["hit", "hit", "miss"]
 
 
 def _contents(events: bytes) -> list[str]:
@@ -121,3 +125,39 @@ async def test_a_leader_whose_client_leaves_releases_its_followers(
     hold.set()
     answer = await follower
     assert answer.deployment == "sim"
+
+
+async def test_a_leader_cut_off_mid_stream_ends_its_live_followers_with_an_error_at_no_cost(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    error = UpstreamStatusError("upstream fell over", upstream_status=500)
+    chunks = [chunk("Hello"), chunk(" there", "stop"), usage_chunk()]
+    kit = cached(monkeypatch, tmp_path, FakeBackend(chunks=chunks, error=error, fail_after=1))
+    leading = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="lead"))
+    following = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="streamed"))
+    await aclosing_all(leading.relay)
+    events = b"".join([event async for event in following.relay])
+    assert _contents(events) == ["Hello"] and b'"error"' in events and b"[DONE]" not in events
+    followed = [r for r in kit.records if r.deployment == CACHE_DEPLOYMENT]
+    assert len(followed) == 1 and followed[0].cost_micros == 0 and followed[0].outcome == "upstream_error"
+
+
+async def test_a_live_follower_that_leaves_does_not_disturb_the_leader(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    chunks = [chunk("Hello"), chunk(" there", "stop"), usage_chunk()]
+    kit = cached(monkeypatch, tmp_path, FakeBackend(chunks=chunks))
+    leading = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="lead"))
+    following = await kit.pipeline.stream(ACME, kit.call(stream=True, request_id="streamed"))
+    replayed = aiter(following.relay)
+    await anext(replayed)
+    await replayed.aclose()  # type: ignore[attr-defined]
+    lead_events = b"".join([event async for event in leading.relay])
+    assert "".join(_contents(lead_events)) == "Hello there" and lead_events.endswith(b"data: [DONE]\n\n")
+    outcomes = sorted(str(r.outcome) for r in kit.records)
+    assert outcomes == ["client_disconnect", "ok"]
+
+
+async def aclosing_all(events: Any) -> None:
+    async for _ in events:
+        pass
