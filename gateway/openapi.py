@@ -2,18 +2,19 @@
 
 Litestar documents its routes' paths, methods and path parameters. Two things it cannot see are added
 here from the same msgspec wire models that validate the requests (so the schema and the validation
-never drift apart): the bodies and query strings that handlers validate themselves (declared on the
-handler as ``opt={"body": Struct}`` / ``opt={"query": Struct}``), and the generation, image and audio
-endpoints, which the :class:`~gateway.app.Edge` serves on plain ASGI (``ENDPOINTS`` of
-``gateway.generation.endpoints`` and ``gateway.generation.media_endpoints``; uploads as ``multipart/form-data`` whose
-text fields are the wire model's and whose files are binary strings). Every operation answers errors in
-OpenAI's envelope and names the bearer token it needs.
+never drift apart): the bodies, forms and query strings that handlers read themselves (declared on the
+handler as ``opt={"body": Struct}``, ``opt={"form": Struct, "files": ("file",)}`` / ``opt={"query": Struct}``),
+and the endpoints that the :class:`~gateway.app.Edge` serves on plain ASGI: generation, image and audio
+(``ENDPOINTS`` of ``gateway.generation.endpoints`` and ``gateway.generation.media_endpoints``) and
+Responses (``gateway.responses.endpoints``). Uploads are ``multipart/form-data`` whose text fields are
+the wire model's and whose files are binary strings (the first one required). Every operation answers
+errors in OpenAI's envelope and names the bearer token it needs.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Litestar, Request
@@ -24,6 +25,8 @@ from litestar.routes import HTTPRoute
 from gateway import version
 from gateway.generation import media_endpoints as media
 from gateway.generation.endpoints import ENDPOINTS
+from gateway.protocol.responses import InputItemsQuery, ResponseRequest
+from gateway.responses.endpoints import PATH as RESPONSES
 
 Schema = dict[str, Any]
 
@@ -83,41 +86,37 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+class Declared(NamedTuple):
+    """What an operation reads that Litestar cannot see: a JSON body, a query string, or a multipart
+    form (its text fields' wire model and its file fields, the first one required)."""
+
+    body: type | None = None
+    query: type | None = None
+    form: type | None = None
+    files: tuple[str, ...] = ()
+
+
 def complete_schema(litestar_schema: Schema, routes: list[HTTPRoute]) -> Schema:
     schema = copy.deepcopy(litestar_schema)
     paths: dict[str, Schema] = schema.setdefault("paths", {})
-    declared: dict[tuple[str, str], tuple[type | None, type | None]] = {}
-    for route in routes:
-        for verb, (handler, _) in route.route_handler_map.items():
-            body, query = handler.opt.get("body"), handler.opt.get("query")
-            if (body or query) and verb != "OPTIONS":
-                declared[(route.path_format, str(verb).lower())] = (body, query)
-    for path, endpoint in ENDPOINTS.items():
-        paths[path] = {"post": {"operationId": f"Create{endpoint.op.value.title()}", "summary": endpoint.op.value}}
-        declared[(path, "post")] = (endpoint.model, None)
-    for path, upload in media.ENDPOINTS.items():
-        paths[path] = {"post": {"operationId": _operation_id(upload.op.value), "summary": upload.op.value}}
-        if not upload.multipart:
-            declared[(path, "post")] = (upload.model, None)
-    forms = [upload.model for upload in media.ENDPOINTS.values() if upload.multipart]
+    declared = _declared_by_handlers(routes)
+    declared.update(_plain_asgi(paths))
     models = sorted(
-        {m for pair in declared.values() for m in pair if m is not None} | set(forms), key=lambda m: m.__name__
+        {m for each in declared.values() for m in (each.body, each.query, each.form) if m is not None},
+        key=lambda m: m.__name__,
     )
     components = _components(models)
-    for path, upload in media.ENDPOINTS.items():
-        if upload.multipart:
-            form = _form(components[upload.model.__name__], components, upload.files)
-            paths[path]["post"]["requestBody"] = {
-                "required": True,
-                "content": {"multipart/form-data": {"schema": form}},
-            }
-    for (path, method), (body, query) in declared.items():
+    for (path, method), each in declared.items():
         operation = paths[path][method]
-        if body is not None:
-            reference = {"$ref": _REF.format(name=body.__name__)}
+        if each.body is not None:
+            reference = {"$ref": _REF.format(name=each.body.__name__)}
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": reference}}}
-        if query is not None:
-            operation["parameters"] = _query_parameters(components[query.__name__])
+        if each.form is not None:
+            form = _form(components[each.form.__name__], components, each.files)
+            operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
+        if each.query is not None:  # after the path's own parameters
+            query = _query_parameters(components[each.query.__name__])
+            operation["parameters"] = [*operation.get("parameters", []), *query]
     for path, item in paths.items():
         for operation in item.values():
             _describe_answers(path, operation)
@@ -126,6 +125,40 @@ def complete_schema(litestar_schema: Schema, routes: list[HTTPRoute]) -> Schema:
     schemas["ErrorEnvelope"] = _ERROR_ENVELOPE
     schema["components"]["securitySchemes"] = _SECURITY_SCHEMES
     return schema
+
+
+def _declared_by_handlers(routes: list[HTTPRoute]) -> dict[tuple[str, str], Declared]:
+    declared: dict[tuple[str, str], Declared] = {}
+    for route in routes:
+        for verb, (handler, _) in route.route_handler_map.items():
+            opt = handler.opt
+            if verb != "OPTIONS" and ("body" in opt or "query" in opt or "form" in opt):
+                found = Declared(opt.get("body"), opt.get("query"), opt.get("form"), opt.get("files", ()))
+                declared[(route.path_format, str(verb).lower())] = found
+    return declared
+
+
+def _plain_asgi(paths: dict[str, Schema]) -> dict[tuple[str, str], Declared]:
+    """The operations the Edge serves without Litestar, added to ``paths``, and what each reads."""
+    declared: dict[tuple[str, str], Declared] = {}
+    for path, endpoint in ENDPOINTS.items():
+        paths[path] = {"post": {"operationId": f"Create{endpoint.op.value.title()}", "summary": endpoint.op.value}}
+        declared[(path, "post")] = Declared(body=endpoint.model)
+    for path, upload in media.ENDPOINTS.items():
+        paths[path] = {"post": {"operationId": _operation_id(upload.op.value), "summary": upload.op.value}}
+        read = Declared(form=upload.model, files=upload.files) if upload.multipart else Declared(body=upload.model)
+        declared[(path, "post")] = read
+    one = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths[RESPONSES] = {"post": {"operationId": "CreateResponse", "summary": "responses"}}
+    paths[RESPONSES + "/{response_id}"] = {
+        "get": {"operationId": "GetResponse", "summary": "a stored response", "parameters": one},
+        "delete": {"operationId": "DeleteResponse", "summary": "delete a stored response", "parameters": one},
+    }
+    items = RESPONSES + "/{response_id}/input_items"
+    paths[items] = {"get": {"operationId": "ListInputItems", "summary": "a stored response's input", "parameters": one}}
+    declared[(RESPONSES, "post")] = Declared(body=ResponseRequest)
+    declared[(items, "get")] = Declared(query=InputItemsQuery)
+    return declared
 
 
 def _operation_id(op: str) -> str:

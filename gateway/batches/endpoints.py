@@ -24,7 +24,7 @@ def _json(request: HttpRequest, body: msgspec.Struct) -> Response[bytes]:
     return Response(_encode(body), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 
-@post("/v1/batches", status_code=200)
+@post("/v1/batches", status_code=200, opt={"body": BatchCreate})
 async def create_batch(
     request: HttpRequest,
     principal: NamedDependency[Principal],
@@ -39,7 +39,7 @@ async def create_batch(
     return _json(request, created)
 
 
-@get("/v1/batches")
+@get("/v1/batches", opt={"query": BatchListQuery})
 async def list_batches(
     request: HttpRequest, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
 ) -> Response[bytes]:

@@ -20,7 +20,7 @@ Sessions = async_sessionmaker[AsyncSession]
 _encode = msgspec.json.Encoder().encode
 
 
-@post("/v1/feedback", status_code=200)
+@post("/v1/feedback", status_code=200, opt={"body": FeedbackIn})
 async def give_feedback(
     request: HttpRequest,
     key_principal: NamedDependency[Principal],

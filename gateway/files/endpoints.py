@@ -18,7 +18,7 @@ from gateway.edge.multipart import read_form
 from gateway.files import service
 from gateway.keys.principal import Principal
 from gateway.protocol.decoding import validate_query
-from gateway.protocol.files import FileListQuery
+from gateway.protocol.files import FileListQuery, FileUpload
 from gateway.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -32,7 +32,7 @@ def _json(request: HttpRequest, body: Any) -> Response[bytes]:
     return Response(_encode(body), media_type="application/json", headers={"x-request-id": request_id_of(request)})
 
 
-@post("/v1/files", status_code=200)
+@post("/v1/files", status_code=200, opt={"form": FileUpload, "files": ("file",)})
 async def upload_file(
     request: HttpRequest,
     principal: NamedDependency[Principal],
@@ -45,7 +45,7 @@ async def upload_file(
     return _json(request, await service.upload(sessions, principal.customer_id, form, limit))
 
 
-@get("/v1/files")
+@get("/v1/files", opt={"query": FileListQuery})
 async def list_files(
     request: HttpRequest, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
 ) -> Response[bytes]:

@@ -11,6 +11,13 @@ from msgspec import Meta
 PURPOSES = ("batch", "batch_output")
 
 
+class FileUpload(msgspec.Struct):
+    """``POST /v1/files``'s text field beside its ``file`` (the OpenAPI schema's form; the files service
+    reads the form itself): this gateway keeps files for batches only."""
+
+    purpose: Literal["batch"]
+
+
 class FileObject(msgspec.Struct):
     id: str
     bytes: int

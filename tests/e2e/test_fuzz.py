@@ -40,9 +40,11 @@ MODELS = {
     "/v1/embeddings": "sim-embed",
     "/v1/images/generations": "sim-image",
     "/v1/images/edits": "sim-image",
+    "/v1/images/variations": "sim-image",
     "/v1/audio/transcriptions": "sim-transcription",
     "/v1/audio/translations": "sim-transcription",
     "/v1/audio/speech": "sim-speech",
+    "/v1/responses": "sim-chat",
 }
 
 
@@ -58,14 +60,75 @@ def credentials(path: str, gateway: SimGateway) -> dict[str, str]:
 
 
 def test_the_schema_describes_every_public_and_admin_endpoint() -> None:
-    paths = {operation.path for operation in OPERATIONS}
+    operations = {(operation.method.upper(), operation.path) for operation in OPERATIONS}
+    paths = {path for _, path in operations}
     assert {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"} <= paths
     assert {"/admin/customers", "/admin/keys", "/admin/usage"} <= paths
     assert set(MODELS) <= paths  # the media endpoints too
+    assert {
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/{response_id}"),
+        ("DELETE", "/v1/responses/{response_id}"),
+        ("GET", "/v1/responses/{response_id}/input_items"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/files"),
+        ("GET", "/v1/files/{file_id}"),
+        ("DELETE", "/v1/files/{file_id}"),
+        ("GET", "/v1/files/{file_id}/content"),
+        ("POST", "/v1/batches"),
+        ("GET", "/v1/batches"),
+        ("GET", "/v1/batches/{batch_id}"),
+        ("POST", "/v1/batches/{batch_id}/cancel"),
+        ("POST", "/v1/feedback"),
+        ("POST", "/v1/images/variations"),
+        ("POST", "/admin/models/{model}/rollout/promote"),
+        ("POST", "/admin/models/{model}/rollout/rollback"),
+        ("GET", "/dashboard/rollouts"),
+        ("GET", "/dashboard/margin"),
+    } <= operations
     edits = SCHEMA["/v1/images/edits"]["POST"].definition.raw["requestBody"]["content"]["multipart/form-data"]
     assert edits["schema"]["properties"]["image"] == {"type": "string", "format": "binary"}
     chat = SCHEMA["/v1/chat/completions"]["POST"]
     assert chat.definition.raw["requestBody"]["content"]["application/json"]["schema"]
+
+
+def body_schema(method: str, path: str, media_type: str = "application/json") -> dict[str, Any]:
+    schema: dict[str, Any] = SCHEMA[path][method].definition.raw["requestBody"]["content"][media_type]["schema"]
+    return schema
+
+
+def parameters(method: str, path: str) -> dict[str, str]:
+    return {each["name"]: each["in"] for each in SCHEMA[path][method].definition.raw.get("parameters", [])}
+
+
+def test_the_new_endpoints_bodies_forms_and_queries_come_from_their_wire_types() -> None:
+    """What each handler validates is what the schema says it takes (so the fuzzer's valid cases are)."""
+    assert body_schema("POST", "/v1/responses") == {"$ref": "#/components/schemas/ResponseRequest"}
+    assert body_schema("POST", "/v1/batches") == {"$ref": "#/components/schemas/BatchCreate"}
+    assert body_schema("POST", "/v1/feedback") == {"$ref": "#/components/schemas/FeedbackIn"}
+    upload = body_schema("POST", "/v1/files", "multipart/form-data")
+    assert upload["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert upload["properties"]["purpose"] == {"enum": ["batch"]}
+    assert set(upload["required"]) == {"purpose", "file"}
+    variation = body_schema("POST", "/v1/images/variations", "multipart/form-data")
+    assert variation["properties"]["image"] == {"type": "string", "format": "binary"}
+    assert {"model", "image"} <= set(variation["required"])
+    components = SCHEMA.raw_schema["components"]["schemas"]
+    assert set(components["BatchCreate"]["required"]) == {"input_file_id", "endpoint", "completion_window"}
+    assert components["FeedbackIn"]["properties"]["score"] == {"type": "number", "minimum": 0, "maximum": 1}
+    # A query declared on a route with a path parameter keeps the path parameter beside it.
+    assert parameters("GET", "/v1/responses/{response_id}/input_items") == {
+        "response_id": "path",
+        "limit": "query",
+        "order": "query",
+        "after": "query",
+    }
+    assert parameters("GET", "/admin/customers/{name}/credits") == {"name": "path", "limit": "query"}
+    assert parameters("GET", "/v1/files") == {"purpose": "query", "limit": "query", "order": "query", "after": "query"}
+    assert parameters("GET", "/v1/batches") == {"limit": "query", "after": "query"}
+    for method, path in [("GET", "/v1/responses/{response_id}"), ("DELETE", "/v1/responses/{response_id}")]:
+        assert parameters(method, path) == {"response_id": "path"}
+        assert SCHEMA[path][method].definition.raw["security"] == [{"customerKey": []}]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[operation.label for operation in OPERATIONS])
