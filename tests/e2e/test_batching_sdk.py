@@ -88,7 +88,9 @@ def test_concurrent_requests_go_upstream_batched_and_each_gets_a_direct_calls_an
     reset(upstream)
     answers = asyncio.run(_ask_all(f"{url}/v1", key, "batched"))
     batched_calls = calls(upstream)
-    assert batched_calls <= 4  # 16 requests: one batch per upstream shape, give or take a window
+    # 16 requests in three upstream shapes (text, tokens, 4 dimensions): three calls when all arrive
+    # within the window, a few more on a loaded machine; one each without batching.
+    assert 3 <= batched_calls < len(REQUESTS) // 2
     direct = asyncio.run(_ask_all(f"{upstream}/v1", "sk-up", "embedder"))
     for request, mine, theirs in zip(REQUESTS, answers, direct, strict=True):
         assert [d.embedding for d in mine.data] == [d.embedding for d in theirs.data], request
