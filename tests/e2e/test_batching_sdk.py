@@ -48,6 +48,7 @@ def gateway(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "backends": {"gpu": {"type": "openai_compatible", "base_url": f"{upstream}/v1", "api_key": "sk-up"}},
         "models": [
             _model("batched", batching=WINDOW),
+            _model("long-window", batching={"max_wait_ms": 600, "max_batch": 64}),
             _model("cached", cache={"exact": True}),
         ],
         "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
@@ -161,3 +162,26 @@ def test_identical_requests_in_flight_make_one_upstream_call(gateway: tuple[str,
     assert statuses == ["hit"] * 7 + ["miss"]
     vectors = {tuple(a.parse().data[0].embedding) for a in answers}
     assert len(vectors) == 1
+
+
+def test_a_client_that_leaves_during_the_window_leaves_the_batch_without_breaking_it(
+    gateway: tuple[str, str], upstream: str
+) -> None:
+    url, key = gateway
+    reset(upstream)
+
+    async def three() -> list[Any]:
+        auth = {"authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=10) as http:
+
+            async def ask(text: str, timeout: float = 10) -> Any:
+                body = {"model": "long-window", "input": text}
+                return await http.post("/v1/embeddings", json=body, timeout=timeout)
+
+            leaving = ask("I will not wait", timeout=0.2)
+            return await asyncio.gather(leaving, ask("stay one"), ask("stay two"), return_exceptions=True)
+
+    left, *stayed = asyncio.run(three())
+    assert isinstance(left, httpx.TimeoutException)
+    assert [r.status_code for r in stayed] == [200, 200]
+    assert httpx.get(f"{upstream}/_stats").json() == {"calls": 1, "inputs": 2}
