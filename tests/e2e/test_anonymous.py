@@ -107,3 +107,17 @@ def test_without_an_anonymous_customer_a_placeholder_key_is_refused(sim_gateway:
         client.chat.completions.create(model="sim-chat", messages=USER)  # type: ignore[arg-type]
     assert caught.value.code == "invalid_api_key"
     assert _chat(sim_gateway.url, None).json()["error"]["code"] == "missing_api_key"
+
+
+def test_feedback_still_needs_a_key_where_requests_without_one_are_served(anonymous_gateway: tuple[str, Path]) -> None:
+    """Feedback is on a customer's own answers: the anonymous customer, whom every keyless caller shares,
+    cannot give it (the route takes the key's principal, not the anonymous one)."""
+    url, _ = anonymous_gateway
+    served = _chat(url, None)
+    assert served.status_code == 200
+    given = {"response_id": served.headers["x-request-id"], "score": 0.5}
+    for authorization in (None, "Bearer unused"):
+        headers = {} if authorization is None else {"authorization": authorization}
+        refused = httpx.post(f"{url}/v1/feedback", headers=headers, json=given)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["type"] == "authentication_error"
