@@ -111,9 +111,15 @@ async def _add(
 ) -> None:
     if not rows:
         return
+    await session.execute(_upsert(insert, model, tuple(key), tuple(counters)), rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert(insert: Any, model: type[Base], key: tuple[str, ...], counters: tuple[str, ...]) -> Any:
+    """The upsert adding ``counters``, built once: a statement object reused keeps its cache key,
+    which SQLAlchemy otherwise builds again (with the statement) for every batch."""
     upsert = insert(model)
     table = model.__table__
-    upsert = upsert.on_conflict_do_update(
-        index_elements=key, set_={name: table.c[name] + upsert.excluded[name] for name in counters}
+    return upsert.on_conflict_do_update(
+        index_elements=list(key), set_={name: table.c[name] + upsert.excluded[name] for name in counters}
     )
-    await session.execute(upsert, rows)

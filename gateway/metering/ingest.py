@@ -11,6 +11,8 @@ events get theirs when the hour is settled (gateway/metering/pool_hours.py).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,9 +30,30 @@ from gateway.metering.pricing import ModelRates
 from gateway.metering.record import UsageRecord
 from gateway.metering.serving_cost import cost_rates, list_cost_micros
 
+_EVENT_SUMS_OF = operator.attrgetter(*EVENT_SUMS)  # a record's EVENT_SUMS fields, as a tuple
+
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _event_insert(insert: Any) -> Any:
+    """The events' insert for the dialect's ``insert``, built once: a statement object reused keeps its
+    cache key, which SQLAlchemy otherwise builds again (with the statement) for every batch."""
+    events = UsageEvent.__table__
+    return insert(events).on_conflict_do_nothing(index_elements=["request_id"]).returning(events.c.request_id)
+
+
+@functools.cache
+def _rollup_upsert(insert: Any) -> Any:
+    """The rollups' upsert adding the counters, built once per dialect (as :func:`_event_insert`)."""
+    table = UsageRollup.__table__
+    upsert = insert(table)
+    return upsert.on_conflict_do_update(
+        index_elements=["hour", "customer_id", "api_key_id", "model"],
+        set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
+    )
 
 
 def _event_row(record: UsageRecord, serving: Mapping[str, int]) -> dict[str, Any]:
@@ -62,24 +85,34 @@ async def serving_costs(session: AsyncSession, records: Sequence[UsageRecord]) -
 
 
 def rollup_rows(records: Iterable[UsageRecord], serving: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
-    totals: dict[tuple[int, int, int, str], dict[str, Any]] = {}
+    # Records are grouped first and each group's columns summed at once: adding every record's
+    # fields into its row one by one took a fifth of the drain's CPU. Sums run in record order
+    # (``reduce``, not ``sum``), so the float ones come out exactly as added one by one.
+    groups: dict[tuple[int, int, int, str], list[UsageRecord]] = {}
     for record in records:
         key = (int(record.created_at // 3600), record.customer_id, record.api_key_id, record.model)
-        row = totals.get(key)
-        if row is None:
-            row = totals[key] = dict.fromkeys(COUNTERS, 0)
-        row["requests"] += 1
-        row["errors"] += is_error(record.outcome)
-        row["cache_hits"] += record.cache_status != "miss"
-        row["latency_ms_sum"] += record.latency_ms
-        for name in EVENT_SUMS:
-            row[name] += getattr(record, name)
-        if serving:
-            row["serving_cost_micros"] += serving.get(record.request_id, 0)
-    return [
-        {"hour": _hour(hour), "customer_id": customer, "api_key_id": key, "model": model, **counters}
-        for (hour, customer, key, model), counters in totals.items()
-    ]
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [record]
+        else:
+            group.append(record)
+    return [_rollup_row(key, group, serving) for key, group in groups.items()]
+
+
+def _rollup_row(
+    key: tuple[int, int, int, str], group: list[UsageRecord], serving: Mapping[str, int] | None
+) -> dict[str, Any]:
+    hour, customer, api_key, model = key
+    row: dict[str, Any] = {"hour": _hour(hour), "customer_id": customer, "api_key_id": api_key, "model": model}
+    row["requests"] = len(group)
+    row["errors"] = sum(is_error(record.outcome) for record in group)
+    row["cache_hits"] = sum(record.cache_status != "miss" for record in group)
+    columns = zip(*map(_EVENT_SUMS_OF, group), strict=True)
+    row.update(zip(EVENT_SUMS, (functools.reduce(operator.add, column, 0) for column in columns), strict=True))
+    costs = (serving.get(record.request_id, 0) for record in group) if serving else ()
+    row["serving_cost_micros"] = sum(costs)
+    row["latency_ms_sum"] = functools.reduce(operator.add, (record.latency_ms for record in group), 0)
+    return row
 
 
 def _hour(hours_since_epoch: int) -> dt.datetime:
@@ -91,12 +124,10 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
     unique = list({r.request_id: r for r in records}.values())
     if not unique:
         return 0
-    insert = _insert(session)
     # One statement executed for many parameter sets: SQLAlchemy compiles it once and batches the
     # rows itself ("insertmanyvalues"), which costs a fraction of a literal multi-row VALUES.
     # The Core table, not the ORM entity: the ORM's bulk path costs more per row than the insert.
-    events = UsageEvent.__table__
-    statement = insert(events).on_conflict_do_nothing(index_elements=["request_id"]).returning(events.c.request_id)
+    statement = _event_insert(_insert(session))
     serving = await serving_costs(session, unique)
     inserted = set((await session.execute(statement, [_event_row(r, serving) for r in unique])).scalars())
     fresh = [r for r in unique if r.request_id in inserted]
@@ -113,13 +144,7 @@ async def add_to_rollups(
     insert = _insert(session)
     rows = rollup_rows(records, serving)
     if rows:
-        table = UsageRollup.__table__
-        upsert = insert(table)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["hour", "customer_id", "api_key_id", "model"],
-            set_={name: table.c[name] + upsert.excluded[name] for name in COUNTERS},
-        )
-        await session.execute(upsert, rows)
+        await session.execute(_rollup_upsert(insert), rows)
     await add_breakdowns(session, insert, records, rows)
 
 
