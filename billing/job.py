@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing.config import StripeSettings
 from billing.meter_sync import sync
 from billing.reconcile import last_day, reconcile_linked
+from gateway.config.stripe import StripeSettings
 from gateway.db.models import MeterEventRow
 from gateway.db.models.base import utcnow
 

@@ -16,8 +16,8 @@ import stripe
 from stripe import ListObject
 from stripe.params.v2.billing import MeterEventStreamCreateParams
 
-from billing.config import StripeSettings
 from billing.stripe_types import STREAM_BATCH, CheckoutLink, MeterEventOut, StripeUnavailable
+from gateway.config.stripe import StripeSettings
 from gateway.core.errors import Conflict
 
 log = logging.getLogger("tollgate.billing")

@@ -16,11 +16,11 @@ import msgspec
 import yaml
 
 from backends.registry import BackendConfig
-from billing.config import StripeSettings
-from gateway.batches.config import BatchSettings
+from gateway.config.batches import BatchSettings
+from gateway.config.routing import Rollout, RoutingSettings
+from gateway.config.stripe import StripeSettings
 from gateway.core.config_hints import choice_hint
 from gateway.db.engine import with_async_driver
-from gateway.routing.config import Rollout, RoutingSettings
 
 ModelKind = Literal["chat", "completion", "embeddings", "image", "transcription", "speech"]
 
@@ -194,9 +194,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     journal_fsync: Literal["always", "interval", "never"] = "interval"
     journal_fsync_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    # Retries, circuit breakers, health checks and regions (gateway/routing/config.py).
+    # Retries, circuit breakers, health checks and regions (gateway/config/routing.py).
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
-    # The /v1/batches lane: its concurrency, its share of the pools, its leases (gateway/batches/config.py).
+    # The /v1/batches lane: its concurrency, its share of the pools, its leases (gateway/config/batches.py).
     batches: BatchSettings = msgspec.field(default_factory=BatchSettings)
     source: str = "<demo>"
 

@@ -28,11 +28,11 @@ from gateway.batches.lane import BatchLane
 from gateway.cache.build import build_cache
 from gateway.core.ids import RequestIds
 from gateway.core.redis_pipe import RedisPipe
+from gateway.customers.anonymous import anonymous_principal
 from gateway.dashboard.sign_in import SignInGuard
 from gateway.db.engine import build_engine, session_factory
 from gateway.generation.media import MediaService
 from gateway.generation.pipeline import Pipeline
-from gateway.keys.anonymous import anonymous_principal
 from gateway.keys.cache import KeyCache
 from gateway.keys.store import KeyStore
 from gateway.keys.sync import KeySync
@@ -47,7 +47,7 @@ from gateway.observability.access_log import AccessLog
 from gateway.observability.requests import RequestObserver
 from gateway.observability.tracing import build_tracing
 from gateway.routing import admin as routing_admin
-from gateway.routing import monitor
+from gateway.routing import monitor, pool_readings
 from gateway.routing.rollouts import Rollouts, build_rollouts
 from gateway.routing.router import Router
 from gateway.routing.shared import SharedRouting
@@ -199,7 +199,11 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
         state.spawn(cache.follow())
     state.spawn(monitor.check_health_forever(lambda: router.table, settings.routing.health_interval))
     state.spawn(monitor.scrape_load_forever(lambda: router.table, settings.routing.metrics_interval))
-    for task in pool_hours.tasks(sessions, lambda: state.settings, lambda: router.table):  # serving costs
+
+    def pools_now() -> list[pool_hours.Reading]:  # serving costs: the router's pools after any reload
+        return pool_readings.readings(router.table, pool_hours.pool_prices(state.settings))
+
+    for task in pool_hours.tasks(sessions, lambda: state.settings, pools_now):
         state.spawn(task)
     if shared is not None:
         state.spawn(shared.follow_forever(lambda: router.table))

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from backends.base import Operation
-from gateway.batches.config import MAX_LINES
+from gateway.config.batches import MAX_LINES
 from gateway.core.errors import TollgateError
 from gateway.protocol.batches import BatchError
 from gateway.protocol.chat import ChatCompletionRequest

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.batches import finish, lines
 from gateway.batches import repository as batches
-from gateway.batches.config import BatchSettings
 from gateway.batches.repository import ClaimedLine
+from gateway.config.batches import BatchSettings
 from gateway.core.errors import AuthenticationFailed, TollgateError
 from gateway.core.throttled_log import ThrottledLog
 from gateway.db.models import ApiKey

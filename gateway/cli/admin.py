@@ -17,13 +17,13 @@ from typing import Any
 import msgspec
 
 from gateway.admin import usage_reports
+from gateway.admin.key_terms import budget_text, limits_text
 from gateway.admin.service import AdminService
 from gateway.admin.wire import KeyCreate, UsageQuery
 from gateway.cli import customers
 from gateway.cli.runner import Commands, exit_status, run_command, settings_of, when
 from gateway.cli.tables import render
 from gateway.db import migrate
-from gateway.keys.terms import budget_text, limits_text
 from gateway.metering.pool_hours import pool_prices, settle_closed
 from gateway.metering.pricing import format_usd
 from gateway.metering.rollup_rebuild import rebuild_rollups

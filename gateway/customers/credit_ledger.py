@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, func, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +20,18 @@ from gateway.core.errors import InvalidRequest
 from gateway.db.models import CreditEntry, Customer, UsageRollup
 from gateway.db.models.base import utcnow
 from gateway.db.models.credit_entry import CREDIT_KINDS
-from gateway.metering.record import UsageRecord
+
+
+class Spent(Protocol):
+    """What a debit needs of one stored usage record (:class:`gateway.metering.record.UsageRecord`)."""
+
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def cost_micros(self) -> int: ...
+    @property
+    def request_id(self) -> str: ...
+
 
 # Kinds whose amount must be positive (credits) or negative (debits); an adjustment may be either.
 _POSITIVE = ("topup", "stripe")
@@ -143,7 +154,7 @@ class _Spend:
     requests: int
 
 
-async def debit_usage(session: AsyncSession, fresh: Iterable[UsageRecord]) -> int:
+async def debit_usage(session: AsyncSession, fresh: Iterable[Spent]) -> int:
     """Debit prepaid customers for usage just stored: one entry per customer for the batch.
 
     ``fresh`` must be the records stored for the first time by this transaction. Each request id is

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import gateway.dashboard
 from billing.status import billing_status
+from gateway.admin.key_terms import budget_text, limits_text
 from gateway.admin.service import AdminService
 from gateway.admin.wire import KeyCreate
 from gateway.core.errors import TollgateError
@@ -37,7 +38,6 @@ from gateway.dashboard.periods import RANGES, Periods, periods
 from gateway.dashboard.repository import Dimension
 from gateway.dashboard.session import SessionSigner
 from gateway.edge.errors import HttpRequest
-from gateway.keys.terms import budget_text, limits_text
 from gateway.protocol.decoding import validate_query
 
 

@@ -32,7 +32,6 @@ from gateway.db.models import PoolHour, PoolSample, UsageEvent
 from gateway.metering.ingest import add_serving_costs
 from gateway.metering.outcome import BILLED
 from gateway.metering.serving_cost import allocate, bill_micros
-from gateway.routing.table import RoutingTable
 from gateway.settings import Settings
 
 log = logging.getLogger("tollgate.metering")
@@ -58,26 +57,11 @@ def pool_prices(settings: Settings) -> dict[str, Decimal]:
     }
 
 
-def readings(table: RoutingTable, priced: Mapping[str, Decimal]) -> list[Reading]:
-    found = []
-    for name, pool in table.pools.items():
-        if name not in priced:
-            continue
-        running = pool.wake.running() if pool.wake is not None else sum(r.healthy for r in pool.replicas)
-        loads = [r.load for r in pool.replicas if r.healthy and r.load is not None]
-        busy = sum(1 for load in loads if load.running or load.waiting) if loads else None
-        found.append(Reading(name, running, None if busy is None else min(busy, running)))
-    return found
-
-
 def tasks(
-    sessions: async_sessionmaker[AsyncSession], settings: Callable[[], Settings], table: Callable[[], RoutingTable]
+    sessions: async_sessionmaker[AsyncSession], settings: Callable[[], Settings], read: Callable[[], list[Reading]]
 ) -> list[Coroutine[Any, Any, None]]:
-    """The lifespan's sampling and settling (the settings and table as they are after any reload)."""
-
-    def read() -> list[Reading]:
-        return readings(table(), pool_prices(settings()))
-
+    """The lifespan's sampling and settling; ``read`` gives the priced pools' readings as the router
+    sees them now, and ``settings`` the settings after any reload."""
     return [sample_forever(sessions, read), settle_forever(sessions, lambda: pool_prices(settings()))]
 
 

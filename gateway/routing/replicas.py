@@ -6,7 +6,7 @@ import enum
 
 from backends.base import Backend
 from backends.vllm import EngineLoad
-from gateway.routing.config import BreakerSettings
+from gateway.config.routing import BreakerSettings
 from gateway.routing.strategies import ReplicaView, stable_hash
 
 EWMA_WEIGHT = 0.3  # of the newest measurement

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
+from gateway.config.routing import RetrySettings
 from gateway.core.errors import (
     Overloaded,
     TollgateError,
     UpstreamError,
     UpstreamStatusError,
 )
-from gateway.routing.config import RetrySettings
 
 # What vLLM, OpenAI and Anthropic say when the prompt does not fit the model's context window.
 _CONTEXT_OVERFLOW = re.compile(r"context[ _]length|maximum context|context window|prompt is too long", re.I)

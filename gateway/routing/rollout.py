@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from gateway.routing.config import Rollout
+from gateway.config.routing import Rollout
 from gateway.routing.tallies import FAILED, Counts, Summary, bucket_of, summarise
 
 log = logging.getLogger("tollgate.rollout")

@@ -11,9 +11,9 @@ import datetime as dt
 
 import msgspec
 
+from gateway.config.routing import Rollout
 from gateway.core.errors import Conflict, NotFound
 from gateway.db.models import RolloutState
-from gateway.routing.config import Rollout
 from gateway.routing.rollout_store import RolloutStore, Transition
 
 _rollout = msgspec.json.Decoder(Rollout)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from backends.base import JSON, Operation
+from gateway.config.routing import RoutingSettings
 from gateway.core.errors import Overloaded, TollgateError, UpstreamProtocolError, UpstreamTimeout
 from gateway.metrics import Metrics
 from gateway.routing import relay, retry
 from gateway.routing.affinity import affinity_key
 from gateway.routing.catalog import Route
-from gateway.routing.config import RoutingSettings
 from gateway.routing.pool import Lease
 from gateway.routing.replicas import Replica
 from gateway.routing.table import ModelRoute, RoutingTable, Target

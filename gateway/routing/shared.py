@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 import msgspec
 
+from gateway.config.routing import RoutingSettings
 from gateway.core.background import Background, subscribe_forever
 from gateway.core.redis_pipe import RedisPipe
 from gateway.core.throttled_log import ThrottledLog
-from gateway.routing.config import RoutingSettings
 from gateway.routing.leases import SharedLeases
 from gateway.routing.replicas import Circuit, Replica
 

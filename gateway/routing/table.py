@@ -14,10 +14,10 @@ import msgspec
 from backends.base import Backend, BackendContext, Operation, TokenCounter
 from backends.registry import BackendConfig, build_replicas
 from backends.vllm import VLLMConfig, VLLMReplica
+from gateway.config.routing import Rollout
 from gateway.core.errors import UnsupportedOperation
 from gateway.routing.batching import Batcher
 from gateway.routing.catalog import Catalog
-from gateway.routing.config import Rollout
 from gateway.routing.pool import Clock, Pool
 from gateway.routing.regions import by_region
 from gateway.routing.replicas import Replica

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.base import BackendContext
 from backends.http import build_client
-from billing.config import StripeSettings
 from billing.job import BillingJob
+from gateway.config.stripe import StripeSettings
 from gateway.customers import repository as customers
 from gateway.db.models import MeterEventRow
 from gateway.metrics import Metrics

@@ -18,9 +18,9 @@ import pytest
 from backends.base import BackendContext
 from backends.http import build_client
 from backends.vllm import PoolControl, ServeControl, VLLMConfig, replicas_of
+from gateway.config.routing import BreakerSettings
 from gateway.pools.activity import Activity, Busy
 from gateway.pools.control import control_server, serve_in_thread
-from gateway.routing.config import BreakerSettings
 from gateway.routing.replicas import Replica
 from gateway.routing.wake import Phase
 from gateway.routing.wake_control import SleepMode, control_of, wake_of

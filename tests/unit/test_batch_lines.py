@@ -11,9 +11,9 @@ from typing import Any, cast
 import pytest
 
 from gateway.batches import lines
-from gateway.batches.config import MAX_LINES
 from gateway.batches.input import read_input
 from gateway.batches.lane import may_start
+from gateway.config.batches import MAX_LINES
 from gateway.metering.pricing import to_micros
 from tests.unit.pipeline_kit import MESSAGES, FakeBackend, build, principal
 

@@ -10,7 +10,8 @@ import msgspec
 
 from backends.base import BackendContext
 from backends.vllm import EngineLoad
-from gateway.metering.pool_hours import Reading, pool_prices, readings
+from gateway.metering.pool_hours import Reading, pool_prices
+from gateway.routing.pool_readings import readings
 from gateway.routing.table import RoutingTable
 from gateway.routing.wake import Phase
 from gateway.settings import Settings

@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 
 from backends.base import Backend
+from gateway.config.routing import BreakerSettings
 from gateway.core.errors import Overloaded
-from gateway.routing.config import BreakerSettings
 from gateway.routing.replicas import Replica
 from gateway.routing.wake import Phase, Wake
 

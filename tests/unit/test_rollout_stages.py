@@ -7,7 +7,7 @@ import collections
 import msgspec
 import pytest
 
-from gateway.routing.config import Rollout
+from gateway.config.routing import Rollout
 from gateway.routing.rollout import Canary, Evidence, Scores, verdict
 from gateway.routing.tallies import FAILED, bucket_of, summarise, upper_bound
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from gateway.config.routing import BreakerSettings, RetrySettings, Rollout
 from gateway.core.errors import InvalidRequest, Overloaded, UpstreamStatusError, UpstreamTimeout, UpstreamUnreachable
 from gateway.routing import retry
-from gateway.routing.config import BreakerSettings, RetrySettings, Rollout
 from gateway.routing.queue import WaitQueue
 from gateway.routing.regions import by_region
 from gateway.routing.replicas import Breaker, Circuit

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing.config import StripeSettings
 from billing.stripe_api import StripeApi
+from gateway.config.stripe import StripeSettings
 from gateway.customers import repository as customers
 from gateway.db.models import Customer
 from gateway.metering.ingest import ingest
