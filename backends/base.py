@@ -29,6 +29,8 @@ class Operation(enum.Enum):
     TRANSCRIPTIONS = "audio/transcriptions"
     TRANSLATIONS = "audio/translations"
     SPEECH = "audio/speech"
+    # OpenAI's Responses API, passed through to the backends that serve it (the others get it translated).
+    RESPONSES = "responses"
 
 
 class TokenCounter(Protocol):

@@ -14,6 +14,7 @@ import msgspec
 
 from backends.base import JSON, BackendContext, Form, Operation, Payload
 from backends.http import decode_json, open_stream, post_form, post_json, probe, timeout
+from backends.responses_wire import read_events
 from backends.shape import check_chunk
 from backends.sse import iter_events
 from gateway.core.errors import UpstreamProtocolError, UpstreamStatusError
@@ -45,6 +46,9 @@ class OpenAICompatibleConfig(msgspec.Struct, tag="openai_compatible", forbid_unk
     headers: dict[str, str] = {}
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     region: str | None = None
+    # Whether the server answers /v1/responses itself (hosted OpenAI does); otherwise the gateway
+    # translates Responses requests into chat completions for it.
+    responses: bool = False
 
 
 class OpenAICompatibleBackend:
@@ -57,8 +61,10 @@ class OpenAICompatibleBackend:
         headers: dict[str, str],
         timeouts: Timeouts,
         base_url: str = "",
+        responses: bool = True,
     ) -> None:
         self.name = name
+        self._responses = responses
         self._http = ctx.http
         self._base_url = base_url.rstrip("/")
         self._timeout = timeouts.to_client()
@@ -75,10 +81,11 @@ class OpenAICompatibleBackend:
             api_key=config.api_key,
             headers=config.headers,
             timeouts=config.timeouts,
+            responses=config.responses,
         )
 
     def supports(self, op: Operation) -> bool:
-        return True
+        return op is not Operation.RESPONSES or self._responses
 
     @contextlib.contextmanager
     def _replica(self) -> Iterator[str]:
@@ -102,6 +109,10 @@ class OpenAICompatibleBackend:
             async with open_stream(
                 self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
             ) as chunks:
+                if op is Operation.RESPONSES:  # its own events, not chunks (backends/responses_wire.py)
+                    async for item in read_events(self.name, chunks):
+                        yield item
+                    return
                 async for event in iter_events(chunks):
                     if event.payload.strip() == b"[DONE]":
                         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from backends.base import JSON, Operation
+from backends.responses_wire import response_problem
 from gateway.core.errors import UpstreamInvalidResponse
 
 
@@ -34,6 +35,8 @@ def _answer_problem(op: Operation, body: JSON) -> str | None:
     problem = _usage_problem(body)
     if problem is not None:
         return problem
+    if op is Operation.RESPONSES:
+        return response_problem(body)
     if op is Operation.EMBEDDINGS:
         data = body.get("data")
         if not isinstance(data, list) or not all(isinstance(i, dict) and "embedding" in i for i in data):

@@ -137,7 +137,7 @@ class SimulatorBackend:
         return cls(name, config, ctx)
 
     def supports(self, op: Operation) -> bool:
-        return True
+        return op is not Operation.RESPONSES  # served by the gateway's translation into chat
 
     async def ready(self) -> bool:
         return True

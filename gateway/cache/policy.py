@@ -15,7 +15,7 @@ from gateway.core.errors import InvalidRequest
 from gateway.core.numbers import INT32_MAX, whole_number
 from gateway.settings import ModelCache
 
-CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.EMBEDDINGS})
+CACHED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.EMBEDDINGS, Operation.RESPONSES})
 TTL_HEADER = "x-tollgate-cache-ttl"
 
 
@@ -55,6 +55,8 @@ def cacheable_request(op: Operation, raw: JSON, config: ModelCache, *, key_opts_
         return False
     if op is Operation.EMBEDDINGS:  # deterministic: one input, one vector
         return True
+    if op is Operation.RESPONSES and raw.get("stream"):  # a passed-through Responses stream is not replayed
+        return False
     # Replays carry no log probabilities; such requests always go upstream.
     if raw.get("logprobs") or raw.get("top_logprobs"):
         return False
@@ -67,6 +69,11 @@ def complete_answer(op: Operation, body: JSON) -> bool:
     """True when every choice ended by itself (``stop``) with text only (embeddings: every vector)."""
     if op is Operation.EMBEDDINGS:
         return embeddings.complete(body)
+    if op is Operation.RESPONSES:  # passed through: completed, with messages only (no calls, no reasoning)
+        output = body.get("output")
+        if body.get("status") != "completed" or not isinstance(output, list) or not output:
+            return False
+        return all(isinstance(item, dict) and item.get("type") == "message" for item in output)
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices:
         return False

@@ -25,6 +25,9 @@ def fresh_body(stored: JSON, op: Operation, request_id: str, cost: Decimal) -> J
     """The stored answer under this request's id and time, with this request's cost in its usage."""
     if op is Operation.EMBEDDINGS:
         return embeddings.fresh_body(stored, cost)
+    if op is Operation.RESPONSES:  # passed through; the Responses service gives it this request's id
+        usage = stored.get("usage")
+        return {**stored, "created_at": int(time.time()), "usage": {**(usage or {}), "cost": cost}}
     prefix = "chatcmpl" if op is Operation.CHAT else "cmpl"
     body = {**stored, "id": f"{prefix}-{request_id}", "created": int(time.time())}
     usage = stored.get("usage")

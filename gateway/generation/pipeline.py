@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from gateway.metering.pricing import ModelRates, to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
 from gateway.routing import relay
 from gateway.routing.catalog import Route
+from gateway.routing.responses_relay import ResponsesRelay
 from gateway.routing.router import BACKEND_HEADER, Router, Traits
 from gateway.tokens import Tokenizer
 
@@ -50,6 +52,7 @@ class Call:
     cache: Controls = DEFAULT_CONTROLS
     region: str | None = None  # x-tollgate-region: overrides the key's region
     session: str | None = None  # x-session-id: keeps a conversation on one replica
+    endpoint: str | None = None  # the usage event's endpoint, when not op's (Responses translated into chat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class Pipeline:
         started: float,
         region: str | None = None,
         session: str | None = None,
+        endpoint: str | None = None,
     ) -> Prepared:
         """The checks that refuse a request before it is sent, unmetered: a journal that could not
         record it, a model the key may not use (first: to this key it does not exist), a model that
@@ -123,7 +127,7 @@ class Pipeline:
         self.meter.check_recording()
         principal.check_model(model)
         route = self.router.table.catalog.resolve(model, op)
-        metered = Metered(request_id, principal, model, op.value, streamed, started, time.time())
+        metered = Metered(request_id, principal, model, endpoint or op.value, streamed, started, time.time())
         return Prepared(route, metered, Traits(principal.priority, region or principal.region, session))
 
     def rates(self, model: str) -> ModelRates | None:
@@ -165,6 +169,7 @@ class Pipeline:
             started=call.started,
             region=call.region,
             session=call.session,
+            endpoint=call.endpoint,
         )
         plan = plan_for(principal)
         if plan is None:
@@ -289,6 +294,17 @@ class Pipeline:
         finish: relay.Finish = functools.partial(self.finish, metered, ticket, route.deployment)
         if self.cache is not None:
             chunks, finish = self.cache.watch_stream(lookup, chunks, opened.first, finish)
+        if call.op is Operation.RESPONSES:  # passed through: its own events (gateway/routing/responses_relay.py)
+            passed = ResponsesRelay(
+                route,
+                chunks,
+                opened.first,
+                tokens=self.tokens,
+                prompt_tokens=lambda: self._prompt_tokens(call),
+                finish=finish,
+                started=call.started,
+            )
+            return Streaming(passed, route.deployment, opened.upstream_seconds, ticket.headers if ticket else {})
         stream = relay.StreamRelay(
             route,
             call.op,
@@ -329,11 +345,18 @@ class Pipeline:
             return self.tokens.count_chat(call.raw.get("messages") or [])
         if call.op is Operation.EMBEDDINGS:
             return self.tokens.count_prompt(call.raw.get("input"))
+        if call.op is Operation.RESPONSES:  # an estimate for admission: the input's and instructions' text
+            return self.tokens.count(json.dumps([call.raw.get("instructions"), call.raw.get("input")]))
         return self.tokens.count_prompt(call.raw.get("prompt"))
 
     def _reserved_output(self, call: Call) -> int:
         if call.op is Operation.EMBEDDINGS:
             return 0
         raw: dict[str, Any] = call.raw
-        per_choice = raw.get("max_completion_tokens") or raw.get("max_tokens") or self._reserve_output_tokens
+        per_choice = (
+            raw.get("max_completion_tokens")
+            or raw.get("max_tokens")
+            or raw.get("max_output_tokens")
+            or self._reserve_output_tokens
+        )
         return int(per_choice) * int(raw.get("n") or 1)

@@ -28,6 +28,8 @@ class TokenUsage(msgspec.Struct, frozen=True):
 def normalise(usage: dict[str, Any] | None) -> TokenUsage:
     if not usage:
         return TokenUsage()
+    if "prompt_tokens" not in usage and "input_tokens" in usage:
+        usage = _from_responses(usage)
     prompt = _int(usage.get("prompt_tokens"))
     completion = _int(usage.get("completion_tokens"))
     cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
@@ -43,6 +45,17 @@ def normalise(usage: dict[str, Any] | None) -> TokenUsage:
         output=completion - reasoning,
         reasoning=reasoning,
     )
+
+
+def _from_responses(usage: dict[str, Any]) -> dict[str, Any]:
+    """The Responses API's usage (``input_tokens``, ``output_tokens`` and their ``_details``) in
+    chat's words, which count the same tokens the same way (cached within input, reasoning within output)."""
+    return {
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "prompt_tokens_details": usage.get("input_tokens_details"),
+        "completion_tokens_details": usage.get("output_tokens_details"),
+    }
 
 
 def _int(value: Any) -> int:

@@ -1,9 +1,11 @@
 """``/v1/responses``: create (through the chat pipeline), retrieve, delete, list input items.
 
-A create is translated into a chat completion and sent through :class:`Pipeline` exactly as
-``/v1/chat/completions`` is: admission, the exact cache, routing and metering cannot tell the two
-apart. With ``store`` (the default, as OpenAI's) the response is kept per customer in the database,
-so every replica answers its retrieval and chaining; another customer's id is unknown (404).
+A create for a model whose deployments serve ``/v1/responses`` is passed through to them
+(:mod:`gateway.responses.passthrough`); any other is translated into a chat completion. Either way it
+goes through :class:`Pipeline` exactly as ``/v1/chat/completions`` does: admission, the exact cache,
+routing and metering (as endpoint ``responses``) are chat's. With ``store`` (the default, as OpenAI's)
+the response is kept per customer in the database, so every replica answers its retrieval and
+chaining; another customer's id is unknown (404).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.decoding import invalid, validate
 from gateway.protocol.limits import check_size
 from gateway.protocol.responses import InputItemsQuery, ResponseRequest
-from gateway.responses import answer, repository, translate
+from gateway.responses import answer, passthrough, repository, translate
 from gateway.responses.events import Keep, ResponseEvents
+from gateway.routing.responses_relay import ResponsesRelay
 
 _PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 
@@ -59,9 +62,15 @@ class ResponsesService:
         self._check_size(chat)
         items = _stored_items(given, call.request_id)
         stream = bool(request.stream)
-        call = dataclasses.replace(call, op=Operation.CHAT, model=request.model, raw=chat, stream=stream)
-        skeleton = answer.skeleton(request, call.request_id, request.model, int(time.time()))
         keep: Keep = _Keeper(self._sessions, principal, request, context, items) if request.store else _forget
+        if self._pipeline.router.table.catalog.serves_natively(request.model, Operation.RESPONSES):
+            raw = passthrough.upstream_body(call.raw, context, given)
+            call = dataclasses.replace(call, op=Operation.RESPONSES, model=request.model, raw=raw, stream=stream)
+            return await self._passed(principal, request, call, keep)
+        call = dataclasses.replace(
+            call, op=Operation.CHAT, model=request.model, raw=chat, stream=stream, endpoint=Operation.RESPONSES.value
+        )
+        skeleton = answer.skeleton(request, call.request_id, request.model, int(time.time()))
         if stream:
             streaming = await self._pipeline.stream(principal, dataclasses.replace(call, wants_usage=True))
             events = ResponseEvents(streaming.relay, skeleton, call.request_id, keep)
@@ -71,6 +80,19 @@ class ResponsesService:
         reason = choice.get("finish_reason")
         output = answer.output_items(call.request_id, choice.get("message") or {}, reason)
         final = answer.finished(skeleton, output, reason, done.body.get("usage") or {})
+        await keep(final)
+        return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
+
+    async def _passed(self, principal: Principal, request: ResponseRequest, call: Call, keep: Keep) -> Created:
+        """Pass the request through to a deployment that serves ``/v1/responses`` (gateway/responses/passthrough.py)."""
+        response_id = answer.response_id(call.request_id)
+        if call.stream:
+            streaming = await self._pipeline.stream(principal, dataclasses.replace(call, wants_usage=True))
+            assert isinstance(streaming.relay, ResponsesRelay)  # the pipeline relays a passed-through stream so
+            events = passthrough.PassedEvents(streaming.relay, response_id, request, keep)
+            return Created(streaming.deployment, streaming.upstream_seconds, events=events, headers=streaming.headers)
+        done = await self._pipeline.complete(principal, call)
+        final = passthrough.as_asked(done.body, response_id, request)
         await keep(final)
         return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
 

@@ -13,7 +13,7 @@ from gateway.protocol.models import ModelCard
 from gateway.settings import ModelKind, Settings
 
 OPERATIONS: dict[ModelKind, frozenset[Operation]] = {
-    "chat": frozenset({Operation.CHAT, Operation.COMPLETIONS}),
+    "chat": frozenset({Operation.CHAT, Operation.COMPLETIONS, Operation.RESPONSES}),
     "completion": frozenset({Operation.COMPLETIONS}),
     "embeddings": frozenset({Operation.EMBEDDINGS}),
     "image": frozenset({Operation.IMAGES, Operation.IMAGE_EDITS, Operation.IMAGE_VARIATIONS}),
@@ -73,6 +73,14 @@ class Catalog:
                 f"The model '{name}' is served by a backend that does not offer /v1/{op.value}.", param="model"
             )
         return route
+
+    def serves_natively(self, name: str, op: Operation) -> bool:
+        """Whether every deployment of ``name`` serves ``op`` itself: a Responses request for such a
+        model is passed through; for the others it is translated into a chat completion."""
+        entry = self._entries.get(name)
+        if entry is None or op not in OPERATIONS[entry.kind]:
+            return False
+        return all(route.backend.supports(op) for route in entry.routes)
 
     def cards(self) -> list[ModelCard]:
         return [entry.card for entry in self._entries.values()]

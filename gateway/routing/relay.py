@@ -61,7 +61,8 @@ async def open_stream(route: Route, op: Operation, raw: JSON) -> tuple[AsyncIter
     the first byte is still an ordinary HTTP error for the client."""
     body = upstream_body(raw, route)
     body["stream"] = True
-    body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
+    if op is not Operation.RESPONSES:  # a Responses stream always ends with its usage
+        body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
     started = time.perf_counter()
     chunks = route.backend.stream(op, body)
     try:

@@ -9,7 +9,8 @@ error, ``trigger:429`` adds ``retry-after``, ``trigger:slow`` waits 5 s, ``trigg
 stream mid-way, ``trigger:stall`` stops sending after two chunks, ``trigger:nousage`` never sends
 a usage chunk, ``trigger:garbage`` answers invalid JSON, ``trigger:midstream-error`` sends an error
 event inside a stream, ``trigger:leaky`` a 500 whose message names internal addresses and a key.
-The image and audio endpoints are in :mod:`tests.fakes.openai_media`.
+The image and audio endpoints are in :mod:`tests.fakes.openai_media`, `/v1/responses` in
+:mod:`tests.fakes.openai_responses`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes import openai_media
+from tests.fakes import openai_media, openai_responses
 
 API_KEY = "sk-fake-upstream"
 WORDS = ["Hello", " from", " the", " fake", " OpenAI", " upstream", "."]
@@ -85,6 +86,7 @@ class FakeOpenAI:
             ]
         )
         self.app.add_routes(openai_media.routes(self))
+        self.app.add_routes(openai_responses.routes(self))
 
     async def _admit(self, request: web.Request) -> tuple[dict[str, Any], str]:
         if request.headers.get("authorization") != f"Bearer {API_KEY}":

@@ -1,9 +1,11 @@
 """``/v1/responses`` against a real vLLM OpenAI server on CPU (a ``vllm`` pool), through the Python SDK:
-the request is translated to a chat completion, plain, streamed and chained by ``previous_response_id``."""
+vLLM serves ``/v1/responses`` itself, so the request is passed through (not translated to a chat completion),
+plain, streamed and chained by ``previous_response_id`` (resolved by the gateway)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,12 +21,24 @@ pytestmark = pytest.mark.vllm
 EXACT = {"ignore_eos": True}
 
 
+@dataclass(frozen=True)
+class Served:
+    client: openai.OpenAI
+    log: Path  # the vLLM server's log, with its access log
+
+    def posted(self) -> list[str]:
+        """The paths the gateway POSTed to vLLM, in order."""
+        return [line.split('"POST ')[1].split()[0] for line in self.log.read_text().splitlines() if '"POST ' in line]
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ensure_vllm()
     model = ensure_model(Path.home() / ".cache" / "tollgate" / "tiny-llama")
-    with running_vllm(model, log_path=tmp_path_factory.mktemp("vllm") / "vllm.log") as server:
-        yield from _gateway(server, tmp_path_factory.mktemp("gateway-vllm-responses"))
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    with running_vllm(model, log_path=log) as server:
+        for client in _gateway(server, tmp_path_factory.mktemp("gateway-vllm-responses")):
+            yield Served(client, log)
 
 
 def _gateway(server: VLLMServer, workdir: Path) -> Iterator[openai.OpenAI]:
@@ -43,7 +57,8 @@ def _gateway(server: VLLMServer, workdir: Path) -> Iterator[openai.OpenAI]:
         yield openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
-def test_a_response_plain_streamed_and_chained_on_vllm(client: openai.OpenAI) -> None:
+def test_a_response_plain_streamed_and_chained_on_vllm(served: Served) -> None:
+    client = served.client
     raw = client.responses.with_raw_response.create(
         model="tiny", input="Say hello", max_output_tokens=16, temperature=0, extra_body=EXACT
     )
@@ -62,7 +77,8 @@ def test_a_response_plain_streamed_and_chained_on_vllm(client: openai.OpenAI) ->
     )
     deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
     last = events[-1]
-    assert last.type == "response.incomplete"  # as OpenAI ends a stream cut by max_output_tokens
+    assert last.type == "response.completed" and last.response.status == "incomplete"  # vLLM's own events
+    assert last.response.usage is not None and last.response.usage.model_extra["cost"] > 0
     assert last.response.output_text == "".join(deltas) == first.output_text  # greedy: the same 16 tokens
 
     chained = client.responses.create(
@@ -70,3 +86,4 @@ def test_a_response_plain_streamed_and_chained_on_vllm(client: openai.OpenAI) ->
     )
     assert chained.usage is not None and chained.usage.input_tokens > first.usage.input_tokens + 16
     assert client.responses.retrieve(chained.id).output_text == chained.output_text
+    assert served.posted() == ["/v1/responses"] * 3  # passed through, never translated to chat
