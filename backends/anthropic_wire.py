@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
+from backends import chat_parts
 from backends.base import JSON
+from backends.chat_parts import bad_message
 from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 
 DEFAULT_MAX_TOKENS = 4096
@@ -27,18 +27,19 @@ _NATIVE_PARAMS = ("top_k", "thinking")
 def to_messages_request(body: Mapping[str, Any], *, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> JSON:
     """Translate an OpenAI chat request; raise :class:`InvalidRequest` for what Anthropic can't do.
     Parameters that change nothing the caller sees (``seed``, ``stream_options``...) are dropped."""
-    _reject_unsupported(body)
+    chat_parts.reject_beyond_one_text_choice(body, "anthropic")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages must be a non-empty list", param="messages")
     system, turns = _convert_messages(messages)
-    request: JSON = {"model": body.get("model"), "messages": turns, "max_tokens": _max_tokens(body, default_max_tokens)}
+    maximum = chat_parts.max_tokens(body)
+    request: JSON = {"model": body.get("model"), "messages": turns, "max_tokens": maximum or default_max_tokens}
     if system:
         request["system"] = system
     for name in ("temperature", "top_p", *_NATIVE_PARAMS):
         if body.get(name) is not None:
             request[name] = body[name]
-    stop = _stop_sequences(body.get("stop"))
+    stop = chat_parts.stop_sequences(body.get("stop"))
     if stop:
         request["stop_sequences"] = stop
     if body.get("user"):
@@ -49,37 +50,6 @@ def to_messages_request(body: Mapping[str, Any], *, default_max_tokens: int = DE
     return request
 
 
-def _reject_unsupported(body: Mapping[str, Any]) -> None:
-    if body.get("n") not in (None, 1):
-        raise InvalidRequest("the anthropic backend returns one choice only: n must be 1", param="n")
-    for name in ("logprobs", "top_logprobs"):
-        if body.get(name):
-            raise InvalidRequest(f"{name} is not supported by the anthropic backend", param=name)
-    response_format = body.get("response_format")
-    kind = response_format.get("type") if isinstance(response_format, Mapping) else None
-    if kind not in (None, "text"):
-        raise InvalidRequest(
-            f"response_format {kind!r} is not supported by the anthropic backend", param="response_format"
-        )
-
-
-def _max_tokens(body: Mapping[str, Any], default: int) -> int:
-    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{name} must be a positive integer", param=name)
-    return value
-
-
-def _stop_sequences(stop: Any) -> list[str]:
-    stops = [stop] if isinstance(stop, str) else [] if stop is None else stop
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise InvalidRequest("stop must be a string or a list of strings", param="stop")
-    return stops
-
-
 def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON] | None, list[JSON]]:
     """System/developer messages go to the top-level system prompt; the rest become alternating
     user/assistant turns, consecutive same-role messages (tool results included) merged."""
@@ -87,7 +57,7 @@ def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON] | None, lis
     turns: list[JSON] = []
     for position, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise _bad_message(position, "each message must be an object")
+            raise bad_message(position, "each message must be an object")
         role = message.get("role")
         if role in ("system", "developer"):
             system.extend(_blocks(message.get("content"), position))
@@ -95,10 +65,7 @@ def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON] | None, lis
         anthropic_role, blocks = _turn(role, message, position)
         if not blocks:
             continue  # Anthropic rejects empty turns; an empty OpenAI message carries nothing
-        if turns and turns[-1]["role"] == anthropic_role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": anthropic_role, "content": blocks})
+        chat_parts.merge_turn(turns, anthropic_role, blocks)
     return _system_prompt(system), [_compact(turn) for turn in turns]
 
 
@@ -111,7 +78,7 @@ def _turn(role: Any, message: Mapping[str, Any], position: int) -> tuple[str, li
         return "assistant", blocks
     if role == "tool":
         return "user", [_tool_result(message, position)]
-    raise _bad_message(position, f"role {role!r} is not supported")
+    raise bad_message(position, f"role {role!r} is not supported")
 
 
 def _system_prompt(blocks: list[JSON]) -> str | list[JSON] | None:
@@ -129,16 +96,12 @@ def _compact(turn: JSON) -> JSON:
     return turn
 
 
-def _bad_message(position: int, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"messages[{position}]: {problem}", param="messages")
-
-
 def _blocks(content: Any, position: int, *, images: bool = False) -> list[JSON]:
     """Anthropic content blocks for an OpenAI message content; images only where allowed."""
     if content is None or isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     if not isinstance(content, list):
-        raise _bad_message(position, "content must be a string or a list")
+        raise bad_message(position, "content must be a string or a list")
     blocks = [_part_block(part, position, images=images) for part in content]
     return [block for block in blocks if block is not None]
 
@@ -152,44 +115,33 @@ def _part_block(part: Any, position: int, *, images: bool) -> JSON | None:
     elif kind == "image_url" and images:
         block = {"type": "image", "source": _image_source(part.get("image_url"), position)}
     else:
-        raise _bad_message(position, f"content part type {kind!r} is not supported here")
+        raise bad_message(position, f"content part type {kind!r} is not supported here")
     if "cache_control" in part:
         block["cache_control"] = part["cache_control"]
     return block
 
 
 def _image_source(image: Any, position: int) -> JSON:
-    url = image.get("url") if isinstance(image, Mapping) else image
-    if not isinstance(url, str):
-        raise _bad_message(position, "image_url.url must be a string")
+    url = chat_parts.image_url(image, position)
     if url.startswith("data:"):
-        header, comma, data = url[len("data:") :].partition(",")
-        media_type, *params = header.split(";")
-        if not comma or not media_type or params[-1:] != ["base64"]:
-            raise _bad_message(position, "image data URLs must be base64")
+        media_type, data = chat_parts.base64_data_url(url, position)
         return {"type": "base64", "media_type": media_type, "data": data}
     if url.startswith(("http://", "https://")):
         return {"type": "url", "url": url}
-    raise _bad_message(position, "image_url must be an http(s) or a data URL")
+    raise bad_message(position, "image_url must be an http(s) or a data URL")
 
 
 def _tool_use(call: Any, position: int) -> JSON:
     function = call.get("function") if isinstance(call, Mapping) else None
     if not isinstance(function, Mapping) or not function.get("name"):
-        raise _bad_message(position, "each tool call needs a function name")
-    arguments = function.get("arguments") or "{}"
-    try:
-        parsed = msgspec.json.decode(arguments) if isinstance(arguments, str | bytes) else arguments
-    except msgspec.DecodeError as exc:
-        raise _bad_message(position, "tool call arguments are not valid JSON") from exc
-    if not isinstance(parsed, dict):
-        raise _bad_message(position, "tool call arguments must be a JSON object")
+        raise bad_message(position, "each tool call needs a function name")
+    parsed = chat_parts.tool_call_arguments(function, position)
     return {"type": "tool_use", "id": call.get("id"), "name": function["name"], "input": parsed}
 
 
 def _tool_result(message: Mapping[str, Any], position: int) -> JSON:
     if not message.get("tool_call_id"):
-        raise _bad_message(position, "a tool message needs tool_call_id")
+        raise bad_message(position, "a tool message needs tool_call_id")
     result: JSON = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
     content = message.get("content")
     content = content if isinstance(content, str) else _blocks(content, position)
@@ -214,9 +166,7 @@ def _tool_fields(body: Mapping[str, Any]) -> JSON:
 
 
 def _tool(tool: Any, index: int) -> JSON:
-    function = tool.get("function") if isinstance(tool, Mapping) and tool.get("type") == "function" else None
-    if not isinstance(function, Mapping) or not function.get("name"):
-        raise InvalidRequest(f"tools[{index}]: only named function tools are supported", param="tools")
+    function = chat_parts.function_of_tool(tool, index)
     converted: JSON = {"name": function["name"], "input_schema": function.get("parameters") or _EMPTY_SCHEMA}
     if function.get("description"):
         converted["description"] = function["description"]
@@ -226,25 +176,16 @@ def _tool(tool: Any, index: int) -> JSON:
 def _tool_choice(choice: Any) -> JSON:
     if isinstance(choice, str) and choice in _TOOL_CHOICES:
         return dict(_TOOL_CHOICES[choice])
-    function = choice.get("function") if isinstance(choice, Mapping) and choice.get("type") == "function" else None
-    if isinstance(function, Mapping) and function.get("name"):
-        return {"type": "tool", "name": function["name"]}
-    raise InvalidRequest("tool_choice must be auto, none, required or a named function", param="tool_choice")
+    return {"type": "tool", "name": chat_parts.chosen_function(choice)}
 
 
 def openai_usage(usage: Mapping[str, Any]) -> JSON:
     """OpenAI usage from Anthropic's, whose ``input_tokens`` excludes cache reads and writes."""
-    counts = {key: value for key, value in usage.items() if isinstance(value, int) and not isinstance(value, bool)}
+    counts = chat_parts.int_counts(usage)
     read, written = counts.get("cache_read_input_tokens", 0), counts.get("cache_creation_input_tokens", 0)
-    prompt, output = counts.get("input_tokens", 0) + read + written, counts.get("output_tokens", 0)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_creation_input_tokens": written,
-        "cache_read_input_tokens": read,
-    }
+    return chat_parts.cached_usage(
+        counts.get("input_tokens", 0), counts.get("output_tokens", 0), read=read, written=written
+    )
 
 
 def finish_reason(stop_reason: Any) -> str:
@@ -258,9 +199,7 @@ def to_chat_completion(message: Mapping[str, Any], *, created: int) -> JSON:
         raise UpstreamProtocolError("anthropic answered a message without a content list")
     texts = [str(block.get("text", "")) for block in content if block.get("type") == "text"]
     tool_calls = [_tool_call(block) for block in content if block.get("type") == "tool_use"]
-    reply: JSON = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None, "refusal": None}
-    if tool_calls:
-        reply["tool_calls"] = tool_calls
+    reply = chat_parts.assistant_reply("".join(texts) if texts or not tool_calls else None, tool_calls)
     choice = {
         "index": 0,
         "message": reply,
@@ -279,8 +218,7 @@ def to_chat_completion(message: Mapping[str, Any], *, created: int) -> JSON:
 
 
 def _tool_call(block: Mapping[str, Any]) -> JSON:
-    arguments = msgspec.json.encode(block.get("input") or {}).decode()
-    return {"id": block.get("id"), "type": "function", "function": {"name": block.get("name"), "arguments": arguments}}
+    return chat_parts.tool_call(block.get("id"), block.get("name"), block.get("input"))
 
 
 def error_status(error_type: str | None, http_status: int = 502) -> int:
@@ -335,13 +273,7 @@ class StreamTranslator:
         return []  # ping, content_block_stop, and event types Anthropic may add later
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return chat_parts.chunk(self._id, self.created, self._model, delta, finish)
 
     def _on_message_start(self, data: Mapping[str, Any]) -> list[JSON]:
         message = data.get("message")

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from botocore.eventstream import EventStreamMessage
 
+from backends import chat_parts
 from backends.base import JSON
 from backends.bedrock_wire import exception_name, finish_reason, openai_usage, stream_exception
 from gateway.core.errors import UpstreamProtocolError
@@ -82,13 +83,7 @@ class StreamTranslator:
         return []  # contentBlockStop, and event types AWS may add later
 
     def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return chat_parts.chunk(self._id, self._created, self._model, delta, finish)
 
     def _on_block_start(self, data: Mapping[str, Any]) -> list[JSON]:
         start = data.get("start")

@@ -17,7 +17,9 @@ from typing import Any
 
 import msgspec
 
+from backends import chat_parts
 from backends.base import JSON
+from backends.chat_parts import bad_message
 from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 
 _FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
@@ -55,7 +57,7 @@ def to_converse_request(body: Mapping[str, Any]) -> JSON:
     """The Converse body for an OpenAI chat request (the model goes in the URL); raise
     :class:`InvalidRequest` for what Converse cannot do. Parameters that change nothing the
     caller sees (``seed``, ``user``, ``stream_options``...) are dropped."""
-    _reject_unsupported(body)
+    chat_parts.reject_beyond_one_text_choice(body, "bedrock")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages must be a non-empty list", param="messages")
@@ -72,28 +74,11 @@ def to_converse_request(body: Mapping[str, Any]) -> JSON:
     return request
 
 
-def _reject_unsupported(body: Mapping[str, Any]) -> None:
-    if body.get("n") not in (None, 1):
-        raise InvalidRequest("the bedrock backend returns one choice only: n must be 1", param="n")
-    for name in ("logprobs", "top_logprobs"):
-        if body.get(name):
-            raise InvalidRequest(f"{name} is not supported by the bedrock backend", param=name)
-    response_format = body.get("response_format")
-    kind = response_format.get("type") if isinstance(response_format, Mapping) else None
-    if kind not in (None, "text"):
-        raise InvalidRequest(
-            f"response_format {kind!r} is not supported by the bedrock backend", param="response_format"
-        )
-
-
 def _inference_config(body: Mapping[str, Any]) -> JSON:
     config: JSON = {}
-    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    value = body.get(name)
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidRequest(f"{name} must be a positive integer", param=name)
-        config["maxTokens"] = value
+    maximum = chat_parts.max_tokens(body)
+    if maximum is not None:
+        config["maxTokens"] = maximum
     for openai_name, converse_name in (("temperature", "temperature"), ("top_p", "topP")):
         if body.get(openai_name) is not None:
             config[converse_name] = body[openai_name]
@@ -113,7 +98,7 @@ def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
     turns: list[JSON] = []
     for position, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise _bad_message(position, "each message must be an object")
+            raise bad_message(position, "each message must be an object")
         role = message.get("role")
         if role in ("system", "developer"):
             system.extend(_blocks(message.get("content"), position))
@@ -121,10 +106,7 @@ def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
         converse_role, blocks = _turn(role, message, position)
         if not blocks:
             continue  # Converse rejects empty turns; an empty OpenAI message carries nothing
-        if turns and turns[-1]["role"] == converse_role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": converse_role, "content": blocks})
+        chat_parts.merge_turn(turns, converse_role, blocks)
     return system, turns
 
 
@@ -137,11 +119,7 @@ def _turn(role: Any, message: Mapping[str, Any], position: int) -> tuple[str, li
         return "assistant", blocks
     if role == "tool":
         return "user", [_tool_result(message, position)]
-    raise _bad_message(position, f"role {role!r} is not supported")
-
-
-def _bad_message(position: int, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"messages[{position}]: {problem}", param="messages")
+    raise bad_message(position, f"role {role!r} is not supported")
 
 
 def _blocks(content: Any, position: int, *, images: bool = False) -> list[JSON]:
@@ -150,7 +128,7 @@ def _blocks(content: Any, position: int, *, images: bool = False) -> list[JSON]:
     if content is None or isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
-        raise _bad_message(position, "content must be a string or a list")
+        raise bad_message(position, "content must be a string or a list")
     blocks: list[JSON] = []
     for part in content:
         block = _part_block(part, position, images=images)
@@ -167,28 +145,26 @@ def _part_block(part: Any, position: int, *, images: bool) -> JSON | None:
         return {"text": str(part[kind])} if part.get(kind) else None  # Converse rejects empty text
     if kind == "image_url" and images:
         return {"image": _image(part.get("image_url"), position)}
-    raise _bad_message(position, f"content part type {kind!r} is not supported here")
+    raise bad_message(position, f"content part type {kind!r} is not supported here")
 
 
 def _image(image: Any, position: int) -> JSON:
-    url = image.get("url") if isinstance(image, Mapping) else image
-    if not isinstance(url, str):
-        raise _bad_message(position, "image_url.url must be a string")
+    url = chat_parts.image_url(image, position)
     if url.startswith("s3://"):
-        raise _bad_message(position, "s3:// image URLs are not supported; send the image as a base64 data URL")
+        raise bad_message(position, "s3:// image URLs are not supported; send the image as a base64 data URL")
     if not url.startswith("data:"):
-        raise _bad_message(position, "bedrock takes images as base64 data URLs only, not http(s) URLs")
+        raise bad_message(position, "bedrock takes images as base64 data URLs only, not http(s) URLs")
     header, comma, data = url[len("data:") :].partition(",")
     media_type, *params = header.split(";")
     if not comma or params[-1:] != ["base64"]:
-        raise _bad_message(position, "image data URLs must be base64")
+        raise bad_message(position, "image data URLs must be base64")
     image_format = _IMAGE_FORMATS.get(media_type.lower())
     if image_format is None:
-        raise _bad_message(position, f"image type {media_type!r} is not one of png, jpeg, gif, webp")
+        raise bad_message(position, f"image type {media_type!r} is not one of png, jpeg, gif, webp")
     try:
         base64.b64decode(data, validate=True)
     except binascii.Error as exc:
-        raise _bad_message(position, "the image data is not valid base64") from exc
+        raise bad_message(position, "the image data is not valid base64") from exc
     # A blob travels base64-encoded in Converse's JSON: the data URL's payload as it is.
     return {"format": image_format, "source": {"bytes": data}}
 
@@ -196,20 +172,14 @@ def _image(image: Any, position: int) -> JSON:
 def _tool_use(call: Any, position: int) -> JSON:
     function = call.get("function") if isinstance(call, Mapping) else None
     if not isinstance(function, Mapping) or not function.get("name") or not call.get("id"):
-        raise _bad_message(position, "each tool call needs an id and a function name")
-    arguments = function.get("arguments") or "{}"
-    try:
-        parsed = msgspec.json.decode(arguments) if isinstance(arguments, str | bytes) else arguments
-    except msgspec.DecodeError as exc:
-        raise _bad_message(position, "tool call arguments are not valid JSON") from exc
-    if not isinstance(parsed, dict):
-        raise _bad_message(position, "tool call arguments must be a JSON object")
+        raise bad_message(position, "each tool call needs an id and a function name")
+    parsed = chat_parts.tool_call_arguments(function, position)
     return {"toolUse": {"toolUseId": call["id"], "name": function["name"], "input": parsed}}
 
 
 def _tool_result(message: Mapping[str, Any], position: int) -> JSON:
     if not message.get("tool_call_id"):
-        raise _bad_message(position, "a tool message needs tool_call_id")
+        raise bad_message(position, "a tool message needs tool_call_id")
     content = message.get("content")
     blocks = _blocks(content, position)
     return {"toolResult": {"toolUseId": message["tool_call_id"], "content": blocks}}
@@ -237,9 +207,7 @@ def _has_tool_blocks(turns: list[JSON]) -> bool:
 
 
 def _tool_spec(tool: Any, index: int) -> JSON:
-    function = tool.get("function") if isinstance(tool, Mapping) and tool.get("type") == "function" else None
-    if not isinstance(function, Mapping) or not function.get("name"):
-        raise InvalidRequest(f"tools[{index}]: only named function tools are supported", param="tools")
+    function = chat_parts.function_of_tool(tool, index)
     spec: JSON = {"name": function["name"], "inputSchema": {"json": function.get("parameters") or _EMPTY_SCHEMA}}
     if function.get("description"):
         spec["description"] = function["description"]
@@ -249,25 +217,16 @@ def _tool_spec(tool: Any, index: int) -> JSON:
 def _tool_choice(choice: Any) -> JSON:
     if isinstance(choice, str) and choice in _TOOL_CHOICES:
         return dict(_TOOL_CHOICES[choice])
-    function = choice.get("function") if isinstance(choice, Mapping) and choice.get("type") == "function" else None
-    if isinstance(function, Mapping) and function.get("name"):
-        return {"tool": {"name": function["name"]}}
-    raise InvalidRequest("tool_choice must be auto, none, required or a named function", param="tool_choice")
+    return {"tool": {"name": chat_parts.chosen_function(choice)}}
 
 
 def openai_usage(usage: Mapping[str, Any]) -> JSON:
     """OpenAI usage from Converse's ``TokenUsage``, whose ``inputTokens`` leaves out the cache."""
-    counts = {key: value for key, value in usage.items() if isinstance(value, int) and not isinstance(value, bool)}
+    counts = chat_parts.int_counts(usage)
     read, written = counts.get("cacheReadInputTokens", 0), counts.get("cacheWriteInputTokens", 0)
-    prompt, output = counts.get("inputTokens", 0) + read + written, counts.get("outputTokens", 0)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_creation_input_tokens": written,
-        "cache_read_input_tokens": read,
-    }
+    return chat_parts.cached_usage(
+        counts.get("inputTokens", 0), counts.get("outputTokens", 0), read=read, written=written
+    )
 
 
 def finish_reason(stop_reason: Any) -> str:
@@ -284,9 +243,7 @@ def to_chat_completion(answer: Mapping[str, Any], *, completion_id: str, model: 
         raise UpstreamProtocolError("bedrock answered without output.message.content")
     texts = [str(block["text"]) for block in content if isinstance(block, Mapping) and "text" in block]
     tool_calls = [tool_call(block["toolUse"]) for block in content if isinstance(block, Mapping) and "toolUse" in block]
-    reply: JSON = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None, "refusal": None}
-    if tool_calls:
-        reply["tool_calls"] = tool_calls
+    reply = chat_parts.assistant_reply("".join(texts) if texts or not tool_calls else None, tool_calls)
     usage = answer.get("usage")
     return {
         "id": completion_id,
@@ -301,9 +258,7 @@ def to_chat_completion(answer: Mapping[str, Any], *, completion_id: str, model: 
 
 
 def tool_call(block: Mapping[str, Any]) -> JSON:
-    arguments = msgspec.json.encode(block.get("input") or {}).decode()
-    function = {"name": block.get("name"), "arguments": arguments}
-    return {"id": block.get("toolUseId"), "type": "function", "function": function}
+    return chat_parts.tool_call(block.get("toolUseId"), block.get("name"), block.get("input"))
 
 
 def exception_name(raw: str | None) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from backends import chat_parts
 from backends.base import JSON
 from backends.gemini_wire import SIGNATURE_SEPARATOR
 from gateway.core.errors import UpstreamProtocolError, UpstreamStatusError
@@ -86,9 +87,9 @@ def _tool_calls(parts: Sequence[Mapping[str, Any]]) -> list[JSON]:
     for part in parts:
         call = part.get("functionCall")
         if isinstance(call, Mapping):
-            arguments = msgspec.json.encode(call.get("args") or {}).decode()
-            function = {"name": call.get("name"), "arguments": arguments}
-            calls.append({"id": new_call_id(part.get("thoughtSignature")), "type": "function", "function": function})
+            calls.append(
+                chat_parts.tool_call(new_call_id(part.get("thoughtSignature")), call.get("name"), call.get("args"))
+            )
     return calls
 
 
@@ -116,9 +117,7 @@ def to_chat_completion(answer: Mapping[str, Any], *, model: Any, created: int) -
         parts = _parts(candidate)
         calls = _tool_calls(parts)
         text = _text(parts)
-        message: JSON = {"role": "assistant", "content": text if text or not calls else None, "refusal": None}
-        if calls:
-            message["tool_calls"] = calls
+        message = chat_parts.assistant_reply(text if text or not calls else None, calls)
         reason = finish_reason(candidate.get("finishReason"), called=bool(calls))
         index = candidate.get("index", position)
         choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": reason})
@@ -244,13 +243,7 @@ class StreamTranslator:
         return chunks
 
     def _chunk(self, index: int, delta: JSON, finish: str | None = None) -> JSON:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return chat_parts.chunk(self._id, self._created, self._model, delta, finish, index=index)
 
     def finish(self) -> list[JSON]:
         if not self._finished or not all(self._finished.values()):

@@ -16,7 +16,9 @@ from typing import Any
 
 import msgspec
 
+from backends import chat_parts
 from backends.base import JSON
+from backends.chat_parts import bad_message
 from gateway.core.errors import InvalidRequest
 
 # A tool call id is ``call_<hex>``, followed by the Gemini thought signature of that call when there
@@ -51,9 +53,7 @@ def to_generate_request(body: Mapping[str, Any]) -> JSON:
     """The ``generateContent`` body for an OpenAI chat request (the model goes into the URL);
     raise :class:`InvalidRequest` for what Gemini cannot do. Parameters that change nothing the
     caller sees (``user``, ``stream_options``...) are dropped."""
-    for name in ("logprobs", "top_logprobs"):
-        if body.get(name):
-            raise InvalidRequest(f"{name} is not supported by the gemini backend", param=name)
+    chat_parts.reject_logprobs(body, "gemini")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages must be a non-empty list", param="messages")
@@ -72,15 +72,12 @@ def to_generate_request(body: Mapping[str, Any]) -> JSON:
 
 def _generation_config(body: Mapping[str, Any]) -> JSON:
     config: JSON = {field: body[name] for name, field in _GENERATION.items() if body.get(name) is not None}
-    max_name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    if body.get(max_name) is not None:
-        config["maxOutputTokens"] = _positive(body[max_name], max_name)
+    maximum = chat_parts.max_tokens(body)
+    if maximum is not None:
+        config["maxOutputTokens"] = maximum
     if body.get("n") is not None:
-        config["candidateCount"] = _positive(body["n"], "n")
-    stop = body.get("stop")
-    stops = [stop] if isinstance(stop, str) else [] if stop is None else stop
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-        raise InvalidRequest("stop must be a string or a list of strings", param="stop")
+        config["candidateCount"] = chat_parts.positive_int(body["n"], "n")
+    stops = chat_parts.stop_sequences(body.get("stop"))
     if stops:
         config["stopSequences"] = stops
     config.update(_response_format(body.get("response_format")))
@@ -92,12 +89,6 @@ def _generation_config(body: Mapping[str, Any]) -> JSON:
             )
         config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[effort]}
     return config
-
-
-def _positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequest(f"{name} must be a positive integer", param=name)
-    return value
 
 
 def _response_format(response_format: Any) -> JSON:
@@ -122,7 +113,7 @@ def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
     names: dict[str, str] = {}  # tool call id -> function name: a functionResponse needs the name
     for position, message in enumerate(messages):
         if not isinstance(message, Mapping):
-            raise _bad_message(position, "each message must be an object")
+            raise bad_message(position, "each message must be an object")
         role = message.get("role")
         if role in ("system", "developer"):
             system.extend(_parts(message.get("content"), position))
@@ -130,10 +121,7 @@ def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
         gemini_role, parts = _turn(role, message, position, names)
         if not parts:
             continue  # Gemini refuses a turn without parts; an empty OpenAI message carries nothing
-        if contents and contents[-1]["role"] == gemini_role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": gemini_role, "parts": parts})
+        chat_parts.merge_turn(contents, gemini_role, parts, key="parts")
     return system, contents
 
 
@@ -146,11 +134,7 @@ def _turn(role: Any, message: Mapping[str, Any], position: int, names: dict[str,
         return "model", parts
     if role == "tool":
         return "user", [_function_response(message, position, names)]
-    raise _bad_message(position, f"role {role!r} is not supported")
-
-
-def _bad_message(position: int, problem: str) -> InvalidRequest:
-    return InvalidRequest(f"messages[{position}]: {problem}", param="messages")
+    raise bad_message(position, f"role {role!r} is not supported")
 
 
 def _parts(content: Any, position: int, *, media: bool = False) -> list[JSON]:
@@ -158,7 +142,7 @@ def _parts(content: Any, position: int, *, media: bool = False) -> list[JSON]:
     if content is None or isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
-        raise _bad_message(position, "content must be a string or a list")
+        raise bad_message(position, "content must be a string or a list")
     parts = [_part(part, position, media=media) for part in content]
     return [part for part in parts if part is not None]
 
@@ -174,51 +158,40 @@ def _part(part: Any, position: int, *, media: bool) -> JSON | None:
         audio = audio if isinstance(audio, Mapping) else {}
         mime = _AUDIO_TYPES.get(str(audio.get("format")))
         if mime is None or not isinstance(audio.get("data"), str):
-            raise _bad_message(position, "input_audio needs base64 data and a format of wav or mp3")
+            raise bad_message(position, "input_audio needs base64 data and a format of wav or mp3")
         return {"inlineData": {"mimeType": mime, "data": _base64(audio["data"], position)}}
-    raise _bad_message(position, f"content part type {kind!r} is not supported here")
+    raise bad_message(position, f"content part type {kind!r} is not supported here")
 
 
 def _image(image: Any, position: int) -> JSON:
     """Base64 data URLs go inline; http(s) URLs go by reference (``fileData``), which Gemini
     fetches itself and which needs the media type, told by the file name's extension."""
-    url = image.get("url") if isinstance(image, Mapping) else image
-    if not isinstance(url, str):
-        raise _bad_message(position, "image_url.url must be a string")
+    url = chat_parts.image_url(image, position)
     if url.startswith("data:"):
-        header, comma, data = url[len("data:") :].partition(",")
-        media_type, *params = header.split(";")
-        if not comma or not media_type or params[-1:] != ["base64"]:
-            raise _bad_message(position, "image data URLs must be base64")
+        media_type, data = chat_parts.base64_data_url(url, position)
         return {"inlineData": {"mimeType": media_type, "data": _base64(data, position)}}
     if url.startswith(("http://", "https://")):
         extension = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
         guessed = _IMAGE_TYPES.get(extension) or mimetypes.guess_type(url.split("?", 1)[0])[0]
         if guessed is None or not guessed.startswith("image/"):
-            raise _bad_message(position, "an image URL must end in .png, .jpg, .jpeg, .webp, .heic or .heif")
+            raise bad_message(position, "an image URL must end in .png, .jpg, .jpeg, .webp, .heic or .heif")
         return {"fileData": {"mimeType": guessed, "fileUri": url}}
-    raise _bad_message(position, "image_url must be an http(s) or a data URL")
+    raise bad_message(position, "image_url must be an http(s) or a data URL")
 
 
 def _base64(data: str, position: int) -> str:
     try:
         base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _bad_message(position, "media data is not valid base64") from exc
+        raise bad_message(position, "media data is not valid base64") from exc
     return data
 
 
 def _function_call(call: Any, position: int, names: dict[str, str]) -> JSON:
     function = call.get("function") if isinstance(call, Mapping) else None
     if not isinstance(function, Mapping) or not function.get("name"):
-        raise _bad_message(position, "each tool call needs a function name")
-    arguments = function.get("arguments") or "{}"
-    try:
-        parsed = msgspec.json.decode(arguments) if isinstance(arguments, str | bytes) else arguments
-    except msgspec.DecodeError as exc:
-        raise _bad_message(position, "tool call arguments are not valid JSON") from exc
-    if not isinstance(parsed, dict):
-        raise _bad_message(position, "tool call arguments must be a JSON object")
+        raise bad_message(position, "each tool call needs a function name")
+    parsed = chat_parts.tool_call_arguments(function, position)
     call_id = str(call.get("id") or "")
     names[call_id] = str(function["name"])
     part: JSON = {"functionCall": {"name": names[call_id], "args": parsed}}
@@ -231,10 +204,10 @@ def _function_call(call: Any, position: int, names: dict[str, str]) -> JSON:
 def _function_response(message: Mapping[str, Any], position: int, names: dict[str, str]) -> JSON:
     call_id = message.get("tool_call_id")
     if not call_id:
-        raise _bad_message(position, "a tool message needs tool_call_id")
+        raise bad_message(position, "a tool message needs tool_call_id")
     name = names.get(str(call_id))
     if name is None:
-        raise _bad_message(position, f"tool_call_id {call_id!r} answers no earlier assistant tool call")
+        raise bad_message(position, f"tool_call_id {call_id!r} answers no earlier assistant tool call")
     content = message.get("content")
     text = content if isinstance(content, str) else "".join(p.get("text", "") for p in _parts(content, position))
     try:
@@ -258,9 +231,7 @@ def _tool_fields(body: Mapping[str, Any]) -> JSON:
 
 
 def _declaration(tool: Any, index: int) -> JSON:
-    function = tool.get("function") if isinstance(tool, Mapping) and tool.get("type") == "function" else None
-    if not isinstance(function, Mapping) or not function.get("name"):
-        raise InvalidRequest(f"tools[{index}]: only named function tools are supported", param="tools")
+    function = chat_parts.function_of_tool(tool, index)
     declaration: JSON = {"name": function["name"]}
     if function.get("description"):
         declaration["description"] = function["description"]
@@ -272,10 +243,7 @@ def _declaration(tool: Any, index: int) -> JSON:
 def _calling_config(choice: Any) -> JSON:
     if isinstance(choice, str) and choice in _MODES:
         return {"mode": _MODES[choice]}
-    function = choice.get("function") if isinstance(choice, Mapping) and choice.get("type") == "function" else None
-    if isinstance(function, Mapping) and function.get("name"):
-        return {"mode": "ANY", "allowedFunctionNames": [function["name"]]}
-    raise InvalidRequest("tool_choice must be auto, none, required or a named function", param="tool_choice")
+    return {"mode": "ANY", "allowedFunctionNames": [chat_parts.chosen_function(choice)]}
 
 
 def to_embed_request(body: Mapping[str, Any], model: str) -> tuple[list[str], JSON]:
@@ -289,6 +257,6 @@ def to_embed_request(body: Mapping[str, Any], model: str) -> tuple[list[str], JS
         )
     one: JSON = {"model": f"models/{model}"}
     if body.get("dimensions") is not None:
-        one["outputDimensionality"] = _positive(body["dimensions"], "dimensions")
+        one["outputDimensionality"] = chat_parts.positive_int(body["dimensions"], "dimensions")
     requests = [{**one, "content": {"parts": [{"text": text}]}} for text in texts]
     return texts, {"requests": requests}
