@@ -6,6 +6,7 @@ the upstream's shape with the gateway's id, usage priced exactly as chat and met
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import GPT_FAKE_PRICES
 from tests.fakes.openai_server import API_KEY, WORDS, FakeOpenAI
 from tests.support.gateway_process import create_key, running_gateway
+from tests.support.ports import free_port
 from tests.support.usage_events import count_events, wait_for_event
 
 DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
@@ -49,6 +51,7 @@ def gateway(fake_openai: tuple[FakeOpenAI, str], tmp_path_factory: pytest.TempPa
         "backends": {
             "native": {"type": "openai_compatible", "base_url": url, "api_key": API_KEY, "responses": True},
             "chat-only": {"type": "openai_compatible", "base_url": url, "api_key": API_KEY},
+            "dead": {"type": "openai_compatible", "base_url": f"http://127.0.0.1:{free_port()}/v1", "responses": True},
         },
         "models": [
             {
@@ -60,6 +63,11 @@ def gateway(fake_openai: tuple[FakeOpenAI, str], tmp_path_factory: pytest.TempPa
             {
                 "name": "gpt-chat",
                 "deployments": [{"backend": "chat-only", "model": "gpt-up"}],
+                "pricing": GPT_FAKE_PRICES,
+            },
+            {
+                "name": "gpt-fallback",  # the first deployment is down: the second answers
+                "deployments": [{"backend": "dead", "model": "gpt-up"}, {"backend": "native", "model": "gpt-up"}],
                 "pricing": GPT_FAKE_PRICES,
             },
         ],
@@ -190,3 +198,27 @@ def test_a_deterministic_response_is_answered_from_the_exact_cache(gateway: Gate
     with client.responses.stream(**ask) as stream:  # a passed-through stream always goes upstream
         assert stream.get_final_response().output_text == first.parse().output_text
     assert len(gateway.fake.state.requests) == sent + 1
+
+
+def test_a_deployment_that_is_down_falls_back_to_the_next(gateway: Gateway) -> None:
+    raw = gateway.client().responses.with_raw_response.create(model="gpt-fallback", input="Hi")
+    assert raw.headers["x-tollgate-backend"] == "native" and gateway.sent()["input"] == "Hi"
+    assert raw.parse().output_text == "".join(WORDS)
+
+
+async def test_a_client_leaving_a_stream_is_billed_what_was_sent_once(gateway: Gateway) -> None:
+    body = {"model": "gpt-native", "stream": True, "input": "trigger:stall"}  # the fake stalls after two words
+    async with (
+        httpx.AsyncClient(headers={"authorization": f"Bearer {gateway.key}"}, timeout=30) as http,
+        http.stream("POST", f"{gateway.url}/v1/responses", json=body) as response,
+    ):
+        request_id = response.headers["x-request-id"]
+        deltas = 0
+        async for line in response.aiter_lines():
+            deltas += line == "event: response.output_text.delta"
+            if deltas == 2:  # "Hello", " from": then we leave
+                break
+    event = await asyncio.to_thread(wait_for_event, gateway.database, request_id, DRAIN_WAIT)
+    assert (event["endpoint"], event["outcome"], event["status"]) == ("responses", "client_disconnect", 499)
+    assert event["output_tokens"] == 2 and event["input_tokens"] > 0
+    assert count_events(gateway.database, request_id) == 1

@@ -11,7 +11,8 @@ first tool (``{"query": "lighthouse"}``); otherwise it answers ``WORDS``. Usage:
 output token a word (a call: 5); ``trigger:cached`` makes 8 input tokens cached and 2 output tokens
 reasoning (the chat endpoint's usage, in the Responses shape). Faults (in a string ``input``): the
 server's ``trigger:status:CODE``…, and ``trigger:shapeless`` (a 200 that is not a response),
-``trigger:midstream-error`` (an ``error`` event where the text would be done).
+``trigger:midstream-error`` (an ``error`` event where the text would be done), ``trigger:stall``
+(nothing more for 30 s after two text deltas).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ async def _create(fake: FakeOpenAI, request: web.Request) -> web.StreamResponse:
             await stream.write(_frame({**error, "sequence_number": event["sequence_number"]}))
             return stream
         await stream.write(_frame(event))
+        if trigger == "stall" and event.get("delta") == openai_server.WORDS[1]:
+            await openai_server._stall(stream)
     fake.state.streams_finished += 1
     return stream
 
