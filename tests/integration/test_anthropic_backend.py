@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from backends.anthropic import AnthropicBackend, AnthropicConfig
-from backends.base import BackendContext, Operation
+from backends.base import Operation
 from backends.http import build_client
 from gateway.core.errors import (
     InvalidRequest,
@@ -24,32 +24,15 @@ from gateway.core.errors import (
     UpstreamUnreachable,
 )
 from tests.fakes.anthropic_server import API_KEY, RETRY_AFTER, FakeAnthropic, running_fake_anthropic
+from tests.support.backend_harness import WEATHER_TOOL, backend_context, collect, streamed_text
 
 JSON = dict[str, Any]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
-
-
-class WordCounter:
-    def count(self, text: str) -> int:
-        return len(text.split())
-
-    def count_chat(self, messages: Sequence[JSON]) -> int:
-        return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    http = build_client()
-    try:
+    async with build_client() as http:
         yield http
-    finally:
-        await http.close()
 
 
 @pytest_asyncio.fixture
@@ -60,7 +43,7 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
 
 def make_backend(client: aiohttp.ClientSession, base_url: str, api_key: str = API_KEY) -> AnthropicBackend:
     config = AnthropicConfig(api_key=api_key, base_url=base_url)
-    ctx = BackendContext(http=client, tokens=WordCounter())
+    ctx = backend_context(client)
     return AnthropicBackend.from_config("claude", config, ctx)
 
 
@@ -71,14 +54,6 @@ def backend(client: aiohttp.ClientSession, fake: FakeAnthropic) -> AnthropicBack
 
 def chat(text: str, **params: Any) -> JSON:
     return {"model": "claude-fake-1", "messages": [{"role": "user", "content": text}], **params}
-
-
-async def collect(backend: AnthropicBackend, body: JSON) -> list[JSON]:
-    return [chunk async for chunk in backend.stream(Operation.CHAT, body)]
-
-
-def streamed_text(chunks: list[JSON]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
 @pytest.mark.asyncio

@@ -7,7 +7,7 @@ content-filter annotations and refusals, and its errors named only by a code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,18 @@ import pytest
 import pytest_asyncio
 
 from backends.azure import CONTENT_FILTERED, AzureBackend, AzureConfig
-from backends.base import BackendContext, Operation
+from backends.base import Operation
 from backends.http import build_client
 from backends.registry import BackendConfig
 from gateway.core.errors import UpstreamStatusError
 from tests.fakes.azure_openai_server import API_KEY, ENTRA_TOKEN, RETRY_AFTER, FakeAzureOpenAI, build_app
 from tests.fakes.threaded import serve_in_thread
+from tests.support.backend_harness import backend_context
 from tests.support.gateway_process import create_key, running_gateway
 from tests.support.usage_events import wait_for_event
 
 JSON = dict[str, Any]
 DEPLOYMENT = "gpt4o-prod"
-
-
-class WordCounter:
-    def count(self, text: str) -> int:
-        return len(text.split())
-
-    def count_chat(self, messages: Sequence[JSON]) -> int:
-        return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +42,14 @@ def fake() -> Iterator[FakeAzureOpenAI]:
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    http = build_client()
-    try:
+    async with build_client() as http:
         yield http
-    finally:
-        await http.close()
 
 
 def backend(client: aiohttp.ClientSession, fake: FakeAzureOpenAI, **config: Any) -> AzureBackend:
     settings = msgspec.convert({"type": "azure", "endpoint": f"{fake.endpoint}/", **config}, BackendConfig)
     assert isinstance(settings, AzureConfig)
-    return AzureBackend("azure-eu", settings, BackendContext(http=client, tokens=WordCounter()))
+    return AzureBackend("azure-eu", settings, backend_context(client))
 
 
 def chat(text: str, **params: Any) -> JSON:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from backends.base import BackendContext, Operation
+from backends.base import Operation
 from backends.bedrock import BedrockBackend, BedrockConfig
 from backends.http import build_client
 from gateway.core.errors import (
@@ -35,33 +35,15 @@ from tests.fakes.bedrock_server import (
     FakeBedrock,
     running_fake_bedrock,
 )
+from tests.support.backend_harness import PNG_PIXEL, WEATHER_TOOL, backend_context, collect, streamed_text
 
 JSON = dict[str, Any]
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
-
-
-class WordCounter:
-    def count(self, text: str) -> int:
-        return len(text.split())
-
-    def count_chat(self, messages: Sequence[JSON]) -> int:
-        return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    http = build_client()
-    try:
+    async with build_client() as http:
         yield http
-    finally:
-        await http.close()
 
 
 @pytest_asyncio.fixture
@@ -73,7 +55,7 @@ async def fake() -> AsyncIterator[FakeBedrock]:
 def make_backend(client: aiohttp.ClientSession, endpoint: str, **keys: Any) -> BedrockBackend:
     credentials = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, **keys}
     config = BedrockConfig(aws_region=REGION, endpoint_url=endpoint, **credentials)
-    return BedrockBackend.from_config("bedrock", config, BackendContext(http=client, tokens=WordCounter()))
+    return BedrockBackend.from_config("bedrock", config, backend_context(client))
 
 
 @pytest.fixture
@@ -83,14 +65,6 @@ def backend(client: aiohttp.ClientSession, fake: FakeBedrock) -> BedrockBackend:
 
 def chat(text: str, model: str = MODEL, **params: Any) -> JSON:
     return {"model": model, "messages": [{"role": "user", "content": text}], **params}
-
-
-async def collect(backend: BedrockBackend, body: JSON) -> list[JSON]:
-    return [chunk async for chunk in backend.stream(Operation.CHAT, body)]
-
-
-def streamed_text(chunks: list[JSON]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
 async def test_a_signed_chat_is_answered_in_openai_shape(backend: BedrockBackend, fake: FakeBedrock) -> None:
@@ -131,7 +105,7 @@ async def test_a_stream_yields_text_then_finish_then_usage(backend: BedrockBacke
 
 
 async def test_tool_calls_plain_and_streamed_and_the_result_round_trip(backend: BedrockBackend) -> None:
-    forced = chat("weather in Paris?", tools=[WEATHER], tool_choice="required")
+    forced = chat("weather in Paris?", tools=[WEATHER_TOOL], tool_choice="required")
     first = await backend.request(Operation.CHAT, forced)
     reply = first["choices"][0]["message"]
     assert first["choices"][0]["finish_reason"] == "tool_calls"
@@ -144,7 +118,7 @@ async def test_tool_calls_plain_and_streamed_and_the_result_round_trip(backend: 
 
     follow_up = {
         "model": MODEL,
-        "tools": [WEATHER],
+        "tools": [WEATHER_TOOL],
         "messages": [
             {"role": "user", "content": "weather in Paris?"},
             reply,
@@ -156,7 +130,7 @@ async def test_tool_calls_plain_and_streamed_and_the_result_round_trip(backend: 
 
 
 async def test_an_image_is_accepted_upstream(backend: BedrockBackend, fake: FakeBedrock) -> None:
-    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_PIXEL}"}}
     body = {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, image]}]}
     completion = await backend.request(Operation.CHAT, body)
     assert completion["usage"]["prompt_tokens"] == 86  # one word and an image of 85
@@ -211,7 +185,7 @@ async def test_keys_left_out_of_the_config_come_from_the_credential_chain(
         monkeypatch.setenv(name, str(tmp_path / "absent"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     config = BedrockConfig(aws_region=REGION, endpoint_url=fake.endpoint_url)
-    backend = BedrockBackend.from_config("bedrock", config, BackendContext(http=client, tokens=WordCounter()))
+    backend = BedrockBackend.from_config("bedrock", config, backend_context(client))
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     with pytest.raises(UpstreamError) as missing:

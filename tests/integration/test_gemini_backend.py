@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,7 +14,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from backends.base import BackendContext, Operation
+from backends.base import Operation
 from backends.gemini import GeminiBackend, GeminiConfig
 from backends.http import build_client
 from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
@@ -28,6 +28,7 @@ from tests.fakes.gemini_server import (
     FakeGemini,
     running_fake_gemini,
 )
+from tests.support.backend_harness import PNG_PIXEL, backend_context, collect, streamed_text
 
 JSON = dict[str, Any]
 WEATHER_TOOL = {
@@ -42,24 +43,12 @@ WEATHER_TOOL = {
         },
     },
 }
-PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-
-
-class WordCounter:
-    def count(self, text: str) -> int:
-        return len(text.split())
-
-    def count_chat(self, messages: Sequence[JSON]) -> int:
-        return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
 @pytest_asyncio.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
-    http = build_client()
-    try:
+    async with build_client() as http:
         yield http
-    finally:
-        await http.close()
 
 
 @pytest_asyncio.fixture
@@ -70,7 +59,7 @@ async def fake() -> AsyncIterator[FakeGemini]:
 
 def make_backend(client: aiohttp.ClientSession, base_url: str, api_key: str = API_KEY) -> GeminiBackend:
     config = GeminiConfig(api_key=api_key, base_url=base_url)
-    return GeminiBackend.from_config("gemini", config, BackendContext(http=client, tokens=WordCounter()))
+    return GeminiBackend.from_config("gemini", config, backend_context(client))
 
 
 @pytest.fixture
@@ -80,14 +69,6 @@ def backend(client: aiohttp.ClientSession, fake: FakeGemini) -> GeminiBackend:
 
 def chat(text: str, **params: Any) -> JSON:
     return {"model": MODEL, "messages": [{"role": "user", "content": text}], **params}
-
-
-async def collect(backend: GeminiBackend, body: JSON) -> list[JSON]:
-    return [chunk async for chunk in backend.stream(Operation.CHAT, body)]
-
-
-def streamed_text(chunks: list[JSON]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
 @pytest.mark.asyncio
@@ -188,7 +169,7 @@ async def test_a_streamed_tool_call_arrives_whole_with_an_index(backend: GeminiB
 async def test_images_go_inline_or_by_reference(backend: GeminiBackend, fake: FakeGemini) -> None:
     content = [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_PIXEL}"}},
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
     ]
     completion = await backend.request(
@@ -196,7 +177,7 @@ async def test_images_go_inline_or_by_reference(backend: GeminiBackend, fake: Fa
     )
     assert completion["usage"]["prompt_tokens"] == 3 + 2 * IMAGE_TOKENS
     parts = fake.requests[0].body["contents"][0]["parts"]
-    assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": PIXEL}}
+    assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": PNG_PIXEL}}
     assert parts[2] == {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg"}}
 
 
