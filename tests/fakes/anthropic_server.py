@@ -33,6 +33,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from tests.fakes.served import serve_here
+
 JSON = dict[str, Any]
 API_KEY = "sk-ant-fake-key"
 RETRY_AFTER = "7"
@@ -102,16 +104,9 @@ def build_app(fake: FakeAnthropic) -> web.Application:
 async def running_fake_anthropic(*, api_key: str = API_KEY) -> AsyncIterator[FakeAnthropic]:
     """Serve the fake on 127.0.0.1 on a free port for the duration of the block."""
     fake = FakeAnthropic(api_key=api_key)
-    runner = web.AppRunner(build_app(fake), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fake.base_url = f"http://{host}:{port}/v1"
-    try:
+    async with serve_here(build_app(fake)) as url:
+        fake.base_url = f"{url}/v1"
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 def _error_response(fake: FakeAnthropic, error: ApiError) -> web.Response:

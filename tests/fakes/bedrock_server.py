@@ -42,6 +42,7 @@ from botocore.credentials import Credentials
 from tests.fakes import bedrock_eventstream as frames
 from tests.fakes.bedrock_conversation import ApiError, answer, check_conversation, last_user_text
 from tests.fakes.bedrock_schema import SchemaError, validate
+from tests.fakes.served import serve_here
 
 ACCESS_KEY = "AKIAFAKEBEDROCK00001"
 SECRET_KEY = "fake/Secret+Key/for/the/bedrock/fake/00"
@@ -105,16 +106,9 @@ def build_app(fake: FakeBedrock) -> web.Application:
 async def running_fake_bedrock(*, session_token: str | None = None) -> AsyncIterator[FakeBedrock]:
     """Serve the fake on 127.0.0.1 on a free port for the duration of the block."""
     fake = FakeBedrock(session_token=session_token)
-    runner = web.AppRunner(build_app(fake), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fake.endpoint_url = f"http://{host}:{port}"
-    try:
+    async with serve_here(build_app(fake)) as url:
+        fake.endpoint_url = url
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 def _error_response(fake: FakeBedrock, error: ApiError) -> web.Response:

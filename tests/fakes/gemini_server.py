@@ -36,6 +36,7 @@ from aiohttp import web
 
 from tests.fakes.anthropic_server import ReceivedRequest
 from tests.fakes.gemini_rules import ApiError, invalid, validate
+from tests.fakes.served import serve_here
 
 JSON = dict[str, Any]
 API_KEY = "AIza-fake-gemini-key-0123456789"
@@ -76,16 +77,9 @@ def build_app(fake: FakeGemini) -> web.Application:
 async def running_fake_gemini(*, api_key: str = API_KEY) -> AsyncIterator[FakeGemini]:
     """Serve the fake on 127.0.0.1 on a free port for the duration of the block."""
     fake = FakeGemini(api_key=api_key)
-    runner = web.AppRunner(build_app(fake), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fake.base_url = f"http://{host}:{port}/v1beta"
-    try:
+    async with serve_here(build_app(fake)) as url:
+        fake.base_url = f"{url}/v1beta"
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 def _error_response(error: ApiError) -> web.Response:
