@@ -4,8 +4,6 @@ is in tests/integration/test_backend_conformance.py; this is what is Bedrock's o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import openai
 import pytest
@@ -13,10 +11,10 @@ import pytest
 from tests.fakes import bedrock_server
 from tests.fakes.bedrock_server import FakeBedrock
 from tests.fakes.threaded import serve_in_thread
-from tests.support.gateway_process import create_key, running_gateway
+from tests.support.backend_harness import PNG_PIXEL
+from tests.support.fake_gateway import FakeGateway, gateway_on_fake
 from tests.support.usage_events import wait_for_event
 
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PRICES = {
     "input_per_mtok": "3",
     "cached_input_per_mtok": "0.30",
@@ -25,11 +23,7 @@ PRICES = {
 }
 
 
-@dataclass(frozen=True)
-class Gateway:
-    client: openai.OpenAI
-    fake: FakeBedrock
-    database: Path
+Gateway = FakeGateway[FakeBedrock]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +63,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                     ],
                 },
             ],
-            "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
         }
         env = {
             "AWS_ACCESS_KEY_ID": bedrock_server.ACCESS_KEY,
@@ -78,10 +71,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "absent"),
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-        key = create_key(config, workdir, "acme")
-        with running_gateway(config, workdir, env=env) as gateway_url:
-            client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
-            yield Gateway(client, fake, workdir / "tollgate.db")
+        with gateway_on_fake(fake, config, workdir, "acme", env=env) as gateway:
+            yield gateway
 
 
 def test_keys_from_the_environment_sign_an_inference_profile_call(gateway: Gateway) -> None:
@@ -103,14 +94,14 @@ def test_an_image_reaches_bedrock_as_bytes(gateway: Gateway) -> None:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": "describe"},
-                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_PIXEL}"}},
                 ],
             }
         ],
     )
     assert completion.usage is not None and completion.usage.prompt_tokens == 86  # a word and an 85-token image
     sent = gateway.fake.requests[-1].body["messages"][0]["content"][1]
-    assert sent == {"image": {"format": "png", "source": {"bytes": PNG}}}
+    assert sent == {"image": {"format": "png", "source": {"bytes": PNG_PIXEL}}}
 
 
 def test_prompt_cache_writes_and_reads_are_billed_at_their_own_prices(gateway: Gateway) -> None:

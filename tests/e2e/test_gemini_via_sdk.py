@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -15,26 +13,15 @@ import pytest
 from tests.fakes import gemini_server
 from tests.fakes.gemini_server import IMAGE_TOKENS, IMPLICIT_CACHE_MIN, FakeGemini
 from tests.fakes.threaded import serve_in_thread
-from tests.support.gateway_process import create_key, running_gateway
+from tests.support.backend_harness import PNG_PIXEL, WEATHER_TOOL
+from tests.support.fake_gateway import FakeGateway, gateway_on_fake
 from tests.support.usage_events import wait_for_event
 
 # $/M tokens, so micro-dollars per token: input 2, cached input 0.5, output 10, thinking 20.
 PRICES = {"input_per_mtok": "2", "cached_input_per_mtok": "0.5", "output_per_mtok": "10", "reasoning_per_mtok": "20"}
-PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
-@dataclass(frozen=True)
-class Gateway:
-    client: openai.OpenAI
-    fake: FakeGemini
-    database: Path
+Gateway = FakeGateway[FakeGemini]
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +43,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 },
                 {"name": "gemini-badkey", "deployments": [{"backend": "gemini-badkey", "model": gemini_server.MODEL}]},
             ],
-            "database_url": f"sqlite+aiosqlite:///{workdir / 'tollgate.db'}",
         }
-        key = create_key(config, workdir, "gemini-user")
-        with running_gateway(config, workdir) as gateway_url:
-            client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=key, max_retries=0)
-            yield Gateway(client, fake, workdir / "tollgate.db")
+        with gateway_on_fake(fake, config, workdir, "gemini-user") as gateway:
+            yield gateway
 
 
 def test_a_chat_with_a_system_prompt(gateway: Gateway) -> None:
@@ -105,7 +89,7 @@ def test_a_streamed_tool_call_and_its_result_round_trip(gateway: Gateway) -> Non
         gateway.client.chat.completions.create(
             model="gemini",
             messages=question,  # type: ignore[arg-type]
-            tools=[WEATHER],  # type: ignore[list-item]
+            tools=[WEATHER_TOOL],  # type: ignore[list-item]
             tool_choice="required",
             stream=True,
         )
@@ -118,7 +102,7 @@ def test_a_streamed_tool_call_and_its_result_round_trip(gateway: Gateway) -> Non
     assistant = {"role": "assistant", "content": None, "tool_calls": [call.model_dump(exclude={"index"})]}
     answer = gateway.client.chat.completions.create(
         model="gemini",
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
         messages=[*question, assistant, {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"}],  # type: ignore[list-item]
     )
     assert answer.choices[0].message.content == "tool said: sunny, 21C"
@@ -129,7 +113,7 @@ def test_a_streamed_tool_call_and_its_result_round_trip(gateway: Gateway) -> Non
 def test_an_image_is_sent_inline_and_counted(gateway: Gateway) -> None:
     content = [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_PIXEL}"}},
     ]
     completion = gateway.client.chat.completions.create(
         model="gemini",
@@ -137,7 +121,7 @@ def test_an_image_is_sent_inline_and_counted(gateway: Gateway) -> None:
     )
     assert completion.usage is not None and completion.usage.prompt_tokens == 3 + IMAGE_TOKENS
     parts = gateway.fake.requests[-1].body["contents"][0]["parts"]
-    assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": PIXEL}}
+    assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": PNG_PIXEL}}
 
 
 def test_cached_and_thinking_tokens_are_billed_at_their_own_prices(gateway: Gateway) -> None:

@@ -1,4 +1,4 @@
-"""What the backend integration tests (``tests/integration/test_*_backend.py``) drive a backend
+"""What the backend tests (``tests/integration/test_*_backend.py``, ``tests/e2e/test_*_via_sdk.py``) drive a backend
 with: a word-counting token counter, the context a backend is built with, and stream readers."""
 
 from __future__ import annotations
