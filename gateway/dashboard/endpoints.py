@@ -8,6 +8,7 @@ numbers come from ``gateway.dashboard.usage``, ``health`` and ``admin``, which n
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,17 @@ def _report(
     return page(request, signer, "report.html", {**context, "range": None if chosen is None else chosen.name})
 
 
+async def _over_periods(
+    request: HttpRequest,
+    sessions: async_sessionmaker[AsyncSession],
+    signer: SessionSigner | None,
+    build: Callable[[async_sessionmaker[AsyncSession], Periods], Awaitable[Report]],
+) -> Template:
+    """A report page built by ``build`` over the periods the query's ``range`` chooses."""
+    chosen = _periods(request)
+    return _report(request, signer, await build(sessions, chosen), chosen)
+
+
 @get("/", sync_to_thread=False)
 def home() -> Redirect:
     return Redirect(HOME, status_code=HTTP_303_SEE_OTHER)
@@ -95,32 +107,27 @@ async def usage(request: HttpRequest, sessions: Sessions, signer: Signer) -> Tem
 
 @get("/cache")
 async def cache(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
-    chosen = _periods(request)
-    return _report(request, signer, await dashboard_usage.cache_report(sessions, chosen), chosen)
+    return await _over_periods(request, sessions, signer, dashboard_usage.cache_report)
 
 
 @get("/customers")
 async def top_customers(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
-    chosen = _periods(request)
-    return _report(request, signer, await dashboard_usage.customers_report(sessions, chosen), chosen)
+    return await _over_periods(request, sessions, signer, dashboard_usage.customers_report)
 
 
 @get("/margin")
 async def margin(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
-    chosen = _periods(request)
-    return _report(request, signer, await dashboard_margin.margin_report(sessions, chosen), chosen)
+    return await _over_periods(request, sessions, signer, dashboard_margin.margin_report)
 
 
 @get("/latency")
 async def latency(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
-    chosen = _periods(request)
-    return _report(request, signer, await dashboard_health.latency_report(sessions, chosen), chosen)
+    return await _over_periods(request, sessions, signer, dashboard_health.latency_report)
 
 
 @get("/errors")
 async def errors(request: HttpRequest, sessions: Sessions, signer: Signer) -> Template:
-    chosen = _periods(request)
-    return _report(request, signer, await dashboard_health.errors_report(sessions, chosen), chosen)
+    return await _over_periods(request, sessions, signer, dashboard_health.errors_report)
 
 
 @get("/billing")
