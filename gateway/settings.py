@@ -77,6 +77,26 @@ class MediaLimits(msgspec.Struct, forbid_unknown_fields=True):
     max_images: Annotated[int, msgspec.Meta(ge=1)] = 10
 
 
+class CacheVerifier(msgspec.Struct, forbid_unknown_fields=True):
+    """A ``cache.verifier`` block: a chat model this gateway routes to, asked whether a semantic
+    candidate's cached answer answers the new question; served only on its "yes" (docs/cache.md)."""
+
+    model: str
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
+
+
+class CacheEmbedder(msgspec.Struct, forbid_unknown_fields=True):
+    """A ``cache.embedder`` block, exactly one kind: ``builtin: minilm``, ``onnx`` (+ ``tokenizer``),
+    or ``model``, an embeddings model this gateway serves (+ its vectors' ``dimensions``)."""
+
+    builtin: Literal["minilm"] | None = None
+    onnx: str | None = None
+    tokenizer: str | None = None
+    model: str | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=16384)] | None = None
+
+
 class ModelCache(msgspec.Struct, forbid_unknown_fields=True):
     """A model's ``cache`` block: which caches answer it and for how long (docs/cache.md)."""
 
@@ -93,6 +113,10 @@ class ModelCache(msgspec.Struct, forbid_unknown_fields=True):
     nondeterministic: bool = False
     # One cache for every customer: only for models whose answers are public to all of them.
     shared_across_customers: bool = False
+    # A judge served by this gateway, asked about each semantic candidate left; its cost is the operator's.
+    verifier: CacheVerifier | None = None
+    # What embeds the questions; unset: the built-in MiniLM. One embedder for every semantic model.
+    embedder: CacheEmbedder | None = None
 
 
 class Batching(msgspec.Struct, forbid_unknown_fields=True):
@@ -298,3 +322,45 @@ def _check_references(settings: Settings) -> None:
             raise ConfigError(f"{where}.batching: only an embeddings model batches its requests")
         if model.rollout is not None and model.rollout.backend not in settings.backends:
             raise ConfigError(f"{where}.rollout.backend: unknown backend {model.rollout.backend!r}")
+    check_cache_blocks(settings)
+
+
+def check_cache_blocks(settings: Settings) -> None:
+    """A ``cache`` block's verifier names a chat model and its embedder exactly one usable kind; every
+    semantic model shares one embedder (a replica keeps one vector index, of one dimension)."""
+    kinds = {model.name: model.kind for model in settings.models}
+    chosen: dict[str, CacheEmbedder] = {}
+    for i, model in enumerate(settings.models):
+        where = f"{settings.source}: $.models[{i}].cache"
+        cache = model.cache
+        if cache is None:
+            continue
+        if (cache.verifier or cache.embedder) and not cache.semantic:
+            raise ConfigError(f"{where}: a verifier or an embedder needs semantic: true")
+        if cache.verifier is not None and kinds.get(cache.verifier.model) != "chat":
+            raise ConfigError(f"{where}.verifier.model: {cache.verifier.model!r} is not a chat model of this config")
+        if cache.embedder is not None:
+            _check_embedder(cache.embedder, f"{where}.embedder", kinds)
+        if cache.semantic:
+            chosen[model.name] = cache.embedder or CacheEmbedder(builtin="minilm")
+    if len({msgspec.json.encode(e) for e in chosen.values()}) > 1:
+        raise ConfigError(f"{settings.source}: models {sorted(chosen)} must name the same cache.embedder")
+
+
+def _check_embedder(embedder: CacheEmbedder, where: str, kinds: dict[str, ModelKind]) -> None:
+    named = [k for k in ("builtin", "onnx", "model") if getattr(embedder, k) is not None]
+    if len(named) != 1:
+        raise ConfigError(f"{where}: name exactly one of builtin, onnx or model (got {named or 'none'})")
+    if embedder.onnx is not None:
+        for key, path in (("onnx", embedder.onnx), ("tokenizer", embedder.tokenizer)):
+            if path is None or not Path(path).is_file():
+                raise ConfigError(f"{where}.{key}: no such file: {path!r} (an onnx embedder needs both files)")
+    elif embedder.tokenizer is not None:
+        raise ConfigError(f"{where}.tokenizer: only an onnx embedder takes a tokenizer")
+    if embedder.model is not None:
+        if kinds.get(embedder.model) != "embeddings":
+            raise ConfigError(f"{where}.model: {embedder.model!r} is not an embeddings model of this config")
+        if embedder.dimensions is None:
+            raise ConfigError(f"{where}.dimensions: a served embeddings model needs its vectors' length")
+    elif embedder.dimensions is not None:
+        raise ConfigError(f"{where}.dimensions: only a served model takes dimensions (a file's are read from it)")

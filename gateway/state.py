@@ -142,7 +142,7 @@ async def start_state(settings: Settings, tokens: Tokenizer | None = None) -> Ap
     anonymous = (
         await anonymous_principal(sessions, settings.anonymous_customer) if settings.anonymous_customer else None
     )
-    cache = build_cache(settings, redis, pipe, metrics)
+    cache = build_cache(settings, redis, pipe, metrics, router, meter)
     drain = JournalDrain(journal, settings.database_url) if journal is not None else None
     if drain is not None:
         drain.start()

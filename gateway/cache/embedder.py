@@ -7,10 +7,12 @@ Why int8 rather than fp32: docs/semantic-cache-quality.md.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +26,8 @@ MAX_TOKENS = 256
 
 Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]
+# Texts -> their vectors, in order: one call to an embeddings model this gateway serves.
+Embed = Callable[[list[str]], Coroutine[Any, Any, list[list[float]]]]
 
 
 class EmbedderError(RuntimeError):
@@ -66,7 +70,11 @@ def _tokenizer(tokenizer_path: Path) -> Tokenizer:
 
 
 class Embedder:
-    """Maps text to unit-length float32 vectors (mean pooling over tokens, then L2 normalisation)."""
+    """Maps text to unit-length float32 vectors (mean pooling over tokens, then L2 normalisation).
+
+    The built-in MiniLM by default; any BERT-like sentence encoder's ONNX file and ``tokenizer.json``
+    otherwise (``cache.embedder.onnx``), whose vectors' length is read from one probe embedding.
+    """
 
     def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, *, threads: int = 1) -> None:
         model = model_path or default_model_path()
@@ -77,20 +85,26 @@ class Embedder:
         self._session = _session(model, threads)
         self._tokenizer = _tokenizer(tokens)
         self._inputs = {i.name for i in self._session.get_inputs()}
+        self._dimensions = DIMENSIONS
+        if model_path is not None:
+            try:
+                self._dimensions = int(self.embed_many(["dimensions"]).shape[1])
+            except Exception as exc:  # onnxruntime's own errors: a file that is no sentence encoder
+                raise EmbedderError(f"{model} does not embed text with {tokens}: {exc}") from exc
 
     @property
     def dimensions(self) -> int:
-        return DIMENSIONS
+        return self._dimensions
 
     def embed(self, text: str) -> Vector:
-        """One text's vector, shape (384,)."""
+        """One text's vector, shape (dimensions,)."""
         row: Vector = self.embed_many([text])[0]
         return row
 
     def embed_many(self, texts: Sequence[str]) -> Matrix:
-        """Vectors for ``texts`` in order, shape (len(texts), 384); one batch, padded to the longest."""
+        """Vectors for ``texts`` in order, shape (len(texts), dimensions); one batch, padded to the longest."""
         if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+            return np.zeros((0, self._dimensions), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
@@ -106,3 +120,30 @@ def _pool_and_normalise(hidden: Matrix, mask: npt.NDArray[np.int64]) -> Matrix:
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     result: Matrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
     return result
+
+
+class ServedEmbedder:
+    """An embeddings model this gateway serves, called through its router (and so its micro-batcher).
+
+    The matcher embeds on its worker thread; the call runs on the event loop (``loop``), which that
+    thread waits on for at most ``timeout`` seconds. Vectors are L2-normalised here, as cosine needs.
+    """
+
+    def __init__(self, embed: Embed, dimensions: int, loop: asyncio.AbstractEventLoop, timeout: float = 10.0) -> None:
+        self._embed = embed
+        self._dimensions = dimensions
+        self._loop = loop
+        self._timeout = timeout
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def embed(self, text: str) -> Vector:
+        call = asyncio.run_coroutine_threadsafe(self._embed([text]), self._loop)
+        rows: list[list[float]] = call.result(self._timeout)
+        vector = np.asarray(rows[0], dtype=np.float32)
+        if vector.shape != (self._dimensions,):
+            raise EmbedderError(f"the embeddings model answered {vector.shape[0]} dimensions, not {self._dimensions}")
+        result: Vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        return result

@@ -75,6 +75,10 @@ class SemanticMatcher:
     def remember(self, scope_key: str, entry_id: str, last_user_turn: str) -> None:
         self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), last_user_turn)
 
+    def question(self, scope_key: str, entry_id: str) -> str | None:
+        """The cached question (last user turn) of an entry ``match`` returned; what the judge reads."""
+        return self.index.text_of(scope_key, entry_id)
+
     def forget(self, scope_key: str, entry_id: str) -> None:
         self.index.discard(scope_key, entry_id)
 

@@ -130,6 +130,13 @@ class SemanticIndex:
             return
         scope.add_batch(entry_ids, np.asarray(vectors, dtype=np.float32), texts, threads)
 
+    def text_of(self, scope_key: str, entry_id: str) -> str | None:
+        """The last user turn ``entry_id`` was stored with, if the scope still holds it."""
+        scope = self._scopes.get(scope_key)
+        key = scope.keys.get(entry_id) if scope is not None else None
+        entry = scope.entries.get(key) if scope is not None and key is not None else None
+        return None if entry is None else entry[1]
+
     def discard(self, scope_key: str, entry_id: str) -> None:
         """Forget an entry (its response expired or was evicted from the response store)."""
         scope = self._scopes.get(scope_key)

@@ -24,6 +24,7 @@ from gateway.cache.live import Published
 from gateway.cache.policy import DEFAULT_CONTROLS, Controls, cacheable_request, complete_answer, ttl_for
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.store import EntryStore
+from gateway.cache.verifier import Verifier, answer_text
 from gateway.core.throttled_log import ThrottledLog
 from gateway.keys.principal import Principal
 from gateway.metering.outcome import Outcome
@@ -84,7 +85,9 @@ class ResponseCache:
         metrics: Metrics,
         *,
         max_ttl_seconds: int,
+        verifier: Verifier | None = None,
     ) -> None:
+        self._verifier = verifier  # the models' cache.verifier judges (gateway/cache/verifier.py)
         self._models = models
         self.entries = entries
         self._semantic = semantic
@@ -176,9 +179,24 @@ class ResponseCache:
                 return
             entry_id, similarity = found
             if await self._load(lookup, entry_id):
+                if not await self._judged(lookup, config, entry_id):
+                    lookup.answer = None  # the judge said no (or nothing): a miss
+                    return
                 lookup.status, lookup.similarity = "semantic", similarity
                 return
             await self._semantic.forget(keys.semantic_scope, entry_id)
+
+    async def _judged(self, lookup: Lookup, config: ModelCache, entry_id: str) -> bool:
+        """Whether the model's judge, if it has one, says the candidate's answer answers this question."""
+        if config.verifier is None:
+            return True
+        keys, semantic = lookup.keys, self._semantic
+        assert keys is not None and keys.semantic_scope and keys.last_user_turn and semantic is not None
+        question = await semantic.question(keys.semantic_scope, entry_id)
+        text = None if lookup.answer is None else answer_text(lookup.answer)
+        if self._verifier is None or question is None or text is None:
+            return False
+        return await self._verifier.confirms(config.verifier, question, text, keys.last_user_turn)
 
     async def _load(self, lookup: Lookup, key: str) -> bool:
         stored = await self.entries.get(key)

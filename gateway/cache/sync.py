@@ -54,6 +54,10 @@ class SemanticSync:
         found: tuple[str, float] | None = await self._run(call, scope, text, threshold)
         return found
 
+    async def question(self, scope: str, entry_id: str) -> str | None:
+        found: str | None = await self._run(self._matcher.question, scope, entry_id)
+        return found
+
     async def forget(self, scope: str, entry_id: str) -> None:
         await self._run(self._matcher.forget, scope, entry_id)
 
