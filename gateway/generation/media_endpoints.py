@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backends.base import Operation
+from backends.base import Form, Operation
 from gateway.core.errors import MethodNotAllowed
 from gateway.core.ids import RequestIds
 from gateway.edge.asgi import Receive, Scope, Send, header, read_body, send_bytes, send_stream, unless_disconnected
@@ -63,22 +63,18 @@ async def _images(media: Media, call: MediaCall, scope: Scope, receive: Receive)
     )
 
 
-async def _image_edits(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
-    form = await read_form(scope, receive, media.max_upload_bytes)
-    request = edit_request(form)
-    return await unless_disconnected(
-        receive, media.service.edit_images(principal, _named(call, request.model), request, form)
-    )
+def _image_edits(parse: Callable[[Form], ImageRequest | VariationRequest]) -> Serve:
+    """Edits and variations alike: a form of uploaded images, read by ``parse``, made into new images."""
 
+    async def answer(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
+        principal = await media.pipeline.authenticate(header(scope, b"authorization"))
+        form = await read_form(scope, receive, media.max_upload_bytes)
+        request = parse(form)
+        return await unless_disconnected(
+            receive, media.service.edit_images(principal, _named(call, request.model), request, form)
+        )
 
-async def _image_variations(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
-    principal = await media.pipeline.authenticate(header(scope, b"authorization"))
-    form = await read_form(scope, receive, media.max_upload_bytes)
-    request = variation_request(form)
-    return await unless_disconnected(
-        receive, media.service.edit_images(principal, _named(call, request.model), request, form)
-    )
+    return answer
 
 
 async def _transcriptions(media: Media, call: MediaCall, scope: Scope, receive: Receive) -> MediaAnswer:
@@ -103,9 +99,11 @@ def _named(call: MediaCall, model: str) -> MediaCall:
 
 ENDPOINTS = {
     "/v1/images/generations": MediaEndpoint(Operation.IMAGES, _images, False, ImageRequest),
-    "/v1/images/edits": MediaEndpoint(Operation.IMAGE_EDITS, _image_edits, True, ImageRequest, (*IMAGE_FIELDS, "mask")),
+    "/v1/images/edits": MediaEndpoint(
+        Operation.IMAGE_EDITS, _image_edits(edit_request), True, ImageRequest, (*IMAGE_FIELDS, "mask")
+    ),
     "/v1/images/variations": MediaEndpoint(
-        Operation.IMAGE_VARIATIONS, _image_variations, True, VariationRequest, ("image",)
+        Operation.IMAGE_VARIATIONS, _image_edits(variation_request), True, VariationRequest, ("image",)
     ),
     "/v1/audio/transcriptions": MediaEndpoint(
         Operation.TRANSCRIPTIONS, _transcriptions, True, TranscriptionRequest, ("file",)
