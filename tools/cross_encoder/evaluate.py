@@ -6,12 +6,17 @@ Pairs: fow-cache's "held out" half (split.py: never trained on) and Tollgate's o
 (tests/perf/data/semantic_pairs.jsonl: never trained on either). For each configuration, the best
 should-hit rate over the thresholds whose wrong-answer rate on traps is at most 2 %, then the shipped
 defaults' per-category table and the real matcher's lookup latency with the cross-encoder on.
-``--pairs FILE`` rates an operator's own labelled pairs (JSONL: a, b, same_answer, category).
+``--pairs FILE`` rates an operator's own labelled pairs instead, JSONL or CSV (by the file's suffix),
+one pair a line: ``question`` (the new one), ``cached_question`` and ``should_hit`` (true/false, 1/0,
+yes/no), optionally ``category`` (else "paraphrase" or "trap" from the label); the built-in sets'
+``a``, ``b``, ``same_answer`` are read too. ``--embedder-onnx FILE --tokenizer FILE`` measures with an
+ONNX embedder of their own (``cache.embedder.onnx``) instead of the built-in MiniLM.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import time
@@ -149,17 +154,43 @@ def latency(items: list[dict[str, Any]], embedder: Embedder, encoder: CrossEncod
     )
 
 
+_NAMES = {"cached": ("cached_question", "a"), "asked": ("question", "b"), "label": ("should_hit", "same_answer")}
+_YES, _NO = {"1", "true", "yes", "y"}, {"0", "false", "no", "n"}
+
+
 def load_own(path: Path) -> list[dict[str, Any]]:
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """Labelled pairs from a JSONL or CSV file, as the tables read them; a bad line stops with its number."""
+    with path.open(newline="") as f:
+        if path.suffix.lower() == ".csv":
+            rows: list[dict[str, Any]] = list(csv.DictReader(f))
+        else:
+            rows = [json.loads(line) for line in f if line.strip()]
+    if not rows:
+        raise SystemExit(f"{path}: no pairs")
+    return [_pair(row, f"{path}:{n}") for n, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1)]
+
+
+def _pair(row: dict[str, Any], where: str) -> dict[str, Any]:
+    found = {key: next((row[n] for n in names if row.get(n) not in (None, "")), None) for key, names in _NAMES.items()}
+    label = found["label"]
+    word = str(label).strip().lower()
+    if found["cached"] is None or found["asked"] is None or not (isinstance(label, bool) or word in _YES | _NO):
+        raise SystemExit(f"{where}: needs question, cached_question and should_hit (true or false); got {row}")
+    hit = label if isinstance(label, bool) else word in _YES
+    category = row.get("category") or ("paraphrase" if hit else "trap")
+    return {"a": str(found["cached"]), "b": str(found["asked"]), "same_answer": hit, "category": category}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=Path, help="an operator's labelled pairs instead of the built-in sets")
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+    parser.add_argument("--embedder-onnx", type=Path, help="an ONNX sentence encoder instead of MiniLM")
+    parser.add_argument("--tokenizer", type=Path, help="the tokenizer.json of --embedder-onnx")
     args = parser.parse_args()
-    embedder, encoder = Embedder(), CrossEncoder(args.model)
+    if (args.embedder_onnx is None) != (args.tokenizer is None):
+        parser.error("--embedder-onnx and --tokenizer go together")
+    embedder, encoder = Embedder(args.embedder_onnx, args.tokenizer), CrossEncoder(args.model)
     sets = {"your pairs": load_own(args.pairs)} if args.pairs else {
         "fow-cache, held-out half": fow_pairs("held out"), "Tollgate's own pairs": load_own(OWN)}  # fmt: skip
     defaults = (DEFAULT_THRESHOLD_WITH_CROSS_ENCODER, CROSS_ENCODER_GUARDS, DEFAULT_ACCEPT)
