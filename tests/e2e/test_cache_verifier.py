@@ -1,7 +1,8 @@
 """The semantic cache's judge (``cache.verifier``) through a running gateway: a chat model the gateway
 routes to (a fake upstream that says yes or no deterministically) is asked about each candidate left;
 a paraphrase it confirms is served, a trap it refuses is a miss, a judge too slow is a miss, and its
-calls are journaled as the operator's (customer 0, cost 0), never on the customer's usage."""
+calls are journaled as the operator's (customer 0, cost 0, its serving cost priced), never on the
+customer's usage."""
 
 from __future__ import annotations
 
@@ -59,7 +60,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 "judges": {"type": "openai_compatible", "base_url": f"{judge_url}/v1", "api_key": "sk-judge"},
             },
             "models": [
-                {"name": "judge", "deployments": [{"backend": "judges", "model": "judge-1"}], "pricing": PRICES},
+                {
+                    "name": "judge",
+                    "deployments": [{"backend": "judges", "model": "judge-1"}],
+                    "pricing": PRICES,
+                    "cost": {"input_per_mtok": "1.00", "output_per_mtok": "2.00"},
+                },
                 _model("judged", {**judged, "verifier": {"model": "judge"}}),
                 _model("impatient", {**judged, "verifier": {"model": "judge", "timeout_seconds": 0.5}}),
             ],
@@ -107,6 +113,7 @@ def test_the_judges_calls_are_the_operators_never_the_customers(gateway: Gateway
         time.sleep(0.1)
     assert all(r["customer_id"] == 0 and r["api_key_id"] == 0 for r in rows)
     assert all(r["endpoint"] == "cache.verifier" and r["cost_micros"] == 0 and r["input_tokens"] == 80 for r in rows)
+    assert all(r["serving_cost_micros"] == 82 for r in rows)  # 80 in at $1, 1 out at $2 per million: the operator's
     with sqlite3.connect(gateway.database) as connection:
         (acme,) = connection.execute("SELECT id FROM customers WHERE name = 'acme'").fetchone()
         theirs = connection.execute("SELECT DISTINCT model FROM usage_events WHERE customer_id = ?", (acme,))
