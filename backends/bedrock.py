@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import quote
 
 import aiohttp
@@ -26,9 +26,9 @@ from yarl import URL
 from backends.base import JSON, BackendContext, Operation
 from backends.bedrock_stream import StreamTranslator, event_of
 from backends.bedrock_wire import bedrock_error, error_name, to_chat_completion, to_converse_request
-from backends.http import decode_json, mapped_transport_errors, probe, status_error
+from backends.http import answered, decode_json, mapped_transport_errors, probe, status_error
 from backends.openai_compatible import Timeouts
-from gateway.core.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError
+from gateway.core.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError, UpstreamStatusError
 
 SIGNING_NAME = "bedrock"  # the service name in the credential scope, though the host says bedrock-runtime
 
@@ -148,19 +148,11 @@ class BedrockBackend:
             response = await self._http.post(
                 URL(url, encoded=True), data=payload, headers=headers, timeout=self._timeout
             )
-        try:
-            if response.status >= 400:
-                with mapped_transport_errors(self.name):
-                    content = await response.read()
-                base = status_error(self.name, response.status, response.headers, content)
-                raise bedrock_error(base, error_name(response.headers, content))
-            yield response
-        finally:
-            # Synchronous on purpose: it must happen even inside the cancellation of a client disconnect.
-            if response.content.at_eof():
-                response.release()
-            else:
-                response.close()
+        async with answered(self.name, response, self._refused) as answer:
+            yield answer
+
+    def _refused(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
+        return bedrock_error(status_error(self.name, status, headers, body), error_name(headers, body))
 
     async def _signed_headers(self, url: str, payload: bytes, accept: str) -> dict[str, str]:
         credentials = await self._frozen_credentials()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,7 @@ import msgspec
 from backends.base import JSON, BackendContext, Operation
 from backends.gemini_answers import StreamTranslator, status_error, to_chat_completion, to_embeddings
 from backends.gemini_wire import model_path, to_embed_request, to_generate_request
-from backends.http import decode_json, mapped_transport_errors, probe
+from backends.http import answered, decode_json, mapped_transport_errors, probe
 from backends.openai_compatible import Timeouts
 from backends.sse import iter_events
 from gateway.core.errors import (
@@ -118,20 +118,11 @@ class GeminiBackend:
         data = msgspec.json.encode(payload)
         with mapped_transport_errors(self.name):
             response = await self._http.post(url, data=data, headers=self._headers, timeout=self._timeout)
-        try:
-            if response.status >= 400:
-                with mapped_transport_errors(self.name):
-                    content = await response.read()
-                raise self._refused(status_error(response.status, response.headers, content))
-            yield response
-        finally:
-            # Synchronous on purpose: it must happen even inside the cancellation of a client disconnect.
-            if response.content.at_eof():
-                response.release()
-            else:
-                response.close()
+        async with answered(self.name, response, self._refused) as answer:
+            yield answer
 
-    def _refused(self, error: UpstreamStatusError) -> UpstreamStatusError:
+    def _refused(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
+        error = status_error(status, headers, body)
         if error.upstream_status in UPSTREAM_AUTH_STATUSES:
             log.warning(
                 "upstream %s refused the gateway's credentials (HTTP %s): %s",

@@ -8,8 +8,9 @@ request/response layer: see ``docs/bench-server-and-transport.md`` and ``docs/be
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -169,12 +170,27 @@ async def open_stream(
     which is how the upstream learns that the request was abandoned."""
     with mapped_transport_errors(upstream):
         response = await client.post(url, data=msgspec.json.encode(body), headers=headers, timeout=timeout)
+    refused = functools.partial(status_error, upstream)
+    async with answered(upstream, response, refused) as answer:
+        yield _mapped_chunks(upstream, answer)
+
+
+@contextlib.asynccontextmanager
+async def answered(
+    upstream: str,
+    response: aiohttp.ClientResponse,
+    refused: Callable[[int, Mapping[str, str], bytes], Exception],
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """Lend a successful ``response`` until the block ends; for an HTTP error, read its body and
+    raise ``refused(status, headers, body)``. Either way the connection goes back to the pool when
+    the body was read to the end, and is dropped when it was not (how the upstream learns that the
+    request was abandoned)."""
     try:
         if response.status >= 400:
             with mapped_transport_errors(upstream):
                 content = await response.read()
-            raise status_error(upstream, response.status, response.headers, content)
-        yield _mapped_chunks(upstream, response)
+            raise refused(response.status, response.headers, content)
+        yield response
     finally:
         # Synchronous on purpose: it must happen even inside the cancellation of a client disconnect.
         if response.content.at_eof():
