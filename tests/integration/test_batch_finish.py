@@ -14,39 +14,11 @@ from sqlalchemy.orm import undefer
 
 from gateway.batches import finish
 from gateway.batches import repository as batches
-from gateway.batches.input import InputLine
-from gateway.db.models import Batch, BatchLine, Customer, StoredFile
+from gateway.db.models import Batch, BatchLine, StoredFile
 from gateway.db.models.base import utcnow
+from tests.support.batch_rows import seed_batch
 
 Sessions = async_sessionmaker[AsyncSession]
-
-
-async def _seed(sessions: Sessions, count: int, **fields: object) -> str:
-    async with sessions() as session, session.begin():
-        customer = Customer(name=f"finish-{utcnow().timestamp()}")
-        session.add(customer)
-        await session.flush()
-        now = utcnow()
-        batch = Batch(
-            id=batches.new_batch_id(),
-            customer_id=customer.id,
-            api_key_id=1,
-            endpoint="/v1/chat/completions",
-            input_file_id="file-x",
-            completion_window="24h",
-            status="in_progress",
-            created_at=now,
-            expires_at=now + dt.timedelta(hours=24),
-            total=count,
-            completed=0,
-            failed=0,
-        )
-        for name, value in fields.items():
-            setattr(batch, name, value)
-        session.add(batch)
-        await session.flush()
-        await batches.add_lines(session, batch.id, [InputLine(n + 1, f"c-{n}", "m", b"{}") for n in range(count)])
-    return batch.id
 
 
 async def _run_lines(sessions: Sessions, count: int) -> None:
@@ -68,7 +40,7 @@ async def _content(sessions: Sessions, file_id: str | None) -> list[dict[str, ob
 
 
 async def test_an_expired_batch_reports_its_unrun_lines(sessions: Sessions) -> None:
-    batch_id = await _seed(sessions, 4)
+    batch_id = await seed_batch(sessions, 4)
     await _run_lines(sessions, 2)
     async with sessions() as session, session.begin():
         await session.execute(
@@ -88,7 +60,7 @@ async def test_an_expired_batch_reports_its_unrun_lines(sessions: Sessions) -> N
 
 
 async def test_a_cancelled_batch_ends_once_its_running_lines_are_done(sessions: Sessions) -> None:
-    batch_id = await _seed(sessions, 5)
+    batch_id = await seed_batch(sessions, 5)
     async with sessions() as session, session.begin():
         [running] = await batches.claim(session, "w", 1, utcnow(), 30)
     async with sessions() as session, session.begin():
@@ -107,7 +79,7 @@ async def test_a_cancelled_batch_ends_once_its_running_lines_are_done(sessions: 
 
 
 async def test_two_workers_finishing_at_once_write_the_outputs_once(sessions: Sessions) -> None:
-    batch_id = await _seed(sessions, 3)
+    batch_id = await seed_batch(sessions, 3)
     await _run_lines(sessions, 3)
     finished = await asyncio.gather(finish.finish_ready(sessions), finish.finish_ready(sessions))
     async with sessions() as session:
@@ -119,7 +91,7 @@ async def test_two_workers_finishing_at_once_write_the_outputs_once(sessions: Se
 
 
 async def test_claims_racing_on_either_database_never_share_a_line(sessions: Sessions) -> None:
-    await _seed(sessions, 10)
+    await seed_batch(sessions, 10)
 
     async def claim(worker: str) -> set[int]:
         async with sessions() as session, session.begin():

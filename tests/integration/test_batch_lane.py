@@ -5,6 +5,7 @@ middle of a batch leaves it to the next one, which finishes it with every line m
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import os
@@ -17,14 +18,12 @@ from typing import Any
 import openai
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.batches import repository as batches
-from gateway.batches.input import InputLine
 from gateway.batches.lines import line_request_id
-from gateway.db.models import Batch, Customer
 from gateway.db.models.base import utcnow
 from gateway.metering.ingest import ingest
+from tests.support.batch_rows import seed_batch
 from tests.support.databases import migrated_database, open_sessions
 from tests.support.gateway_process import create_key, running_gateway, start_gateway, stop
 from tests.support.usage_records import usage_record
@@ -67,36 +66,9 @@ def batch_file(count: int) -> bytes:
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
-async def _seed_batch(sessions: async_sessionmaker[AsyncSession], count: int) -> str:
-    async with sessions() as session, session.begin():
-        customer = Customer(name="claims-co")
-        session.add(customer)
-        await session.flush()
-        now = utcnow()
-        batch = Batch(
-            id=batches.new_batch_id(),
-            customer_id=customer.id,
-            api_key_id=1,
-            endpoint="/v1/chat/completions",
-            input_file_id="file-x",
-            completion_window="24h",
-            status="in_progress",
-            created_at=now,
-            expires_at=now.replace(year=now.year + 1),
-            total=count,
-            completed=0,
-            failed=0,
-        )
-        session.add(batch)
-        await session.flush()
-        lines = [InputLine(n + 1, f"c-{n}", "sim-chat", b"{}") for n in range(count)]
-        await batches.add_lines(session, batch.id, lines)
-    return batch.id
-
-
 async def test_two_claimers_at_once_take_disjoint_lines(postgres_url: str) -> None:
     async with open_sessions(postgres_url) as sessions:
-        await _seed_batch(sessions, 10)
+        await seed_batch(sessions, 10, model="sim-chat", expires_in=dt.timedelta(days=365))
         async with sessions() as first, sessions() as second:
             await first.begin()
             await second.begin()
