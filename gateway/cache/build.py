@@ -70,7 +70,7 @@ def _semantic(
     needs = f"{settings.source}: models {models} turn on semantic caching, which needs the cache extra"
     try:
         from gateway.cache.cross_encoder import CrossEncoder
-        from gateway.cache.embedder import EmbedderError
+        from gateway.cache.embedder import EmbedderError, ServedEmbedder
         from gateway.cache.matcher import SemanticMatcher
         from gateway.cache.sync import SemanticSync
     except ImportError as exc:
@@ -82,7 +82,8 @@ def _semantic(
     except EmbedderError as exc:
         raise ConfigError(f"{needs}: {exc}") from exc
     matcher = SemanticMatcher(embedder, cross_encoder=cross_encoder)
-    return SemanticSync(matcher, redis, settings.redis_namespace, settings.cache.semantic_backfill)
+    on_loop = embedder.embed_many_async if isinstance(embedder, ServedEmbedder) else None
+    return SemanticSync(matcher, redis, settings.redis_namespace, settings.cache.semantic_backfill, on_loop)
 
 
 def build_embedder(config: CacheEmbedder, router: Router | None) -> TextEmbedder:

@@ -125,8 +125,10 @@ def _pool_and_normalise(hidden: Matrix, mask: npt.NDArray[np.int64]) -> Matrix:
 class ServedEmbedder:
     """An embeddings model this gateway serves, called through its router (and so its micro-batcher).
 
-    The matcher embeds on its worker thread; the call runs on the event loop (``loop``), which that
-    thread waits on for at most ``timeout`` seconds. Vectors are L2-normalised here, as cosine needs.
+    The semantic sync awaits :meth:`embed_many_async` on the event loop before it hands the vectors to
+    the matcher's worker thread, so concurrent lookups' calls are in flight together and the batcher
+    can join them. :meth:`embed` (the matcher's own, on its thread) runs the same call on ``loop`` and
+    waits at most ``timeout`` seconds. Vectors are L2-normalised here, as cosine needs.
     """
 
     def __init__(self, embed: Embed, dimensions: int, loop: asyncio.AbstractEventLoop, timeout: float = 10.0) -> None:
@@ -140,10 +142,18 @@ class ServedEmbedder:
         return self._dimensions
 
     def embed(self, text: str) -> Vector:
-        call = asyncio.run_coroutine_threadsafe(self._embed([text]), self._loop)
-        rows: list[list[float]] = call.result(self._timeout)
-        vector = np.asarray(rows[0], dtype=np.float32)
-        if vector.shape != (self._dimensions,):
-            raise EmbedderError(f"the embeddings model answered {vector.shape[0]} dimensions, not {self._dimensions}")
-        result: Vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        call = asyncio.run_coroutine_threadsafe(self.embed_many_async([text]), self._loop)
+        row: Vector = call.result(self._timeout)[0]
+        return row
+
+    async def embed_many_async(self, texts: list[str]) -> Matrix:
+        async with asyncio.timeout(self._timeout):
+            rows = await self._embed(texts)
+        matrix = np.asarray(rows, dtype=np.float32)
+        if matrix.shape != (len(texts), self._dimensions):
+            raise EmbedderError(
+                f"the embeddings model answered shape {matrix.shape}, not {len(texts)}x{self._dimensions}"
+            )
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        result: Matrix = (matrix / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result

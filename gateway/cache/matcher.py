@@ -72,8 +72,14 @@ class SemanticMatcher:
         self._accept = accept
         self.index = SemanticIndex(embedder.dimensions, capacity_per_scope=capacity_per_scope, graph_from=graph_from)
 
-    def remember(self, scope_key: str, entry_id: str, last_user_turn: str) -> None:
-        self.index.add(scope_key, entry_id, self._embedder.embed(last_user_turn), last_user_turn)
+    def remember(
+        self, scope_key: str, entry_id: str, last_user_turn: str, vector: npt.NDArray[np.float32] | None = None
+    ) -> None:
+        """``vector``: the turn's embedding, when the caller has it already (a served embedder's)."""
+        self.index.add(scope_key, entry_id, self._vector(last_user_turn, vector), last_user_turn)
+
+    def _vector(self, text: str, vector: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float32]:
+        return self._embedder.embed(text) if vector is None else vector
 
     def question(self, scope_key: str, entry_id: str) -> str | None:
         """The cached question (last user turn) of an entry ``match`` returned; what the judge reads."""
@@ -90,31 +96,35 @@ class SemanticMatcher:
         *,
         cross_encoder: bool = True,
         accept: float | None = None,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> tuple[str, float] | None:
         """The entry id and similarity of the best match in ``scope_key`` that every stage lets through, or None.
 
         Per model: ``threshold`` overrides the similarity threshold; ``cross_encoder=False`` skips the
-        second stage (then all of ``guards`` apply); ``accept`` overrides the probability it needs.
+        second stage (then all of ``guards`` apply); ``accept`` overrides the probability it needs;
+        ``vector`` is the turn's embedding if the caller has it already.
         """
         if self.index.size(scope_key) == 0:
             return None
         reading = cross_encoder and self._cross_encoder is not None
         if not reading:
             limit = self._threshold if threshold is None else threshold
-            return self._guarded(scope_key, last_user_turn, limit)
+            return self._guarded(scope_key, last_user_turn, limit, vector)
         limit = self._cross_threshold if threshold is None else threshold
-        candidates = self.index.above(scope_key, self._embedder.embed(last_user_turn), limit)
+        candidates = self.index.above(scope_key, self._vector(last_user_turn, vector), limit)
         asked = signature(last_user_turn)
         kept = [(c, text) for c, text in candidates if incompatible(signature(text), asked, self._cross_guards) is None]
         return self._read(kept, last_user_turn, self._accept if accept is None else accept)
 
-    def _guarded(self, scope_key: str, last_user_turn: str, limit: float) -> tuple[str, float] | None:
+    def _guarded(
+        self, scope_key: str, last_user_turn: str, limit: float, vector: npt.NDArray[np.float32] | None
+    ) -> tuple[str, float] | None:
         asked = signature(last_user_turn)
 
         def passes(stored_text: str) -> bool:
             return incompatible(signature(stored_text), asked, self._guards) is None
 
-        found = self.index.search(scope_key, self._embedder.embed(last_user_turn), limit, passes)
+        found = self.index.search(scope_key, self._vector(last_user_turn, vector), limit, passes)
         return None if found is None else (found.entry_id, found.similarity)
 
     def _read(self, kept: list[tuple[Candidate, str]], asked: str, accept: float) -> tuple[str, float] | None:

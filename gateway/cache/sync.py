@@ -10,6 +10,9 @@ embedding). A replica that starts reads the newest ``backfill`` stream entries b
 
 The matcher is not thread-safe and embedding takes milliseconds of CPU, so every matcher call runs
 on one worker thread (onnxruntime releases the GIL): the event loop never waits on an embedding.
+With a served embedder (``embed``: an embeddings model called through the router) the vectors are
+awaited on the loop first, so concurrent lookups' calls reach the model's micro-batcher together
+instead of one at a time from the worker thread.
 An index row whose entry expired or was purged is forgotten when a lookup finds it.
 """
 
@@ -19,9 +22,12 @@ import asyncio
 import functools
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from redis.exceptions import RedisError
 
 from gateway.cache.matcher import SemanticMatcher
@@ -30,13 +36,23 @@ from gateway.core.throttled_log import ThrottledLog
 log = logging.getLogger("tollgate.cache")
 
 STREAM_MAXLEN = 200_000
+# Texts -> their unit vectors, one row each, awaited on the event loop (ServedEmbedder.embed_many_async).
+EmbedOnLoop = Callable[[list[str]], Awaitable[npt.NDArray[np.float32]]]
 _READ_BLOCK_MS = 1000
 _READ_COUNT = 500
 
 
 class SemanticSync:
-    def __init__(self, matcher: SemanticMatcher, redis: Any | None, namespace: str, backfill: int) -> None:
+    def __init__(
+        self,
+        matcher: SemanticMatcher,
+        redis: Any | None,
+        namespace: str,
+        backfill: int,
+        embed: EmbedOnLoop | None = None,
+    ) -> None:
         self._matcher = matcher
+        self._embed = embed
         self._redis: Any = redis  # None: one process, nothing to share
         self._stream = f"{namespace}:cache:semantic"
         self._backfill = backfill
@@ -50,7 +66,12 @@ class SemanticSync:
     async def match(
         self, scope: str, text: str, threshold: float | None, *, cross_encoder: bool = True, accept: float | None = None
     ) -> tuple[str, float] | None:
-        call = functools.partial(self._matcher.match, cross_encoder=cross_encoder, accept=accept)
+        vector = None
+        if self._embed is not None:
+            if not await self._run(self._matcher.index.size, scope):
+                return None  # no call to the embeddings model for an empty scope
+            vector = (await self._embed([text]))[0]
+        call = functools.partial(self._matcher.match, cross_encoder=cross_encoder, accept=accept, vector=vector)
         found: tuple[str, float] | None = await self._run(call, scope, text, threshold)
         return found
 
@@ -66,7 +87,8 @@ class SemanticSync:
         if self._redis is not None:
             fields = {"o": self._origin, "s": scope, "e": entry_id, "t": text}
             await self._redis.xadd(self._stream, fields, maxlen=STREAM_MAXLEN, approximate=True)
-        await self._run(self._matcher.remember, scope, entry_id, text)
+        vector = None if self._embed is None else (await self._embed([text]))[0]
+        await self._run(self._matcher.remember, scope, entry_id, text, vector)
 
     async def follow(self) -> None:
         """Tail the stream for ever (a lifespan task); Redis outages are logged and retried."""
@@ -111,11 +133,12 @@ class SemanticSync:
             if f.get(b"o") != self._origin and b"t" in f
         ]
         if rows:
-            await self._run(self._remember_all, rows)
+            vectors = None if self._embed is None else await self._embed([text for _, _, text in rows])
+            await self._run(self._remember_all, rows, vectors)
 
-    def _remember_all(self, rows: list[tuple[str, str, str]]) -> None:
-        for scope, entry_id, text in rows:
-            self._matcher.remember(scope, entry_id, text)
+    def _remember_all(self, rows: list[tuple[str, str, str]], vectors: npt.NDArray[np.float32] | None) -> None:
+        for n, (scope, entry_id, text) in enumerate(rows):
+            self._matcher.remember(scope, entry_id, text, None if vectors is None else vectors[n])
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)

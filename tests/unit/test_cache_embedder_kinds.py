@@ -14,6 +14,8 @@ import yaml
 
 from gateway.cache.build import build_embedder
 from gateway.cache.embedder import Embedder, ServedEmbedder, default_model_path, default_tokenizer_path
+from gateway.cache.matcher import SemanticMatcher
+from gateway.cache.sync import SemanticSync
 from gateway.settings import CacheEmbedder, ConfigError, load_settings
 
 MINILM = {"onnx": str(default_model_path()), "tokenizer": str(default_tokenizer_path())}
@@ -84,7 +86,36 @@ def test_a_served_model_is_called_on_the_loop_and_its_vectors_normalised() -> No
         vector = await asyncio.get_running_loop().run_in_executor(None, served.embed, "hello")
         assert np.allclose(vector, [0.6, 0.8, 0.0]) and calls == [["hello"]]
         wrong = ServedEmbedder(embed, 384, asyncio.get_running_loop())
-        with pytest.raises(RuntimeError, match="3 dimensions, not 384"):
+        with pytest.raises(RuntimeError, match="not 1x384"):
             await asyncio.get_running_loop().run_in_executor(None, wrong.embed, "hello")
+
+    asyncio.run(main())
+
+
+def test_a_served_embedders_lookups_are_in_flight_together_for_the_batcher() -> None:
+    sent: list[list[str]] = []
+    in_flight = most = 0
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        nonlocal in_flight, most
+        sent.append(texts)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.02)  # the batcher's window and the upstream call
+        in_flight -= 1
+        return [[1.0, 0.0, 0.0] for _ in texts]
+
+    async def main() -> None:
+        served = ServedEmbedder(embed, 3, asyncio.get_running_loop())
+        sync = SemanticSync(SemanticMatcher(served), None, "t", 0, served.embed_many_async)
+        try:
+            assert await sync.match("s", "hello there", None, cross_encoder=False) is None
+            assert sent == []  # an empty scope costs no call
+            await sync.remember("s", "e1", "hello there")
+            found = await asyncio.gather(*(sync.match("s", "hello there", None, cross_encoder=False) for _ in range(8)))
+        finally:
+            sync.close()
+        assert [entry for entry, _ in filter(None, found)] == ["e1"] * 8
+        assert most == 8  # awaited on the loop, not one at a time from the matcher's thread
 
     asyncio.run(main())
