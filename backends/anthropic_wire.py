@@ -53,19 +53,7 @@ def to_messages_request(body: Mapping[str, Any], *, default_max_tokens: int = DE
 def _convert_messages(messages: list[Any]) -> tuple[str | list[JSON] | None, list[JSON]]:
     """System/developer messages go to the top-level system prompt; the rest become alternating
     user/assistant turns, consecutive same-role messages (tool results included) merged."""
-    system: list[JSON] = []
-    turns: list[JSON] = []
-    for position, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise bad_message(position, "each message must be an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_blocks(message.get("content"), position))
-            continue
-        anthropic_role, blocks = _turn(role, message, position)
-        if not blocks:
-            continue  # Anthropic rejects empty turns; an empty OpenAI message carries nothing
-        chat_parts.merge_turn(turns, anthropic_role, blocks)
+    system, turns = chat_parts.split_messages(messages, _blocks, _turn)
     return _system_prompt(system), [_compact(turn) for turn in turns]
 
 

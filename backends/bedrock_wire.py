@@ -94,20 +94,7 @@ def _inference_config(body: Mapping[str, Any]) -> JSON:
 def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
     """System/developer messages become the ``system`` blocks; the rest alternate user/assistant
     turns, consecutive same-role messages (the tool results of one turn) merged, as Converse requires."""
-    system: list[JSON] = []
-    turns: list[JSON] = []
-    for position, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise bad_message(position, "each message must be an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_blocks(message.get("content"), position))
-            continue
-        converse_role, blocks = _turn(role, message, position)
-        if not blocks:
-            continue  # Converse rejects empty turns; an empty OpenAI message carries nothing
-        chat_parts.merge_turn(turns, converse_role, blocks)
-    return system, turns
+    return chat_parts.split_messages(messages, _blocks, _turn)
 
 
 def _turn(role: Any, message: Mapping[str, Any], position: int) -> tuple[str, list[JSON]]:

@@ -6,7 +6,7 @@ and building the OpenAI answer's pieces. Nothing here knows an upstream's own fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -63,13 +63,35 @@ def stop_sequences(stop: Any) -> list[str]:
     return stops
 
 
-def merge_turn(turns: list[JSON], role: str, blocks: list[JSON], *, key: str = "content") -> None:
-    """Append a turn, or extend the last one when it has the same role: the upstreams want
-    alternating turns, and one turn answers all of an assistant turn's parallel tool calls."""
-    if turns and turns[-1]["role"] == role:
-        turns[-1][key].extend(blocks)
-    else:
-        turns.append({"role": role, key: blocks})
+def split_messages(
+    messages: list[Any],
+    system_blocks: Callable[[Any, int], list[JSON]],
+    turn: Callable[[Any, Mapping[str, Any], int], tuple[str, list[JSON]]],
+    *,
+    key: str = "content",
+) -> tuple[list[JSON], list[JSON]]:
+    """The system blocks and the turns of OpenAI ``messages``: system and developer messages become
+    ``system_blocks(content, position)``; each other message becomes ``turn(role, message, position)``
+    (the upstream's role and blocks), consecutive turns of one role merged, since the upstreams want
+    alternating turns and one turn answers all of an assistant turn's parallel tool calls. A message
+    without blocks is left out: the upstreams refuse empty turns, and it carries nothing."""
+    system: list[JSON] = []
+    turns: list[JSON] = []
+    for position, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise bad_message(position, "each message must be an object")
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.extend(system_blocks(message.get("content"), position))
+            continue
+        upstream_role, blocks = turn(role, message, position)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == upstream_role:
+            turns[-1][key].extend(blocks)
+        else:
+            turns.append({"role": upstream_role, key: blocks})
+    return system, turns
 
 
 def image_url(image: Any, position: int) -> str:

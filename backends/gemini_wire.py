@@ -108,21 +108,10 @@ def _convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
     """System/developer messages become the system instruction; the rest become ``user`` and
     ``model`` turns, consecutive turns of one role merged: a model turn's parallel function calls
     must be answered by one turn holding as many function responses."""
-    system: list[JSON] = []
-    contents: list[JSON] = []
     names: dict[str, str] = {}  # tool call id -> function name: a functionResponse needs the name
-    for position, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise bad_message(position, "each message must be an object")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            system.extend(_parts(message.get("content"), position))
-            continue
-        gemini_role, parts = _turn(role, message, position, names)
-        if not parts:
-            continue  # Gemini refuses a turn without parts; an empty OpenAI message carries nothing
-        chat_parts.merge_turn(contents, gemini_role, parts, key="parts")
-    return system, contents
+    return chat_parts.split_messages(
+        messages, _parts, lambda role, message, position: _turn(role, message, position, names), key="parts"
+    )
 
 
 def _turn(role: Any, message: Mapping[str, Any], position: int, names: dict[str, str]) -> tuple[str, list[JSON]]:
