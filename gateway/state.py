@@ -275,6 +275,7 @@ async def close_state(state: AppState) -> None:
         await state.pipeline.cache.close()
     if state.drain is not None:
         await asyncio.to_thread(state.drain.stop)
+    await state.router.table.aclose()
     for replica in state.router.table.replicas():
         await replica.backend.aclose()
     await state.http.close()

@@ -25,6 +25,13 @@ class Background:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
+    async def aclose(self) -> None:
+        """Cancel what still runs and wait for it to end (at shutdown)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import JSON, Backend, Operation, TokenCounter
+from gateway.core.background import Background
 from gateway.core.errors import TollgateError, UpstreamError, UpstreamStatusError
 from gateway.routing import batch_parts
 from gateway.settings import Batching
@@ -65,7 +66,7 @@ class Batcher:
         self._max = config.max_batch
         self._tokens = tokens
         self._open: dict[Hashable, _Batch] = {}
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending = Background(lambda exc: log.error("an embeddings batch failed: %r", exc))
 
     async def request(self, backend: Backend, op: Operation, body: JSON) -> JSON:
         """``backend.request(op, body)``, an embeddings request's through a batch."""
@@ -98,9 +99,18 @@ class Batcher:
             del self._open[key]
         if batch.timer is not None:
             batch.timer.cancel()
-        task = asyncio.get_running_loop().create_task(self._run(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._sending.spawn(self._run(batch))
+
+    async def aclose(self) -> None:
+        """Fail the batches still open or being sent (at shutdown): no request waits on them."""
+        closing = UpstreamError("the gateway is shutting down: the embeddings batch was cancelled")
+        for batch in self._open.values():
+            if batch.timer is not None:
+                batch.timer.cancel()
+            for member in batch.members:
+                _fail(member, closing)
+        self._open.clear()
+        await self._sending.aclose()  # a batch being sent fails its members as it is cancelled
 
     async def _run(self, batch: _Batch) -> None:
         members = [m for m in batch.members if not m.answer.done()]

@@ -104,6 +104,17 @@ class RoutingTable:
     def replicas(self) -> list[Replica]:
         return [replica for pool in self.pools.values() for replica in pool.replicas]
 
+    async def aclose(self) -> None:
+        """End the background work of its pools and deployments: wakes and sleeps in progress, open
+        embeddings batches (the backends' connections are closed by their owner)."""
+        for pool in self.pools.values():
+            if pool.wake is not None:
+                await pool.wake.aclose()
+        for route in self.models.values():
+            for target in (*route.chain, route.canary_target):
+                if target is not None and target.batcher is not None:
+                    await target.batcher.aclose()
+
 
 def _pool(
     name: str, config: BackendConfig, ctx: BackendContext, table: RoutingTable, previous: RoutingTable | None

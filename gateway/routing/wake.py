@@ -19,13 +19,13 @@ wakes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
+from gateway.core.background import Background
 from gateway.core.errors import Overloaded
 from gateway.routing.replicas import Replica
 
@@ -78,7 +78,7 @@ class Wake:
         self._up = asyncio.Event()
         self._up.set()
         self._lock = asyncio.Lock()  # one stop or start at a time, in the order asked
-        self._tasks: set[asyncio.Task[None]] = set()  # held: asyncio keeps only weak references
+        self._background = Background(lambda exc: log.error("pool %s: a stop or wake failed: %r", pool, exc))
         self.cold_starts: list[float] = []  # measured, not yet published (gateway/routing/metrics.py)
         self.last_cold_start: float | None = None
 
@@ -195,13 +195,8 @@ class Wake:
         )
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(work)
 
     async def aclose(self) -> None:
         """Cancel a stop or wake in progress."""
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.aclose()

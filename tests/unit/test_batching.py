@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from backends.base import JSON, Operation
-from gateway.core.errors import UpstreamStatusError
+from gateway.core.errors import UpstreamError, UpstreamStatusError
 from gateway.routing.batch_parts import shares
 from gateway.routing.batching import Batcher
 from gateway.settings import Batching, ConfigError, load_settings
@@ -224,3 +224,27 @@ def test_only_an_embeddings_model_may_batch(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(config))
     settings = load_settings(path, {})
     assert settings.models[0].batching == Batching(max_wait_ms=5, max_batch=64)
+
+
+async def test_closing_the_batcher_at_shutdown_fails_the_waiting_requests_instead_of_leaving_them() -> None:
+    upstream = FakeEmbedder(seconds=30)  # a call that would outlive the shutdown
+    batcher = Batcher(Batching(max_wait_ms=60_000, max_batch=64), TOKENS)
+    body = {"model": "m", "input": "hello"}
+    waiting = asyncio.ensure_future(batcher.request(upstream, Operation.EMBEDDINGS, body))
+    await asyncio.sleep(0.05)  # in an open batch whose window is a minute long
+    await asyncio.wait_for(batcher.aclose(), 5)
+    with pytest.raises(UpstreamError) as failed:
+        await asyncio.wait_for(waiting, 5)
+    assert "cancelled" in failed.value.message
+    assert upstream.calls == []  # still in its window: never sent
+
+
+async def test_closing_the_batcher_cancels_a_batch_being_sent_and_fails_its_requests() -> None:
+    upstream = FakeEmbedder(seconds=30)
+    batcher = Batcher(Batching(max_wait_ms=10, max_batch=64), TOKENS)
+    waiting = asyncio.ensure_future(batcher.request(upstream, Operation.EMBEDDINGS, {"model": "m", "input": "hi"}))
+    while not upstream.calls:  # sent: the upstream is working on it
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(batcher.aclose(), 5)
+    with pytest.raises(UpstreamError):
+        await asyncio.wait_for(waiting, 5)
