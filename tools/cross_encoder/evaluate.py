@@ -130,9 +130,15 @@ def sweep_table(scored: list[Scored]) -> list[str]:
     return lines
 
 
-def latency(items: list[dict[str, Any]], embedder: Embedder, encoder: CrossEncoder) -> str:
-    """The real matcher, defaults, cross-encoder on: one lookup per pair against a scope holding its cached question."""
-    matcher = SemanticMatcher(embedder, cross_encoder=encoder)
+def latency(
+    items: list[dict[str, Any]], embedder: Embedder, encoder: CrossEncoder, config: tuple[float, Sequence[str], float]
+) -> str:
+    """The real matcher, cross-encoder on, ``config`` (similarity, guards, accept): one lookup per pair against a
+    scope holding its cached question."""
+    sim, guards, accept = config
+    matcher = SemanticMatcher(
+        embedder, cross_encoder=encoder, cross_encoder_threshold=sim, cross_encoder_guards=guards, accept=accept
+    )
     for n, item in enumerate(items):
         matcher.remember(f"s{n}", f"e{n}", item["a"])
     wall, cpu, ce_cpu = [], [], []
@@ -187,25 +193,31 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
     parser.add_argument("--embedder-onnx", type=Path, help="an ONNX sentence encoder instead of MiniLM")
     parser.add_argument("--tokenizer", type=Path, help="the tokenizer.json of --embedder-onnx")
+    parser.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD_WITH_CROSS_ENCODER)
+    parser.add_argument("--accept", type=float, default=DEFAULT_ACCEPT)
+    parser.add_argument("--guards", default=",".join(CROSS_ENCODER_GUARDS), help="comma-separated, '' for none")
     args = parser.parse_args()
     if (args.embedder_onnx is None) != (args.tokenizer is None):
         parser.error("--embedder-onnx and --tokenizer go together")
     embedder, encoder = Embedder(args.embedder_onnx, args.tokenizer), CrossEncoder(args.model)
     sets = {"your pairs": load_own(args.pairs)} if args.pairs else {
         "fow-cache, held-out half": fow_pairs("held out"), "Tollgate's own pairs": load_own(OWN)}  # fmt: skip
-    defaults = (DEFAULT_THRESHOLD_WITH_CROSS_ENCODER, CROSS_ENCODER_GUARDS, DEFAULT_ACCEPT)
+    guards = tuple(g for g in args.guards.split(",") if g)
+    if set(guards) - set(GUARDS):
+        parser.error(f"--guards: unknown {sorted(set(guards) - set(GUARDS))}; known: {', '.join(GUARDS)}")
+    defaults = (args.similarity, guards, args.accept)
     for name, items in sets.items():
         scored = score(items, embedder, encoder)
         print(f"\n### {name}: {len(items)} pairs\n")
         print("\n".join(best_table(scored)))
-        print(f"\nShipped defaults (similarity ≥ {defaults[0]}, guards but substitution, accept ≥ {defaults[2]}):\n")
+        print(f"\nSimilarity ≥ {defaults[0]}, guards {', '.join(guards) or 'none'}, accept ≥ {defaults[2]}:\n")
         print("\n".join(category_table(scored, *defaults)))
         print(f"\nWithout the cross-encoder (similarity ≥ {DEFAULT_THRESHOLD}, all guards):\n")
         print("\n".join(category_table(scored, DEFAULT_THRESHOLD, GUARDS, None)))
         print("\nShould-hit served / wrong on traps, guards but substitution, by similarity and accept:\n")
         print("\n".join(sweep_table(scored)))
     items = fow_pairs("held out") if not args.pairs else load_own(args.pairs)
-    print("\n" + latency(items, embedder, encoder))
+    print("\n" + latency(items, embedder, encoder, defaults))
 
 
 if __name__ == "__main__":
