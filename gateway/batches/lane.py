@@ -55,6 +55,9 @@ class BatchLane:
         self._lines = lines.Lane(pipeline, sessions, max_messages)
         self.worker = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        # Lines whose current usage id holds a no-cost record (a try refused upstream) until the next
+        # id is stored: one cancelled then must move on, or its re-run's record would be the one dropped.
+        self._unspent: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._principals: dict[int, tuple[float, Principal]] = {}
         self._trouble = ThrottledLog(log)
@@ -107,8 +110,9 @@ class BatchLane:
 
     async def _stop_running(self) -> None:
         """On shutdown: give the lines running here ``shutdown_wait_seconds`` to finish, then cancel the
-        rest and hand them back, each under a fresh usage id (a cancelled try may have been metered
-        as a disconnect, its prompt billed)."""
+        rest and hand them back under the same usage id: a cancelled try records nothing, and one
+        cancelled after its answer was metered is stored once (the drain keeps the first record).
+        Only a line caught between a refused try's record and its next id moves on to that id."""
         running = dict(self._running)
         if running:
             await asyncio.wait(running.values(), timeout=self._settings.shutdown_wait_seconds)
@@ -120,8 +124,10 @@ class BatchLane:
                 await task
             with contextlib.suppress(Exception):
                 async with self._sessions() as session, session.begin():
-                    await batches.spend_attempt(session, self.worker, batch_id, line)
+                    if (batch_id, line) in self._unspent:
+                        await batches.spend_attempt(session, self.worker, batch_id, line)
                     await batches.release(session, self.worker, batch_id, line)
+            self._unspent.discard((batch_id, line))
 
     async def _run(self, line: ClaimedLine) -> None:
         try:
@@ -129,6 +135,7 @@ class BatchLane:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must fail the line, not leave it claimed forever
+            self._unspent.discard((line.batch_id, line.line))
             log.exception("batch %s line %d failed unexpectedly", line.batch_id, line.line)
             request_id = lines.line_request_id(line.batch_id, line.custom_id, line.attempt)
             ok, result = False, lines.failed(line.custom_id, request_id, TollgateError(f"The line failed: {exc}"))
@@ -161,8 +168,11 @@ class BatchLane:
                 await asyncio.sleep(lines.retry_after(exc, self._settings.retry_seconds * max(failures, 1)))
 
     async def _spend_attempt(self, line: ClaimedLine, attempt: int) -> int:
+        key = (line.batch_id, line.line)
+        self._unspent.add(key)
         async with self._sessions() as session, session.begin():
             spent = await batches.spend_attempt(session, self.worker, line.batch_id, line.line)
+        self._unspent.discard(key)
         return attempt + 1 if spent is None else spent
 
     async def _principal(self, key_id: int) -> Principal:

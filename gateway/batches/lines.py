@@ -3,7 +3,9 @@
 The line runs as the key that created the batch (allow-list, limits, budget, metering), at the
 lane's priority and with the price book's batch discount. Its usage request id is derived from the
 batch id and the line's ``custom_id`` (and the count of its metered failed tries), so a line run
-again after its worker died records the same id, which the journal's drain stores once.
+again after its worker died records the same id, which the journal's drain stores once. A try
+cancelled by its gateway's shutdown records nothing (the pipeline's ``rerun_if_cancelled``): the
+re-run is the one metered.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def retry_after(error: TollgateError, default: float) -> float:
 async def run(lane: Lane, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str) -> bytes:
     """The line's answer body, encoded; raises what the pipeline raises."""
     target = TARGETS[endpoint]
-    call = Call(request_id, target.op, str(raw.get("model")), raw, False, False, time.perf_counter())
+    model = str(raw.get("model"))
+    call = Call(request_id, target.op, model, raw, False, False, time.perf_counter(), rerun_if_cancelled=True)
     if target.model is ResponseRequest:
         service = ResponsesService(lane.pipeline, lane.sessions, lane.max_messages)
         created = await service.create(principal, validate(raw, ResponseRequest), call)

@@ -53,6 +53,9 @@ class Call:
     region: str | None = None  # x-tollgate-region: overrides the key's region
     session: str | None = None  # x-session-id: keeps a conversation on one replica
     endpoint: str | None = None  # the usage event's endpoint, when not op's (Responses translated into chat)
+    # A batch line: only the gateway cancels it (shutdown), and its re-run is metered under the same id,
+    # so a cancelled try records nothing (its reservation is given back).
+    rerun_if_cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +145,27 @@ class Pipeline:
         return await self.admission.admit(plan, request_id, 0, cost_micros)
 
     async def routed(
-        self, metered: Metered, ticket: Ticket | None, sending: Awaitable[T], abandoned: Callable[[], Abandoned]
+        self,
+        metered: Metered,
+        ticket: Ticket | None,
+        sending: Awaitable[T],
+        abandoned: Callable[[], Abandoned | None],
     ) -> T:
         """Await the router, metering its failures once: an upstream error at no cost, naming the
         deployment that failed; a cancellation (the client left, or shutdown's grace ran out) as a
-        client disconnect billed what ``abandoned`` says was used."""
+        client disconnect billed what ``abandoned`` says was used; nothing when it says None (a batch
+        line, metered when it is run again)."""
         try:
             return await sending
         except TollgateError as exc:
             self.finish(metered, ticket, exc.headers.get(BACKEND_HEADER), exc.http_status, Outcome.UPSTREAM_ERROR, None)
             raise
         except asyncio.CancelledError:
-            deployment, usage, media = abandoned()
+            left = abandoned()
+            if left is None:
+                self.admission.settle(ticket, 0, 0, failed=True)
+                raise
+            deployment, usage, media = left
             self.finish(metered, ticket, deployment, relay.CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, usage, media=media)
             raise
 
@@ -330,11 +342,14 @@ class Pipeline:
         self.cache.saved(model, charge.saved_micros)
         return usd(charge.cost_micros)
 
-    def _abandoned(self, call: Call, sent: list[str]) -> Abandoned:
+    def _abandoned(self, call: Call, sent: list[str]) -> Abandoned | None:
         """The request was cancelled (its client left, or shutdown's grace ran out) before any answer.
         Sent to an upstream (``sent``: the deployments tried), its prompt is billed, as a cut stream's
         is, against the last one; the answer it never got is not. Still waiting in a pool's queue, it
-        is billed nothing. The reservation settles now, its lease with it."""
+        is billed nothing. The reservation settles now, its lease with it. A call run again when
+        cancelled (a batch line) records nothing: its re-run is metered under the same id."""
+        if call.rerun_if_cancelled:
+            return None
         if not sent:
             return None, None, NO_MEDIA
         prompt = self._prompt_tokens(call)
