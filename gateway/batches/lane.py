@@ -3,7 +3,8 @@
 One loop claims lines (never more than ``max_concurrency`` running here), runs each as a task, and
 finishes batches with nothing left to run; another renews the leases of the lines running here.
 A line starts on a bounded pool only while the pool leaves ``interactive_share`` of its room free
-(an idle pool always takes one), and it waits in the pool's queue behind every interactive request.
+(an idle pool always takes one; the room is every gateway's when the pool's leases are shared in
+Redis), and it waits in the pool's queue behind every interactive request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -34,6 +36,8 @@ from gateway.db.models.base import utcnow
 from gateway.generation.pipeline import Pipeline
 from gateway.keys.principal import Principal
 from gateway.keys.store import KeyStore
+from gateway.routing.leases import Unshared
+from gateway.routing.pool import Pool
 
 log = logging.getLogger("tollgate.batches")
 
@@ -58,6 +62,7 @@ class BatchLane:
         # Lines whose current usage id holds a no-cost record (a try refused upstream) until the next
         # id is stored: one cancelled then must move on, or its re-run's record would be the one dropped.
         self._unspent: set[tuple[str, int]] = set()
+        self._passed: dict[str, int] = {}  # pool -> lines of this lane past its gate, not yet ended
         self._wake = asyncio.Event()
         self._principals: dict[int, tuple[float, Principal]] = {}
         self._trouble = ThrottledLog(log)
@@ -154,8 +159,8 @@ class BatchLane:
             request_id = lines.line_request_id(line.batch_id, line.custom_id, attempt)
             try:
                 principal = await self._principal(line.api_key_id)
-                await self._room_for(line.model)
-                body = await lines.run(self._lines, principal, line.endpoint, raw, request_id)
+                async with self._room_for(line.model):
+                    body = await lines.run(self._lines, principal, line.endpoint, raw, request_id)
                 return True, lines.succeeded(line.custom_id, request_id, body)
             except TollgateError as exc:
                 metered = lines.was_metered(exc)
@@ -191,20 +196,37 @@ class BatchLane:
         book = self._pipeline.meter.price_book
         return lines.lane_principal(principal, self._settings.priority, book.batch_discount_percent)
 
-    async def _room_for(self, model: str) -> None:
-        """Wait while the model's first pool has less free room than the interactive share keeps."""
+    @contextlib.asynccontextmanager
+    async def _room_for(self, model: str) -> AsyncIterator[None]:
+        """Wait while the model's first pool has less free room than the interactive share keeps; the
+        line then counts as on the pool until it ends, as its request may not hold a lease yet (so
+        lines that check at once here do not all pass on one count)."""
         route = self._pipeline.router.table.models.get(model)
-        if route is None or not route.chain:
-            return  # unknown to the catalog: the pipeline refuses it
-        pool = route.chain[0].pool
-        if pool.max_outstanding is None:
+        pool = route.chain[0].pool if route is not None and route.chain else None  # unknown: the pipeline refuses
+        if pool is None or pool.max_outstanding is None:
+            yield
             return
         capacity = pool.max_outstanding * len(pool.replicas)
         # Polled: a pool says when it frees room only to its own queue's first waiter.
         while True:
-            if may_start(sum(r.outstanding for r in pool.replicas), capacity, self._settings.interactive_share):
-                return
+            busy = max(await _busy(pool), self._passed.get(pool.name, 0))
+            if may_start(busy, capacity, self._settings.interactive_share):
+                break
             await asyncio.sleep(_GATE_PAUSE)
+        self._passed[pool.name] = self._passed.get(pool.name, 0) + 1
+        try:
+            yield
+        finally:
+            self._passed[pool.name] -= 1
+
+
+async def _busy(pool: Pool) -> int:
+    """The requests on ``pool``: every gateway's when its leases are shared through Redis (one read),
+    this process's own while they are not or Redis cannot be asked."""
+    if pool.shared is not None:
+        with contextlib.suppress(Unshared):
+            return await pool.shared.leases.held(pool.name, [r.key for r in pool.replicas])
+    return sum(r.outstanding for r in pool.replicas)
 
 
 def may_start(busy: int, capacity: int, interactive_share: float) -> bool:

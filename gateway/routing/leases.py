@@ -48,6 +48,7 @@ def _script(name: str) -> Script:
 
 
 _TAKE, _RELEASE, _RENEW = _script("take.lua"), _script("release.lua"), _script("renew.lua")
+_HELD = _script("held.lua")
 
 
 class Unshared(Exception):
@@ -207,6 +208,13 @@ class SharedLeases:
         args = [lease_id, self._channel, self._freed_message(pool)]
         self._background.spawn(self._pipe.run(_RELEASE, [self._queue_key(pool), key], args, hold=True))
         self.freed(pool)
+
+    async def held(self, pool: str, replicas: list[str]) -> int:
+        """The leases every gateway holds on ``replicas`` of ``pool`` now; raises Unshared when Redis fails."""
+        try:
+            return int(await self._pipe.run(_HELD, [self._lease_key(pool, r) for r in replicas], []))
+        except (RedisError, OSError) as exc:
+            raise Unshared(str(exc)) from exc
 
     def waiting(self, pool: str) -> int:
         """This gateway's requests queued for ``pool`` (the deployment's queue is every gateway's sum)."""
