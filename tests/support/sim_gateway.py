@@ -69,6 +69,7 @@ def sim_config(workdir: Path, **overrides: Any) -> dict[str, Any]:
         "admin_token": ADMIN_TOKEN,
         "max_request_bytes": 65536,
         "max_upload_bytes": 131072,
+        "batches": {"max_file_bytes": 65536},  # a batch input file's own limit, under the upload limit
         "max_messages": 64,
         "max_header_bytes": 8192,
         "request_read_timeout_seconds": 3.0,
