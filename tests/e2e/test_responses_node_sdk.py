@@ -7,17 +7,26 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.sim_gateway import SimGateway
+from tests.support.sim_gateway import SimGateway, started_sim_gateway
 from tests.support.usage_events import count_events, wait_for_event
 
 NODE_DIR = Path(__file__).parents[1] / "node"
 DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
+
+
+@pytest.fixture(scope="module")
+def sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+    """A gateway of its own: the schema fuzzer's valid admin calls publish price books on the shared
+    one, and these tests check what a response costs."""
+    with started_sim_gateway(tmp_path_factory) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_server import WORDS, FakeOpenAI
-from tests.support.sim_gateway import SimGateway
+from tests.support.sim_gateway import SimGateway, started_sim_gateway
 from tests.support.usage_events import count_events, wait_for_event
 
 DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
@@ -27,6 +27,14 @@ LOOKUP = {
     "description": "Look a word up.",
     "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
 }
+
+
+@pytest.fixture(scope="module")
+def sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+    """A gateway of its own: the schema fuzzer's valid admin calls publish price books on the shared
+    one, and these tests check what a response costs."""
+    with started_sim_gateway(tmp_path_factory) as gateway:
+        yield gateway
 
 
 def _client(sim_gateway: SimGateway, customer: str) -> openai.OpenAI:

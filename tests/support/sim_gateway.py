@@ -6,6 +6,7 @@ tokens and database. Load with ``pytest_plugins``; one gateway per test session.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -129,10 +130,17 @@ def add_customer(admin: httpx.Client, name: str) -> str:
     return secret
 
 
-@pytest.fixture(scope="session")
-def sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+@contextlib.contextmanager
+def started_sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+    """A sim gateway with two customers, alice and bob, each with a key."""
     workdir = tmp_path_factory.mktemp("sim-gateway")
     with running_gateway(sim_config(workdir), workdir) as url:
         with httpx.Client(base_url=url, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as admin:
             keys = {name: add_customer(admin, name) for name in ("alice", "bob")}
         yield SimGateway(url, workdir, keys)
+
+
+@pytest.fixture(scope="session")
+def sim_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimGateway]:
+    with started_sim_gateway(tmp_path_factory) as gateway:
+        yield gateway
