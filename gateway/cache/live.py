@@ -15,6 +15,7 @@ from decimal import Decimal
 from backends.base import JSON, Operation
 from gateway.cache.flights import Flight
 from gateway.core.errors import UpstreamError
+from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.metering.outcome import Outcome
 
@@ -40,9 +41,7 @@ class Published:
         return chunk
 
     async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(self._chunks)
 
 
 async def replay(

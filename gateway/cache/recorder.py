@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import JSON, Operation
+from gateway.core.streams import close_stream
 
 
 @dataclass(slots=True)
@@ -43,9 +44,7 @@ class StreamRecorder:
         return chunk
 
     async def aclose(self) -> None:
-        aclose = getattr(self._chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_stream(self._chunks)
 
     def _add(self, chunk: JSON) -> None:
         if not self._head:

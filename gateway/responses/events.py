@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from backends.base import JSON
+from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.responses import answer
 
@@ -84,10 +85,8 @@ class ResponseEvents:
             kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
             yield self._event(kind, response=final)
         finally:
-            aclose = getattr(frames, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            with contextlib.suppress(Exception):
+                await close_stream(frames)
 
     def _relay(self, chunk: JSON) -> list[bytes]:
         if chunk.get("usage"):

@@ -12,6 +12,7 @@ import anyio
 from backends.base import JSON, Operation, TokenCounter
 from backends.shape import check_answer
 from gateway.core.errors import TollgateError, UpstreamProtocolError
+from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.metering.answers import answer_text
 from gateway.metering.meter import Charge
@@ -70,15 +71,9 @@ async def open_stream(route: Route, op: Operation, raw: JSON) -> tuple[AsyncIter
     except StopAsyncIteration:
         raise UpstreamProtocolError(f"upstream {route.deployment} sent an empty stream") from None
     except BaseException:
-        await _close(chunks)
+        await close_stream(chunks)
         raise
     return chunks, first, time.perf_counter() - started
-
-
-async def _close(chunks: AsyncIterator[JSON]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 class StreamRelay:
@@ -139,7 +134,7 @@ class StreamRelay:
                 self._record(Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
-                await _close(self._chunks)
+                await close_stream(self._chunks)
 
     def _relay(self, chunk: JSON) -> JSON | None:
         if "model" in chunk:

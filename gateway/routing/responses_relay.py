@@ -18,6 +18,7 @@ import anyio
 from backends.base import JSON, TokenCounter
 from backends.responses_wire import CARRIES_RESPONSE
 from gateway.core.errors import TollgateError
+from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import usd
@@ -77,9 +78,7 @@ class ResponsesRelay:
                 self._record(Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED, None)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
-                aclose = getattr(self._events, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await close_stream(self._events)
 
     def _relay(self, event: JSON) -> JSON:
         kind = event["type"]

@@ -19,6 +19,7 @@ from typing import TypeVar
 from backends.base import JSON, Operation
 from gateway.config.routing import RoutingSettings
 from gateway.core.errors import Overloaded, TollgateError, UpstreamProtocolError, UpstreamTimeout
+from gateway.core.streams import close_stream
 from gateway.metrics import Metrics
 from gateway.routing import relay, retry
 from gateway.routing.affinity import affinity_key
@@ -229,12 +230,12 @@ async def _opened_bytes(
         async with asyncio.timeout(limit):
             first = await anext(chunks)
     except TimeoutError:
-        await _close(chunks)
+        await close_stream(chunks)
         raise UpstreamTimeout(f"upstream {route.deployment} sent nothing within {limit} s") from None
     except StopAsyncIteration:
         raise UpstreamProtocolError(f"upstream {route.deployment} sent no audio") from None
     except BaseException:
-        await _close(chunks)
+        await close_stream(chunks)
         raise
     return route, first, _watched(chunks, attempt, time.perf_counter() - started)
 
@@ -250,10 +251,4 @@ async def _watched(chunks: AsyncIterator[C], attempt: Attempt, ttft: float) -> A
         raise
     finally:
         attempt.done(failure, ttft)
-        await _close(chunks)
-
-
-async def _close(chunks: AsyncIterator[object]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
+        await close_stream(chunks)
