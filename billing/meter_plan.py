@@ -13,9 +13,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db.inserts import insert_for
 from gateway.db.models import Customer, MeterEventRow, UsageRollup
 
 HOUR = dt.timedelta(hours=1)
@@ -106,7 +106,7 @@ async def plan(session: AsyncSession, prefix: str, now: dt.datetime, settle_seco
                 }
             )
     if rows:
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        insert = insert_for(session)
         await session.execute(insert(MeterEventRow).on_conflict_do_nothing(index_elements=["identifier"]), rows)
     return len(rows)
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import msgspec
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.core.errors import InvalidRequest
 from gateway.customers import credit_ledger as credits
 from gateway.customers import repository as customers
+from gateway.db.inserts import insert_for
 from gateway.db.models import StripeWebhookEvent
 from gateway.db.models.base import utcnow
 
@@ -115,7 +115,7 @@ async def receive(
 
 async def _record(session: AsyncSession, event: Event) -> bool:
     """Claim the event id; False when it was claimed before (this delivery is a duplicate)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     row = {
         "id": event.id,
         "type": event.type[:100],

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, func, literal, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.core.errors import InvalidRequest
+from gateway.db.inserts import insert_for
 from gateway.db.models import CreditEntry, Customer, UsageRollup
 from gateway.db.models.base import utcnow
 from gateway.db.models.credit_entry import CREDIT_KINDS
@@ -36,10 +36,6 @@ class Spent(Protocol):
 # Kinds whose amount must be positive (credits) or negative (debits); an adjustment may be either.
 _POSITIVE = ("topup", "stripe")
 _NEGATIVE = ("usage",)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def check_entry(amount_micros: int, kind: str) -> None:
@@ -73,7 +69,7 @@ async def add(
         "created_at": utcnow(),
     }
     statement = (
-        _insert(session)(CreditEntry)
+        insert_for(session)(CreditEntry)
         .values(row)
         .on_conflict_do_nothing(index_elements=["reference"])
         .returning(CreditEntry.id)
@@ -189,6 +185,6 @@ async def debit_usage(session: AsyncSession, fresh: Iterable[Spent]) -> int:
         }
         for customer in sorted(debtors)
     ]
-    statement = _insert(session)(CreditEntry).on_conflict_do_nothing(index_elements=["reference"])
+    statement = insert_for(session)(CreditEntry).on_conflict_do_nothing(index_elements=["reference"])
     await session.execute(statement, rows)
     return len(rows)

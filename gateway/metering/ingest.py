@@ -18,10 +18,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.customers.credit_ledger import debit_usage
+from gateway.db.inserts import insert_for
 from gateway.db.models import ModelPrice, UsageEvent, UsageRollup
 from gateway.db.models.usage_rollup import COUNTERS, EVENT_SUMS
 from gateway.metering.breakdowns import add_breakdowns
@@ -31,10 +31,6 @@ from gateway.metering.record import UsageRecord
 from gateway.metering.serving_cost import cost_rates, list_cost_micros
 
 _EVENT_SUMS_OF = operator.attrgetter(*EVENT_SUMS)  # a record's EVENT_SUMS fields, as a tuple
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @functools.cache
@@ -127,7 +123,7 @@ async def ingest(session: AsyncSession, records: Sequence[UsageRecord]) -> int:
     # One statement executed for many parameter sets: SQLAlchemy compiles it once and batches the
     # rows itself ("insertmanyvalues"), which costs a fraction of a literal multi-row VALUES.
     # The Core table, not the ORM entity: the ORM's bulk path costs more per row than the insert.
-    statement = _event_insert(_insert(session))
+    statement = _event_insert(insert_for(session))
     serving = await serving_costs(session, unique)
     inserted = set((await session.execute(statement, [_event_row(r, serving) for r in unique])).scalars())
     fresh = [r for r in unique if r.request_id in inserted]
@@ -141,7 +137,7 @@ async def add_to_rollups(
 ) -> None:
     """Add events (and their serving costs by request id) to the hourly rollups and the dashboard's
     breakdowns of them."""
-    insert = _insert(session)
+    insert = insert_for(session)
     rows = rollup_rows(records, serving)
     if rows:
         await session.execute(_rollup_upsert(insert), rows)
@@ -168,7 +164,7 @@ async def add_serving_costs(session: AsyncSession, changes: Iterable[tuple[dt.da
     ]
     if not rows:
         return
-    insert = _insert(session)
+    insert = insert_for(session)
     table = UsageRollup.__table__
     upsert = insert(table)
     upsert = upsert.on_conflict_do_update(

@@ -24,10 +24,10 @@ from typing import Any, cast
 
 import msgspec
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.vllm import VLLMConfig
+from gateway.db.inserts import insert_for
 from gateway.db.models import PoolHour, PoolSample, UsageEvent
 from gateway.metering.ingest import add_serving_costs
 from gateway.metering.outcome import BILLED
@@ -65,10 +65,6 @@ def tasks(
     return [sample_forever(sessions, read), settle_forever(sessions, lambda: pool_prices(settings()))]
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def record(session: AsyncSession, found: list[Reading], at: dt.datetime, seconds: float) -> None:
     """Store one slot's readings; a slot another gateway stored already is left as it is."""
     if not found:
@@ -76,7 +72,7 @@ async def record(session: AsyncSession, found: list[Reading], at: dt.datetime, s
     epoch = at.timestamp()
     slot = dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
     rows = [{"pool": r.pool, "slot": slot, "seconds": seconds, "replicas": r.replicas, "busy": r.busy} for r in found]
-    await session.execute(_insert(session)(PoolSample).on_conflict_do_nothing(index_elements=["pool", "slot"]), rows)
+    await session.execute(insert_for(session)(PoolSample).on_conflict_do_nothing(index_elements=["pool", "slot"]), rows)
 
 
 async def sample_forever(
@@ -155,7 +151,9 @@ async def settle(session: AsyncSession, pool: str, hour: dt.datetime, gpu_hour_u
         "idle_micros": allocation.idle_micros,
         "settled_at": dt.datetime.now(dt.UTC),
     }
-    claim = _insert(session)(PoolHour).on_conflict_do_nothing(index_elements=["pool", "hour"]).returning(PoolHour.pool)
+    claim = (
+        insert_for(session)(PoolHour).on_conflict_do_nothing(index_elements=["pool", "hour"]).returning(PoolHour.pool)
+    )
     if (await session.execute(claim, [row])).first() is None:
         return None
     if events:

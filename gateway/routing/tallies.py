@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gateway.db.inserts import insert_for
 from gateway.db.models import RolloutTally
 
 Counts = collections.Counter[int]
@@ -85,9 +84,7 @@ class DatabaseTallies:
         if not rows:
             return
         async with self._sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(RolloutTally).values(rows)
+            statement = insert_for(session)(RolloutTally).values(rows)
             await session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["model", "version", "side", "bucket"],
