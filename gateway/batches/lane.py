@@ -200,17 +200,22 @@ class BatchLane:
     async def _room_for(self, model: str) -> AsyncIterator[None]:
         """Wait while the model's first pool has less free room than the interactive share keeps; the
         line then counts as on the pool until it ends, as its request may not hold a lease yet (so
-        lines that check at once here do not all pass on one count)."""
+        lines that check at once do not all pass on one count). With the pool's leases shared through
+        Redis, the count is every gateway's and the check is atomic there; else (or while Redis
+        fails) it is this process's."""
         route = self._pipeline.router.table.models.get(model)
         pool = route.chain[0].pool if route is not None and route.chain else None  # unknown: the pipeline refuses
         if pool is None or pool.max_outstanding is None:
             yield
             return
-        capacity = pool.max_outstanding * len(pool.replicas)
+        limit = start_limit(pool.max_outstanding * len(pool.replicas), self._settings.interactive_share)
+        token = secrets.token_hex(8)
+        shared: bool | None = False
         # Polled: a pool says when it frees room only to its own queue's first waiter.
         while True:
-            busy = max(await _busy(pool), self._passed.get(pool.name, 0))
-            if may_start(busy, capacity, self._settings.interactive_share):
+            shared = await _admit_shared(pool, token, limit)
+            local = max(sum(r.outstanding for r in pool.replicas), self._passed.get(pool.name, 0))
+            if shared or (shared is None and may_start(local, limit)):
                 break
             await asyncio.sleep(_GATE_PAUSE)
         self._passed[pool.name] = self._passed.get(pool.name, 0) + 1
@@ -218,18 +223,28 @@ class BatchLane:
             yield
         finally:
             self._passed[pool.name] -= 1
+            if shared and pool.shared is not None:
+                pool.shared.leases.leave(pool.name, token)
 
 
-async def _busy(pool: Pool) -> int:
-    """The requests on ``pool``: every gateway's when its leases are shared through Redis (one read),
-    this process's own while they are not or Redis cannot be asked."""
-    if pool.shared is not None:
-        with contextlib.suppress(Unshared):
-            return await pool.shared.leases.held(pool.name, [r.key for r in pool.replicas])
-    return sum(r.outstanding for r in pool.replicas)
+async def _admit_shared(pool: Pool, token: str, limit: int) -> bool | None:
+    """Whether every gateway's count on ``pool`` admits the line (see SharedLeases.admit); None when
+    the pool's leases are not shared or Redis cannot be asked."""
+    if pool.shared is None:
+        return None
+    try:
+        return await pool.shared.leases.admit(pool.name, [r.key for r in pool.replicas], token, limit)
+    except Unshared:
+        return None
 
 
-def may_start(busy: int, capacity: int, interactive_share: float) -> bool:
-    """Whether a batch line may join ``busy`` requests on a pool that holds ``capacity``: only while
-    ``interactive_share`` of the room stays free for interactive requests, or the pool is idle."""
-    return busy == 0 or busy < math.floor(capacity * (1 - interactive_share))
+def start_limit(capacity: int, interactive_share: float) -> int:
+    """How many requests a pool of ``capacity`` may have before a batch line waits: the room less the
+    ``interactive_share`` kept free for interactive requests."""
+    return math.floor(capacity * (1 - interactive_share))
+
+
+def may_start(busy: int, limit: int) -> bool:
+    """Whether a batch line may join ``busy`` requests on a pool: below the limit, or the pool is idle
+    (``admit.lua`` says the same for every gateway's count)."""
+    return busy == 0 or busy < limit

@@ -48,7 +48,7 @@ def _script(name: str) -> Script:
 
 
 _TAKE, _RELEASE, _RENEW = _script("take.lua"), _script("release.lua"), _script("renew.lua")
-_HELD = _script("held.lua")
+_ADMIT = _script("admit.lua")
 
 
 class Unshared(Exception):
@@ -137,6 +137,9 @@ class SharedLeases:
     def _lease_key(self, pool: str, replica: str) -> str:
         return f"{self._ns}{pool}:leases:{replica}"
 
+    def _gate_key(self, pool: str) -> str:
+        return f"{self._ns}{pool}:gate"
+
     async def take(self, bounds: Bounds, candidates: Callable[[], list[str]], priority: int) -> Grant:
         """A lease on one of ``candidates()`` (replica keys, preferred first), waiting in the pool's
         queue while all are full. Raises Overloaded (queue full, or waited out), or Unshared."""
@@ -209,12 +212,28 @@ class SharedLeases:
         self._background.spawn(self._pipe.run(_RELEASE, [self._queue_key(pool), key], args, hold=True))
         self.freed(pool)
 
-    async def held(self, pool: str, replicas: list[str]) -> int:
-        """The leases every gateway holds on ``replicas`` of ``pool`` now; raises Unshared when Redis fails."""
+    async def admit(self, pool: str, replicas: list[str], token: str, limit: int) -> bool:
+        """Whether a background line (``token``) may start on ``pool`` while every gateway's requests and
+        lines there stay below ``limit`` (an idle pool always takes one): checked and counted in one
+        step, so that lines of two gateways never both pass on one count. An admitted line counts until
+        ``leave``. Raises Unshared when Redis fails."""
+        keys = [self._gate_key(pool), *(self._lease_key(pool, r) for r in replicas)]
         try:
-            return int(await self._pipe.run(_HELD, [self._lease_key(pool, r) for r in replicas], []))
-        except (RedisError, OSError) as exc:
-            raise Unshared(str(exc)) from exc
+            admitted = int(await self._pipe.run(_ADMIT, keys, [limit, self._lease_ms, token])) == 1
+        except BaseException as exc:
+            self._background.spawn(self._pipe.run(_RELEASE, keys[:1], [token, "", ""]))  # it may have counted
+            if isinstance(exc, RedisError | OSError):
+                raise Unshared(str(exc)) from exc
+            raise
+        if admitted:
+            self._held.setdefault(keys[0], set()).add(token)  # renewed with the leases while it runs
+        return admitted
+
+    def leave(self, pool: str, token: str) -> None:
+        """The admitted line ended: it stops counting, without waiting for Redis."""
+        key = self._gate_key(pool)
+        self._held.get(key, set()).discard(token)
+        self._background.spawn(self._pipe.run(_RELEASE, [key], [token, "", ""], hold=True))
 
     def waiting(self, pool: str) -> int:
         """This gateway's requests queued for ``pool`` (the deployment's queue is every gateway's sum)."""

@@ -117,3 +117,41 @@ async def test_without_redis_a_pool_keeps_this_gateways_own_bound(namespace: str
         assert not waiting.done()  # max_outstanding 1 still holds here
         lease.done(None)
         (await asyncio.wait_for(waiting, 5)).done(None)
+
+
+async def test_batch_lines_of_two_gateways_never_pass_the_gate_on_one_count(namespace: str) -> None:
+    config = settings(namespace, max_outstanding=4)
+    async with gateway(config) as first, gateway(config) as second:
+        replicas = [r.key for r in first.replicas]
+
+        async def admit(pool: Pool, n: int) -> bool:
+            assert pool.shared is not None
+            return await pool.shared.leases.admit("p", replicas, f"line-{n}", 2)
+
+        # Twenty lines at once, half on each gateway: the limit is every gateway's, checked atomically.
+        admitted = await asyncio.gather(*(admit((first, second)[n % 2], n) for n in range(20)))
+        assert sum(admitted) == 2
+        assert await count(f"{namespace}:pool:p:gate") == 2
+        assert not await admit(first, 20)
+        winner = admitted.index(True)
+        owner = (first, second)[winner % 2].shared
+        assert owner is not None
+        owner.leases.leave("p", f"line-{winner}")
+        await asyncio.sleep(0.2)  # the leave is sent without waiting
+        assert await admit(second, 21)  # room again: one line ended
+        assert not await admit(first, 22)
+
+
+async def test_an_idle_pool_admits_one_line_even_with_no_room_for_batches(namespace: str) -> None:
+    async with gateway(settings(namespace)) as pool:
+        assert pool.shared is not None
+        replicas = [r.key for r in pool.replicas]
+        assert await pool.shared.leases.admit("p", replicas, "one", 0)
+        assert not await pool.shared.leases.admit("p", replicas, "two", 0)
+        lease = await acquire(pool)  # an interactive request while the line runs: still busy
+        pool.shared.leases.leave("p", "one")
+        await asyncio.sleep(0.2)
+        assert not await pool.shared.leases.admit("p", replicas, "three", 0)
+        lease.done(None)
+        await asyncio.sleep(0.2)
+        assert await pool.shared.leases.admit("p", replicas, "four", 0)

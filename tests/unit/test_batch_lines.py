@@ -12,7 +12,7 @@ import pytest
 
 from gateway.batches import lines
 from gateway.batches.input import read_input
-from gateway.batches.lane import may_start
+from gateway.batches.lane import may_start, start_limit
 from gateway.config.batches import MAX_LINES
 from gateway.metering.pricing import to_micros
 from tests.unit.pipeline_kit import MESSAGES, FakeBackend, build, principal
@@ -64,7 +64,7 @@ def test_the_discounted_markup_prices_exactly(markup: str, discount: str) -> Non
 def test_a_line_starts_only_while_the_interactive_share_stays_free(
     busy: int, capacity: int, share: float, starts: bool
 ) -> None:
-    assert may_start(busy, capacity, share) is starts
+    assert may_start(busy, start_limit(capacity, share)) is starts
 
 
 def _line(custom_id: str) -> bytes:
