@@ -14,6 +14,9 @@ gateway (waiter id -> deadline, so a dead gateway's waiters leave it too): its l
 gateway try again in priority, then arrival order when a lease of the pool is given back there,
 when another gateway announces one (``release.lua`` publishes when someone waits), and every
 ``poll_seconds`` in case a message was lost. Order across gateways is first come, first served.
+
+Batch lines pass the pool's gate (``admit.lua``) before they ask for a lease: one more sorted set,
+checked and counted in one step against every gateway's leases and lines, renewed as leases are.
 """
 
 from __future__ import annotations
