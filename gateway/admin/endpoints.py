@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.admin import cache_purge, usage_reports
@@ -49,18 +50,24 @@ async def list_customers(request: HttpRequest, admin: NamedDependency[AdminServi
 
 
 @get("/customers/{name:str}")
-async def get_customer(request: HttpRequest, name: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+async def get_customer(
+    request: HttpRequest, name: FromPath[str], admin: NamedDependency[AdminService]
+) -> Response[bytes]:
     return json_response(request, await admin.get_customer(name))
 
 
 @patch("/customers/{name:str}", opt={"body": CustomerUpdate})
-async def update_customer(request: HttpRequest, name: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+async def update_customer(
+    request: HttpRequest, name: FromPath[str], admin: NamedDependency[AdminService]
+) -> Response[bytes]:
     body = validate(await json_body(request), CustomerUpdate)
     return json_response(request, await admin.update_customer(name, body))
 
 
 @post("/customers/{name:str}/credits", opt={"body": CreditTopUp})
-async def add_credits(request: HttpRequest, name: str, credits: NamedDependency[CreditService]) -> Response[bytes]:
+async def add_credits(
+    request: HttpRequest, name: FromPath[str], credits: NamedDependency[CreditService]
+) -> Response[bytes]:
     """A top-up: 201 when it is added, 200 when its ``reference`` had been used (nothing is added)."""
     body = validate(await json_body(request), CreditTopUp)
     added = await credits.top_up(name, body)
@@ -68,7 +75,9 @@ async def add_credits(request: HttpRequest, name: str, credits: NamedDependency[
 
 
 @get("/customers/{name:str}/credits", opt={"query": CreditQuery})
-async def show_credits(request: HttpRequest, name: str, credits: NamedDependency[CreditService]) -> Response[bytes]:
+async def show_credits(
+    request: HttpRequest, name: FromPath[str], credits: NamedDependency[CreditService]
+) -> Response[bytes]:
     query = validate_query(request.query_params, CreditQuery)
     return json_response(request, await credits.show(name, query.limit))
 
@@ -92,12 +101,12 @@ async def list_keys(request: HttpRequest, admin: NamedDependency[AdminService]) 
 
 
 @post("/keys/{ref:str}/revoke", status_code=200)
-async def revoke_key(request: HttpRequest, ref: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+async def revoke_key(request: HttpRequest, ref: FromPath[str], admin: NamedDependency[AdminService]) -> Response[bytes]:
     return json_response(request, await admin.revoke_key(ref))
 
 
 @delete("/keys/{ref:str}", status_code=200)
-async def delete_key(request: HttpRequest, ref: str, admin: NamedDependency[AdminService]) -> Response[bytes]:
+async def delete_key(request: HttpRequest, ref: FromPath[str], admin: NamedDependency[AdminService]) -> Response[bytes]:
     """Keys are never deleted (usage events name them): DELETE revokes."""
     return json_response(request, await admin.revoke_key(ref))
 

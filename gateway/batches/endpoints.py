@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.batches import service
@@ -49,7 +50,10 @@ async def list_batches(
 
 @get("/v1/batches/{batch_id:str}")
 async def retrieve_batch(
-    request: HttpRequest, batch_id: str, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
+    request: HttpRequest,
+    batch_id: FromPath[str],
+    principal: NamedDependency[Principal],
+    sessions: NamedDependency[Sessions],
 ) -> Response[bytes]:
     return _json(request, await service.retrieve(sessions, principal.customer_id, batch_id))
 
@@ -57,7 +61,7 @@ async def retrieve_batch(
 @post("/v1/batches/{batch_id:str}/cancel", status_code=200)
 async def cancel_batch(
     request: HttpRequest,
-    batch_id: str,
+    batch_id: FromPath[str],
     principal: NamedDependency[Principal],
     sessions: NamedDependency[Sessions],
     batch_lane: NamedDependency[BatchLane | None],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing import webhooks
@@ -39,7 +40,7 @@ async def stripe_webhook(
 
 @post("/customers/{name:str}/checkout")
 async def create_checkout(
-    request: HttpRequest, name: str, billing_job: NamedDependency[BillingJob | None]
+    request: HttpRequest, name: FromPath[str], billing_job: NamedDependency[BillingJob | None]
 ) -> Response[bytes]:
     """A Stripe Checkout page for a top-up; the credit is added when Stripe's webhook says it is paid."""
     body = validate(await json_body(request), CheckoutCreate)

@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -179,7 +180,7 @@ async def create_key(request: HttpRequest, sessions: Sessions, signer: Signer, a
 
 @post("/keys/{key_id:str}/revoke")
 async def revoke_key(
-    request: HttpRequest, key_id: str, sessions: Sessions, signer: Signer, admin: Admin
+    request: HttpRequest, key_id: FromPath[str], sessions: Sessions, signer: Signer, admin: Admin
 ) -> Redirect | Template:
     try:  # the id as sent: the key lookup alone decides what is a key's id (int() also reads "١" as 1)
         await admin.revoke_key(key_id)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from litestar import Router, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,12 +91,14 @@ async def rollouts(request: HttpRequest, sessions: Sessions, signer: Signer) -> 
 
 
 @get("/models/{model:str}")
-async def model(request: HttpRequest, model: str, sessions: Sessions, signer: Signer) -> Template:
+async def model(request: HttpRequest, model: FromPath[str], sessions: Sessions, signer: Signer) -> Template:
     return await _model(request, sessions, signer, model)
 
 
 @post("/models/{model:str}/rollback")
-async def roll_back(request: HttpRequest, model: str, sessions: Sessions, signer: Signer) -> Redirect | Template:
+async def roll_back(
+    request: HttpRequest, model: FromPath[str], sessions: Sessions, signer: Signer
+) -> Redirect | Template:
     try:
         await rollout_actions.rollback(RolloutStore(sessions), model, "dashboard", utcnow())
     except TollgateError as error:

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Response, delete, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.edge.errors import HttpRequest, request_id_of
@@ -55,21 +56,30 @@ async def list_files(
 
 @get("/v1/files/{file_id:str}")
 async def retrieve_file(
-    request: HttpRequest, file_id: str, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
+    request: HttpRequest,
+    file_id: FromPath[str],
+    principal: NamedDependency[Principal],
+    sessions: NamedDependency[Sessions],
 ) -> Response[bytes]:
     return _json(request, await service.retrieve(sessions, principal.customer_id, file_id))
 
 
 @delete("/v1/files/{file_id:str}", status_code=200)
 async def delete_file(
-    request: HttpRequest, file_id: str, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
+    request: HttpRequest,
+    file_id: FromPath[str],
+    principal: NamedDependency[Principal],
+    sessions: NamedDependency[Sessions],
 ) -> Response[bytes]:
     return _json(request, await service.delete(sessions, principal.customer_id, file_id))
 
 
 @get("/v1/files/{file_id:str}/content")
 async def file_content(
-    request: HttpRequest, file_id: str, principal: NamedDependency[Principal], sessions: NamedDependency[Sessions]
+    request: HttpRequest,
+    file_id: FromPath[str],
+    principal: NamedDependency[Principal],
+    sessions: NamedDependency[Sessions],
 ) -> Response[bytes]:
     content = await service.content(sessions, principal.customer_id, file_id)
     return Response(content, media_type="application/octet-stream", headers={"x-request-id": request_id_of(request)})

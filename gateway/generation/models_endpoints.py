@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from gateway.edge.errors import HttpRequest, request_id_of
 from gateway.keys.principal import Principal
@@ -27,7 +28,10 @@ async def list_models(
 
 @get("/v1/models/{model_id:path}")
 async def retrieve_model(
-    request: HttpRequest, model_id: str, principal: NamedDependency[Principal], catalog: NamedDependency[Catalog]
+    request: HttpRequest,
+    model_id: FromPath[str],
+    principal: NamedDependency[Principal],
+    catalog: NamedDependency[Catalog],
 ) -> Response[bytes]:
     name = model_id.lstrip("/")
     if not principal.may_use(name):

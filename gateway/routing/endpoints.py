@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from gateway.edge.errors import HttpRequest
 from gateway.edge.json_io import json_response
@@ -31,14 +32,14 @@ async def reload_config(
 
 @post("/models/{model:str}/rollout/promote", status_code=200)
 async def promote(
-    request: HttpRequest, model: str, router: NamedDependency[Router], rollouts: NamedDependency[Rollouts]
+    request: HttpRequest, model: FromPath[str], router: NamedDependency[Router], rollouts: NamedDependency[Rollouts]
 ) -> Response[bytes]:
     return json_response(request, await routing_admin.promote(router, rollouts, model))
 
 
 @post("/models/{model:str}/rollout/rollback", status_code=200)
 async def rollback(
-    request: HttpRequest, model: str, router: NamedDependency[Router], rollouts: NamedDependency[Rollouts]
+    request: HttpRequest, model: FromPath[str], router: NamedDependency[Router], rollouts: NamedDependency[Rollouts]
 ) -> Response[bytes]:
     """Withdraws an active rollout's candidate, or restores a promoted one's previous version within
     ``keep_previous_hours`` (409 ``rollback_window_closed`` after)."""
