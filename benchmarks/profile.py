@@ -130,6 +130,8 @@ async def _profile(args: argparse.Namespace, workdir: Path) -> None:
         print(*(line for line in said if line.startswith("[gateway]")), sep="\n", file=sys.stderr)
     if args.no_profile:
         return
+    if args.save is not None:
+        args.save.write_bytes(stats.read_bytes())
     report = pstats.Stats(str(stats))
     _by_package(report)
     report.sort_stats("tottime").print_stats(args.top)
@@ -168,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--top", type=int, default=45, help="functions listed per ordering")
     parser.add_argument("--no-profile", action="store_true", help="only the CPU per request, unprofiled")
+    parser.add_argument("--save", type=Path, help="also keep the raw statistics there, for pstats")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the profiled gateway itself
     parser.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
