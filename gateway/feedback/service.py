@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 from gateway.core.errors import NotFound
 from gateway.db.models import Feedback
@@ -10,6 +12,12 @@ from gateway.feedback.repository import FeedbackRepository
 from gateway.feedback.wire import FeedbackIn, FeedbackOut
 from gateway.keys.principal import Principal
 from gateway.metrics import Metrics
+
+# How long an id not (yet) known is looked for again before it is a 404: an answer is known once its
+# usage event is stored, which the journal drain (every 0.2 s, on whichever gateway answered) does
+# within about a second, and a client may send its score as soon as it has read the answer.
+_DRAIN_WAIT = 3.0
+_LOOK_AGAIN = 0.1
 
 
 class FeedbackService:
@@ -20,8 +28,12 @@ class FeedbackService:
     async def submit(self, principal: Principal, given: FeedbackIn) -> FeedbackOut:
         """Store the score with the model and deployment that answered. An answer the customer did not
         get is a 404 whether it is another customer's or none at all: ids of others are never confirmed.
-        Answers are known once their usage event is stored (the journal drains within about a second)."""
+        An answer not stored yet (its usage event still in a journal) is waited for, a few seconds at most."""
+        deadline = time.monotonic() + _DRAIN_WAIT
         answer = await self._repository.answer(given.response_id, principal.customer_id)
+        while answer is None and time.monotonic() < deadline:
+            await asyncio.sleep(_LOOK_AGAIN)
+            answer = await self._repository.answer(given.response_id, principal.customer_id)
         if answer is None:
             raise NotFound(
                 f"No answer with id '{given.response_id}' was given to you.",

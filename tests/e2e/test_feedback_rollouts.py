@@ -89,14 +89,6 @@ def feedback(site: Site, body: dict[str, Any], key: str | None = None) -> httpx.
     return httpx.post(f"{site.url}/v1/feedback", json=body, headers=headers, timeout=10)
 
 
-def stored_feedback(site: Site, body: dict[str, Any]) -> httpx.Response:
-    """Feedback on a fresh answer: its usage event is stored by the journal drain within moments."""
-    deadline = time.monotonic() + 10
-    while (given := feedback(site, body)).status_code == 404 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return given
-
-
 def rollout(site: Site, name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(
         r
@@ -108,7 +100,7 @@ def rollout(site: Site, name: str) -> dict[str, Any]:
 
 def test_feedback_on_an_answer_is_stored_and_refused_for_bad_scores_missing_keys_and_others_answers(site: Site) -> None:
     response_id, _ = answer(site)
-    given = stored_feedback(site, {"response_id": response_id, "score": 0.75, "label": "good", "comment": "fine"})
+    given = feedback(site, {"response_id": response_id, "score": 0.75, "label": "good", "comment": "fine"})
     assert given.status_code == 200, given.text
     body = given.json()
     assert (body["object"], body["response_id"], body["model"], body["score"], body["label"]) == (
@@ -126,7 +118,7 @@ def test_feedback_on_an_answer_is_stored_and_refused_for_bad_scores_missing_keys
 
     for chat_id in answer_ids(site):  # the id in the answer's body names it as well
         assert chat_id.startswith("chatcmpl-")
-        named = stored_feedback(site, {"response_id": chat_id, "score": 0.5})
+        named = feedback(site, {"response_id": chat_id, "score": 0.5})
         assert named.status_code == 200 and named.json()["model"] == "graded", named.text
         assert feedback(site, {"response_id": chat_id, "score": 0.5}, key=site.other_key).status_code == 404
 
@@ -145,7 +137,7 @@ def test_a_candidate_customers_score_lower_is_rolled_back_and_the_scores_are_a_m
     while min(scored.values()) < 4:
         response_id, deployment = answer(site)
         score = 0.2 if deployment == "cand" else 0.9
-        assert stored_feedback(site, {"response_id": response_id, "score": score}).status_code == 200
+        assert feedback(site, {"response_id": response_id, "score": score}).status_code == 200
         scored[deployment] += 1
         if rollout(site, "graded")["state"] != "active":
             break
@@ -211,7 +203,7 @@ async def test_the_model_page_shows_the_history_and_its_button_restores_the_prev
     async with httpx.AsyncClient(base_url=site.url, headers=ADMIN, timeout=5) as admin:
         assert (await admin.post("/admin/models/shown/rollout/promote")).status_code == 200
     response_id, deployment = await asyncio.to_thread(answer, site, "shown")
-    given = await asyncio.to_thread(stored_feedback, site, {"response_id": response_id, "score": 0.8})
+    given = await asyncio.to_thread(feedback, site, {"response_id": response_id, "score": 0.8})
     assert given.status_code == 200
 
     await page.goto(f"{site.url}/dashboard/rollouts")
