@@ -9,14 +9,14 @@ vLLM as ``reasoning_content``, the same with ``reasoning_text.delta``/``.done``;
 ``function_call_arguments.delta``/``.done``), then ``response.completed`` (``response.incomplete``
 when the answer was cut). An upstream failure mid-stream becomes an ``error`` event and
 ``response.failed``. The final response is handed to ``keep`` before ``response.completed`` leaves,
-so a client that retrieves it on that event finds it.
+so a client that retrieves it on that event finds it (one that could not be stored says ``store: false``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +26,10 @@ from backends.base import JSON
 from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.responses import answer
+from gateway.responses.keeping import Keep
 
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode  # the usage's cost stays exact
-_NOT_STORED = "The response was generated but could not be stored; retry, or send 'store': false."
 log = logging.getLogger("tollgate.errors")
-Keep = Callable[[JSON], Awaitable[None]]
 # The items of one growing part: their events' names, whether those carry logprobs, how each is made.
 _TEXT_EVENTS = {"message": "response.output_text", "reasoning": "response.reasoning_text"}
 _LOGPROBS: dict[str, dict[str, Any]] = {"message": {"logprobs": []}, "reasoning": {}}
@@ -75,13 +74,7 @@ class ResponseEvents:
             for event in self._close_all():
                 yield event
             final = answer.finished(self._skeleton, self._output, self._finish_reason, self._usage)
-            try:
-                await self._keep(final)
-            except Exception:  # answered and metered, but not stored: say so rather than cut the stream
-                log.exception("response %s could not be stored", final["id"])
-                for event in self._failed({"code": "response_not_stored", "message": _NOT_STORED}):
-                    yield event
-                return
+            final = await self._keep(final)
             kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
             yield self._event(kind, response=final)
         finally:

@@ -10,20 +10,17 @@ upstream's shape; its id becomes the gateway's (``resp_…``, as the translated 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from backends.base import JSON
 from backends.responses_wire import CARRIES_RESPONSE
 from gateway.edge import sse
 from gateway.protocol.responses import ResponseRequest
+from gateway.responses.keeping import Keep
 from gateway.routing.responses_relay import ResponsesRelay
 
-log = logging.getLogger("tollgate.errors")
-Keep = Callable[[JSON], Awaitable[None]]
 # The events after which the response is finished and stored.
 _KEPT = frozenset({"response.completed", "response.incomplete"})
-_NOT_STORED = "The response was generated but could not be stored; it cannot be retrieved or chained."
 
 
 def upstream_body(raw: JSON, context: list[JSON], given: list[JSON]) -> JSON:
@@ -45,8 +42,7 @@ def as_asked(response: JSON, response_id: str, request: ResponseRequest) -> JSON
 
 class PassedEvents:
     """The relayed event stream, with each response object renamed and the finished one stored
-    before its event leaves; a response that could not be stored ends the stream with ``error``
-    (code ``response_not_stored``) then ``response.failed``, as the translated stream does."""
+    before its event leaves (one that could not be stored says ``store: false``)."""
 
     def __init__(self, relay: ResponsesRelay, response_id: str, request: ResponseRequest, keep: Keep) -> None:
         self._relay = relay
@@ -60,26 +56,5 @@ class PassedEvents:
             if kind in CARRIES_RESPONSE:
                 response = as_asked(event["response"], self._response_id, self._request)
                 if kind in _KEPT:
-                    try:
-                        await self._keep(response)
-                    except Exception:  # generated and metered, but not kept: say so rather than cut the stream
-                        log.exception("response %s could not be stored", self._response_id)
-                        for failure in _not_stored(response, int(event.get("sequence_number") or 0)):
-                            yield failure
-                        return
+                    event["response"] = await self._keep(response)
             yield sse.named_event(kind, event)
-
-
-def _not_stored(response: JSON, sequence: int) -> list[bytes]:
-    error = {"code": "response_not_stored", "message": _NOT_STORED}
-    return [
-        sse.named_event("error", {"type": "error", **error, "param": None, "sequence_number": sequence}),
-        sse.named_event(
-            "response.failed",
-            {
-                "type": "response.failed",
-                "sequence_number": sequence + 1,
-                "response": {**response, "status": "failed", "error": {"code": "server_error", "message": _NOT_STORED}},
-            },
-        ),
-    ]

@@ -14,15 +14,12 @@ import dataclasses
 import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.base import JSON, Operation
 from gateway.core.errors import NotFound
-from gateway.db.models import StoredResponse
-from gateway.db.models.base import utcnow
 from gateway.generation.pipeline import Call, Pipeline
 from gateway.keys.principal import Principal
 from gateway.protocol.chat import ChatCompletionRequest
@@ -30,7 +27,8 @@ from gateway.protocol.decoding import invalid, validate
 from gateway.protocol.limits import check_size
 from gateway.protocol.responses import InputItemsQuery, ResponseRequest
 from gateway.responses import answer, passthrough, repository, translate
-from gateway.responses.events import Keep, ResponseEvents
+from gateway.responses.events import ResponseEvents
+from gateway.responses.keeping import Keep, Keeper, forget, shown
 from gateway.routing.responses_relay import ResponsesRelay
 
 _PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
@@ -62,7 +60,7 @@ class ResponsesService:
         self._check_size(chat)
         items = _stored_items(given, call.request_id)
         stream = bool(request.stream)
-        keep: Keep = _Keeper(self._sessions, principal, request, context, items) if request.store else _forget
+        keep: Keep = Keeper(self._sessions, principal, request, context, items) if request.store else forget
         if self._pipeline.router.table.catalog.serves_natively(request.model, Operation.RESPONSES):
             raw = passthrough.upstream_body(call.raw, context, given)
             call = dataclasses.replace(call, op=Operation.RESPONSES, model=request.model, raw=raw, stream=stream)
@@ -80,8 +78,8 @@ class ResponsesService:
         reason = choice.get("finish_reason")
         output = answer.output_items(call.request_id, choice.get("message") or {}, reason)
         final = answer.finished(skeleton, output, reason, done.body.get("usage") or {})
-        await keep(final)
-        return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
+        delivered = await keep(final)
+        return Created(done.deployment, done.upstream_seconds, delivered, None, done.cost_micros, done.headers)
 
     async def _passed(self, principal: Principal, request: ResponseRequest, call: Call, keep: Keep) -> Created:
         """Pass the request through to a deployment that serves ``/v1/responses`` (gateway/responses/passthrough.py)."""
@@ -93,8 +91,8 @@ class ResponsesService:
             return Created(streaming.deployment, streaming.upstream_seconds, events=events, headers=streaming.headers)
         done = await self._pipeline.complete(principal, call)
         final = passthrough.as_asked(done.body, response_id, request)
-        await keep(final)
-        return Created(done.deployment, done.upstream_seconds, final, None, done.cost_micros, done.headers)
+        delivered = await keep(final)
+        return Created(done.deployment, done.upstream_seconds, delivered, None, done.cost_micros, done.headers)
 
     def _check_size(self, chat: JSON) -> None:
         """The chat request is valid (the translation guarantees it; checked as chat's are) and within
@@ -124,7 +122,7 @@ class ResponsesService:
             row = await repository.find(session, principal.customer_id, response_id)
         if row is None:
             raise _not_found(response_id)
-        return _shown(row.body)
+        return shown(row.body)
 
     async def delete(self, principal: Principal, response_id: str) -> JSON:
         async with self._sessions.begin() as session:
@@ -148,51 +146,6 @@ class ResponsesService:
         page = items[: query.limit]
         first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
         return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}
-
-
-@dataclass(frozen=True, slots=True)
-class _Keeper:
-    """Stores a finished response (with what it was generated from) for its customer."""
-
-    sessions: async_sessionmaker[AsyncSession]
-    principal: Principal
-    request: ResponseRequest
-    context: list[JSON]
-    items: list[JSON]
-
-    async def __call__(self, final: JSON) -> None:
-        row = StoredResponse(
-            id=final["id"],
-            customer_id=self.principal.customer_id,
-            api_key_id=self.principal.key_id,
-            created_at=utcnow(),
-            model=final["model"],
-            previous_response_id=self.request.previous_response_id,
-            context=self.context,
-            input_items=self.items,
-            body=_storable(final),
-        )
-        async with self.sessions.begin() as session:
-            repository.add(session, row)
-
-
-async def _forget(final: JSON) -> None:
-    """``store: false``: nothing is kept."""
-
-
-def _storable(body: JSON) -> JSON:
-    """The body as the JSON column takes it: the exact ``cost`` as a string (``_shown`` turns it back)."""
-    usage = body.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("cost"), Decimal):
-        return {**body, "usage": {**usage, "cost": str(usage["cost"])}}
-    return body
-
-
-def _shown(body: JSON) -> JSON:
-    usage = body.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("cost"), str):
-        return {**body, "usage": {**usage, "cost": Decimal(usage["cost"])}}
-    return body
 
 
 def _stored_items(items: list[JSON], request_id: str) -> list[JSON]:

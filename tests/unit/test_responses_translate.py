@@ -172,8 +172,9 @@ async def test_a_stream_with_text_then_a_call_is_relayed_as_responses_events() -
     ]
     kept: list[dict[str, Any]] = []
 
-    async def keep(final: dict[str, Any]) -> None:
+    async def keep(final: dict[str, Any]) -> dict[str, Any]:
         kept.append(final)
+        return final
 
     request, _ = _request()
     skeleton = answer.skeleton(request, "req_s", "m", 1)
@@ -208,8 +209,9 @@ async def test_a_stream_with_text_then_a_call_is_relayed_as_responses_events() -
 async def test_an_upstream_error_mid_stream_fails_the_response_and_keeps_nothing() -> None:
     kept: list[dict[str, Any]] = []
 
-    async def keep(final: dict[str, Any]) -> None:
+    async def keep(final: dict[str, Any]) -> dict[str, Any]:
         kept.append(final)
+        return final
 
     async def frames() -> AsyncIterator[bytes]:
         yield sse.event({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]})
@@ -223,19 +225,20 @@ async def test_an_upstream_error_mid_stream_fails_the_response_and_keeps_nothing
     assert kept == []
 
 
-async def test_a_response_that_cannot_be_stored_ends_its_stream_failed() -> None:
-    async def keep(final: dict[str, Any]) -> None:
-        raise OSError("database unreachable")
+async def test_the_stream_completes_with_the_response_as_keep_delivered_it() -> None:
+    async def keep(final: dict[str, Any]) -> dict[str, Any]:
+        return {**final, "store": False}  # as the keeper says a response it could not store
 
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
     ]
     request, _ = _request()
     skeleton = answer.skeleton(request, "req_k", "m", 1)
     events = _decoded([frame async for frame in ResponseEvents(_frames(chunks), skeleton, "req_k", keep)])
-    assert [e["type"] for e in events][-3:] == ["response.output_item.done", "error", "response.failed"]
-    assert events[-2]["code"] == "response_not_stored"
+    assert events[-1]["type"] == "response.completed"
+    delivered = events[-1]["response"]
+    assert delivered["store"] is False and delivered["output"][0]["content"][0]["text"] == "Hi"
 
 
 async def test_a_reasoning_models_thinking_becomes_a_reasoning_item_before_the_text() -> None:
@@ -250,8 +253,9 @@ async def test_a_reasoning_models_thinking_becomes_a_reasoning_item_before_the_t
     ]
     kept: list[dict[str, Any]] = []
 
-    async def keep(final: dict[str, Any]) -> None:
+    async def keep(final: dict[str, Any]) -> dict[str, Any]:
         kept.append(final)
+        return final
 
     request, _ = _request()
     skeleton = answer.skeleton(request, "req_r", "m", 1)
