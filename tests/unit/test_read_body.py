@@ -29,14 +29,20 @@ async def test_a_body_in_one_message() -> None:
 
 
 async def test_a_body_in_several_messages_is_joined() -> None:
-    parts = [{"type": "http.request", "body": b"he", "more_body": True}, {"type": "http.request", "body": b"llo"}]
+    parts: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"he", "more_body": True},
+        {"type": "http.request", "body": b"llo"},
+    ]
     assert await read_body(_scope(), _receive(*parts), 10) == b"hello"
 
 
 async def test_a_body_over_the_limit_is_refused_declared_or_not() -> None:
     with pytest.raises(PayloadTooLarge):
         await read_body(_scope(11), _receive(), 10)
-    parts = [{"type": "http.request", "body": b"hello", "more_body": True}, {"type": "http.request", "body": b"world!"}]
+    parts: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b"hello", "more_body": True},
+        {"type": "http.request", "body": b"world!"},
+    ]
     with pytest.raises(PayloadTooLarge):
         await read_body(_scope(), _receive(*parts), 10)
 
