@@ -74,6 +74,7 @@ async def test_gateways_judge_the_share_from_the_shared_leases(postgres_url: str
     # no two gateways pass on one count, from the first line to the last.
     assert max(count for _, count in samples) == 2, samples
 
+
 async def _sample(root: str) -> list[tuple[float, int]]:
     """(seconds since the start, requests the replica is answering), every 50 ms until cancelled."""
     samples: list[tuple[float, int]] = []
