@@ -117,9 +117,10 @@ async def _add(
 @functools.lru_cache(maxsize=16)
 def _upsert(insert: Any, model: type[Base], key: tuple[str, ...], counters: tuple[str, ...]) -> Any:
     """The upsert adding ``counters``, built once: a statement object reused keeps its cache key,
-    which SQLAlchemy otherwise builds again (with the statement) for every batch."""
-    upsert = insert(model)
+    which SQLAlchemy otherwise builds again (with the statement) for every batch. On the Core table,
+    not the ORM entity, whose insert the session runs through its ORM bulk path for nothing."""
     table = model.__table__
+    upsert = insert(table)
     return upsert.on_conflict_do_update(
         index_elements=list(key), set_={name: table.c[name] + upsert.excluded[name] for name in counters}
     )
