@@ -43,6 +43,16 @@ CODE_TASKS = ("reverse a list", "sort a list", "remove duplicates from a list", 
               "parse JSON", "split a string", "merge two dictionaries", "get the current date")  # fmt: skip
 ACTIVITIES = (("drinking", "drink alcohol"), ("driving", "drive"), ("voting", "vote"), ("gambling", "gamble"))
 DELIVERY = ("standard", "express", "next-day", "international")
+# Opposites said in other words (no shared word to swap): the trap is the meaning, not a token.
+CHOICES = ("a heat pump", "a fixed-rate mortgage", "solar panels", "an electric car", "a gap year",
+           "remote working", "a water meter", "a smart meter", "private healthcare", "a four-day week")  # fmt: skip
+MEASURES = ("sleep", "phone's battery life", "posture", "wifi speed", "fuel economy", "running pace",
+            "home's energy rating", "broadband speed", "concentration", "grip strength")  # fmt: skip
+DEVICES = ("fridge", "smoke alarm", "car battery", "washing machine", "router", "thermostat", "dishwasher",
+           "tumble dryer", "electric shower", "burglar alarm")  # fmt: skip
+DEEDS = ("fly a drone in a park", "park on the pavement", "drive in flip-flops", "record a phone call",
+         "keep chickens in my garden", "busk on the high street", "camp on a beach", "ride an e-scooter on the road",
+         "swim in a reservoir", "fish in a canal")  # fmt: skip
 
 FAMILIES = (
     Family(
@@ -222,5 +232,36 @@ FAMILIES = (
          "At what age can you legally {act[1]} in {country}?", "What age can I {act[1]} in {country}?"),
         {"act": ACTIVITIES, "country": w.COUNTRIES},
         swaps=("act", "country"), weight=2,
+    ),
+    Family(
+        ("What are the benefits of {c}?", "What are the advantages of {c}?", "What's good about {c}?",
+         "Why would {c} be a good idea?", "What are the pros of {c}?"),
+        {"c": CHOICES},
+        negated=("What are the downsides of {c}?", "What are the risks of {c}?", "What's bad about {c}?",
+                 "Why might {c} be a mistake?", "What are the cons of {c}?"),
+        swaps=("c",), weight=3,
+    ),
+    Family(
+        ("How can I improve my {m}?", "What can I do to make my {m} better?", "How do I boost my {m}?",
+         "Any tips to get my {m} up?"),
+        {"m": MEASURES},
+        negated=("What makes my {m} worse?", "What could harm my {m}?", "What things are bad for my {m}?",
+                 "Why has my {m} got worse?"),
+        swaps=("m",), weight=3,
+    ),
+    Family(
+        ("How do I know my {d} is working properly?", "What shows that my {d} is working fine?",
+         "How can I check my {d} is running as it should?", "Is there a way to confirm my {d} works OK?"),
+        {"d": DEVICES},
+        negated=("How can I tell my {d} is broken?", "What are the signs my {d} has a fault?",
+                 "How do I know my {d} needs repairing?", "What shows my {d} has stopped working?"),
+        swaps=("d",), weight=3,
+    ),
+    Family(
+        ("Is it legal to {x}?", "Am I allowed to {x}?", "Is it permitted to {x}?", "Can I lawfully {x}?"),
+        {"x": DEEDS},
+        negated=("Is it illegal to {x}?", "Is it against the law to {x}?", "Could I get fined if I {x}?",
+                 "Is it forbidden to {x}?"),
+        swaps=("x",), weight=3,
     ),
 )  # fmt: skip

@@ -2,11 +2,14 @@
 
 Run:  .venv/bin/python -m tools.cross_encoder.generate --out /tmp/ce/pairs.jsonl
 
-Sources: fow-cache's "train" half (split.py; its pairs weighted x3 since they are the real
-distribution), template paraphrases and one-slot traps from families.py, how-to questions over
-actions (antonym, owner and scope swaps, synonyms), and one-slot edits of fow-cache's train-half
-questions (numbers, weekdays, months, am/pm, negation, antonyms, names) with typo'd near repeats.
-Label 1: one answer serves both questions; 0: it does not.
+Sources: fow-cache's "train" part (split.py: the train half less its validation part; its pairs weighted
+x3 since they are the real distribution, two of the copies with surface noise on one side), template
+paraphrases and one-slot traps from families.py, how-to questions over actions (antonym, owner and scope
+swaps, synonyms), and one-slot edits of the train part's questions (numbers, weekdays, months, am/pm,
+negation, antonyms, names) with near repeats (typos, fillers) and reworded openers (words.REWORDS); the
+same edits of a real paraphrase against the original wording, and the pairs two real pairs on one cached
+question imply. Label 1: one answer serves both questions; 0: it does not. A pair equal to a validation
+or held-out pair is dropped.
 """
 
 from __future__ import annotations
@@ -49,9 +52,25 @@ def typo(rng: random.Random, text: str) -> str:
     return " ".join(tokens)
 
 
+_TAIL = re.compile(r"^(?P<head>\w.*?) (?P<tail>(?:for|on|in|at|with|to|from|through|after|before) [^,?]+)\?$")
+
+
+def front(text: str) -> str:
+    """A question's closing phrase moved to its front: "How do I X for my Y?" -> "For my Y, how do I X?"."""
+    m = _TAIL.match(text)
+    if not m or len(m["head"].split()) < 3:
+        return text
+    head, tail = m["head"], m["tail"]
+    keep = head[:2] == "I " or head.split()[0].isupper()  # "I" and acronyms keep their capitals
+    return f"{tail[0].upper()}{tail[1:]}, {head if keep else head[0].lower() + head[1:]}?"
+
+
 def near_repeat(rng: random.Random, text: str) -> str:
-    """The same question with surface noise: typos, contractions, spelling, case, punctuation, digits."""
-    out = text
+    """The same question with surface noise: typos, contractions, spelling, case, punctuation, digits,
+    fillers, a dropped apostrophe, its closing phrase moved to the front."""
+    out = front(text) if rng.random() < 0.15 else text
+    if rng.random() < 0.15:
+        out = out.replace("'", "")
     for a, b in w.CONTRACTIONS + w.SPELLINGS:
         if rng.random() < 0.5:
             out = out.replace(a, b) if a in out else out.replace(b, a)
@@ -64,6 +83,10 @@ def near_repeat(rng: random.Random, text: str) -> str:
         out = out.lower()
     if rng.random() < 0.3:
         out = out.rstrip("?.!") if out[-1:] in "?.!" else out + "?"
+    if rng.random() < 0.2:
+        out = rng.choice(w.FILLERS) + out[:1].lower() + out[1:]
+    if rng.random() < 0.15:
+        out = out.rstrip("?.!") + rng.choice(w.ENDINGS)
     return out if out != text else typo(rng, text)
 
 
@@ -182,19 +205,57 @@ def edits(rng: random.Random, text: str) -> list[tuple[str, str]]:
     return out
 
 
+def rewords(text: str) -> list[str]:
+    """The question with its opener asked another way (words.REWORDS): the same question."""
+    return [re.sub(p, r, text, count=1) for p, options in w.REWORDS if re.search(p, text) for r in options]
+
+
 def real_pairs(rng: random.Random) -> list[dict[str, Any]]:
+    """fow-cache's "train" part (never its validation part or held-out half), its edits and rewordings."""
     items = fow_pairs("train")
-    out = [
-        {"a": i["a"], "b": i["b"], "label": int(i["same_answer"]), "kind": f"fow:{i['category']}"}
-        for i in items
-        for _ in range(REAL_WEIGHT)
-    ]
+    out = []
+    for i in items:
+        label, kind = int(i["same_answer"]), f"fow:{i['category']}"
+        out.append({"a": i["a"], "b": i["b"], "label": label, "kind": kind})
+        # The other copies carry surface noise on one side, which keeps the label: the model learns the pair's
+        # difference (or sameness), not its exact spelling.
+        for _ in range(REAL_WEIGHT - 1):
+            a, b = (near_repeat(rng, i["a"]), i["b"]) if rng.random() < 0.5 else (i["a"], near_repeat(rng, i["b"]))
+            out.append({"a": a, "b": b, "label": label, "kind": kind})
     for item in items:
         # dict.fromkeys, not a set: the order (and so every later random draw) must not depend on hashing.
         for text in dict.fromkeys((item["a"], item["b"]) if item["same_answer"] else (item["a"],)):
             for edited, kind in edits(rng, text)[:3]:
                 out.append({"a": text, "b": edited, "label": 0, "kind": f"edit:{kind}"})
             out.append({"a": text, "b": near_repeat(rng, text), "label": 1, "kind": "edit:near_repeat"})
+            for reworded in rng.sample(rewords(text), min(2, len(rewords(text)))):
+                out.append({"a": text, "b": reworded, "label": 1, "kind": "edit:reword"})
+        if not item["same_answer"]:
+            # A trap stays a trap when its other side is reworded: the swapped detail, not the opener, decides.
+            for reworded in rewords(item["b"])[:1]:
+                out.append({"a": item["a"], "b": reworded, "label": 0, "kind": "edit:reworded_trap"})
+        else:
+            # An edit of a paraphrase against the original wording: reworded AND changed, which a one-word
+            # edit of the same wording never shows.
+            for edited, _ in edits(rng, item["b"])[:2]:
+                out.append({"a": item["a"], "b": edited, "label": 0, "kind": "edit:reworded_trap"})
+    return out + transitive(items)
+
+
+def transitive(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pairs implied by two real pairs on one cached question: two of its paraphrases share its answer; a
+    paraphrase of it and a trap against it do not."""
+    by_cached: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_cached.setdefault(item["a"], []).append(item)
+    out = []
+    for group in by_cached.values():
+        same = [i["b"] for i in group if i["same_answer"]]
+        for n, para in enumerate(same):
+            out += [{"a": para, "b": other, "label": 1, "kind": "fow:transitive"} for other in same[n + 1 :]]
+            out += [
+                {"a": para, "b": i["b"], "label": 0, "kind": "fow:transitive"} for i in group if not i["same_answer"]
+            ]
     return out
 
 
@@ -204,6 +265,10 @@ def build(seed: int = SEED) -> list[dict[str, Any]]:
     for fam in FAMILIES:
         pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
+    # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
+    # "unlock my card"); such a pair is dropped, so that no pair the choice or the report is made on is trained on.
+    kept_out = {frozenset((i["a"], i["b"])) for name in ("validation", "held out") for i in fow_pairs(name)}
+    pairs = [p for p in pairs if frozenset((p["a"], p["b"])) not in kept_out]
     for p in pairs:
         if rng.random() < 0.5:  # the cached question may be either side
             p["a"], p["b"] = p["b"], p["a"]

@@ -1,6 +1,9 @@
-"""The fixed split of fow-cache's question pairs: by cached question, so no cached question is on both sides.
+"""The fixed split of fow-cache's question pairs: by cached question, so no cached question is on two sides.
 
-The cross-encoder trains on the "train" half and is reported on the "held out" half only.
+Two halves by a hash of the cached question: "held out" (only ever evaluated, once per final model) and
+the train half, which a second, independent hash cuts again: one cached question in VALIDATION_SHARE goes
+to "validation" (tune.py chooses similarity, guards and accept on it; the generator never reads it), the
+rest to "train" (what the generator turns into training pairs).
 """
 
 from __future__ import annotations
@@ -10,12 +13,30 @@ from typing import Any
 
 import fow_cache.data as fow
 
+PARTS = ("train", "validation", "held out")
+VALIDATION_SHARE = 3
+
+
+def _hash(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
 
 def half(cached_question: str) -> str:
     key = " ".join(cached_question.lower().split())
-    return ("train", "held out")[int(hashlib.sha256(key.encode()).hexdigest(), 16) % 2]
+    return ("train", "held out")[_hash(key) % 2]
+
+
+def part(cached_question: str) -> str:
+    """ "train", "validation" or "held out"; the halves are those of ``half``, unchanged."""
+    if half(cached_question) == "held out":
+        return "held out"
+    # A salted hash: the same key's parity already decided the half, so it cannot decide this cut too.
+    key = " ".join(cached_question.lower().split())
+    return "validation" if _hash(f"validation:{key}") % VALIDATION_SHARE == 0 else "train"
 
 
 def fow_pairs(which: str) -> list[dict[str, Any]]:
-    """fow-cache's question pairs of one half ("train" or "held out")."""
-    return [item for item in fow.load_questions() if half(item["a"]) == which]
+    """fow-cache's question pairs of one part ("train", "validation" or "held out")."""
+    if which not in PARTS:
+        raise ValueError(f"unknown part {which!r}; known: {', '.join(PARTS)}")
+    return [item for item in fow.load_questions() if part(item["a"]) == which]

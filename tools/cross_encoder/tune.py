@@ -1,21 +1,24 @@
-"""Choose the matcher's configuration (similarity, guards, cross-encoder accept) on the TRAINING side only.
+"""Choose the matcher's configuration (similarity, guards, cross-encoder accept) on the VALIDATION part only.
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python -m tools.cross_encoder.tune
+Run:  OMP_NUM_THREADS=1 .venv/bin/python -m tools.cross_encoder.tune [--model /tmp/ce/model.onnx]
 
-The validation set is fow-cache's "train" half (split.py) plus a fixed-seed sample of the generator's
-other pairs (generate.py); the "held out" half is never read here. Every guard subset, similarity and
-accept of evaluate.py's grid is rated; the chosen point serves the most should-hit pairs while at most
-2 % of the traps are served in EACH part (fow-cache's train half and the generated sample), ties going to
-the higher similarity (fewer candidates read), the higher accept, then more guards. Caveat: the
-cross-encoder was trained on these very pairs (no pair was kept out, and there is no time to retrain),
-so its scores here are more confident than on unseen pairs; what the choice is worth is told only by
-the one held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
+The validation set is fow-cache's "validation" part (split.py: a third of the train half, by a hash of the
+cached question; the generator never reads it, so the model never saw its pairs) plus a fixed-seed sample
+of generated pairs drawn with another seed and not among the training pairs (templates the model did see,
+so only a check that the chosen point also holds on the generator's trap kinds). No "held out" pair is
+rated here (the generator reads them only to drop a generated pair equal to one). Every guard subset,
+similarity and accept of evaluate.py's grid is rated; the chosen point serves the most should-hit pairs
+of the fow validation part while at most 2 % of the traps are served in EACH part, ties going to the
+higher similarity (fewer candidates read), the higher accept, then more guards. What the choice is worth
+is told by the one held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,21 +27,23 @@ from gateway.cache.cross_encoder import CrossEncoder
 from gateway.cache.embedder import Embedder
 from gateway.cache.guards import GUARDS
 from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, rates, score
-from tools.cross_encoder.generate import build
+from tools.cross_encoder.generate import SEED, build
 from tools.cross_encoder.split import fow_pairs
 
 SAMPLE = 600
 SAMPLE_SEED = 7
+FOW = "fow validation part"
 
 
 def validation() -> dict[str, list[dict[str, Any]]]:
-    """fow-cache's train half and a sample of the generator's own pairs (not its copies of fow-cache)."""
-    fow = [dict(i, part="fow train half") for i in fow_pairs("train")]
-    generated = {(p["a"], p["b"]): p for p in build() if not p["kind"].startswith("fow:")}
-    rows = sorted(generated.values(), key=lambda p: (p["a"], p["b"]))
+    """fow-cache's validation part and a sample of generated pairs the training file does not hold."""
+    fow = fow_pairs("validation")
+    trained = {(p["a"], p["b"]) for p in build()}
+    other = {(p["a"], p["b"]): p for p in build(SEED + SAMPLE_SEED) if not p["kind"].startswith(("fow:", "edit:"))}
+    rows = sorted((p for key, p in other.items() if key not in trained), key=lambda p: (p["a"], p["b"]))
     sample = random.Random(SAMPLE_SEED).sample(rows, SAMPLE)
     gen = [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in sample]
-    return {"fow train half": fow, "generated sample": gen}
+    return {FOW: fow, "generated sample": gen}
 
 
 def _rate(mask: np.ndarray[Any, np.dtype[np.bool_]], rows: np.ndarray[Any, np.dtype[np.bool_]]) -> float:
@@ -46,7 +51,7 @@ def _rate(mask: np.ndarray[Any, np.dtype[np.bool_]], rows: np.ndarray[Any, np.dt
 
 
 def choose(parts: dict[str, list[Scored]]) -> list[tuple[tuple[float, float, float, int], str, float, float | None]]:
-    """Every qualifying (guards, similarity, accept), best first, with its combined should-hit rate."""
+    """Every qualifying (guards, similarity, accept), best first, with its should-hit rate on the fow part."""
     scored = [s for rows in parts.values() for s in rows]
     sim = np.array([s.similarity for s in scored])
     prob = np.array([s.probability for s in scored])
@@ -63,18 +68,20 @@ def choose(parts: dict[str, list[Scored]]) -> list[tuple[tuple[float, float, flo
                 served = passed & (sim >= threshold) & (prob >= (0.0 if accept is None else accept))
                 wrongs = [_rate(served, ~good & (part_of == p)) for p in parts]
                 if max(wrongs) <= MAX_WRONG:
-                    hit = _rate(served, good)
+                    hit = _rate(served, good & (part_of == FOW))
                     key = (hit, threshold, accept if accept is not None else 0.0, len(guards))
                     found.append((key, ",".join(guards) or "none", threshold, accept))
     return sorted(found, key=lambda f: f[0], reverse=True)
 
 
 def main() -> None:
-    embedder, encoder = Embedder(), CrossEncoder()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+    embedder, encoder = Embedder(), CrossEncoder(parser.parse_args().model)
     sets = validation()
     parts = {name: score([dict(i, part=name) for i in items], embedder, encoder) for name, items in sets.items()}
     print("validation: " + ", ".join(f"{name} {len(rows)} pairs" for name, rows in parts.items()))
-    print("\n| rank | guards | similarity | accept | should-hit (all validation) |\n|---:|---|---:|---:|---:|")
+    print(f"\n| rank | guards | similarity | accept | should-hit ({FOW}) |\n|---:|---|---:|---:|---:|")
     ranked = choose(parts)
     for rank, (key, guards, threshold, accept) in enumerate(ranked[:15], 1):
         print(f"| {rank} | {guards} | {threshold:.2f} | {accept if accept is not None else '-'} | {key[0]:.1%} |")

@@ -102,3 +102,23 @@ SPELLINGS = (("centre", "center"), ("colour", "color"), ("licence", "license"), 
              ("organise", "organize"), ("programme", "program"), ("travelling", "traveling"))  # fmt: skip
 NUMBER_WORDS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
                 "8": "eight", "9": "nine", "10": "ten", "12": "twelve"}  # fmt: skip
+# Chat-style surface noise on a near repeat: words before the question, marks after it.
+FILLERS = ("um ", "hi ", "hey, ", "so ", "quick question: ", "hello, ", "um hi ", "ok so ", "hiya, ", "sorry, ")
+ENDINGS = ("?!", " ?", "??", " please?", ", thanks", " pls")
+# Question openers that ask the same thing (pattern at the start, replacements); the rest of the question
+# is kept, so a reworded real question keeps its answer.
+REWORDS = (
+    (r"^How do I ", ("How can I ", "What's the way to ", "What are the steps to ", "How should I ",
+                     "What do I need to do to ", "How would I ")),
+    (r"^How can I ", ("How do I ", "What's the best way to ", "Is there a way to ", "How should I ")),
+    (r"^Can I ", ("Am I able to ", "Is it possible to ", "Am I allowed to ", "Could I ")),
+    (r"^Is it possible to ", ("Can I ", "Am I able to ")),
+    (r"^What's the ", ("What is the ", "Tell me the ", "Do you know the ")),
+    (r"^What is the ", ("What's the ", "Tell me the ")),
+    (r"^How long does it take to ", ("How long will it take to ", "How much time does it take to ")),
+    (r"^How much does it cost to ", ("What does it cost to ", "What's the price to ")),
+    (r"^How much is ", ("What's the cost of ", "What is the price of ")),
+    (r"^Where can I ", ("Where do I ", "Where's the place to ")),
+    (r"^Do I need to ", ("Do I have to ", "Must I ", "Is it necessary to ")),
+    (r"^Do I have to ", ("Do I need to ", "Must I ")),
+)  # fmt: skip

@@ -1,0 +1,34 @@
+"""The cross-encoder's data split (tools/cross_encoder/split.py): the held-out half stays the one the
+published numbers were measured on, and the generator never reads a validation or held-out pair, so
+tune.py's choice and evaluate.py's report are made on pairs the model never saw."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.cross_encoder.generate import build
+from tools.cross_encoder.split import fow_pairs, half, part
+
+
+def test_the_parts_cut_the_train_half_and_leave_the_held_out_half_as_it_was() -> None:
+    parts = {name: fow_pairs(name) for name in ("train", "validation", "held out")}
+    for name, items in parts.items():
+        assert items, name
+        assert all(part(i["a"]) == name for i in items)
+    assert all(half(i["a"]) == "held out" for i in parts["held out"])
+    assert all(half(i["a"]) == "train" for i in parts["train"] + parts["validation"])
+    cached = {name: {" ".join(i["a"].lower().split()) for i in items} for name, items in parts.items()}
+    assert not cached["train"] & cached["validation"] and not cached["validation"] & cached["held out"]
+    assert len(parts["validation"]) < len(parts["train"])
+
+
+def test_the_generator_holds_no_validation_or_held_out_pair() -> None:
+    generated = {frozenset((p["a"], p["b"])) for p in build()}
+    for name in ("validation", "held out"):
+        assert not [i for i in fow_pairs(name) if frozenset((i["a"], i["b"])) in generated], name
+    assert any(frozenset((i["a"], i["b"])) in generated for i in fow_pairs("train"))
+
+
+def test_an_unknown_part_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown part"):
+        fow_pairs("train half")
