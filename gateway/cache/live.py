@@ -17,11 +17,10 @@ from gateway.cache.flights import Flight
 from gateway.core.errors import UpstreamError
 from gateway.core.streams import close_stream
 from gateway.edge import sse
-from gateway.metering.outcome import Outcome
+from gateway.metering.outcome import Outcome, cut_short
 
 # (status, outcome, usage) -> the follower's cost in dollars; called exactly once.
 Settle = Callable[[int, Outcome, JSON | None], Decimal]
-CLIENT_CLOSED = 499
 
 
 class Published:
@@ -76,4 +75,5 @@ async def replay(
         yield sse.DONE
     finally:
         if not settled:
-            settle(CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, None)
+            outcome, status = cut_short()
+            settle(status, outcome, None)

@@ -7,6 +7,7 @@ import types
 from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
+from gateway.core import departure
 from gateway.core.errors import PayloadTooLarge
 
 Scope = dict[str, Any]
@@ -162,6 +163,7 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     current = asyncio.current_task()
     assert current is not None
     watch = _Watch(receive, current)
+    told = departure.watching(watch)  # so that a cancelled request's record says who cut it
     try:
         return await work
     except asyncio.CancelledError:
@@ -170,6 +172,7 @@ async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
         raise
     finally:
         watch.stop()
+        departure.stop_watching(told)
 
 
 class _Watch:

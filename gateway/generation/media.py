@@ -28,13 +28,13 @@ from gateway.generation.pipeline import Abandoned, Pipeline
 from gateway.keys.principal import Principal
 from gateway.metering.media_units import MediaUsage, image_price, media_cost_usd
 from gateway.metering.meter import Metered
-from gateway.metering.outcome import Outcome
+from gateway.metering.outcome import Outcome, cut_short
 from gateway.metering.pricing import ModelRates, to_micros
 from gateway.protocol.audio import SpeechRequest, TranscriptionRequest
 from gateway.protocol.decoding import invalid
 from gateway.protocol.images import ImageRequest, VariationRequest, image_files
 from gateway.routing.catalog import Route
-from gateway.routing.relay import CLIENT_CLOSED, upstream_body
+from gateway.routing.relay import upstream_body
 from gateway.routing.router import Traits
 from gateway.settings import MediaLimits
 
@@ -170,17 +170,18 @@ class MediaService:
         chunks: AsyncIterator[bytes],
     ) -> AsyncIterator[bytes]:
         """Relay the audio and meter it once: at its end, at an upstream failure, or when the client left
-        (billed in full: the upstream has been asked to speak every character)."""
-        outcome, status = Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED
+        (billed in full: the upstream has been asked to speak every character) or shutdown cut it."""
+        ended: tuple[Outcome, int] | None = None
         try:
             yield first
             async for chunk in chunks:
                 yield chunk
-            outcome, status = Outcome.OK, 200
+            ended = Outcome.OK, 200
         except TollgateError as exc:
-            outcome, status = Outcome.UPSTREAM_ERROR, exc.http_status
+            ended = Outcome.UPSTREAM_ERROR, exc.http_status
             raise
         finally:
+            outcome, status = ended or cut_short()
             self._finish(
                 opened, ticket, deployment, status, outcome, spoken if outcome != Outcome.UPSTREAM_ERROR else None
             )

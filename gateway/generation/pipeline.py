@@ -24,7 +24,7 @@ from gateway.keys.principal import Principal
 from gateway.metering.answers import answer_id_of, counted_usage
 from gateway.metering.media_units import NO_MEDIA, MediaUsage
 from gateway.metering.meter import Charge, Meter, Metered
-from gateway.metering.outcome import BILLED, Outcome
+from gateway.metering.outcome import BILLED, Outcome, cut_short
 from gateway.metering.pricing import ModelRates, to_micros, token_cost_usd, usd
 from gateway.metering.usage import TokenUsage
 from gateway.routing import relay
@@ -166,7 +166,8 @@ class Pipeline:
                 self.admission.settle(ticket, 0, 0, failed=True)
                 raise
             deployment, usage, media = left
-            self.finish(metered, ticket, deployment, relay.CLIENT_CLOSED, Outcome.CLIENT_DISCONNECT, usage, media=media)
+            outcome, status = cut_short()
+            self.finish(metered, ticket, deployment, status, outcome, usage, media=media)
             raise
 
     async def _prepare(self, principal: Principal, call: Call) -> tuple[Traits, Metered, Ticket | None, Lookup]:

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import enum
 
+from gateway.core.departure import client_left
+
 
 class Outcome(enum.StrEnum):
     OK = "ok"  # answered in full
     CLIENT_DISCONNECT = "client_disconnect"  # the client left (status 499): what was used is billed
     UPSTREAM_ERROR = "upstream_error"  # no deployment answered: recorded at no cost
     INVALID_REQUEST = "invalid_request"  # refused before it was sent (media checks): at no cost
-    GATEWAY_ERROR = "gateway_error"  # the gateway failed: at no cost (nothing records it today)
+    GATEWAY_ERROR = "gateway_error"  # the gateway cut it (shutdown's grace ran out, 503): at no cost
+
+
+CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
+SHUT_DOWN = 503  # the status a request cut by the gateway's shutdown is answered with
+
+
+def cut_short() -> tuple[Outcome, int]:
+    """How a request whose work was cancelled before its end is recorded, with its status: its client
+    left (billed what was used), or the gateway's shutdown cut it (answered 503: at no cost)."""
+    return (Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED) if client_left() else (Outcome.GATEWAY_ERROR, SHUT_DOWN)
 
 
 # The outcomes whose usage is priced and charged, and whose reservation settles with what was used.

@@ -16,14 +16,13 @@ from gateway.core.streams import close_stream
 from gateway.edge import sse
 from gateway.metering.answers import answer_text
 from gateway.metering.meter import Charge
-from gateway.metering.outcome import Outcome
+from gateway.metering.outcome import Outcome, cut_short
 from gateway.metering.pricing import usd
 from gateway.routing.catalog import Route
 
 if TYPE_CHECKING:
     from gateway.routing.batching import Batcher
 
-CLIENT_CLOSED = 499  # nginx's status for a request the client abandoned
 
 # (status, outcome, usage, time to first token) -> the request's charge; called exactly once.
 Finish = Callable[[int, Outcome, JSON | None, float | None], Charge]
@@ -131,7 +130,7 @@ class StreamRelay:
             yield sse.event(exc.envelope())
         finally:
             if not self._finished:
-                self._record(Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED)
+                self._record(*cut_short())
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
                 await close_stream(self._chunks)

@@ -20,10 +20,10 @@ from backends.responses_wire import CARRIES_RESPONSE
 from gateway.core.errors import TollgateError
 from gateway.core.streams import close_stream
 from gateway.edge import sse
-from gateway.metering.outcome import Outcome
+from gateway.metering.outcome import Outcome, cut_short
 from gateway.metering.pricing import usd
 from gateway.routing.catalog import Route
-from gateway.routing.relay import CLIENT_CLOSED, Finish
+from gateway.routing.relay import Finish
 
 # The events after which the response is finished and its usage is known.
 _METERED = frozenset({"response.completed", "response.incomplete"})
@@ -75,7 +75,7 @@ class ResponsesRelay:
                 yield failure
         finally:
             if not self._finished:
-                self._record(Outcome.CLIENT_DISCONNECT, CLIENT_CLOSED, None)
+                self._record(*cut_short(), None)
             # A client disconnect cancels this task; the upstream must still be closed.
             with anyio.CancelScope(shield=True):
                 await close_stream(self._events)

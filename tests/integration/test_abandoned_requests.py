@@ -198,4 +198,11 @@ def test_sigterm_lets_short_requests_finish_and_cancels_the_rest_after_the_grace
     assert stalled.status_code == 200 and '"Hello"' in stalled.text
     assert stalled.text.rstrip().endswith('"code":"shutting_down"}}') and "[DONE]" not in stalled.text
     assert 3 <= took < 15  # the grace, then out: not the upstream's two minutes
+    # Cut by the gateway, not by their clients: recorded as the 503s they were answered with, at no
+    # cost (the stream's words so far and the slow request's prompt counted, not charged).
+    cut = {event["model"]: event for event in events(tmp_path / "tollgate.db", "gateway_error")}
+    assert sorted(cut) == ["slow", "stalled"]
+    assert {(event["status"], event["cost_micros"]) for event in cut.values()} == {(503, 0)}
+    assert cut["stalled"]["output_tokens"] > 0 and cut["slow"]["input_tokens"] > 0
+    assert not events(tmp_path / "tollgate.db", "client_disconnect")
     wait_for(lambda: upstreams["slow"].stats()["abandoned"] == abandoned + 1, within=5)
