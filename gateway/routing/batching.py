@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ class _Member:
     weights: list[int]
     encoding: str
     answer: asyncio.Future[JSON]
+    sent: Callable[[], None]
 
 
 @dataclass(slots=True)
@@ -68,15 +69,18 @@ class Batcher:
         self._open: dict[Hashable, _Batch] = {}
         self._sending = Background(lambda exc: log.error("an embeddings batch failed: %r", exc))
 
-    async def request(self, backend: Backend, op: Operation, body: JSON) -> JSON:
-        """``backend.request(op, body)``, an embeddings request's through a batch."""
+    async def request(self, backend: Backend, op: Operation, body: JSON, sent: Callable[[], None]) -> JSON:
+        """``backend.request(op, body)``, an embeddings request's through a batch; ``sent`` is called
+        when the request leaves for the upstream (with its batch: a client that left while the batch
+        was open was never sent, and is billed nothing)."""
         units = batch_parts.units_of(body.get("input")) if op is Operation.EMBEDDINGS else None
         if units is None or len(units[1]) >= self._max:
+            sent()
             return await backend.request(op, body)
         kind, inputs = units
         weights = [batch_parts.weight(unit, self._tokens) for unit in inputs]
         answer: asyncio.Future[JSON] = asyncio.get_running_loop().create_future()
-        member = _Member(inputs, weights, str(body.get("encoding_format") or "float"), answer)
+        member = _Member(inputs, weights, str(body.get("encoding_format") or "float"), answer, sent)
         self._join(batch_parts.batch_key(backend, body, kind), backend, body, member)
         # Cancelled here (the client left), the future is cancelled too and the batch leaves it out.
         return await answer
@@ -114,6 +118,8 @@ class Batcher:
 
     async def _run(self, batch: _Batch) -> None:
         members = [m for m in batch.members if not m.answer.done()]
+        for member in members:
+            member.sent()
         try:
             await self._send(batch, members)
         except BaseException as exc:  # a bug or a shutdown: no member may wait forever

@@ -42,13 +42,17 @@ def upstream_body(raw: JSON, route: Route) -> JSON:
     return body
 
 
-async def complete(route: Route, op: Operation, raw: JSON, batcher: Batcher | None = None) -> Answer:
-    """``batcher``: the model's embeddings batches on this deployment (gateway/routing/batching.py)."""
+async def complete(
+    route: Route, op: Operation, raw: JSON, sent: Callable[[], None], batcher: Batcher | None = None
+) -> Answer:
+    """``sent`` is called as the request leaves for the upstream; ``batcher``: the model's embeddings
+    batches on this deployment (gateway/routing/batching.py), which call it as the batch leaves."""
     started = time.perf_counter()
     if batcher is None:
+        sent()
         body = await route.backend.request(op, upstream_body(raw, route))
     else:
-        body = await batcher.request(route.backend, op, upstream_body(raw, route))
+        body = await batcher.request(route.backend, op, upstream_body(raw, route), sent)
     elapsed = time.perf_counter() - started
     check_answer(op, body, route.deployment)
     if "model" in body:

@@ -92,9 +92,9 @@ class Router:
     async def complete(
         self, model: str, op: Operation, raw: JSON, traits: Traits, sending: Sending | None = None
     ) -> relay.Answer:
-        """``sending`` is told the deployment of each try as it is sent (a cancelled request's record names it)."""
-        call = _complete if sending is None else functools.partial(_told, sending, _complete)
-        return await self._route(model, op, raw, traits, call)
+        """``sending`` is told the deployment of each try as it is sent (a cancelled request's record
+        names it): a micro-batched embeddings request when its batch leaves, not when it joins one."""
+        return await self._route(model, op, raw, traits, functools.partial(_complete, sending or _unheard))
 
     async def open_stream(
         self, model: str, op: Operation, raw: JSON, traits: Traits, sending: Sending | None = None
@@ -193,11 +193,16 @@ async def _told(sending: Sending, call: Call[T], route: Route, op: Operation, bo
     return await call(route, op, body, attempt)
 
 
-async def _complete(route: Route, op: Operation, body: JSON, attempt: Attempt) -> relay.Answer:
+def _unheard(deployment: str) -> None:
+    """Nobody is told where a try is sent."""
+
+
+async def _complete(sending: Sending, route: Route, op: Operation, body: JSON, attempt: Attempt) -> relay.Answer:
     limit = attempt.target.first_token  # a whole answer's first token comes with its last
+    sent = functools.partial(sending, route.deployment)
     try:
         async with asyncio.timeout(limit):
-            answer = await relay.complete(route, op, body, attempt.target.batcher)
+            answer = await relay.complete(route, op, body, sent, attempt.target.batcher)
     except TimeoutError:
         raise UpstreamTimeout(f"upstream {route.deployment} sent no answer within {limit} s") from None
     attempt.done(None, answer.upstream_seconds)

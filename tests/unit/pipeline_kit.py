@@ -42,6 +42,7 @@ backends:
 models:
   - {name: m, deployments: [{backend: sim, model: up}]}
   - {name: voice, kind: speech, deployments: [{backend: sim, model: tts}]}
+  - {name: vectors, kind: embeddings, deployments: [{backend: sim, model: emb}], batching: {max_wait_ms: 1000}}
 """
 # $2 and $8 a million tokens: 2 micro-dollars a prompt token, 8 an answer token; speech 15 a character.
 BOOK = PriceBook(
@@ -49,6 +50,7 @@ BOOK = PriceBook(
     models={
         "m": ModelRates(input_per_mtok=Decimal(2), output_per_mtok=Decimal(8)),
         "voice": ModelRates(per_mchar=Decimal(15)),
+        "vectors": ModelRates(input_per_mtok=Decimal(2)),
     },
 )
 MESSAGES = [{"role": "user", "content": "Say hello"}]

@@ -74,9 +74,13 @@ def batcher(max_wait_ms: float = 20, max_batch: int = 64) -> Batcher:
     return Batcher(Batching(max_wait_ms=max_wait_ms, max_batch=max_batch), TOKENS)
 
 
-def ask(b: Batcher, upstream: FakeEmbedder, value: Any, **params: Any) -> asyncio.Task[JSON]:
+def ask(
+    b: Batcher, upstream: FakeEmbedder, value: Any, sent: list[Any] | None = None, **params: Any
+) -> asyncio.Task[JSON]:
+    """``sent`` gets ``value`` when its request leaves for the upstream."""
     body = {"model": "up", "input": value, **params}
-    return asyncio.ensure_future(b.request(upstream, Operation.EMBEDDINGS, body))
+    told = [] if sent is None else sent
+    return asyncio.ensure_future(b.request(upstream, Operation.EMBEDDINGS, body, lambda: told.append(value)))
 
 
 def floats(encoded: str) -> list[float]:
@@ -164,22 +168,24 @@ async def test_an_upstream_failure_reaches_every_member_as_its_own_error() -> No
     assert len({id(r.headers) for r in results if isinstance(r, UpstreamStatusError)}) == 3
 
 
-async def test_a_client_leaving_before_the_call_is_left_out_of_it() -> None:
-    upstream, b = FakeEmbedder(), batcher(max_wait_ms=50)
-    staying, leaving = ask(b, upstream, "stay"), ask(b, upstream, "leave")
+async def test_a_client_leaving_before_the_call_is_left_out_of_it_and_never_sent() -> None:
+    upstream, b, sent = FakeEmbedder(), batcher(max_wait_ms=50), []
+    staying, leaving = ask(b, upstream, "stay", sent), ask(b, upstream, "leave", sent)
     await asyncio.sleep(0.01)
+    assert sent == []  # joined, not sent: a client that leaves now is billed nothing
     leaving.cancel()
     answer = await staying
-    assert upstream.calls[0]["input"] == ["stay"]
+    assert upstream.calls[0]["input"] == ["stay"] and sent == ["stay"]
     assert answer["data"][0]["embedding"] == vector("stay")
     with pytest.raises(asyncio.CancelledError):
         await leaving
 
 
 async def test_a_client_leaving_during_the_call_does_not_break_it() -> None:
-    upstream, b = FakeEmbedder(seconds=0.1), batcher(max_wait_ms=5)
-    staying, leaving = ask(b, upstream, "stay"), ask(b, upstream, "leave")
+    upstream, b, sent = FakeEmbedder(seconds=0.1), batcher(max_wait_ms=5), []
+    staying, leaving = ask(b, upstream, "stay", sent), ask(b, upstream, "leave", sent)
     await asyncio.sleep(0.05)  # the call is under way
+    assert sent == ["stay", "leave"]  # both were sent: a client that leaves now is billed its prompt
     leaving.cancel()
     answer = await staying
     assert upstream.calls[0]["input"] == ["stay", "leave"]
@@ -230,7 +236,7 @@ async def test_closing_the_batcher_at_shutdown_fails_the_waiting_requests_instea
     upstream = FakeEmbedder(seconds=30)  # a call that would outlive the shutdown
     batcher = Batcher(Batching(max_wait_ms=60_000, max_batch=64), TOKENS)
     body = {"model": "m", "input": "hello"}
-    waiting = asyncio.ensure_future(batcher.request(upstream, Operation.EMBEDDINGS, body))
+    waiting = asyncio.ensure_future(batcher.request(upstream, Operation.EMBEDDINGS, body, lambda: None))
     await asyncio.sleep(0.05)  # in an open batch whose window is a minute long
     await asyncio.wait_for(batcher.aclose(), 5)
     with pytest.raises(UpstreamError) as failed:
@@ -242,7 +248,9 @@ async def test_closing_the_batcher_at_shutdown_fails_the_waiting_requests_instea
 async def test_closing_the_batcher_cancels_a_batch_being_sent_and_fails_its_requests() -> None:
     upstream = FakeEmbedder(seconds=30)
     batcher = Batcher(Batching(max_wait_ms=10, max_batch=64), TOKENS)
-    waiting = asyncio.ensure_future(batcher.request(upstream, Operation.EMBEDDINGS, {"model": "m", "input": "hi"}))
+    waiting = asyncio.ensure_future(
+        batcher.request(upstream, Operation.EMBEDDINGS, {"model": "m", "input": "hi"}, lambda: None)
+    )
     while not upstream.calls:  # sent: the upstream is working on it
         await asyncio.sleep(0.01)
     await asyncio.wait_for(batcher.aclose(), 5)

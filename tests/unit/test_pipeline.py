@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from backends.base import Operation
 from gateway.core.errors import ModelNotFound, UpstreamStatusError
+from gateway.generation.pipeline import Call
 from tests.unit.pipeline_kit import FakeBackend, answer, build, chunk, principal, usage_chunk
 
 FULL_MICROS = 1000 * 2 + 500 * 8  # USAGE at BOOK's prices
@@ -71,6 +74,24 @@ async def test_a_client_that_leaves_while_the_upstream_works_is_billed_its_promp
     assert (record.input_tokens, record.output_tokens) == (kit.prompt_tokens, 0)
     assert record.cost_micros == kit.prompt_tokens * 2
     assert await kit.settled() == [(kit.prompt_tokens, kit.prompt_tokens * 2, False)]
+    assert kit.holding == 0
+
+
+async def test_a_client_that_leaves_while_its_embeddings_wait_for_their_batch_is_billed_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kit = build(monkeypatch, tmp_path, FakeBackend())
+    raw = {"model": "vectors", "input": "a vector, please"}
+    call = Call("req_e", Operation.EMBEDDINGS, "vectors", raw, False, False, time.perf_counter())
+    request = asyncio.create_task(kit.pipeline.complete(principal(), call))
+    await asyncio.sleep(0.05)  # in the batch, which waits up to a second for company
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    [record] = kit.records
+    assert (record.outcome, record.status, record.deployment) == ("client_disconnect", 499, None)
+    assert (record.input_tokens, record.cost_micros) == (0, 0)
+    assert kit.backend.sent == []  # and it never will be: the batch leaves it out
     assert kit.holding == 0
 
 
