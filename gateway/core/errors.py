@@ -47,6 +47,9 @@ class TollgateError(Exception):
     status: ClassVar[int] = 500
     type: ClassVar[str] = "server_error"
     default_code: ClassVar[str | None] = None
+    # A copy of a failure already counted against its replica's health: one upstream call that failed
+    # for several requests (a micro-batch's) counts once (gateway/routing/batching.py).
+    echo: bool = False
 
     def __init__(
         self,

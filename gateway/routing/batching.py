@@ -111,8 +111,7 @@ class Batcher:
         for batch in self._open.values():
             if batch.timer is not None:
                 batch.timer.cancel()
-            for member in batch.members:
-                _fail(member, closing)
+            _fail_all(batch.members, closing)
         self._open.clear()
         await self._sending.aclose()  # a batch being sent fails its members as it is cancelled
 
@@ -124,8 +123,7 @@ class Batcher:
             await self._send(batch, members)
         except BaseException as exc:  # a bug or a shutdown: no member may wait forever
             failure = exc if isinstance(exc, Exception) else UpstreamError("the batch was cancelled")
-            for member in members:
-                _fail(member, failure)
+            _fail_all(members, failure)
             if not isinstance(exc, Exception):
                 raise
 
@@ -145,8 +143,7 @@ class Batcher:
                 log.debug("batch of %d requests refused (%s): split in two", len(members), exc.message)
                 await asyncio.gather(self._send(batch, members[:half]), self._send(batch, members[half:]))
                 return
-            for member in members:
-                _fail(member, exc)
+            _fail_all(members, exc)
             return
         _deliver(answer, rows, members)
 
@@ -170,13 +167,19 @@ def _blames_an_input(exc: TollgateError) -> bool:
     )
 
 
-def _fail(member: _Member, exc: BaseException) -> None:
-    """Each member raises its own copy: the router adds headers to the error it handles."""
-    if member.answer.done():
-        return
-    own = exc.__class__.__new__(exc.__class__)
-    own.__dict__.update(exc.__dict__)
-    own.args = exc.args
-    if isinstance(own, TollgateError):
-        own.headers = dict(own.headers)
-    member.answer.set_exception(own)
+def _fail_all(members: list[_Member], exc: BaseException) -> None:
+    """Each member still waiting raises its own copy (the router adds headers to the error it
+    handles); the first one's counts against the replica's health, the others' are echoes: one
+    upstream call failed, not one per member."""
+    counted = False
+    for member in members:
+        if member.answer.done():
+            continue
+        own = exc.__class__.__new__(exc.__class__)
+        own.__dict__.update(exc.__dict__)
+        own.args = exc.args
+        if isinstance(own, TollgateError):
+            own.headers = dict(own.headers)
+            own.echo = counted
+        counted = True
+        member.answer.set_exception(own)

@@ -44,7 +44,10 @@ def falls_back(exc: TollgateError) -> bool:
 
 
 def blames_replica(exc: TollgateError) -> bool:
-    """A failure that says the replica is unwell (not that the request or the rate was wrong)."""
+    """A failure that says the replica is unwell (not that the request or the rate was wrong), each
+    failed upstream call once."""
+    if exc.echo:
+        return False
     if isinstance(exc, UpstreamStatusError):
         return exc.upstream_status >= 500
     return isinstance(exc, UpstreamError)

@@ -17,6 +17,7 @@ from backends.base import JSON, Operation
 from gateway.core.errors import UpstreamError, UpstreamStatusError
 from gateway.routing.batch_parts import shares
 from gateway.routing.batching import Batcher
+from gateway.routing.retry import blames_replica
 from gateway.settings import Batching, ConfigError, load_settings
 from gateway.tokens import Tokenizer
 
@@ -158,7 +159,7 @@ async def test_one_bad_input_fails_alone_and_its_neighbours_are_answered() -> No
     assert len(upstream.calls) > 1
 
 
-async def test_an_upstream_failure_reaches_every_member_as_its_own_error() -> None:
+async def test_an_upstream_failure_reaches_every_member_as_its_own_error_counted_once() -> None:
     failure = UpstreamStatusError("overloaded", upstream_status=503)
     upstream, b = FakeEmbedder(failure=failure), batcher()
     results = await asyncio.gather(*(ask(b, upstream, t) for t in "abc"), return_exceptions=True)
@@ -166,6 +167,8 @@ async def test_an_upstream_failure_reaches_every_member_as_its_own_error() -> No
     assert all(isinstance(r, UpstreamStatusError) and r.upstream_status == 503 for r in results)
     assert len({id(r) for r in results}) == 3
     assert len({id(r.headers) for r in results if isinstance(r, UpstreamStatusError)}) == 3
+    # One upstream call failed: the replica's health and a rollout count it once, not once per member.
+    assert [blames_replica(r) for r in results if isinstance(r, UpstreamStatusError)] == [True, False, False]
 
 
 async def test_a_client_leaving_before_the_call_is_left_out_of_it_and_never_sent() -> None:
