@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway import install_extra
+from gateway.metering.outcome import is_error
 from gateway.metering.pricing import format_usd
 from gateway.metering.record import UsageRecord
 
@@ -52,7 +53,7 @@ class Tracing:
         span = self._tracer.start_span(
             f"{operation} {record.model}", kind=SpanKind.CLIENT, start_time=start_ns, attributes=attributes
         )
-        if record.status >= 400:
+        if is_error(record.outcome):  # as the dashboard counts errors: a client that left (499) is not one
             span.set_attribute("error.type", record.outcome)
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=start_ns + int(record.latency_ms * 1e6))

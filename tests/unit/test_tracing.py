@@ -67,3 +67,17 @@ def test_a_failed_request_is_an_error_span(traced: tuple[RequestObserver, InMemo
     (span,) = exporter.get_finished_spans()
     assert span.name == "embeddings gpt-fake" and span.status.status_code is StatusCode.ERROR
     assert dict(span.attributes or {})["error.type"] == "upstream_error"
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "error"),
+    [(499, "client_disconnect", False), (503, "gateway_error", True), (400, "invalid_request", True)],
+)
+def test_a_span_is_an_error_when_the_dashboard_counts_its_outcome_as_one(
+    traced: tuple[RequestObserver, InMemorySpanExporter], status: int, outcome: str, error: bool
+) -> None:
+    observer, exporter = traced
+    observer.metered(record(status=status, outcome=outcome), "acme")
+    (span,) = exporter.get_finished_spans()
+    assert (span.status.status_code is StatusCode.ERROR) is error
+    assert ("error.type" in dict(span.attributes or {})) is error
