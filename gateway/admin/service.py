@@ -42,6 +42,7 @@ from gateway.metering import price_books
 from gateway.metering.price_books import PriceBookVersion
 from gateway.metering.price_sync import model_price
 from gateway.metering.pricing import MICROS_PER_USD, format_usd
+from gateway.settings import Pricing
 
 log = logging.getLogger("tollgate.admin")
 
@@ -282,17 +283,24 @@ def _model_price_out(price: ModelPrice) -> ModelPriceOut:
         per_mchar=plain_or_none(price.per_mchar),
         gpu_hour_usd=plain_or_none(price.gpu_hour_usd),
         tokens_per_gpu_hour=price.tokens_per_gpu_hour,
+        cost=None if price.cost is None else msgspec.convert(price.cost, Pricing, strict=False),
     )
 
 
 def _model_price(price: ModelPriceIn, where: str) -> ModelPrice:
+    _check_prices(price, where)
+    if price.cost is not None:
+        _check_prices(price.cost, f"{where}.cost")
+    return model_price(price.model, price, price.cost)
+
+
+def _check_prices(pricing: Pricing, where: str) -> None:
     for field in _PRICE_FIELDS:
-        value = getattr(price, field)
+        value = getattr(pricing, field)
         if value is not None:
             _check_price(value, f"{where}.{field}")
-    for size, usd in (price.per_image or {}).items():
+    for size, usd in (pricing.per_image or {}).items():
         _check_price(usd, f"{where}.per_image.{size}")
-    return model_price(price.model, price)
 
 
 def _check_price(value: Decimal, param: str) -> None:

@@ -276,9 +276,12 @@ class UsageEventPage(msgspec.Struct, kw_only=True):
 
 
 class ModelPriceIn(Pricing, kw_only=True):
-    """One model's prices, as in the config's ``pricing`` block; misspelt fields are a 400 here too."""
+    """One model's prices, as in the config's ``pricing`` block; misspelt fields are a 400 here too.
+    ``cost``: what serving it costs the operator at list prices, as the config's ``cost`` block (an
+    external provider's prices; never shown to customers)."""
 
     model: Name
+    cost: Pricing | None = None
 
 
 class ModelPriceOut(msgspec.Struct, kw_only=True):
@@ -293,6 +296,7 @@ class ModelPriceOut(msgspec.Struct, kw_only=True):
     per_mchar: Decimal | None
     gpu_hour_usd: Decimal | None
     tokens_per_gpu_hour: int | None
+    cost: Pricing | None
 
 
 class PricePublish(Request):

@@ -412,10 +412,14 @@ async def test_price_books_are_published_as_new_versions(admin: Admin) -> None:
         ],
         "cache_hit_percent": "10",
     }
+    # What serving chat-a costs the operator (the provider's list prices), as the config's cost block.
+    second["models"][0]["cost"] = {"input_per_mtok": "0.1", "output_per_mtok": "0.4"}  # type: ignore[index]
+    bad_cost = {"models": [{"model": "chat-a", "cost": {"input_per_mtok": "-1"}}]}
     async with admin.client() as client:
         before = await client.get("/prices")
         one = await client.post("/prices", json=first)
         two = await client.post("/prices", json=second)
+        refused = await client.post("/prices", json=bad_cost)
         current = await client.get("/prices")
 
     assert_error(before, 404, "no_price_book")
@@ -426,3 +430,6 @@ async def test_price_books_are_published_as_new_versions(admin: Admin) -> None:
     chat_a, chat_b = body["models"]
     assert (chat_a["model"], chat_a["input_per_mtok"]) == ("chat-a", "0.2")
     assert (chat_b["gpu_hour_usd"], chat_b["tokens_per_gpu_hour"]) == ("2.5", 9000000)
+    assert (chat_a["cost"]["input_per_mtok"], chat_a["cost"]["output_per_mtok"]) == ("0.1", "0.4")
+    assert chat_b["cost"] is None
+    assert_error(refused, 400, None, "models[0].cost.input_per_mtok")
