@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from gateway.cache.embedder import EmbedderError, default_tokenizer_path
+from gateway.cache.embedder import cpu_session, default_tokenizer_path
 
 # The length the model was trained at; longer pairs are cut, the longer question first.
 MAX_TOKENS = 64
@@ -37,15 +36,7 @@ class CrossEncoder:
     def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, *, threads: int = 1) -> None:
         model = model_path or default_model_path()
         tokens = tokenizer_path or default_tokenizer_path()
-        for path in (model, tokens):
-            if not path.is_file():
-                raise EmbedderError(f"model file not found: {path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(model, tokens, threads)
         self._tokenizer = Tokenizer.from_file(str(tokens))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
         # tokenizer.json pads to a fixed 128; a batch needs only its longest pair.

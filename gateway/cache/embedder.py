@@ -53,7 +53,12 @@ def default_tokenizer_path() -> Path:
     return Path(str(resources.files("gateway.cache").joinpath("data", "tokenizer.json")))
 
 
-def _session(model_path: Path, threads: int) -> ort.InferenceSession:
+def cpu_session(model_path: Path, tokenizer_path: Path, threads: int) -> ort.InferenceSession:
+    """An ONNX model on the CPU, in one sequential run of ``threads`` threads; its files must exist
+    (the model's and its ``tokenizer.json``), else :class:`EmbedderError` names the missing one."""
+    for path in (model_path, tokenizer_path):
+        if not path.is_file():
+            raise EmbedderError(f"model file not found: {path}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -79,10 +84,7 @@ class Embedder:
     def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, *, threads: int = 1) -> None:
         model = model_path or default_model_path()
         tokens = tokenizer_path or default_tokenizer_path()
-        for path in (model, tokens):
-            if not path.is_file():
-                raise EmbedderError(f"model file not found: {path}")
-        self._session = _session(model, threads)
+        self._session = cpu_session(model, tokens, threads)
         self._tokenizer = _tokenizer(tokens)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._dimensions = DIMENSIONS
