@@ -79,7 +79,55 @@ async def open_stream(route: Route, op: Operation, raw: JSON) -> tuple[AsyncIter
     return chunks, first, time.perf_counter() - started
 
 
-class StreamRelay:
+class MeteredStream:
+    """What every relayed stream shares: it is metered exactly once (:meth:`_record`), with the usage
+    the upstream reported or, without it, :meth:`_usage`, the prompt and the text relayed so far
+    counted here; and however it ends (its client left, shutdown cut it), :meth:`_close` meters what
+    was not yet and closes the upstream."""
+
+    def __init__(
+        self,
+        route: Route,
+        upstream: AsyncIterator[JSON],
+        first: JSON,
+        *,
+        tokens: TokenCounter,
+        prompt_tokens: Callable[[], int],
+        finish: Finish,
+        started: float,
+    ) -> None:
+        self.route = route
+        self._upstream = upstream
+        self._first: JSON | None = first
+        self._tokens = tokens
+        self._prompt_tokens = prompt_tokens
+        self._finish_call = finish
+        self._finished = False
+        self._ttft = time.perf_counter() - started
+        self._text: list[str] = []
+
+    def _counted(self) -> tuple[int, int]:
+        """The prompt's tokens and those of the text relayed so far, counted here."""
+        return self._prompt_tokens(), self._tokens.count("".join(self._text))
+
+    def _usage(self) -> JSON:
+        """The stream's usage in its wire's words."""
+        raise NotImplementedError
+
+    def _record(self, outcome: Outcome, status: int, usage: JSON | None = None) -> int:
+        """Meter the stream once, with ``usage`` when the caller has already worked it out."""
+        self._finished = True
+        return self._finish_call(status, outcome, usage or self._usage(), self._ttft).cost_micros
+
+    async def _close(self) -> None:
+        if not self._finished:
+            self._record(*cut_short())
+        # A client disconnect cancels this task; the upstream must still be closed.
+        with anyio.CancelScope(shield=True):
+            await close_stream(self._upstream)
+
+
+class StreamRelay(MeteredStream):
     """Relays an upstream stream to the client as SSE bytes, chunk by chunk, and meters it once.
 
     The upstream is always asked for its usage chunk; the client sees it (with ``usage.cost``) only
@@ -102,17 +150,11 @@ class StreamRelay:
         finish: Finish,
         started: float,
     ) -> None:
-        self.route = route
+        super().__init__(
+            route, chunks, first, tokens=tokens, prompt_tokens=prompt_tokens, finish=finish, started=started
+        )
         self._op = op
-        self._chunks = chunks
-        self._first: JSON | None = first
         self._wants_usage = wants_usage
-        self._tokens = tokens
-        self._prompt_tokens = prompt_tokens
-        self._finish_call = finish
-        self._finished = False
-        self._ttft = time.perf_counter() - started
-        self._text: list[str] = []
         self._last: JSON = first
         self._usage_chunk: JSON | None = None
 
@@ -124,7 +166,7 @@ class StreamRelay:
                 out = self._relay(chunk)
                 if out is not None:
                     yield sse.event(out)
-                chunk = await anext(self._chunks, None)
+                chunk = await anext(self._upstream, None)
             tail = self._finish(Outcome.OK, 200)
             if tail is not None:
                 yield sse.event(tail)
@@ -133,11 +175,7 @@ class StreamRelay:
             self._record(Outcome.UPSTREAM_ERROR, exc.http_status)
             yield sse.event(exc.envelope())
         finally:
-            if not self._finished:
-                self._record(*cut_short())
-            # A client disconnect cancels this task; the upstream must still be closed.
-            with anyio.CancelScope(shield=True):
-                await close_stream(self._chunks)
+            await self._close()
 
     def _relay(self, chunk: JSON) -> JSON | None:
         if "model" in chunk:
@@ -157,14 +195,8 @@ class StreamRelay:
         if self._usage_chunk is not None:
             usage: JSON = self._usage_chunk["usage"]
             return usage
-        prompt = self._prompt_tokens()
-        completion = self._tokens.count("".join(self._text))
+        prompt, completion = self._counted()
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-    def _record(self, outcome: Outcome, status: int, usage: JSON | None = None) -> int:
-        """Meter the stream once, with ``usage`` when the caller has already worked it out."""
-        self._finished = True
-        return self._finish_call(status, outcome, usage or self._usage(), self._ttft).cost_micros
 
     def _finish(self, outcome: Outcome, status: int) -> JSON | None:
         """Meter the stream, then return the usage chunk the client asked for, with its cost."""

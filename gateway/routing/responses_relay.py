@@ -9,27 +9,23 @@ prompt and the text generated up to then.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-
-import anyio
 
 from backends.base import JSON, TokenCounter
 from backends.responses_wire import CARRIES_RESPONSE
 from gateway.core.errors import TollgateError
-from gateway.core.streams import close_stream
 from gateway.edge import sse
-from gateway.metering.outcome import Outcome, cut_short
+from gateway.metering.outcome import Outcome
 from gateway.metering.pricing import usd
 from gateway.routing.catalog import Route
-from gateway.routing.relay import Finish
+from gateway.routing.relay import Finish, MeteredStream
 
 # The events after which the response is finished and its usage is known.
 _METERED = frozenset({"response.completed", "response.incomplete"})
 
 
-class ResponsesRelay:
+class ResponsesRelay(MeteredStream):
     """Iterate :meth:`events` for the events (the Responses service stores the finished response
     on the way), or the relay itself for the SSE bytes."""
 
@@ -44,15 +40,9 @@ class ResponsesRelay:
         finish: Finish,
         started: float,
     ) -> None:
-        self.route = route
-        self._events = events
-        self._first: JSON | None = first
-        self._tokens = tokens
-        self._prompt_tokens = prompt_tokens
-        self._finish = finish
-        self._finished = False
-        self._ttft = time.perf_counter() - started
-        self._text: list[str] = []
+        super().__init__(
+            route, events, first, tokens=tokens, prompt_tokens=prompt_tokens, finish=finish, started=started
+        )
         self._response: JSON = {}  # the latest response object seen, for a `response.failed`
         self._sequence = 0
 
@@ -66,19 +56,15 @@ class ResponsesRelay:
             self._first = None
             while event is not None:
                 yield self._relay(event)
-                event = await anext(self._events, None)
+                event = await anext(self._upstream, None)
             if not self._finished:  # a `response.failed` from the upstream ended it
-                self._record(Outcome.UPSTREAM_ERROR, 502, None)
+                self._record(Outcome.UPSTREAM_ERROR, 502)
         except TollgateError as exc:
-            self._record(Outcome.UPSTREAM_ERROR, exc.http_status, None)
+            self._record(Outcome.UPSTREAM_ERROR, exc.http_status)
             for failure in self._failure(exc):
                 yield failure
         finally:
-            if not self._finished:
-                self._record(*cut_short(), None)
-            # A client disconnect cancels this task; the upstream must still be closed.
-            with anyio.CancelScope(shield=True):
-                await close_stream(self._events)
+            await self._close()
 
     def _relay(self, event: JSON) -> JSON:
         kind = event["type"]
@@ -92,20 +78,15 @@ class ResponsesRelay:
             if kind in _METERED:
                 usage = response.get("usage")
                 if not isinstance(usage, dict):
-                    usage = response["usage"] = self._counted()
+                    usage = response["usage"] = self._usage()
                 cost = self._record(Outcome.OK, 200, usage)
                 usage["cost"] = usd(cost)
         return event
 
-    def _counted(self) -> JSON:
+    def _usage(self) -> JSON:
         """Usage when the upstream reports none: the prompt and the text sent so far, counted here."""
-        prompt = self._prompt_tokens()
-        output = self._tokens.count("".join(self._text))
+        prompt, output = self._counted()
         return {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
-
-    def _record(self, outcome: Outcome, status: int, usage: JSON | None) -> int:
-        self._finished = True
-        return self._finish(status, outcome, usage or self._counted(), self._ttft).cost_micros
 
     def _failure(self, exc: TollgateError) -> list[JSON]:
         envelope: Any = exc.envelope()["error"]
