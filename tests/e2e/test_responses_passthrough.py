@@ -20,6 +20,7 @@ from tests.conftest import GPT_FAKE_PRICES
 from tests.fakes.openai_server import API_KEY, WORDS, FakeOpenAI
 from tests.support.gateway_process import create_key, running_gateway
 from tests.support.ports import free_port
+from tests.support.responses_stream import leave_after_two_words
 from tests.support.usage_events import count_events, wait_for_event
 
 DRAIN_WAIT = 30.0  # seconds for the journal drain to write a usage event, on a loaded machine
@@ -207,17 +208,7 @@ def test_a_deployment_that_is_down_falls_back_to_the_next(gateway: Gateway) -> N
 
 
 async def test_a_client_leaving_a_stream_is_billed_what_was_sent_once(gateway: Gateway) -> None:
-    body = {"model": "gpt-native", "stream": True, "input": "trigger:stall"}  # the fake stalls after two words
-    async with (
-        httpx.AsyncClient(headers={"authorization": f"Bearer {gateway.key}"}, timeout=30) as http,
-        http.stream("POST", f"{gateway.url}/v1/responses", json=body) as response,
-    ):
-        request_id = response.headers["x-request-id"]
-        deltas = 0
-        async for line in response.aiter_lines():
-            deltas += line == "event: response.output_text.delta"
-            if deltas == 2:  # "Hello", " from": then we leave
-                break
+    request_id = await leave_after_two_words(gateway.url, gateway.key, "gpt-native")
     event = await asyncio.to_thread(wait_for_event, gateway.database, request_id, DRAIN_WAIT)
     assert (event["endpoint"], event["outcome"], event["status"]) == ("responses", "client_disconnect", 499)
     assert event["output_tokens"] == 2 and event["input_tokens"] > 0

@@ -12,11 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from tests.fakes.openai_server import WORDS, FakeOpenAI
+from tests.support.responses_stream import leave_after_two_words
 from tests.support.sim_gateway import SimGateway, started_sim_gateway
 from tests.support.usage_events import count_events, wait_for_event
 
@@ -315,17 +315,7 @@ def test_a_tool_round_trip_with_anthropic_behind_the_translation(client: openai.
 async def test_a_client_leaving_a_stream_is_billed_what_was_generated_once(
     gateway_url: str, api_key: str, gateway_workdir: Path
 ) -> None:
-    body = {"model": "gpt-fake", "stream": True, "input": "trigger:stall"}  # the fake stalls after two words
-    async with (
-        httpx.AsyncClient(headers={"authorization": f"Bearer {api_key}"}, timeout=30) as http,
-        http.stream("POST", f"{gateway_url}/v1/responses", json=body) as response,
-    ):
-        request_id = response.headers["x-request-id"]
-        deltas = 0
-        async for line in response.aiter_lines():
-            deltas += line == "event: response.output_text.delta"
-            if deltas == 2:  # "Hello", " from": then we leave
-                break
+    request_id = await leave_after_two_words(gateway_url, api_key, "gpt-fake")
     database = gateway_workdir / "tollgate.db"
     event = await asyncio.to_thread(wait_for_event, database, request_id, DRAIN_WAIT)
     assert (event["outcome"], event["status"], event["output_tokens"]) == ("client_disconnect", 499, 2)
