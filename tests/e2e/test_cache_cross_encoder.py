@@ -4,15 +4,13 @@ model with ``cross_encoder: false`` keeps similarity and all guards."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.support.cache_client import CacheClient
 from tests.support.gateway_process import create_key, running_gateway
 
 PRICES = {"input_per_mtok": "2.50", "output_per_mtok": "10.00"}
@@ -29,28 +27,8 @@ def _model(name: str, cache: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "deployments": [{"backend": "sim", "model": "sim"}], "pricing": PRICES, "cache": cache}
 
 
-@dataclass
-class Gateway:
-    url: str
-    key: str
-
-    def ask(self, model: str, content: str) -> httpx.Response:
-        body = {"model": model, "messages": [{"role": "user", "content": content}], "temperature": 0}
-        return httpx.post(
-            f"{self.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {self.key}"}, timeout=10
-        )
-
-    def store(self, model: str, content: str) -> None:
-        """Ask once and wait until the answer is stored (an exact repeat is a hit)."""
-        assert self.ask(model, content).headers["x-tollgate-cache"] == "miss"
-        deadline = time.monotonic() + 3
-        while self.ask(model, content).headers["x-tollgate-cache"] != "hit":
-            assert time.monotonic() < deadline, "the answer was never stored"
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheClient]:
     workdir = tmp_path_factory.mktemp("cross-encoder")
     settings = {
         "backends": {"sim": {"type": "simulator"}},
@@ -63,10 +41,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     }
     key = create_key(settings, workdir, "acme")
     with running_gateway(settings, workdir) as url:
-        yield Gateway(url, key)
+        yield CacheClient(url, key)
 
 
-def test_a_rewording_the_guards_refuse_is_served_when_the_cross_encoder_reads_it(gateway: Gateway) -> None:
+def test_a_rewording_the_guards_refuse_is_served_when_the_cross_encoder_reads_it(gateway: CacheClient) -> None:
     for model in ("reading", "similarity-only"):
         gateway.store(model, CACHED_QUESTION)
     served = gateway.ask("reading", REWORDED)
@@ -74,7 +52,7 @@ def test_a_rewording_the_guards_refuse_is_served_when_the_cross_encoder_reads_it
     assert gateway.ask("similarity-only", REWORDED).headers["x-tollgate-cache"] == "miss"
 
 
-def test_a_one_word_trap_is_refused_and_a_rewording_of_the_same_question_served(gateway: Gateway) -> None:
+def test_a_one_word_trap_is_refused_and_a_rewording_of_the_same_question_served(gateway: CacheClient) -> None:
     gateway.store("reading", CACHED_POEM)
     refused = gateway.ask("reading", OTHER_POEM)
     assert refused.headers["x-tollgate-cache"] == "miss" and refused.headers["x-tollgate-backend"] == "sim"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.fakes.judge_server import judge_app
 from tests.fakes.threaded import serve_in_thread
+from tests.support.cache_client import CacheClient
 from tests.support.gateway_process import create_key, running_gateway
 
 PRICES = {"input_per_mtok": "2.50", "output_per_mtok": "10.00"}
@@ -29,23 +29,9 @@ TRAP = "Until what time is the pharmacy open on Saturday?"
 
 
 @dataclass
-class Gateway:
-    url: str
-    key: str
+class Gateway(CacheClient):
     database: Path
     asked: list[dict[str, Any]]
-
-    def ask(self, model: str, content: str) -> httpx.Response:
-        body = {"model": model, "messages": [{"role": "user", "content": content}], "temperature": 0}
-        headers = {"authorization": f"Bearer {self.key}"}
-        return httpx.post(f"{self.url}/v1/chat/completions", json=body, headers=headers, timeout=20)
-
-    def store(self, model: str, content: str) -> None:
-        assert self.ask(model, content).headers["x-tollgate-cache"] == "miss"
-        deadline = time.monotonic() + 3
-        while self.ask(model, content).headers["x-tollgate-cache"] != "hit":
-            assert time.monotonic() < deadline, "the answer was never stored"
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
