@@ -210,12 +210,10 @@ class BatchLane:
             return
         limit = start_limit(pool.max_outstanding * len(pool.replicas), self._settings.interactive_share)
         token = secrets.token_hex(8)
-        shared: bool | None = False
         # Polled: a pool says when it frees room only to its own queue's first waiter.
         while True:
             shared = await _admit_shared(pool, token, limit)
-            local = max(sum(r.outstanding for r in pool.replicas), self._passed.get(pool.name, 0))
-            if shared or (shared is None and may_start(local, limit)):
+            if shared or (shared is None and may_start(self._busy_here(pool), limit)):
                 break
             await asyncio.sleep(_GATE_PAUSE)
         self._passed[pool.name] = self._passed.get(pool.name, 0) + 1
@@ -225,6 +223,10 @@ class BatchLane:
             self._passed[pool.name] -= 1
             if shared and pool.shared is not None:
                 pool.shared.leases.leave(pool.name, token)
+
+    def _busy_here(self, pool: Pool) -> int:
+        """This process's count on ``pool``: its requests there, or its lines past the gate if more."""
+        return max(sum(r.outstanding for r in pool.replicas), self._passed.get(pool.name, 0))
 
 
 async def _admit_shared(pool: Pool, token: str, limit: int) -> bool | None:
