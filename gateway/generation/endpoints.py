@@ -37,6 +37,7 @@ from gateway.edge.asgi import (
 )
 from gateway.generation.pipeline import Call, Pipeline
 from gateway.keys.principal import Principal
+from gateway.metering.outcome import SHUT_DOWN
 from gateway.metering.pricing import format_usd
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
@@ -144,7 +145,7 @@ async def answer_errors(observed: Observed, scope: Scope, send: Send, handle: Ha
 
 
 class ShuttingDown(TollgateError):
-    status = 503
+    status = SHUT_DOWN  # as the usage record of the request it ends says
     default_code = "shutting_down"
 
 
