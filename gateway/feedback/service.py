@@ -17,7 +17,7 @@ from gateway.metrics import Metrics
 # usage event is stored, which the journal drain (every 0.2 s, on whichever gateway answered) does
 # within about a second, and a client may send its score as soon as it has read the answer.
 _DRAIN_WAIT = 3.0
-_LOOK_AGAIN = 0.1
+_FIRST_LOOK_AGAIN = 0.1  # then twice as long each time: an id never given costs a few queries, not 30
 
 
 class FeedbackService:
@@ -29,10 +29,11 @@ class FeedbackService:
         """Store the score with the model and deployment that answered. An answer the customer did not
         get is a 404 whether it is another customer's or none at all: ids of others are never confirmed.
         An answer not stored yet (its usage event still in a journal) is waited for, a few seconds at most."""
-        deadline = time.monotonic() + _DRAIN_WAIT
+        deadline, pause = time.monotonic() + _DRAIN_WAIT, _FIRST_LOOK_AGAIN
         answer = await self._repository.answer(given.response_id, principal.customer_id)
-        while answer is None and time.monotonic() < deadline:
-            await asyncio.sleep(_LOOK_AGAIN)
+        while answer is None and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(pause, left))
+            pause *= 2
             answer = await self._repository.answer(given.response_id, principal.customer_id)
         if answer is None:
             raise NotFound(
