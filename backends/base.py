@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-import aiohttp
+from backends.http_client import HTTPClient
 
 JSON = dict[str, Any]
 
@@ -45,7 +45,7 @@ class TokenCounter(Protocol):
 class BackendContext:
     """What the gateway lends each backend when it builds it in the lifespan."""
 
-    http: aiohttp.ClientSession
+    http: HTTPClient
     tokens: TokenCounter
 
 

@@ -14,19 +14,18 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from urllib.parse import quote
 
-import aiohttp
 import botocore.session
 import msgspec
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
 from botocore.eventstream import EventStreamBuffer, ParserError
-from yarl import URL
 
 from backends.base import JSON, BackendContext, Operation
 from backends.bedrock_stream import StreamTranslator, event_of
 from backends.bedrock_wire import bedrock_error, error_name, to_chat_completion, to_converse_request
 from backends.http import answered, decode_json, mapped_transport_errors, probe, status_error
+from backends.http_exchange import Response
 from backends.openai_compatible import Timeouts
 from gateway.core.errors import UnsupportedOperation, UpstreamError, UpstreamProtocolError, UpstreamStatusError
 
@@ -120,7 +119,7 @@ class BedrockBackend:
             )
             frames = EventStreamBuffer()
             with mapped_transport_errors(self.name):
-                async for data in response.content.iter_any():
+                async for data in response.chunks():
                     frames.add_data(data)
                     for chunk in self._translate(frames, translator):
                         yield chunk
@@ -138,16 +137,14 @@ class BedrockBackend:
             raise UpstreamProtocolError(f"upstream {self.name} sent a broken event-stream frame: {exc}") from exc
 
     @contextlib.asynccontextmanager
-    async def _exchange(self, url: str, payload: bytes, accept: str) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _exchange(self, url: str, payload: bytes, accept: str) -> AsyncIterator[Response]:
         """POST the signed request; yield the response when it is a success, else raise the mapped
         error. Leaving the block early drops the connection: how the upstream learns of it."""
         headers = await self._signed_headers(url, payload, accept)
         with mapped_transport_errors(self.name):
-            # encoded=True: the path must go out byte for byte as it was signed (yarl would
-            # otherwise decode the %3A of a model id such as ``...-v1:0``).
-            response = await self._http.post(
-                URL(url, encoded=True), data=payload, headers=headers, timeout=self._timeout
-            )
+            # The path goes out byte for byte as it was signed (the %3A of a model id such as
+            # ``...-v1:0`` stays encoded).
+            response = await self._http.request("POST", url, headers=headers, body=payload, timeout=self._timeout)
         async with answered(self.name, response, self._refused) as answer:
             yield answer
 

@@ -13,13 +13,13 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from backends.base import JSON, BackendContext, Operation
 from backends.gemini_answers import StreamTranslator, status_error, to_chat_completion, to_embeddings
 from backends.gemini_wire import model_path, to_embed_request, to_generate_request
 from backends.http import answered, decode_json, mapped_transport_errors, probe
+from backends.http_exchange import Response
 from backends.openai_compatible import Timeouts
 from backends.sse import iter_events
 from gateway.core.errors import (
@@ -100,7 +100,7 @@ class GeminiBackend:
         # upstream response and so its connection.
         async with self._open(url, payload) as response:
             with mapped_transport_errors(self.name):
-                async for event in iter_events(response.content.iter_any()):
+                async for event in iter_events(response.chunks()):
                     for chunk in translator.feed(decode_json(self.name, event.data.encode())):
                         yield chunk
         for chunk in translator.finish():
@@ -113,11 +113,11 @@ class GeminiBackend:
         return decode_json(self.name, content)
 
     @contextlib.asynccontextmanager
-    async def _open(self, url: str, payload: JSON) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _open(self, url: str, payload: JSON) -> AsyncIterator[Response]:
         """POST, raise Gemini's error for an HTTP error, else lend the response until the block ends."""
         data = msgspec.json.encode(payload)
         with mapped_transport_errors(self.name):
-            response = await self._http.post(url, data=data, headers=self._headers, timeout=self._timeout)
+            response = await self._http.request("POST", url, headers=self._headers, body=data, timeout=self._timeout)
         async with answered(self.name, response, self._refused) as answer:
             yield answer
 

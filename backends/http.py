@@ -1,8 +1,8 @@
 """The shared upstream HTTP client, and the mapping of transport faults to Tollgate errors.
 
-Upstream calls go through one pooled keep-alive ``aiohttp.ClientSession``. httpx (with its own
-transport and with aiohttp's underneath) measured 2–4× more CPU per request, most of it in its
-request/response layer: see ``docs/bench-server-and-transport.md`` and ``docs/benchmarks.md``.
+Upstream calls go through one pooled keep-alive :class:`backends.http_client.HTTPClient`. httpx
+measured 2-4x aiohttp's CPU per request, and aiohttp's client 4-5x this one's
+(``docs/bench-server-and-transport.md``, ``docs/bench-hot-path.md``).
 """
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-import aiohttp
 import msgspec
 
+from backends.base import Form
+from backends.http_client import HTTPClient
+from backends.http_exchange import BadResponse, ConnectFailed, HTTPFault, Response, Timeout
 from gateway.core.errors import (
     UPSTREAM_AUTH_STATUSES,
     UpstreamProtocolError,
@@ -30,23 +33,19 @@ _FORWARDED_ERROR_HEADERS = ("retry-after",)
 log = logging.getLogger("tollgate.upstream")
 
 
-def build_client(*, max_connections: int = 1000) -> aiohttp.ClientSession:
-    """One pool of keep-alive connections for every upstream; call inside the running loop.
-
-    ``trust_env`` is off so that proxy variables never reroute upstream traffic.
-    """
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=300)
-    return aiohttp.ClientSession(connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=None))
+def build_client(*, max_connections: int = 1000) -> HTTPClient:
+    """One pool of keep-alive connections for every upstream; call inside the running loop."""
+    return HTTPClient(max_connections=max_connections)
 
 
-def timeout(connect: float, read: float, total: float | None = None) -> aiohttp.ClientTimeout:
+def timeout(connect: float, read: float, total: float | None = None) -> Timeout:
     """``read`` bounds every wait for more of the answer (for a stream, the gap between chunks);
     ``total`` the whole exchange, a stream's last byte included."""
-    return aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
+    return Timeout(connect=connect, read=read, total=total)
 
 
 class mapped_transport_errors:
-    """Turn aiohttp's transport exceptions into the most specific Tollgate error. A class, not a
+    """Turn the HTTP client's faults into the most specific Tollgate error. A class, not a
     ``contextlib.contextmanager``: it wraps every upstream call, and a generator costs a few
     microseconds more to enter and leave."""
 
@@ -62,12 +61,14 @@ class mapped_transport_errors:
         upstream = self._upstream
         if exc is None:
             return
-        if isinstance(exc, TimeoutError):  # aiohttp's timeouts derive from these
+        if isinstance(exc, TimeoutError):
             raise UpstreamTimeout(f"upstream {upstream} timed out") from exc
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc.os_error or exc}") from exc
-        if isinstance(exc, aiohttp.ClientError):
-            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc or type(exc).__name__}") from exc
+        if isinstance(exc, BadResponse):
+            raise UpstreamProtocolError(f"upstream {upstream} sent a broken answer: {exc}") from exc
+        if isinstance(exc, ConnectFailed):
+            raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc}") from exc
+        if isinstance(exc, HTTPFault):
+            raise UpstreamUnreachable(f"upstream {upstream} failed: {exc}") from exc
 
 
 def status_error(upstream: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
@@ -121,55 +122,91 @@ def decode_json(upstream: str, body: bytes) -> dict[str, Any]:
 
 
 async def post_json(
-    client: aiohttp.ClientSession,
+    client: HTTPClient,
     upstream: str,
     url: str,
     body: dict[str, Any],
     *,
-    headers: dict[str, str],
-    timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    timeout: Timeout,
 ) -> dict[str, Any]:
     """POST a JSON body and return the decoded JSON answer, or raise the mapped error."""
     with mapped_transport_errors(upstream):
-        async with client.post(url, data=msgspec.json.encode(body), headers=headers, timeout=timeout) as response:
+        response = await client.request("POST", url, headers=headers, body=msgspec.json.encode(body), timeout=timeout)
+        try:
             content = await response.read()
+        finally:
+            response.release()
     if response.status >= 400:
         raise status_error(upstream, response.status, response.headers, content)
     return decode_json(upstream, content)
 
 
 async def post_form(
-    client: aiohttp.ClientSession,
+    client: HTTPClient,
     upstream: str,
     url: str,
-    form: aiohttp.FormData,
+    form: Form,
     *,
-    headers: dict[str, str],
-    timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    timeout: Timeout,
 ) -> tuple[bytes, str]:
     """POST a multipart form; return the answer's bytes and content type, or raise the mapped error."""
+    body, content_type = multipart(form)
     with mapped_transport_errors(upstream):
-        async with client.post(url, data=form, headers=headers, timeout=timeout) as response:
+        response = await client.request(
+            "POST", url, headers={**headers, "content-type": content_type}, body=body, timeout=timeout
+        )
+        try:
             content = await response.read()
+        finally:
+            response.release()
     if response.status >= 400:
         raise status_error(upstream, response.status, response.headers, content)
     return content, response.headers.get("content-type", "application/octet-stream")
 
 
+def multipart(form: Form) -> tuple[bytes, str]:
+    """``multipart/form-data`` (RFC 7578): the body, and the content type that names its boundary."""
+    boundary = secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value in form.fields:
+        parts.append(_part_head(boundary, name, None, None) + value.encode())
+    for upload in form.files:
+        parts.append(_part_head(boundary, upload.field, upload.filename, upload.content_type) + upload.data)
+    body = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode() if parts else f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _part_head(boundary: str, name: str, filename: str | None, content_type: str | None) -> bytes:
+    disposition = f'form-data; name="{_quoted(name)}"'
+    if filename is not None:
+        disposition += f'; filename="{_quoted(filename)}"'
+    head = f"--{boundary}\r\ncontent-disposition: {disposition}\r\n"
+    if content_type is not None:
+        head += f"content-type: {content_type}\r\n"
+    return (head + "\r\n").encode()
+
+
+def _quoted(value: str) -> str:
+    """A name inside a quoted header parameter, escaped as browsers do (WHATWG's form encoding)."""
+    return value.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
 @contextlib.asynccontextmanager
 async def open_stream(
-    client: aiohttp.ClientSession,
+    client: HTTPClient,
     upstream: str,
     url: str,
     body: dict[str, Any],
     *,
-    headers: dict[str, str],
-    timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    timeout: Timeout,
 ) -> AsyncIterator[AsyncIterator[bytes]]:
     """POST and yield the response's byte chunks; leaving the block early drops the connection,
     which is how the upstream learns that the request was abandoned."""
     with mapped_transport_errors(upstream):
-        response = await client.post(url, data=msgspec.json.encode(body), headers=headers, timeout=timeout)
+        response = await client.request("POST", url, headers=headers, body=msgspec.json.encode(body), timeout=timeout)
     refused = functools.partial(status_error, upstream)
     async with answered(upstream, response, refused) as answer:
         yield _mapped_chunks(upstream, answer)
@@ -178,9 +215,9 @@ async def open_stream(
 @contextlib.asynccontextmanager
 async def answered(
     upstream: str,
-    response: aiohttp.ClientResponse,
+    response: Response,
     refused: Callable[[int, Mapping[str, str], bytes], Exception],
-) -> AsyncIterator[aiohttp.ClientResponse]:
+) -> AsyncIterator[Response]:
     """Lend a successful ``response`` until the block ends; for an HTTP error, read its body and
     raise ``refused(status, headers, body)``. Either way the connection goes back to the pool when
     the body was read to the end, and is dropped when it was not (how the upstream learns that the
@@ -193,22 +230,20 @@ async def answered(
         yield response
     finally:
         # Synchronous on purpose: it must happen even inside the cancellation of a client disconnect.
-        if response.content.at_eof():
-            response.release()
-        else:
-            response.close()
+        response.release()
 
 
-async def _mapped_chunks(upstream: str, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _mapped_chunks(upstream: str, response: Response) -> AsyncIterator[bytes]:
     with mapped_transport_errors(upstream):
-        async for chunk in response.content.iter_any():
+        async for chunk in response.chunks():
             yield chunk
 
 
-async def probe(client: aiohttp.ClientSession, url: str, headers: Mapping[str, str]) -> bool:
+async def probe(client: HTTPClient, url: str, headers: Mapping[str, str]) -> bool:
     """Whether ``url`` answers below 500 within two seconds."""
     try:
-        async with client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=2.0)) as response:
-            return response.status < 500
-    except (aiohttp.ClientError, TimeoutError):
+        response = await client.request("GET", url, headers=headers, timeout=Timeout(connect=2.0, total=2.0))
+    except (HTTPFault, TimeoutError):
         return False
+    response.release()
+    return response.status < 500

@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-import aiohttp
 import msgspec
 
 from backends.base import JSON, BackendContext, Form, Operation, Payload
 from backends.http import decode_json, open_stream, post_form, post_json, probe, timeout
+from backends.http_exchange import Timeout
 from backends.responses_wire import read_events
 from backends.shape import check_chunk
 from backends.sse import iter_events
@@ -36,7 +36,7 @@ class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
     first_token: float | None = DEFAULT_FIRST_TOKEN_SECONDS
     total: float | None = None
 
-    def to_client(self) -> aiohttp.ClientTimeout:
+    def to_client(self) -> Timeout:
         return timeout(self.connect, self.read, self.total)
 
 
@@ -126,16 +126,11 @@ class OpenAICompatibleBackend:
             raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
 
     async def upload(self, op: Operation, form: Form) -> Payload:
-        data = aiohttp.FormData(quote_fields=False)
-        for name, value in form.fields:
-            data.add_field(name, value)
-        for upload in form.files:
-            data.add_field(upload.field, upload.data, filename=upload.filename, content_type=upload.content_type)
-        # aiohttp writes the multipart content type, with its boundary.
+        # post_form writes the multipart content type, with its boundary.
         headers = {k: v for k, v in self._headers.items() if k != "content-type"}
         with self._replica() as base_url:
             body, content_type = await post_form(
-                self._http, self.name, f"{base_url}/{op.value}", data, headers=headers, timeout=self._timeout
+                self._http, self.name, f"{base_url}/{op.value}", form, headers=headers, timeout=self._timeout
             )
         return Payload(body, content_type)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-import aiohttp
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from backends.base import BackendContext, Operation
+from backends.http_client import HTTPClient
+from backends.http_exchange import HTTPFault, Timeout
 from backends.openai_compatible import OpenAICompatibleBackend, Timeouts
 from backends.vllm_launch import VLLMLaunch
 
@@ -184,24 +186,27 @@ class VLLMReplica(OpenAICompatibleBackend):
         return answer.get("status") == "awake"
 
     async def _control(self, method: str, url: str, query: list[tuple[str, str]]) -> dict[str, object]:
-        """Raises aiohttp.ClientError (or TimeoutError) when the server cannot do it."""
+        """Raises HTTPFault (or TimeoutError) when the server cannot do it."""
         headers = {k: v for k, v in self._headers.items() if k != "content-type"}
-        timeout = aiohttp.ClientTimeout(total=self._sleep_timeout)
-        async with self._http.request(method, url, params=query, headers=headers, timeout=timeout) as response:
+        timeout = Timeout(total=self._sleep_timeout)
+        target = f"{url}?{urlencode(query)}" if query else url
+        async with await self._http.request(method, target, headers=headers, timeout=timeout) as response:
             response.raise_for_status()
-            answer = await response.json(content_type=None)
+            body = await response.read()
+        answer = msgspec.json.decode(body) if body.strip() else None
         return answer if isinstance(answer, dict) else {}
 
     async def engine_load(self) -> EngineLoad | None:
         """The engine's load now, or None when ``/metrics`` cannot be read."""
         try:
-            async with self._http.get(
-                f"{self._root}/metrics", headers=self._headers, timeout=aiohttp.ClientTimeout(total=2.0)
+            timeout = Timeout(total=2.0)
+            async with await self._http.request(
+                "GET", f"{self._root}/metrics", headers=self._headers, timeout=timeout
             ) as response:
                 if response.status != 200:
                     return None
                 text = await response.text()
-        except (aiohttp.ClientError, TimeoutError):
+        except (HTTPFault, TimeoutError):
             return None
         try:
             return parse_engine_load(text)
@@ -217,7 +222,7 @@ class ServeControl:
     """The gateway's side of ``tollgate pool serve``'s control endpoint: stop and start the pool's
     replicas (``POST {url}/pool/stop``, ``POST {url}/pool/start``), with the shared bearer token."""
 
-    def __init__(self, http: aiohttp.ClientSession, control: PoolControl) -> None:
+    def __init__(self, http: HTTPClient, control: PoolControl) -> None:
         self._http = http
         self._url = control.url.rstrip("/")
         self._headers = {"authorization": f"Bearer {control.token}"}
@@ -229,6 +234,8 @@ class ServeControl:
         await self._post("start")
 
     async def _post(self, action: str) -> None:
-        timeout = aiohttp.ClientTimeout(total=60.0)  # stopping waits for the replicas to exit
-        async with self._http.post(f"{self._url}/pool/{action}", headers=self._headers, timeout=timeout) as response:
+        timeout = Timeout(total=60.0)  # stopping waits for the replicas to exit
+        url = f"{self._url}/pool/{action}"
+        async with await self._http.request("POST", url, headers=self._headers, timeout=timeout) as response:
             response.raise_for_status()
+            await response.read()  # to its end, so that the connection is kept

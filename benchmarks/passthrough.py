@@ -2,9 +2,10 @@
 
 A plain ASGI app, served by the same server with the same options as a gateway variant (one worker,
 uvloop, httptools), that forwards each request's body bytes as they came to the upstream through one
-pooled ``aiohttp.ClientSession`` (the gateway's transport, ``backends/http.py``) and relays the
-answer's status, content type and body, a stream chunk by chunk as aiohttp reads it. It parses
-nothing, authenticates nothing, meters nothing: what any gateway written on this stack pays at least
+pooled ``aiohttp.ClientSession`` (the gateway's transport until it got its own lean client,
+``backends/http_client.py``; issue 19 names this aiohttp pass-through as the reference) and relays
+the answer's status, content type and body, a stream chunk by chunk as aiohttp reads it. It parses
+nothing, authenticates nothing, meters nothing: what any gateway written on aiohttp pays at least
 per request. ``python -m benchmarks`` runs it beside the gateway variants as the ``passthrough`` path.
 
 The upstream's base URL comes from ``BENCH_PASSTHROUGH_UPSTREAM`` (for example ``http://127.0.0.1:8123``).
@@ -17,8 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-
-from backends.http import build_client
 
 UPSTREAM_VARIABLE = "BENCH_PASSTHROUGH_UPSTREAM"
 _HEALTHY = b'{"status":"ok"}'
@@ -43,7 +42,10 @@ class PassThrough:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._client = build_client()
+                connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, ttl_dns_cache=300)
+                self._client = aiohttp.ClientSession(
+                    connector=connector, trust_env=False, timeout=aiohttp.ClientTimeout(total=None)
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self._client is not None:

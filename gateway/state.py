@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import msgspec
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backends.base import BackendContext
 from backends.http import build_client
+from backends.http_client import HTTPClient
 from gateway.admission.memory import MemoryStore
 from gateway.admission.redis_store import RedisStore
 from gateway.admission.redis_watch import RedisWatch
@@ -69,7 +69,7 @@ REDIS_REPLY_TIMEOUT = 2.0
 @dataclass(slots=True)
 class AppState:
     settings: Settings
-    http: aiohttp.ClientSession
+    http: HTTPClient
     tokens: Tokenizer
     ctx: BackendContext
     router: Router

@@ -8,7 +8,6 @@ import socket
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
@@ -16,6 +15,7 @@ import pytest_asyncio
 from backends.anthropic import AnthropicBackend, AnthropicConfig
 from backends.base import Operation
 from backends.http import build_client
+from backends.http_client import HTTPClient
 from gateway.core.errors import (
     InvalidRequest,
     UnsupportedOperation,
@@ -30,7 +30,7 @@ JSON = dict[str, Any]
 
 
 @pytest_asyncio.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[HTTPClient]:
     async with build_client() as http:
         yield http
 
@@ -41,14 +41,14 @@ async def fake() -> AsyncIterator[FakeAnthropic]:
         yield server
 
 
-def make_backend(client: aiohttp.ClientSession, base_url: str, api_key: str = API_KEY) -> AnthropicBackend:
+def make_backend(client: HTTPClient, base_url: str, api_key: str = API_KEY) -> AnthropicBackend:
     config = AnthropicConfig(api_key=api_key, base_url=base_url)
     ctx = backend_context(client)
     return AnthropicBackend.from_config("claude", config, ctx)
 
 
 @pytest.fixture
-def backend(client: aiohttp.ClientSession, fake: FakeAnthropic) -> AnthropicBackend:
+def backend(client: HTTPClient, fake: FakeAnthropic) -> AnthropicBackend:
     return make_backend(client, fake.base_url)
 
 
@@ -169,7 +169,7 @@ async def test_prompt_cache_writes_then_reads_are_reported_in_usage(backend: Ant
 
 @pytest.mark.asyncio
 async def test_a_refusal_of_the_operators_key_is_a_502_upstream_auth_failed(
-    client: aiohttp.ClientSession, fake: FakeAnthropic
+    client: HTTPClient, fake: FakeAnthropic
 ) -> None:
     """The client's key was fine: it must not read Anthropic's verdict on the operator's."""
     backend = make_backend(client, fake.base_url, api_key="wrong")
@@ -268,9 +268,7 @@ async def test_only_chat_is_supported(backend: AnthropicBackend) -> None:
 
 
 @pytest.mark.asyncio
-async def test_ready_reflects_whether_the_upstream_answers(
-    backend: AnthropicBackend, client: aiohttp.ClientSession
-) -> None:
+async def test_ready_reflects_whether_the_upstream_answers(backend: AnthropicBackend, client: HTTPClient) -> None:
     assert await backend.ready()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 import openai
 import pytest
@@ -20,6 +19,7 @@ import pytest_asyncio
 from backends.azure import CONTENT_FILTERED, AzureBackend, AzureConfig
 from backends.base import Operation
 from backends.http import build_client
+from backends.http_client import HTTPClient
 from backends.registry import BackendConfig
 from gateway.core.errors import UpstreamStatusError
 from tests.fakes.azure_openai_server import API_KEY, ENTRA_TOKEN, RETRY_AFTER, FakeAzureOpenAI, build_app
@@ -41,12 +41,12 @@ def fake() -> Iterator[FakeAzureOpenAI]:
 
 
 @pytest_asyncio.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[HTTPClient]:
     async with build_client() as http:
         yield http
 
 
-def backend(client: aiohttp.ClientSession, fake: FakeAzureOpenAI, **config: Any) -> AzureBackend:
+def backend(client: HTTPClient, fake: FakeAzureOpenAI, **config: Any) -> AzureBackend:
     settings = msgspec.convert({"type": "azure", "endpoint": f"{fake.endpoint}/", **config}, BackendConfig)
     assert isinstance(settings, AzureConfig)
     return AzureBackend("azure-eu", settings, backend_context(client))
@@ -56,9 +56,7 @@ def chat(text: str, **params: Any) -> JSON:
     return {"model": DEPLOYMENT, "messages": [{"role": "user", "content": text}], **params}
 
 
-async def test_a_chat_goes_to_the_deployments_url_with_the_api_key(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
-) -> None:
+async def test_a_chat_goes_to_the_deployments_url_with_the_api_key(client: HTTPClient, fake: FakeAzureOpenAI) -> None:
     answer = await backend(client, fake, api_key=API_KEY).request(Operation.CHAT, chat("hello there"))
     assert answer["choices"][0]["message"]["content"] == "echo: hello there"
     assert answer["prompt_filter_results"][0]["content_filter_results"]["hate"] == {
@@ -74,7 +72,7 @@ async def test_a_chat_goes_to_the_deployments_url_with_the_api_key(
 
 
 async def test_an_entra_token_is_sent_as_a_bearer_and_the_api_version_as_configured(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
+    client: HTTPClient, fake: FakeAzureOpenAI
 ) -> None:
     azure = backend(client, fake, azure_ad_token=ENTRA_TOKEN, api_version="2025-01-01-preview")
     answer = await azure.request(Operation.EMBEDDINGS, {"model": "embed-prod", "input": ["a b", "c"]})
@@ -86,9 +84,7 @@ async def test_an_entra_token_is_sent_as_a_bearer_and_the_api_version_as_configu
     assert await azure.ready()
 
 
-async def test_completions_are_served_images_and_audio_are_not(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
-) -> None:
+async def test_completions_are_served_images_and_audio_are_not(client: HTTPClient, fake: FakeAzureOpenAI) -> None:
     azure = backend(client, fake, api_key=API_KEY)
     answer = await azure.request(Operation.COMPLETIONS, {"model": DEPLOYMENT, "prompt": "say this"})
     assert answer["choices"][0]["text"] == "echo: say this"
@@ -100,9 +96,7 @@ async def test_completions_are_served_images_and_audio_are_not(
     ]
 
 
-async def test_a_stream_loses_only_the_content_filter_annotations(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
-) -> None:
+async def test_a_stream_loses_only_the_content_filter_annotations(client: HTTPClient, fake: FakeAzureOpenAI) -> None:
     body = chat("one two three", stream=True, stream_options={"include_usage": True})
     chunks = [c async for c in backend(client, fake, api_key=API_KEY).stream(Operation.CHAT, body)]
     # The fake sends the prompt's results first (no choices) and the asynchronous filter's verdict
@@ -114,9 +108,7 @@ async def test_a_stream_loses_only_the_content_filter_annotations(
     assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
 
 
-async def test_a_prompt_the_content_filter_refuses_is_a_clear_400(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
-) -> None:
+async def test_a_prompt_the_content_filter_refuses_is_a_clear_400(client: HTTPClient, fake: FakeAzureOpenAI) -> None:
     azure = backend(client, fake, api_key=API_KEY)
 
     async def _first(op: Operation, body: JSON) -> JSON:
@@ -130,9 +122,7 @@ async def test_a_prompt_the_content_filter_refuses_is_a_clear_400(
         assert error.message == CONTENT_FILTERED
 
 
-async def test_a_completion_the_filter_cut_ends_as_openais_do(
-    client: aiohttp.ClientSession, fake: FakeAzureOpenAI
-) -> None:
+async def test_a_completion_the_filter_cut_ends_as_openais_do(client: HTTPClient, fake: FakeAzureOpenAI) -> None:
     answer = await backend(client, fake, api_key=API_KEY).request(
         Operation.CHAT, chat("tell me [[filtered_completion]]")
     )
@@ -154,7 +144,7 @@ async def test_a_completion_the_filter_cut_ends_as_openais_do(
     ],
 )
 async def test_azures_errors_get_openais_types_and_codes(
-    client: aiohttp.ClientSession,
+    client: HTTPClient,
     fake: FakeAzureOpenAI,
     config: JSON,
     body: JSON,

@@ -9,7 +9,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
@@ -17,6 +16,7 @@ import pytest_asyncio
 from backends.base import Operation
 from backends.bedrock import BedrockBackend, BedrockConfig
 from backends.http import build_client
+from backends.http_client import HTTPClient
 from gateway.core.errors import (
     InvalidRequest,
     UnsupportedOperation,
@@ -41,7 +41,7 @@ JSON = dict[str, Any]
 
 
 @pytest_asyncio.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[HTTPClient]:
     async with build_client() as http:
         yield http
 
@@ -52,14 +52,14 @@ async def fake() -> AsyncIterator[FakeBedrock]:
         yield server
 
 
-def make_backend(client: aiohttp.ClientSession, endpoint: str, **keys: Any) -> BedrockBackend:
+def make_backend(client: HTTPClient, endpoint: str, **keys: Any) -> BedrockBackend:
     credentials = {"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY, **keys}
     config = BedrockConfig(aws_region=REGION, endpoint_url=endpoint, **credentials)
     return BedrockBackend.from_config("bedrock", config, backend_context(client))
 
 
 @pytest.fixture
-def backend(client: aiohttp.ClientSession, fake: FakeBedrock) -> BedrockBackend:
+def backend(client: HTTPClient, fake: FakeBedrock) -> BedrockBackend:
     return make_backend(client, fake.endpoint_url)
 
 
@@ -155,7 +155,7 @@ async def test_prompt_cache_writes_then_reads_are_reported_in_usage(backend: Bed
 
 
 async def test_a_wrong_secret_fails_the_signature_and_is_the_operators_502(
-    client: aiohttp.ClientSession, fake: FakeBedrock
+    client: HTTPClient, fake: FakeBedrock
 ) -> None:
     backend = make_backend(client, fake.endpoint_url, secret_access_key="not-the-secret")
     with pytest.raises(UpstreamStatusError) as caught:
@@ -179,7 +179,7 @@ async def test_a_session_token_is_sent_and_signed() -> None:
 
 
 async def test_keys_left_out_of_the_config_come_from_the_credential_chain(
-    client: aiohttp.ClientSession, fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    client: HTTPClient, fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.setenv(name, str(tmp_path / "absent"))
@@ -269,9 +269,7 @@ async def test_what_bedrock_cannot_do_never_reaches_it(backend: BedrockBackend, 
     assert backend.supports(Operation.CHAT) and not backend.supports(Operation.COMPLETIONS)
 
 
-async def test_ready_reflects_whether_the_endpoint_answers(
-    backend: BedrockBackend, client: aiohttp.ClientSession
-) -> None:
+async def test_ready_reflects_whether_the_endpoint_answers(backend: BedrockBackend, client: HTTPClient) -> None:
     assert await backend.ready()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

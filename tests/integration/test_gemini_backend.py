@@ -9,7 +9,6 @@ import struct
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 import pytest_asyncio
@@ -17,6 +16,7 @@ import pytest_asyncio
 from backends.base import Operation
 from backends.gemini import GeminiBackend, GeminiConfig
 from backends.http import build_client
+from backends.http_client import HTTPClient
 from gateway.core.errors import InvalidRequest, UpstreamProtocolError, UpstreamStatusError
 from tests.fakes.gemini_server import (
     API_KEY,
@@ -46,7 +46,7 @@ WEATHER_TOOL = {
 
 
 @pytest_asyncio.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[HTTPClient]:
     async with build_client() as http:
         yield http
 
@@ -57,13 +57,13 @@ async def fake() -> AsyncIterator[FakeGemini]:
         yield server
 
 
-def make_backend(client: aiohttp.ClientSession, base_url: str, api_key: str = API_KEY) -> GeminiBackend:
+def make_backend(client: HTTPClient, base_url: str, api_key: str = API_KEY) -> GeminiBackend:
     config = GeminiConfig(api_key=api_key, base_url=base_url)
     return GeminiBackend.from_config("gemini", config, backend_context(client))
 
 
 @pytest.fixture
-def backend(client: aiohttp.ClientSession, fake: FakeGemini) -> GeminiBackend:
+def backend(client: HTTPClient, fake: FakeGemini) -> GeminiBackend:
     return make_backend(client, fake.base_url)
 
 
@@ -237,7 +237,7 @@ async def test_more_than_a_hundred_inputs_go_in_batches_of_a_hundred(backend: Ge
 
 
 @pytest.mark.asyncio
-async def test_a_wrong_api_key_is_a_502_upstream_auth_failed(client: aiohttp.ClientSession, fake: FakeGemini) -> None:
+async def test_a_wrong_api_key_is_a_502_upstream_auth_failed(client: HTTPClient, fake: FakeGemini) -> None:
     """Gemini says 400 API_KEY_INVALID; the client's key was fine, so it must not read that."""
     backend = make_backend(client, fake.base_url, api_key="wrong")
     with pytest.raises(UpstreamStatusError) as caught:
@@ -320,9 +320,7 @@ async def test_requests_gemini_cannot_honour_never_reach_it(backend: GeminiBacke
 
 
 @pytest.mark.asyncio
-async def test_ready_reflects_whether_the_upstream_answers(
-    backend: GeminiBackend, client: aiohttp.ClientSession
-) -> None:
+async def test_ready_reflects_whether_the_upstream_answers(backend: GeminiBackend, client: HTTPClient) -> None:
     assert await backend.ready()
     assert not await make_backend(client, "http://127.0.0.1:9/v1beta").ready()
 

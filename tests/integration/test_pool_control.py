@@ -17,6 +17,7 @@ import pytest
 
 from backends.base import BackendContext
 from backends.http import build_client
+from backends.http_exchange import StatusRefused
 from backends.vllm import PoolControl, ServeControl, VLLMConfig, replicas_of
 from gateway.config.routing import BreakerSettings
 from gateway.pools.activity import Activity, Busy
@@ -81,13 +82,13 @@ def test_the_control_endpoint_wants_the_token(control: tuple[PoolControl, FakeFl
 
 async def test_the_gateway_stops_and_starts_the_pool(control: tuple[PoolControl, FakeFleet]) -> None:
     settings, fleet = control
-    async with aiohttp.ClientSession() as http:
+    async with build_client() as http:
         client = ServeControl(http, settings)
         await client.stop()
         assert fleet.calls == ["stop"] and not fleet.up
         await client.start()
         assert fleet.calls == ["stop", "start"] and fleet.up
-        with pytest.raises(aiohttp.ClientResponseError) as refused:  # another token: refused, nothing done
+        with pytest.raises(StatusRefused) as refused:  # another token: refused, nothing done
             await ServeControl(http, PoolControl(url=settings.url, token="x" * 24)).stop()
     assert refused.value.status == 401 and fleet.up
 
@@ -95,11 +96,11 @@ async def test_the_gateway_stops_and_starts_the_pool(control: tuple[PoolControl,
 async def test_a_pool_another_gateway_still_uses_is_not_stopped(control: tuple[PoolControl, FakeFleet]) -> None:
     settings, fleet = control
     fleet.busy = True
-    async with aiohttp.ClientSession() as http:
-        with pytest.raises(aiohttp.ClientResponseError) as refused:  # the gateway's Wake keeps the pool awake
+    async with build_client() as http:
+        with pytest.raises(StatusRefused) as refused:  # the gateway's Wake keeps the pool awake
             await ServeControl(http, settings).stop()
-        async with http.get(f"{settings.url}/pool", headers={"authorization": f"Bearer {TOKEN}"}) as state:
-            assert (await state.json())["state"] == "running"
+    state = await asyncio.to_thread(httpx.get, f"{settings.url}/pool", headers={"authorization": f"Bearer {TOKEN}"})
+    assert state.json()["state"] == "running"
     assert refused.value.status == 409 and fleet.calls == []
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-
 from backends.base import Backend, BackendContext, Operation
+from backends.http_client import HTTPClient
 
 JSON = dict[str, Any]
 # A 1x1 PNG, base64-encoded: the smallest image an upstream's image checks accept.
@@ -32,7 +31,7 @@ class WordCounter:
         return sum(self.count(str(message.get("content") or "")) for message in messages)
 
 
-def backend_context(http: aiohttp.ClientSession) -> BackendContext:
+def backend_context(http: HTTPClient) -> BackendContext:
     """The context a backend under test is built with: the test's HTTP client, tokens as words."""
     return BackendContext(http=http, tokens=WordCounter())
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from backends.base import BackendContext, Operation
+from backends.http import build_client
 from backends.simulator import SimulatorBackend, SimulatorConfig
 from gateway.cache.recorder import StreamRecorder
 from gateway.cache.replay import fresh_body, replay
@@ -19,7 +19,7 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"typ
 
 
 async def _recorded(body: dict[str, Any]) -> tuple[list[dict[str, Any]], StreamRecorder]:
-    async with aiohttp.ClientSession() as http:
+    async with build_client() as http:
         backend = SimulatorBackend("sim", SimulatorConfig(), BackendContext(http=http, tokens=Tokenizer()))
         chunks = backend.stream(Operation.CHAT, {**body, "stream": True, "stream_options": {"include_usage": True}})
         first = await anext(chunks)
@@ -39,7 +39,7 @@ async def test_a_recorded_stream_is_the_answer_the_upstream_would_have_given() -
     usage = seen[-1]["usage"]
     answer = recorder.answer(usage)
     assert answer is not None
-    async with aiohttp.ClientSession() as http:
+    async with build_client() as http:
         backend = SimulatorBackend("sim", SimulatorConfig(), BackendContext(http=http, tokens=Tokenizer()))
         whole = await backend.request(Operation.CHAT, dict(ASK))
     assert [c["message"] for c in answer["choices"]] == [c["message"] for c in whole["choices"]]
