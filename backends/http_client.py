@@ -28,10 +28,12 @@ from backends.http_exchange import ConnectFailed, Connection, Response, Timeout,
 class HTTPClient:
     """Keep-alive connections per scheme, host and port, at most ``max_connections`` exchanges at
     once (a further one waits for a free slot); a connection idle longer than ``keep_idle`` seconds
-    is closed rather than reused. Create and close it inside the running loop."""
+    is closed rather than reused. The default stays under the 5 s after which uvicorn (vLLM's server)
+    and Node close an idle connection: a request written just as the server closes one is lost.
+    Create and close it inside the running loop."""
 
     def __init__(
-        self, *, max_connections: int = 1000, keep_idle: float = 15.0, ssl_context: ssl.SSLContext | None = None
+        self, *, max_connections: int = 1000, keep_idle: float = 4.0, ssl_context: ssl.SSLContext | None = None
     ) -> None:
         self._limit = max_connections
         self._keep_idle = keep_idle
@@ -99,8 +101,8 @@ class HTTPClient:
                 await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
-                    self._wake_next()  # it was handed a slot it will not use
-                else:
+                    self.free_slot()  # it was handed a slot it will not use
+                elif waiter in self._waiting:  # (a release in the same turn may have dropped it already)
                     self._waiting.remove(waiter)
                 raise
             return  # the slot was handed over by free_slot: _active already counts it
@@ -122,7 +124,8 @@ class HTTPClient:
         connections = self._idle.get(key)
         while connections:
             connection = connections.pop()
-            if not connection.closed and now - connection.idle_since <= self._keep_idle:
+            fresh = now - connection.idle_since <= self._keep_idle
+            if fresh and not connection.closed and not connection.transport.is_closing():
                 return connection
             connection.transport.close()
         return None

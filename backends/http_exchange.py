@@ -84,6 +84,7 @@ class Response:
         "_read",
         "_released",
         "_waiter",
+        "_whole",
         "headers",
         "status",
     )
@@ -105,6 +106,7 @@ class Response:
         self._buffered = 0
         self._done = False
         self._paused = False
+        self._whole = False
         self._framed = True
         self._keep_alive = False
         self._released = False
@@ -120,6 +122,10 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
+        self._whole = True  # gathered whole: the socket is not paused for it
+        if self._paused:
+            self._paused = False
+            self._connection.transport.resume_reading()
         while not self._done:
             await self._wait()
         body = b"".join(self._chunks)
@@ -213,7 +219,7 @@ class Response:
     def data_in(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > _READ_BUFFER_HIGH and not self._paused:
+        if self._buffered > _READ_BUFFER_HIGH and not self._paused and not self._whole:
             self._paused = True
             self._connection.transport.pause_reading()
         self._wake()
