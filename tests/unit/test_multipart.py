@@ -1,108 +1,49 @@
-"""Reading multipart forms from ASGI: fields, files, and the upload limit held while the body arrives."""
+"""The multipart forms the gateway sends upstream (image variations and edits, transcriptions), read
+back by the standard library's MIME parser as a server would read them."""
 
 from __future__ import annotations
 
-from typing import Any
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 
-import pytest
-
-from gateway.core.errors import InvalidRequest, PayloadTooLarge
-from gateway.edge.asgi import ClientGone
-from gateway.edge.multipart import MAX_FIELD_BYTES, read_form
-
-
-def part(name: str, value: bytes, filename: str | None = None, content_type: str | None = None) -> bytes:
-    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-    head = f"Content-Disposition: {disposition}\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
-    return b"--b\r\n" + head.encode() + b"\r\n" + value + b"\r\n"
+from backends.base import Form, Upload
+from backends.http import multipart
 
 
-def form(*parts: bytes) -> bytes:
-    return b"".join(parts) + b"--b--\r\n"
+def _parts(body: bytes, content_type: str) -> list[Message]:
+    message = BytesParser(policy=HTTP).parsebytes(f"content-type: {content_type}\r\n\r\n".encode() + body)
+    assert message.is_multipart()
+    return list(message.iter_parts())
 
 
-class Body:
-    """An ASGI ``receive`` that hands out the body in pieces, counting how many were asked for."""
-
-    def __init__(self, body: bytes, piece: int = 1000) -> None:
-        self.pieces = [body[i : i + piece] for i in range(0, len(body), piece)] or [b""]
-        self.read = 0
-
-    async def __call__(self) -> dict[str, Any]:
-        if self.read >= len(self.pieces):
-            return {"type": "http.disconnect"}
-        self.read += 1
-        return {"type": "http.request", "body": self.pieces[self.read - 1], "more_body": self.read < len(self.pieces)}
-
-
-def scope(content_type: str = "multipart/form-data; boundary=b", length: int | None = None) -> dict[str, Any]:
-    headers = [(b"content-type", content_type.encode())]
-    if length is not None:
-        headers.append((b"content-length", str(length).encode()))
-    return {"type": "http", "headers": headers}
-
-
-async def test_fields_in_order_and_files_byte_for_byte() -> None:
-    audio = bytes(range(256)) * 40
-    body = form(
-        part("model", b"whisper-1"),
-        part("timestamp_granularities[]", b"word"),
-        part("timestamp_granularities[]", b"segment"),
-        part("file", audio, "talk.wav", "audio/wav"),
-        part("prompt", "café".encode()),
+def test_fields_and_files_arrive_in_order_with_their_bytes() -> None:
+    image = bytes(range(256)) * 4  # every byte value, CR and LF included
+    form = Form(
+        fields=[("model", "dall-e-2"), ("n", "2"), ("n", "3")],
+        files=[Upload("image", "cat.png", "image/png", image)],
     )
-    read = await read_form(scope(), Body(body), 1_000_000)
-    assert read.fields == [
-        ("model", "whisper-1"),
-        ("timestamp_granularities[]", "word"),
-        ("timestamp_granularities[]", "segment"),
-        ("prompt", "café"),
+    body, content_type = multipart(form)
+    parts = _parts(body, content_type)
+    assert [(p.get_param("name", header="content-disposition"), p.get_filename()) for p in parts] == [
+        ("model", None),
+        ("n", None),
+        ("n", None),
+        ("image", "cat.png"),
     ]
-    assert [(f.field, f.filename, f.content_type, f.data) for f in read.files] == [
-        ("file", "talk.wav", "audio/wav", audio)
-    ]
+    assert [p.get_payload(decode=True) for p in parts[:3]] == [b"dall-e-2", b"2", b"3"]
+    assert parts[3].get_content_type() == "image/png" and parts[3].get_payload(decode=True) == image
 
 
-async def test_the_limit_stops_reading_at_the_first_byte_over_it() -> None:
-    body = Body(form(part("file", bytes(50_000), "big.wav")), piece=1000)
-    with pytest.raises(PayloadTooLarge):
-        await read_form(scope(), body, 10_000)
-    assert body.read == 11  # 11 000 bytes read of 50 000: the rest was never asked for
+def test_quotes_and_line_breaks_in_names_cannot_break_out_of_their_header() -> None:
+    form = Form(fields=[], files=[Upload("file", 'a"b\r\ncontent-type: text/evil.wav', "audio/wav", b"RIFF")])
+    body, content_type = multipart(form)
+    (part,) = _parts(body, content_type)
+    assert part.get_content_type() == "audio/wav"
+    assert part.get_filename() == "a%22b%0D%0Acontent-type: text/evil.wav"
+    assert part.get_payload(decode=True) == b"RIFF"
 
 
-async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
-    body = Body(form(part("file", bytes(50_000), "big.wav")))
-    with pytest.raises(PayloadTooLarge):
-        await read_form(scope(length=50_200), body, 10_000)
-    assert body.read == 0
-
-
-@pytest.mark.parametrize(
-    ("content_type", "body", "code"),
-    [
-        ("application/json", b'{"model": "x"}', "invalid_content_type"),
-        ("multipart/form-data", b"", "invalid_content_type"),  # no boundary
-        ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; name=", "invalid_multipart"),
-        ("multipart/form-data; boundary=b", part("model", b"x"), "invalid_multipart"),  # never closed
-    ],
-)
-async def test_bodies_that_are_not_forms(content_type: str, body: bytes, code: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        await read_form(scope(content_type), Body(body), 1_000_000)
-    assert caught.value.code == code and caught.value.http_status == 400
-
-
-async def test_a_text_field_has_its_own_limit() -> None:
-    with pytest.raises(InvalidRequest) as caught:
-        await read_form(scope(), Body(form(part("prompt", b"x" * (MAX_FIELD_BYTES + 1)))), 1_000_000)
-    assert caught.value.param == "prompt"
-
-
-async def test_a_client_that_leaves_mid_upload() -> None:
-    messages = [{"type": "http.request", "body": b"--b\r\n", "more_body": True}, {"type": "http.disconnect"}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0)
-
-    with pytest.raises(ClientGone):
-        await read_form(scope(), receive, 1_000_000)
+def test_each_form_has_its_own_boundary() -> None:
+    form = Form(fields=[("model", "whisper-1")], files=[])
+    assert multipart(form)[1] != multipart(form)[1]
