@@ -19,7 +19,7 @@ import msgspec
 
 from backends.base import Form
 from backends.http_client import HTTPClient
-from backends.http_exchange import BadResponse, ConnectFailed, HTTPFault, Response, Timeout
+from backends.http_exchange import BadResponse, HTTPFault, Response, Timeout
 from gateway.core.errors import (
     UPSTREAM_AUTH_STATUSES,
     UpstreamProtocolError,
@@ -65,10 +65,8 @@ class mapped_transport_errors:
             raise UpstreamTimeout(f"upstream {upstream} timed out") from exc
         if isinstance(exc, BadResponse):
             raise UpstreamProtocolError(f"upstream {upstream} sent a broken answer: {exc}") from exc
-        if isinstance(exc, ConnectFailed):
+        if isinstance(exc, HTTPFault):  # could not connect, or the connection broke off
             raise UpstreamUnreachable(f"upstream {upstream} is unreachable: {exc}") from exc
-        if isinstance(exc, HTTPFault):
-            raise UpstreamUnreachable(f"upstream {upstream} failed: {exc}") from exc
 
 
 def status_error(upstream: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamStatusError:
