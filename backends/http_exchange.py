@@ -254,8 +254,9 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.response is None:  # nothing was asked: a server that talks out of turn is not reused
-            self.transport.close()
+        response = self.response
+        if response is None or response.complete:  # a server that talks out of turn is not reused
+            self.transport.close()  # (release() pools no connection that is closing)
             return
         try:
             self._parser.feed_data(data)

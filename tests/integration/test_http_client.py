@@ -661,3 +661,31 @@ async def test_raise_for_status(client: HTTPClient, status: int) -> None:
         with pytest.raises(StatusRefused) as refused:
             response.raise_for_status()
         assert refused.value.status == status
+
+
+async def test_bytes_after_a_complete_answer_are_not_taken_for_the_next_one(client: HTTPClient) -> None:
+    """A server that sends a second answer nobody asked for: the connection is not reused, so the
+    next request gets its own answer on a new connection, not the stray one."""
+
+    async def talkative(server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        if server.connections > 1:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nagain")
+            await writer.drain()
+            await reader.read()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"HTTP/1.1 500 Stray\r\ncontent-length: 5\r\n\r\nstray")
+        await writer.drain()
+        await reader.read()
+
+    async with RawServer(talkative) as server:
+        response = await client.request("GET", server.url, timeout=Timeout(read=1))
+        assert await response.read() == b"first"
+        await asyncio.sleep(0.2)  # the stray answer arrives before the answer is released
+        response.release()
+        async with await client.request("GET", server.url, timeout=Timeout(read=1)) as second:
+            assert (second.status, await second.read()) == (200, b"again")
+        assert server.connections == 2
