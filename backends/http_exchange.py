@@ -249,6 +249,7 @@ class Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._headers: dict[str, str] = {}
+        self._interim = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -290,16 +291,18 @@ class Connection(asyncio.Protocol):
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
-        if self.response is not None:
-            parser = self._parser
-            self.response.head_in(parser.get_status_code(), self._headers, parser.should_keep_alive())
+        parser = self._parser
+        status = parser.get_status_code()
+        self._interim = status < 200  # 100 Continue, 103 Early Hints: the answer itself follows
+        if self.response is not None and not self._interim:
+            self.response.head_in(status, self._headers, parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None:
             self.response.data_in(body)
 
     def on_message_complete(self) -> None:
-        if self.response is not None:
+        if self.response is not None and not self._interim:
             self.response.ended()
 
 

@@ -689,3 +689,24 @@ async def test_bytes_after_a_complete_answer_are_not_taken_for_the_next_one(clie
         async with await client.request("GET", server.url, timeout=Timeout(read=1)) as second:
             assert (second.status, await second.read()) == (200, b"again")
         assert server.connections == 2
+
+
+async def test_an_interim_answer_is_skipped_for_the_answer_that_follows(client: HTTPClient) -> None:
+    """103 Early Hints (or a 100 Continue nobody asked for), then a pause, then the answer: the caller
+    sees the answer, and the connection is kept for the next request."""
+
+    async def hinting(server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 4\r\nx-final: yes\r\n\r\ndone")
+            await writer.drain()
+
+    async with RawServer(hinting) as server:
+        for _ in range(2):
+            async with await client.request("POST", server.url, body=b"{}", timeout=Timeout(read=1)) as response:
+                body = await response.read()
+                assert (response.status, response.headers.get("x-final"), body) == (201, "yes", b"done")
+                assert "link" not in response.headers
+        assert server.connections == 1
