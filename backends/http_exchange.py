@@ -142,12 +142,15 @@ class Response:
         return (await self.read()).decode(charset, errors="replace")
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, in the pieces the socket delivered."""
+        """The body as it arrives: each time, all that has arrived (as aiohttp's ``iter_any``), so the
+        events of one read are handed on together, not one chunk of the transfer encoding at a time."""
+        pieces = self._chunks
         while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and not self._chunks:
+            if pieces:
+                chunk = pieces.popleft() if len(pieces) == 1 else b"".join(pieces)
+                pieces.clear()
+                self._buffered = 0
+                if self._paused:
                     self._paused = False
                     self._connection.transport.resume_reading()
                 yield chunk
