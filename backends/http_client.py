@@ -38,7 +38,7 @@ class HTTPClient:
         self._limit = max_connections
         self._keep_idle = keep_idle
         self._ssl = ssl_context or ssl.create_default_context()
-        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
+        self._idle: dict[tuple[str, str, int], collections.deque[Connection]] = {}
         self._active = 0
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
@@ -151,8 +151,16 @@ class HTTPClient:
         if self._closed:
             connection.transport.close()
             return
-        connection.idle_since = asyncio.get_running_loop().time()
-        self._idle.setdefault(connection.key, []).append(connection)
+        now = connection.idle_since = asyncio.get_running_loop().time()
+        idle = self._idle.get(connection.key)
+        if idle is None:
+            idle = self._idle[connection.key] = collections.deque()
+        idle.append(connection)
+        # The newest are reused first, so the oldest would wait for a quiet moment to be let go:
+        # each return lets go of the oldest if it is past use (closed by the server, or idle too long).
+        oldest = idle[0]
+        if oldest is not connection and (oldest.closed or now - oldest.idle_since > self._keep_idle):
+            idle.popleft().transport.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -710,3 +710,36 @@ async def test_an_interim_answer_is_skipped_for_the_answer_that_follows(client: 
                 assert (response.status, response.headers.get("x-final"), body) == (201, "yes", b"done")
                 assert "link" not in response.headers
         assert server.connections == 1
+
+
+async def test_connections_left_idle_under_a_steady_trickle_are_let_go() -> None:
+    """After a burst of three, one request at a time reuses the newest connection; the two below it,
+    idle past ``keep_idle``, are closed by the client (the server sees their end), not kept forever."""
+    ended = 0
+    arrived = 0
+    all_in = asyncio.Event()
+
+    async def counting(server: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal ended, arrived
+        while await read_request(reader) is not None:
+            arrived += 1
+            if arrived == 3:
+                all_in.set()
+            await all_in.wait()  # the burst's three answers wait for each other: three connections
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+        ended += 1
+
+    http = HTTPClient(keep_idle=0.2)
+    try:
+        async with RawServer(counting) as server:
+            await asyncio.gather(*(fetch(http, server.url) for _ in range(3)))
+            assert server.connections == 3
+            deadline = time.monotonic() + 2
+            while ended < 2:
+                assert time.monotonic() < deadline, f"{2 - ended} idle connections were never let go"
+                assert (await fetch(http, server.url))[1] == b"ok"
+                await asyncio.sleep(0.05)
+            assert server.connections == 3 and ended == 2  # the one in use is kept
+    finally:
+        await http.close()
