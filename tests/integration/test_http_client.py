@@ -364,7 +364,7 @@ async def test_read_timeout_bounds_the_wait_for_the_answer(client: HTTPClient) -
         with pytest.raises(TimeoutError):
             await client.request("POST", server.url, body=b"{}", timeout=Timeout(read=0.2))
         elapsed = time.monotonic() - started
-    assert 0.18 <= elapsed < 1.0
+    assert 0.18 <= elapsed < 2.0  # the bound, with room for a loaded machine (unbounded, it would hang)
 
 
 async def test_read_timeout_bounds_the_gap_between_chunks(client: HTTPClient) -> None:
@@ -385,7 +385,7 @@ async def test_read_timeout_bounds_the_gap_between_chunks(client: HTTPClient) ->
                 pieces.append(chunk)
         elapsed = time.monotonic() - started
     assert pieces == [b"first"]
-    assert 0.18 <= elapsed < 1.0
+    assert 0.18 <= elapsed < 2.0  # the bound, with room for a loaded machine (unbounded, it would hang)
 
 
 async def test_total_timeout_bounds_a_trickle_that_keeps_each_read_short(client: HTTPClient) -> None:
@@ -403,7 +403,7 @@ async def test_total_timeout_bounds_a_trickle_that_keeps_each_read_short(client:
             async with await client.request("GET", server.url, timeout=Timeout(read=0.2, total=0.3)) as response:
                 await response.read()
         elapsed = time.monotonic() - started
-    assert 0.28 <= elapsed < 0.8
+    assert 0.28 <= elapsed < 2.0  # the total bound, not the trickle's 30 s (room for a loaded machine)
 
 
 # 8. Faults
@@ -714,7 +714,9 @@ async def test_an_interim_answer_is_skipped_for_the_answer_that_follows(client: 
 
 async def test_connections_left_idle_under_a_steady_trickle_are_let_go() -> None:
     """After a burst of three, one request at a time reuses the newest connection; the two below it,
-    idle past ``keep_idle``, are closed by the client (the server sees their end), not kept forever."""
+    idle past ``keep_idle``, are closed by the client (the server sees their end), not kept forever.
+    (Were the loop stalled past ``keep_idle`` between two requests, the newest would be replaced too:
+    so the check is that every connection but the one in use ended.)"""
     ended = 0
     arrived = 0
     all_in = asyncio.Event()
@@ -730,16 +732,16 @@ async def test_connections_left_idle_under_a_steady_trickle_are_let_go() -> None
             await writer.drain()
         ended += 1
 
-    http = HTTPClient(keep_idle=0.2)
+    http = HTTPClient(keep_idle=0.5)
     try:
         async with RawServer(counting) as server:
             await asyncio.gather(*(fetch(http, server.url) for _ in range(3)))
             assert server.connections == 3
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + 5
             while ended < 2:
                 assert time.monotonic() < deadline, f"{2 - ended} idle connections were never let go"
                 assert (await fetch(http, server.url))[1] == b"ok"
                 await asyncio.sleep(0.05)
-            assert server.connections == 3 and ended == 2  # the one in use is kept
+            assert ended == server.connections - 1  # the one in use is kept
     finally:
         await http.close()
