@@ -129,14 +129,7 @@ async def post_json(
     timeout: Timeout,
 ) -> dict[str, Any]:
     """POST a JSON body and return the decoded JSON answer, or raise the mapped error."""
-    with mapped_transport_errors(upstream):
-        response = await client.request("POST", url, headers=headers, body=msgspec.json.encode(body), timeout=timeout)
-        try:
-            content = await response.read()
-        finally:
-            response.release()
-    if response.status >= 400:
-        raise status_error(upstream, response.status, response.headers, content)
+    _, content = await _post(client, upstream, url, headers, msgspec.json.encode(body), timeout)
     return decode_json(upstream, content)
 
 
@@ -151,17 +144,20 @@ async def post_form(
 ) -> tuple[bytes, str]:
     """POST a multipart form; return the answer's bytes and content type, or raise the mapped error."""
     body, content_type = multipart(form)
+    answered, content = await _post(client, upstream, url, {**headers, "content-type": content_type}, body, timeout)
+    return content, answered.get("content-type", "application/octet-stream")
+
+
+async def _post(
+    client: HTTPClient, upstream: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout
+) -> tuple[Mapping[str, str], bytes]:
+    """POST ``body``; the answer's headers and whole body, or the mapped error (an HTTP error's too)."""
     with mapped_transport_errors(upstream):
-        response = await client.request(
-            "POST", url, headers={**headers, "content-type": content_type}, body=body, timeout=timeout
-        )
-        try:
+        async with await client.request("POST", url, headers=headers, body=body, timeout=timeout) as response:
             content = await response.read()
-        finally:
-            response.release()
     if response.status >= 400:
         raise status_error(upstream, response.status, response.headers, content)
-    return content, response.headers.get("content-type", "application/octet-stream")
+    return response.headers, content
 
 
 def multipart(form: Form) -> tuple[bytes, str]:

@@ -126,11 +126,9 @@ class OpenAICompatibleBackend:
             raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
 
     async def upload(self, op: Operation, form: Form) -> Payload:
-        # post_form writes the multipart content type, with its boundary.
-        headers = {k: v for k, v in self._headers.items() if k != "content-type"}
         with self._replica() as base_url:
             body, content_type = await post_form(
-                self._http, self.name, f"{base_url}/{op.value}", form, headers=headers, timeout=self._timeout
+                self._http, self.name, f"{base_url}/{op.value}", form, headers=self._headers, timeout=self._timeout
             )
         return Payload(body, content_type)
 
