@@ -33,8 +33,18 @@ def default_model_path() -> Path:
 class CrossEncoder:
     """Scores (cached question, new question) pairs: the probability that one answer serves both."""
 
-    def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        *,
+        threads: int = 1,
+        symmetric: bool = False,
+    ) -> None:
+        """``symmetric``: read each pair in both orders (cached, new) and (new, cached), in the same batch, and
+        average the two logits, so that the score does not depend on which question was cached first."""
         model = model_path or default_model_path()
+        self._symmetric = symmetric
         tokens = tokenizer_path or default_tokenizer_path()
         self._session = cpu_session(model, tokens, threads)
         self._tokenizer = Tokenizer.from_file(str(tokens))
@@ -46,12 +56,17 @@ class CrossEncoder:
         """For each cached question, the probability that its answer also answers ``asked``; one batch."""
         if not cached:
             return np.zeros(0, dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([(text, asked) for text in cached])
+        pairs = [(text, asked) for text in cached]
+        if self._symmetric:
+            pairs += [(asked, text) for text in cached]
+        encodings = self._tokenizer.encode_batch(pairs)
         feeds = {
             "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
         }
         logits = np.asarray(self._session.run(None, feeds)[0], dtype=np.float64)
+        if self._symmetric:
+            logits = (logits[: len(cached)] + logits[len(cached) :]) / 2
         probabilities: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         return probabilities

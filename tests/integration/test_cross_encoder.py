@@ -71,3 +71,21 @@ def test_a_batch_scores_each_pair_as_alone_and_long_questions_are_cut(encoder: C
     assert np.allclose(together, alone, atol=0.05)
     assert together[1] > 0.5 > together[0]
     assert encoder.scores([], asked).shape == (0,) and MAX_TOKENS == 64
+
+
+def test_symmetric_reading_scores_a_pair_the_same_whichever_question_was_cached(encoder: CrossEncoder) -> None:
+    symmetric = CrossEncoder(threads=1, symmetric=True)
+    pairs = [
+        ("What repairs is my landlord responsible for?", "Which repairs does the landlord have to do?"),
+        ("Is the library open on Saturday?", "Is the library open on Sunday?"),
+        ("How do I cancel my gym membership?", "What's the way to end my gym membership?"),
+    ]
+    for a, b in pairs:
+        forward, backward = symmetric.scores([a], b)[0], symmetric.scores([b], a)[0]
+        assert abs(forward - backward) < 0.02  # one batch each way; int8 activations move it by a little
+        # The average of the two orders' logits, each read alone.
+        one_way = np.concatenate([encoder.scores([a], b), encoder.scores([b], a)]).astype(np.float64)
+        expected = 1 / (1 + np.exp(-np.log(one_way / (1 - one_way)).mean()))
+        assert abs(forward - expected) < 0.05
+    many = symmetric.scores([a for a, _ in pairs], "Is the library open on Sunday?")
+    assert many.shape == (3,) and many[1] < 0.5

@@ -191,6 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=Path, help="an operator's labelled pairs instead of the built-in sets")
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+    parser.add_argument("--symmetric", action="store_true", help="read each pair in both orders, average the logits")
     parser.add_argument("--embedder-onnx", type=Path, help="an ONNX sentence encoder instead of MiniLM")
     parser.add_argument("--tokenizer", type=Path, help="the tokenizer.json of --embedder-onnx")
     parser.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD_WITH_CROSS_ENCODER)
@@ -199,7 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     if (args.embedder_onnx is None) != (args.tokenizer is None):
         parser.error("--embedder-onnx and --tokenizer go together")
-    embedder, encoder = Embedder(args.embedder_onnx, args.tokenizer), CrossEncoder(args.model)
+    embedder, encoder = Embedder(args.embedder_onnx, args.tokenizer), CrossEncoder(args.model, symmetric=args.symmetric)
     sets = {"your pairs": load_own(args.pairs)} if args.pairs else {
         "fow-cache, held-out half": fow_pairs("held out"), "Tollgate's own pairs": load_own(OWN)}  # fmt: skip
     guards = tuple(g for g in args.guards.split(",") if g)

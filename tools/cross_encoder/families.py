@@ -54,6 +54,93 @@ DEEDS = ("fly a drone in a park", "park on the pavement", "drive in flip-flops",
          "keep chickens in my garden", "busk on the high street", "camp on a beach", "ride an e-scooter on the road",
          "swim in a reservoir", "fish in a canal")  # fmt: skip
 
+ITEMS = ("sofa", "mattress", "laptop", "pair of shoes", "dress", "phone case", "kettle", "bike helmet",
+         "rug", "coffee machine")  # fmt: skip
+FOODS = ("banana", "boiled egg", "slice of toast", "croissant", "apple", "bagel", "avocado", "flapjack",
+         "portion of chips", "glass of orange juice")  # fmt: skip
+
+
+# Families whose frames share few words (one question asked in unlike ways): a true pair at similarity
+# 0.5-0.7 is common here, and so is a trap (a swapped slot, or a related but different question) in
+# another frame, so low similarity alone does not mean "another question".
+REWORDED = (
+    Family(
+        ("What are the {place}'s opening hours on {day}?", "If I turn up at the {place} on a {day}, will it be open?",
+         "{day} hours for the {place}?", "Does the {place} do {day} opening?",
+         "When can I get into the {place} on a {day}?", "Is the {place} running its usual service on {day}s?"),
+        {"place": w.PLACES, "day": w.WEEKDAYS},
+        negated=("Which days is the {place} shut apart from {day}?", "Is the {place} busy on {day}s?"),
+        swaps=("place", "day"), weight=2,
+    ),
+    Family(
+        ("How long do I have to send back a {item}?", "What's the return period on a {item}?",
+         "If I change my mind about a {item}, how many days have I got to return it?",
+         "{item} returns: what's the time limit?", "By when must a {item} be sent back for a refund?"),
+        {"item": ITEMS},
+        negated=("Who pays the postage when I send back a {item}?", "How do I pack a {item} to return it?"),
+        swaps=("item",), weight=2,
+    ),
+    Family(
+        ("I've forgotten my {app} password, what now?",
+         "How do I get back into {app} if I can't remember my password?",
+         "{app} login: lost my password, help", "Can't remember the password for {app}. What should I do?",
+         "Locked out of {app} because I forgot the password - how do I recover it?"),
+        {"app": w.APPS},
+        negated=("How do I change my {app} password when I know the current one?",
+                 "How do I stop {app} from remembering my password?"),
+        swaps=("app",), weight=2,
+    ),
+    Family(
+        ("How much does it cost to ship to {country}?", "What do you charge for delivery to {country}?",
+         "What are your postage fees for {country}?", "Sending an order to {country}: what's the shipping charge?",
+         "If I order from {country}, how much will delivery be?"),
+        {"country": w.COUNTRIES},
+        negated=("Do you deliver to {country} at all?", "How long does an order take to reach {country}?"),
+        swaps=("country",), weight=2,
+    ),
+    Family(
+        ("How long is the train from {a} to {b}?", "What's the journey time by rail from {a} to {b}?",
+         "If I catch a train in {a}, how long until I reach {b}?", "{a} to {b} by train: how many hours?",
+         "How many hours does the rail trip from {a} to {b} take?"),
+        {"a": w.CITIES, "b": w.CITIES},
+        negated=("How much is the train from {a} to {b}?", "How long is the drive from {a} to {b}?"),
+        swaps=("a", "b"), weight=2,
+    ),
+    Family(
+        ("How do I cancel my {plan} subscription?", "I want to stop paying for the {plan} plan - how?",
+         "What's the process for ending a {plan} membership?", "Can you help me get out of my {plan} plan?",
+         "{plan} plan: how do I quit?"),
+        {"plan": PLANS},
+        negated=("How do I sign up for the {plan} plan?", "How can I switch to the {plan} plan?",
+                 "How much does the {plan} plan cost?"),
+        swaps=("plan",), weight=2,
+    ),
+    Family(
+        ("How many calories are in a {food}?", "What's the calorie count of a {food}?",
+         "If I eat a {food}, how many calories is that?", "{food}: how many kcal?",
+         "Roughly how much energy, in calories, does a {food} have?"),
+        {"food": FOODS},
+        negated=("How much protein is in a {food}?", "How much sugar does a {food} have?",
+                 "Is a {food} good for losing weight?"),
+        swaps=("food",), weight=2,
+    ),
+    Family(
+        ("Is there parking at the {place}?", "Can I leave my car at the {place}?", "Does the {place} have a car park?",
+         "Any spaces to park a car at the {place}?", "Driving to the {place}: is there somewhere to park?"),
+        {"place": w.PLACES},
+        negated=("How much does it cost to park at the {place}?", "Is there a bus to the {place}?",
+                 "Can I cycle to the {place} and leave my bike?"),
+        swaps=("place",), weight=2,
+    ),
+    Family(
+        ("What time is it in {city} right now?", "What's the current time in {city}?", "{city} local time?",
+         "Tell me the time in {city} at the moment", "Right now in {city}, what time do the clocks say?"),
+        {"city": w.CITIES},
+        negated=("What time zone is {city} in?", "When does {city} put its clocks forward?"),
+        swaps=("city",), weight=2,
+    ),
+)  # fmt: skip
+
 FAMILIES = (
     Family(
         ("Is the {place} open on {day}?", "Can I visit the {place} on a {day}?", "Does the {place} open on {day}s?",

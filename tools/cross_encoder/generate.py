@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.cross_encoder import words as w
-from tools.cross_encoder.families import FAMILIES, Family, Value
+from tools.cross_encoder.families import FAMILIES, REWORDED, Family, Value
 from tools.cross_encoder.split import fow_pairs
 
 SEED = 20261206
@@ -222,6 +222,14 @@ def real_pairs(rng: random.Random) -> list[dict[str, Any]]:
         for _ in range(REAL_WEIGHT - 1):
             a, b = (near_repeat(rng, i["a"]), i["b"]) if rng.random() < 0.5 else (i["a"], near_repeat(rng, i["b"]))
             out.append({"a": a, "b": b, "label": label, "kind": kind})
+    return out + derived(rng, items)
+
+
+def derived(rng: random.Random, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pairs derived from real pairs' questions (not the pairs themselves): one-slot edits as traps, near
+    repeats and reworded openers, edits of a paraphrase against the original wording, implied pairs.
+    The generator derives them from the train part; tune.py from the validation part, which it never trains on."""
+    out = []
     for item in items:
         # dict.fromkeys, not a set: the order (and so every later random draw) must not depend on hashing.
         for text in dict.fromkeys((item["a"], item["b"]) if item["same_answer"] else (item["a"],)):
@@ -259,10 +267,11 @@ def transitive(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def build(seed: int = SEED) -> list[dict[str, Any]]:
+def build(seed: int = SEED, reworded: bool = True) -> list[dict[str, Any]]:
+    """``reworded=False``: without the REWORDED families (the training file of the run before them)."""
     rng = random.Random(seed)
     pairs = real_pairs(rng)
-    for fam in FAMILIES:
+    for fam in FAMILIES + (REWORDED if reworded else ()):
         pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
     # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
@@ -280,8 +289,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--no-reworded", action="store_true", help="without the REWORDED families")
     args = parser.parse_args()
-    pairs = build(args.seed)
+    pairs = build(args.seed, reworded=not args.no_reworded)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for p in pairs:

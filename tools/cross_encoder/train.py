@@ -70,6 +70,8 @@ def main() -> None:
                     flush=True,
                 )
         torch.save(model.state_dict(), args.out / "model.pt")
+        # Each epoch's weights too, so that tune.py can choose the epoch on validation (never on held out).
+        torch.save(model.state_dict(), args.out / f"model-epoch{epoch + 1}.pt")
         print(
             f"epoch {epoch + 1} done: mean loss {total / len(pairs):.4f}, {time.monotonic() - start:.0f}s", flush=True
         )

@@ -5,12 +5,17 @@ Run:  OMP_NUM_THREADS=1 .venv/bin/python -m tools.cross_encoder.tune [--model /t
 The validation set is fow-cache's "validation" part (split.py: a third of the train half, by a hash of the
 cached question; the generator never reads it, so the model never saw its pairs) plus a fixed-seed sample
 of generated pairs drawn with another seed and not among the training pairs (templates the model did see,
-so only a check that the chosen point also holds on the generator's trap kinds). No "held out" pair is
-rated here (the generator reads them only to drop a generated pair equal to one). Every guard subset,
-similarity and accept of evaluate.py's grid is rated; the chosen point serves the most should-hit pairs
-of the fow validation part while at most 2 % of the traps are served in EACH part, ties going to the
-higher similarity (fewer candidates read), the higher accept, then more guards. What the choice is worth
-is told by the one held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
+so only a check that the chosen point also holds on the generator's trap kinds), plus the "validation
+edits": the generator's derivations (generate.derived: one-slot edits as traps, near repeats, reworded
+openers, edits of a paraphrase against the original wording) of the validation part's own questions,
+which the model never saw (453 pairs, 147 traps). No "held out" pair is rated here (the generator reads
+them only to drop a generated pair equal to one). Every guard subset, similarity and accept of
+evaluate.py's grid is rated; the chosen point serves the most should-hit pairs of the fow validation part
+while at most 2 % of the traps are served in EACH part, ties going to the most should-hit pairs of all
+parts together (the 48 real should-hit pairs alone cannot tell neighbouring thresholds apart), then the
+higher similarity (fewer candidates read), the higher accept, then more guards. The same key compares
+models (epochs, ``--symmetric``): the best first row wins. What the choice is worth is told by the one
+held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from gateway.cache.cross_encoder import CrossEncoder
 from gateway.cache.embedder import Embedder
 from gateway.cache.guards import GUARDS
 from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, rates, score
-from tools.cross_encoder.generate import SEED, build
+from tools.cross_encoder.generate import SEED, build, derived
 from tools.cross_encoder.split import fow_pairs
 
 SAMPLE = 600
@@ -38,19 +43,26 @@ FOW = "fow validation part"
 def validation() -> dict[str, list[dict[str, Any]]]:
     """fow-cache's validation part and a sample of generated pairs the training file does not hold."""
     fow = fow_pairs("validation")
-    trained = {(p["a"], p["b"]) for p in build()}
-    other = {(p["a"], p["b"]): p for p in build(SEED + SAMPLE_SEED) if not p["kind"].startswith(("fow:", "edit:"))}
+    # Absent from the training file with the REWORDED families and from the one without them, and drawn
+    # without them, so that models trained on either are rated on the same pairs.
+    trained = {(p["a"], p["b"]) for reworded in (False, True) for p in build(reworded=reworded)}
+    drawn = build(SEED + SAMPLE_SEED, reworded=False)
+    other = {(p["a"], p["b"]): p for p in drawn if not p["kind"].startswith(("fow:", "edit:"))}
     rows = sorted((p for key, p in other.items() if key not in trained), key=lambda p: (p["a"], p["b"]))
     sample = random.Random(SAMPLE_SEED).sample(rows, SAMPLE)
     gen = [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in sample]
-    return {FOW: fow, "generated sample": gen}
+    edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if (p["a"], p["b"]) not in trained]
+    own = [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in edits]
+    return {FOW: fow, "validation edits": own, "generated sample": gen}
 
 
 def _rate(mask: np.ndarray[Any, np.dtype[np.bool_]], rows: np.ndarray[Any, np.dtype[np.bool_]]) -> float:
     return float((mask & rows).sum() / max(1, rows.sum()))
 
 
-def choose(parts: dict[str, list[Scored]]) -> list[tuple[tuple[float, float, float, int], str, float, float | None]]:
+def choose(
+    parts: dict[str, list[Scored]],
+) -> list[tuple[tuple[float, float, float, float, int], str, float, float | None]]:
     """Every qualifying (guards, similarity, accept), best first, with its should-hit rate on the fow part."""
     scored = [s for rows in parts.values() for s in rows]
     sim = np.array([s.similarity for s in scored])
@@ -69,7 +81,7 @@ def choose(parts: dict[str, list[Scored]]) -> list[tuple[tuple[float, float, flo
                 wrongs = [_rate(served, ~good & (part_of == p)) for p in parts]
                 if max(wrongs) <= MAX_WRONG:
                     hit = _rate(served, good & (part_of == FOW))
-                    key = (hit, threshold, accept if accept is not None else 0.0, len(guards))
+                    key = (hit, _rate(served, good), threshold, accept if accept is not None else 0.0, len(guards))
                     found.append((key, ",".join(guards) or "none", threshold, accept))
     return sorted(found, key=lambda f: f[0], reverse=True)
 
@@ -77,14 +89,18 @@ def choose(parts: dict[str, list[Scored]]) -> list[tuple[tuple[float, float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
-    embedder, encoder = Embedder(), CrossEncoder(parser.parse_args().model)
+    parser.add_argument("--symmetric", action="store_true", help="read each pair in both orders, average the logits")
+    args = parser.parse_args()
+    embedder, encoder = Embedder(), CrossEncoder(args.model, symmetric=args.symmetric)
     sets = validation()
     parts = {name: score([dict(i, part=name) for i in items], embedder, encoder) for name, items in sets.items()}
     print("validation: " + ", ".join(f"{name} {len(rows)} pairs" for name, rows in parts.items()))
-    print(f"\n| rank | guards | similarity | accept | should-hit ({FOW}) |\n|---:|---|---:|---:|---:|")
+    print(f"\n| rank | guards | similarity | accept | should-hit ({FOW}) | should-hit (all parts) |")
+    print("|---:|---|---:|---:|---:|---:|")
     ranked = choose(parts)
     for rank, (key, guards, threshold, accept) in enumerate(ranked[:15], 1):
-        print(f"| {rank} | {guards} | {threshold:.2f} | {accept if accept is not None else '-'} | {key[0]:.1%} |")
+        shown = accept if accept is not None else "-"
+        print(f"| {rank} | {guards} | {threshold:.2f} | {shown} | {key[0]:.1%} | {key[1]:.1%} |")
     _, guards, threshold, accept = ranked[0]
     chosen = tuple(g for g in guards.split(",") if g in GUARDS)
     for name, rows in parts.items():
