@@ -59,9 +59,6 @@ class BatchLane:
         self._lines = lines.Lane(pipeline, sessions, max_messages)
         self.worker = f"{socket.gethostname()[:30]}-{os.getpid()}-{secrets.token_hex(4)}"
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
-        # Lines whose current usage id holds a no-cost record (a try refused upstream) until the next
-        # id is stored: one cancelled then must move on, or its re-run's record would be the one dropped.
-        self._unspent: set[tuple[str, int]] = set()
         self._passed: dict[str, int] = {}  # pool -> lines of this lane past its gate, not yet ended
         self._wake = asyncio.Event()
         self._principals: dict[int, tuple[float, Principal]] = {}
@@ -116,8 +113,7 @@ class BatchLane:
     async def _stop_running(self) -> None:
         """On shutdown: give the lines running here ``shutdown_wait_seconds`` to finish, then cancel the
         rest and hand them back under the same usage id: a cancelled try records nothing, and one
-        cancelled after its answer was metered is stored once (the drain keeps the first record).
-        Only a line caught between a refused try's record and its next id moves on to that id."""
+        cancelled after its answer was metered is stored once (the drain keeps the first record)."""
         running = dict(self._running)
         if running:
             await asyncio.wait(running.values(), timeout=self._settings.shutdown_wait_seconds)
@@ -129,10 +125,7 @@ class BatchLane:
                 await task
             with contextlib.suppress(Exception):
                 async with self._sessions() as session, session.begin():
-                    if (batch_id, line) in self._unspent:
-                        await batches.spend_attempt(session, self.worker, batch_id, line)
                     await batches.release(session, self.worker, batch_id, line)
-            self._unspent.discard((batch_id, line))
 
     async def _run(self, line: ClaimedLine) -> None:
         try:
@@ -140,7 +133,6 @@ class BatchLane:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must fail the line, not leave it claimed forever
-            self._unspent.discard((line.batch_id, line.line))
             log.exception("batch %s line %d failed unexpectedly", line.batch_id, line.line)
             request_id = lines.line_request_id(line.batch_id, line.custom_id, line.attempt)
             ok, result = False, lines.failed(line.custom_id, request_id, TollgateError(f"The line failed: {exc}"))
@@ -151,34 +143,28 @@ class BatchLane:
         """Run the line, trying again while it is refused for lack of room; (succeeded, output line).
 
         A refusal upstream (metered) counts against ``max_attempts``; one by the key's own limits
-        (429 before anything was sent) only slows the lane, for up to ``limit_wait_seconds``."""
-        attempt, failures = line.attempt, 0
+        (429 before anything was sent) only slows the lane, for up to ``limit_wait_seconds``. Every try
+        asks under the line's one usage id, which only its answer is metered under: a try that fails
+        upstream is metered under a fresh id of its own, so whenever this worker dies, the answer of
+        the line's re-run never meets a no-cost record under its id (the drain would keep that one)."""
+        failures = 0
         raw: dict[str, Any] = msgspec.json.decode(line.body)
         give_up = time.monotonic() + self._settings.limit_wait_seconds
+        request_id = lines.line_request_id(line.batch_id, line.custom_id, line.attempt)
         while True:
-            request_id = lines.line_request_id(line.batch_id, line.custom_id, attempt)
+            failure_id = lines.failure_request_id(request_id)
             try:
                 principal = await self._principal(line.api_key_id)
                 async with self._room_for(line.model):
-                    body = await lines.run(self._lines, principal, line.endpoint, raw, request_id)
+                    body = await lines.run(self._lines, principal, line.endpoint, raw, request_id, failure_id)
                 return True, lines.succeeded(line.custom_id, request_id, body)
             except TollgateError as exc:
                 metered = lines.was_metered(exc)
                 failures += metered
                 spent = failures >= self._settings.max_attempts if metered else time.monotonic() >= give_up
                 if not lines.is_retried(exc) or spent:
-                    return False, lines.failed(line.custom_id, request_id, exc)
-                if metered:
-                    attempt = await self._spend_attempt(line, attempt)
+                    return False, lines.failed(line.custom_id, request_id, exc, failure_id if metered else None)
                 await asyncio.sleep(lines.retry_after(exc, self._settings.retry_seconds * max(failures, 1)))
-
-    async def _spend_attempt(self, line: ClaimedLine, attempt: int) -> int:
-        key = (line.batch_id, line.line)
-        self._unspent.add(key)
-        async with self._sessions() as session, session.begin():
-            spent = await batches.spend_attempt(session, self.worker, line.batch_id, line.line)
-        self._unspent.discard(key)
-        return attempt + 1 if spent is None else spent
 
     async def _principal(self, key_id: int) -> Principal:
         """The batch's key as the lane runs it: its priority the lane's, its price the batch price."""

@@ -1,17 +1,19 @@
 """Running one line of a batch through the same pipeline as an interactive request.
 
 The line runs as the key that created the batch (allow-list, limits, budget, metering), at the
-lane's priority and with the price book's batch discount. Its usage request id is derived from the
-batch id and the line's ``custom_id`` (and the count of its metered failed tries), so a line run
-again after its worker died records the same id, which the journal's drain stores once. A try
-cancelled by its gateway's shutdown records nothing (the pipeline's ``rerun_if_cancelled``): the
-re-run is the one metered.
+lane's priority and with the price book's batch discount. Its answer is metered under a usage
+request id derived from the batch id and the line's ``custom_id``, so a line run again after its
+worker died records the same id, which the journal's drain stores once. A try that fails upstream is
+metered (at no cost) under an id of its own, never the answer's: were the two to share an id, the
+drain could keep the no-cost record and drop the answer. A try cancelled by its gateway's shutdown
+records nothing (the pipeline's ``rerun_if_cancelled``): the re-run is the one metered.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -46,9 +48,17 @@ RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def line_request_id(batch_id: str, custom_id: str, attempt: int) -> str:
-    """The usage request id of a line's ``attempt``-th metered try: the same on every replica and run."""
+    """The usage request id of a line's answer: the same on every replica and run. ``attempt`` is the
+    line's stored count, 0 unless an earlier version moved the line on to a new id after a failure."""
     digest = hashlib.sha256(f"{batch_id}\0{custom_id}\0{attempt}".encode()).hexdigest()
     return f"batch_req_{digest[:32]}"
+
+
+def failure_request_id(request_id: str) -> str:
+    """A fresh usage request id for one try of the line whose answer's id is ``request_id``, under
+    which an upstream failure of that try is metered: its own on every try, in every run (55 characters
+    of the 64 a usage id may have)."""
+    return f"{request_id}-{secrets.token_hex(6)}"
 
 
 def discounted_markup(markup_percent: Decimal, discount_percent: Decimal) -> Decimal:
@@ -68,8 +78,8 @@ def is_retried(error: TollgateError) -> bool:
 
 
 def was_metered(error: TollgateError) -> bool:
-    """Whether the failed try left a usage record: the router's failures do (at no cost), refusals
-    before sending (limits, the key, the journal) do not."""
+    """Whether the failed try left a usage record: the router's failures do (at no cost, under the
+    try's failure id), refusals before sending (limits, the key, the journal) do not."""
     return isinstance(error, (UpstreamError, Overloaded))
 
 
@@ -78,11 +88,17 @@ def retry_after(error: TollgateError, default: float) -> float:
     return min(float(value), 30.0) if value.replace(".", "", 1).isdigit() else default
 
 
-async def run(lane: Lane, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str) -> bytes:
-    """The line's answer body, encoded; raises what the pipeline raises."""
+async def run(
+    lane: Lane, principal: Principal, endpoint: str, raw: dict[str, Any], request_id: str, failure_id: str
+) -> bytes:
+    """The line's answer body, encoded, metered under ``request_id``; raises what the pipeline raises,
+    an upstream failure metered under ``failure_id``."""
     target = TARGETS[endpoint]
     model = str(raw.get("model"))
-    call = Call(request_id, target.op, model, raw, False, False, time.perf_counter(), rerun_if_cancelled=True)
+    started = time.perf_counter()
+    call = Call(
+        request_id, target.op, model, raw, False, False, started, rerun_if_cancelled=True, failure_id=failure_id
+    )
     if target.model is ResponseRequest:
         service = ResponsesService(lane.pipeline, lane.sessions, lane.max_messages)
         created = await service.create(principal, validate(raw, ResponseRequest), call)
@@ -96,8 +112,8 @@ def succeeded(custom_id: str, request_id: str, body: bytes) -> str:
     return _encode(line).decode()
 
 
-def failed(custom_id: str, request_id: str, error: TollgateError) -> str:
-    line = OutputLine(
-        id=request_id, custom_id=custom_id, response=LineResponse(error.http_status, request_id, error.envelope())
-    )
-    return _encode(line).decode()
+def failed(custom_id: str, request_id: str, error: TollgateError, metered_as: str | None = None) -> str:
+    """The line's error: its id, and the usage id its last try was metered under (``metered_as``) if
+    not that one."""
+    response = LineResponse(error.http_status, metered_as or request_id, error.envelope())
+    return _encode(OutputLine(id=request_id, custom_id=custom_id, response=response)).decode()

@@ -132,18 +132,6 @@ def _mine(worker: str, batch_id: str, line: int) -> ColumnElement[bool]:
     )
 
 
-async def spend_attempt(session: AsyncSession, worker: str, batch_id: str, line: int) -> int | None:
-    """Count a metered try: the next one uses a new usage request id. None when the line is no longer ours."""
-    result = await session.execute(
-        update(BatchLine)
-        .where(_mine(worker, batch_id, line))
-        .values(attempt=BatchLine.attempt + 1)
-        .returning(BatchLine.attempt)
-    )
-    attempt: int | None = result.scalar_one_or_none()
-    return attempt
-
-
 async def release(session: AsyncSession, worker: str, batch_id: str, line: int) -> None:
     """Give a line back unfinished (this gateway is stopping), for any worker to run again."""
     await session.execute(

@@ -56,6 +56,9 @@ class Call:
     # A batch line: only the gateway cancels it (shutdown), and its re-run is metered under the same id,
     # so a cancelled try records nothing (its reservation is given back).
     rerun_if_cancelled: bool = False
+    # A batch line's try: a failure (an upstream error, recorded at no cost) is metered under this id,
+    # not request_id, which is kept for the answer (a re-run after a crash must find no no-cost record there).
+    failure_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,7 @@ class Pipeline:
             session=call.session,
             endpoint=call.endpoint,
         )
+        prepared.metered.failure_id = call.failure_id
         plan = plan_for(principal)
         if plan is None:
             ticket, lookup = None, await self._lookup(principal, call)

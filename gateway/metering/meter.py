@@ -29,6 +29,9 @@ class Metered:
     started_at: float  # Unix time
     recorded: bool = False
     answer_id: str | None = None  # the id in the answer's body, once it has arrived
+    # Where set (a batch line's try), the id a failure (an outcome not billed) is recorded under instead
+    # of ``request_id``: that id is kept for the answer, and a no-cost record there would shadow it.
+    failure_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +73,8 @@ class Meter:
     ) -> Charge:
         """Price and journal the request, exactly once; upstream failures are recorded at no cost,
         cache hits (``cache_status`` hit or semantic) at the price book's hit price. ``media`` carries
-        the images, audio seconds and speech characters of the media endpoints."""
+        the images, audio seconds and speech characters of the media endpoints. A failure (an
+        outcome not billed) of a request with a ``failure_id`` is recorded under that id."""
         if metered.recorded:
             raise RuntimeError(f"request {metered.request_id} was metered twice")
         metered.recorded = True
@@ -85,8 +89,11 @@ class Meter:
         saved = 0
         if cache_status != "miss":
             cost, saved = hit_price(cost, book.cache_hit_percent)
+        request_id = metered.request_id
+        if not billable and metered.failure_id is not None:
+            request_id = metered.failure_id
         record = UsageRecord(
-            request_id=metered.request_id,
+            request_id=request_id,
             created_at=metered.started_at,
             customer_id=metered.principal.customer_id,
             api_key_id=metered.principal.key_id,

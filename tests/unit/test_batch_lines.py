@@ -14,6 +14,7 @@ from gateway.batches import lines
 from gateway.batches.input import read_input
 from gateway.batches.lane import may_start, start_limit
 from gateway.config.batches import MAX_LINES
+from gateway.core.errors import UpstreamStatusError
 from gateway.metering.pricing import to_micros
 from tests.unit.pipeline_kit import MESSAGES, FakeBackend, build, principal
 
@@ -27,7 +28,8 @@ async def test_a_line_is_metered_once_under_its_derived_id_at_the_batch_discount
     request_id = lines.line_request_id("batch_1", "first", 0)
     who = lines.lane_principal(principal(markup_percent=Decimal(10)), 1_000_000, Decimal(50))
     lane = lines.Lane(kit.pipeline, cast(Any, None), 64)  # no Responses lines here: no database
-    body = await lines.run(lane, who, "/v1/chat/completions", {"model": "m", "messages": MESSAGES}, request_id)
+    raw = {"model": "m", "messages": MESSAGES}
+    body = await lines.run(lane, who, "/v1/chat/completions", raw, request_id, lines.failure_request_id(request_id))
     [record] = kit.records
     assert (record.request_id, record.status) == (request_id, 200)
     assert record.cost_micros == FULL_MICROS * 110 // 100 // 2  # +10 % markup, then half price: 3300
@@ -35,10 +37,28 @@ async def test_a_line_is_metered_once_under_its_derived_id_at_the_batch_discount
     assert who.priority == 1_000_000
 
 
-def test_line_ids_are_stable_and_change_only_with_a_spent_attempt() -> None:
+async def test_a_try_refused_upstream_is_metered_under_its_failure_id_never_the_answers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kit = build(monkeypatch, tmp_path, FakeBackend(error=UpstreamStatusError("slow down", upstream_status=429)))
+    request_id = lines.line_request_id("batch_1", "first", 0)
+    failure_id = lines.failure_request_id(request_id)
+    lane = lines.Lane(kit.pipeline, cast(Any, None), 64)
+    with pytest.raises(UpstreamStatusError):
+        await lines.run(
+            lane, principal(), "/v1/chat/completions", {"model": "m", "messages": MESSAGES}, request_id, failure_id
+        )
+    [record] = kit.records
+    assert (record.request_id, record.status, record.cost_micros) == (failure_id, 429, 0)
+
+
+def test_line_ids_are_stable_and_each_try_has_a_failure_id_of_its_own() -> None:
     first = lines.line_request_id("batch_1", "a", 0)
     assert first == lines.line_request_id("batch_1", "a", 0) and len(first) <= 64
     assert len({first, lines.line_request_id("batch_1", "a", 1), lines.line_request_id("batch_2", "a", 0)}) == 3
+    failures = {lines.failure_request_id(first) for _ in range(100)}
+    assert len(failures) == 100 and first not in failures
+    assert all(failure.startswith(first) and len(failure) <= 64 for failure in failures)
 
 
 @pytest.mark.parametrize("markup", ["0", "10", "-5", "12.5"])
