@@ -24,6 +24,7 @@ from gateway.metrics import Metrics
 from gateway.routing import relay, retry
 from gateway.routing.affinity import affinity_key
 from gateway.routing.catalog import Route
+from gateway.routing.deadlines import Bound, Deadlines
 from gateway.routing.pool import Lease
 from gateway.routing.replicas import Replica
 from gateway.routing.table import ModelRoute, RoutingTable, Target
@@ -63,6 +64,10 @@ class Attempt:
         self.lease = lease
         self._done = False
 
+    def first_token_bound(self) -> Bound:
+        """``with`` it around awaits: :class:`TimeoutError` once the target's first-token limit has passed."""
+        return self._router.deadlines.bound(self.target.first_token)
+
     def done(self, failure: TollgateError | None, seconds: float | None = None) -> None:
         if self._done:
             return
@@ -84,6 +89,7 @@ class Router:
         self.metrics = metrics
         self._retry = settings.retry
         self._random = random.Random()
+        self.deadlines = Deadlines()
 
     def swap(self, table: RoutingTable) -> None:
         """Route new requests by ``table``; those in flight finish on the one they started with."""
@@ -201,7 +207,7 @@ async def _complete(sending: Sending, route: Route, op: Operation, body: JSON, a
     limit = attempt.target.first_token  # a whole answer's first token comes with its last
     sent = functools.partial(sending, route.deployment)
     try:
-        async with asyncio.timeout(limit):
+        with attempt.first_token_bound():
             answer = await relay.complete(route, op, body, sent, attempt.target.batcher)
     except TimeoutError:
         raise UpstreamTimeout(f"upstream {route.deployment} sent no answer within {limit} s") from None
@@ -212,7 +218,7 @@ async def _complete(sending: Sending, route: Route, op: Operation, body: JSON, a
 async def _open_stream(route: Route, op: Operation, body: JSON, attempt: Attempt) -> Opened:
     limit = attempt.target.first_token
     try:
-        async with asyncio.timeout(limit):
+        with attempt.first_token_bound():
             chunks, first, seconds = await relay.open_stream(route, op, body)
     except TimeoutError:
         raise UpstreamTimeout(f"upstream {route.deployment} sent no first token within {limit} s") from None
@@ -232,7 +238,7 @@ async def _opened_bytes(
     limit, started = attempt.target.first_token, time.perf_counter()
     chunks = open_(route)
     try:
-        async with asyncio.timeout(limit):
+        with attempt.first_token_bound():
             first = await anext(chunks)
     except TimeoutError:
         await close_stream(chunks)
