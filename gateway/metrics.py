@@ -16,6 +16,7 @@ call them; each helper is one call at the point where the event happens.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -41,6 +42,8 @@ class Metrics:
 
     multiprocess_dir: str | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Called before each scrape: what holds counts back hands them over (gateway/observability/tally.py).
+    before_render: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._requests()
@@ -290,6 +293,8 @@ class Metrics:
         self.stripe_sync_lag_seconds.set(oldest_unreported_age_seconds)
 
     def render(self) -> bytes:
+        for flush in self.before_render:
+            flush()
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
         merged = CollectorRegistry()

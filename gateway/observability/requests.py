@@ -7,19 +7,8 @@ import asyncio
 from gateway.metering.record import UsageRecord
 from gateway.metrics import NO_MODEL, Metrics
 from gateway.observability.access_log import FLUSH_SECONDS, AccessLog
+from gateway.observability.tally import Distribution, Tally
 from gateway.observability.tracing import Tracing
-
-
-class _Series:
-    """The metric children of one (model, deployment, status): looked up once, not per request."""
-
-    def __init__(self, metrics: Metrics, model: str, deployment: str, status: str) -> None:
-        self.requests = metrics.requests.labels(model, deployment, status)
-        self.seconds = metrics.request_seconds.labels(model, deployment, status)
-        self.ttft = metrics.ttft_seconds.labels(model, deployment)
-        self.tokens_in = metrics.tokens.labels(model, "input")
-        self.tokens_out = metrics.tokens.labels(model, "output")
-        self.cost = metrics.cost_usd.labels(model)
 
 
 class RequestObserver:
@@ -31,41 +20,64 @@ class RequestObserver:
         self._log = log
         self._tracing = tracing
         # Bounded: models and deployments come from the config, statuses from HTTP.
-        self._series: dict[tuple[str, str, int], _Series] = {}
+        self._series: dict[tuple[str, str, int], Tally] = {}
+        self._moved: list[Tally] = []  # the series counted since the last flush
+        self._overhead = Distribution(metrics.overhead_seconds)
+        self._each_request = metrics.multiprocess_dir is not None  # see gateway/observability/tally.py
+        metrics.before_render.append(self.flush)
 
-    def _of(self, model: str, deployment: str, status: int) -> _Series:
+    def _counted(self, model: str, deployment: str, status: int) -> Tally:
+        """The series' tally, with one more request counted."""
         key = (model, deployment, status)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = _Series(self.metrics, model, deployment, str(status))
-        return series
+        tally = self._series.get(key)
+        if tally is None:
+            metrics, labels = self.metrics, (model, deployment, str(status))
+            tokens = (metrics.tokens.labels(model, "input"), metrics.tokens.labels(model, "output"))
+            tally = self._series[key] = Tally(
+                metrics.requests.labels(*labels),
+                metrics.request_seconds.labels(*labels),
+                metrics.ttft_seconds.labels(model, deployment),
+                tokens,
+                metrics.cost_usd.labels(model),
+            )
+        if not tally.requests:
+            self._moved.append(tally)
+        tally.requests += 1
+        return tally
+
+    def flush(self) -> None:
+        """Hand what was counted since the last flush to prometheus-client."""
+        for tally in self._moved:
+            tally.flush()
+        self._moved.clear()
+        self._overhead.flush()
 
     def metered(self, record: UsageRecord, customer: str) -> None:
-        series = self._of(record.model, record.deployment or "", record.status)
-        series.requests.inc()
-        series.seconds.observe(record.latency_ms / 1000)
+        tally = self._counted(record.model, record.deployment or "", record.status)
+        tally.seconds.observe(record.latency_ms / 1000)
         if record.ttft_ms is not None:
-            series.ttft.observe(record.ttft_ms / 1000)
-        if record.input_tokens:
-            series.tokens_in.inc(record.input_tokens)
-        if record.output_tokens:
-            series.tokens_out.inc(record.output_tokens)
-        if record.cost_micros:
-            series.cost.inc(record.cost_micros / 1_000_000)
+            tally.ttft.observe(record.ttft_ms / 1000)
+        tally.tokens_in += record.input_tokens
+        tally.tokens_out += record.output_tokens
+        tally.cost_micros += record.cost_micros
+        if self._each_request:
+            self.flush()
         if self._log is not None:
             self._log.metered(record, customer)
         if self._tracing is not None:
             self._tracing.request(record, customer)
 
     def refused(self, request_id: str, path: str, status: int, code: str | None, seconds: float) -> None:
-        series = self._of(NO_MODEL, "", status)
-        series.requests.inc()
-        series.seconds.observe(seconds)
+        self._counted(NO_MODEL, "", status).seconds.observe(seconds)
+        if self._each_request:
+            self.flush()
         if self._log is not None:
             self._log.refused(request_id, path, status, code, seconds * 1000)
 
     def answer_started(self, overhead_seconds: float) -> None:
-        self.metrics.overhead_seconds.observe(overhead_seconds)
+        self._overhead.observe(overhead_seconds)
+        if self._each_request:
+            self._overhead.flush()
 
     async def flush_forever(self) -> None:
         """Lines reach standard output within :data:`FLUSH_SECONDS` of their request's end."""
@@ -76,6 +88,7 @@ class RequestObserver:
             self._log.flush()
 
     def close(self) -> None:
+        self.flush()  # a worker's counts outlive it in the multiprocess files
         if self._log is not None:
             self._log.flush()
         self.metrics.close()
