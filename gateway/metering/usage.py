@@ -32,19 +32,15 @@ def normalise(usage: dict[str, Any] | None) -> TokenUsage:
         usage = _from_responses(usage)
     prompt = _int(usage.get("prompt_tokens"))
     completion = _int(usage.get("completion_tokens"))
-    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
-    reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
-    cached = min(cached, prompt)
-    written = min(written, prompt - cached)
-    reasoning = min(reasoning, completion)
-    return TokenUsage(
-        input=prompt - cached - written,
-        cached_input=cached,
-        cache_write=written,
-        output=completion - reasoning,
-        reasoning=reasoning,
-    )
+    # Every request is metered through here: the details, usually absent, are looked into only when there.
+    details = usage.get("prompt_tokens_details")
+    cached = min(_int(details.get("cached_tokens")), prompt) if details else 0
+    written = usage.get("cache_creation_input_tokens")
+    written = min(_int(written), prompt - cached) if written else 0
+    details = usage.get("completion_tokens_details")
+    reasoning = min(_int(details.get("reasoning_tokens")), completion) if details else 0
+    # Positional: a struct takes them several times faster than keywords.
+    return TokenUsage(prompt - cached - written, cached, written, completion - reasoning, reasoning)
 
 
 def _from_responses(usage: dict[str, Any]) -> dict[str, Any]:
@@ -59,4 +55,5 @@ def _from_responses(usage: dict[str, Any]) -> dict[str, Any]:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A positive count, else 0 (``type`` rules out ``True``, which is an ``int``)."""
+    return value if type(value) is int and value > 0 else 0

@@ -51,6 +51,23 @@ def test_anthropic_usage_with_cache_reads_and_writes() -> None:
     assert to_micros(token_cost_usd(sonnet, usage)) == 13050
 
 
+def test_usage_counts_an_upstream_got_wrong_are_never_billed() -> None:
+    """Booleans, negatives, floats, strings and nulls count as none; parts never exceed their whole."""
+    assert normalise({"prompt_tokens": True, "completion_tokens": -5}) == TokenUsage()
+    assert normalise({"prompt_tokens": 10.0, "completion_tokens": "7", "prompt_tokens_details": None}) == TokenUsage()
+    usage = normalise(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 20,
+            "prompt_tokens_details": {"cached_tokens": 150},
+            "cache_creation_input_tokens": 30,
+            "completion_tokens_details": {"reasoning_tokens": 25},
+        }
+    )
+    assert usage == TokenUsage(input=0, cached_input=100, cache_write=0, output=0, reasoning=20)
+    assert normalise({"prompt_tokens": 100, "cache_creation_input_tokens": 150}) == TokenUsage(cache_write=100)
+
+
 def test_vllm_pool_priced_by_gpu_hour() -> None:
     # An H100 at $2.00 per GPU-hour serving 4,000,000 tokens an hour: $0.0000005 per token.
     pool = ModelRates(gpu_hour_usd=Decimal("2.00"), tokens_per_gpu_hour=4_000_000)
