@@ -69,6 +69,7 @@ class RoutingTable:
         self.pools = {name: _pool(name, config, ctx, self, previous) for name, config in settings.backends.items()}
         self.catalog = Catalog(settings, {name: pool.replicas[0].backend for name, pool in self.pools.items()})
         self.models: dict[str, ModelRoute] = {}
+        self._serving: dict[tuple[str, Operation], tuple[Target, ...]] = {}
         for model in settings.models:
             chain = tuple(
                 Target.of(self.pools[d.backend], d.model, model, tokens=ctx.tokens) for d in model.deployments
@@ -85,16 +86,23 @@ class RoutingTable:
     def chain(self, model: str, op: Operation, region: str | None, draw: float) -> list[Target]:
         """The deployments to try for one request, in order: the canary first when it takes this
         request, then the chain sorted by region preference; those that cannot serve ``op`` left out."""
-        self.catalog.resolve(model, op)
-        route = self.models[model]
+        serving = self._serving.get((model, op))
+        if serving is None:  # once per model and operation: a table's deployments never change
+            serving = self._serving[model, op] = self._serving_chain(model, op)
+        targets = list(serving)
         preferred = region or self.settings.routing.default_region
-        targets = list(route.chain)
         if preferred is not None and len(targets) > 1:
-            order = by_region([t.pool.region for t in route.chain], preferred, self.settings.routing.regions)
-            targets = [route.chain[i] for i in order]
-        if route.canary is not None and route.canary_target is not None and route.canary.takes(draw):
-            targets.insert(0, route.canary_target)
-        serving = [t for t in targets if t.pool.replicas[0].backend.supports(op)]
+            order = by_region([t.pool.region for t in targets], preferred, self.settings.routing.regions)
+            targets = [targets[i] for i in order]
+        route = self.models[model]
+        canary = route.canary_target
+        if route.canary is not None and canary is not None and route.canary.takes(draw) and _serves(canary, op):
+            targets.insert(0, canary)
+        return targets
+
+    def _serving_chain(self, model: str, op: Operation) -> tuple[Target, ...]:
+        self.catalog.resolve(model, op)  # an unknown model, or one of another kind, is refused here
+        serving = tuple(t for t in self.models[model].chain if _serves(t, op))
         if not serving:
             raise UnsupportedOperation(
                 f"The model '{model}' is served by a backend that does not offer /v1/{op.value}.", param="model"
@@ -145,3 +153,7 @@ def _carried_canary(model: str, rollout: Rollout, previous: RoutingTable | None)
     if old is not None and old.canary is not None and old.canary.rollout == rollout:
         return old.canary
     return Canary(model, rollout)
+
+
+def _serves(target: Target, op: Operation) -> bool:
+    return target.pool.replicas[0].backend.supports(op)
