@@ -57,6 +57,7 @@ class ResponsesRelay(MeteredStream):
             while event is not None:
                 yield self._relay(event)
                 event = await anext(self._upstream, None)
+            self._drained = True
             if not self._finished:  # a `response.failed` from the upstream ended it
                 self._record(Outcome.UPSTREAM_ERROR, 502)
         except TollgateError as exc:
