@@ -120,7 +120,7 @@ class OpenAICompatibleBackend:
                     if "error" in chunk:
                         raise _stream_error(self.name, chunk)
                     check_chunk(op, chunk, self.name)
-                    finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or ())
+                    finished = finished or _finishes(chunk)
                     yield chunk
         if not finished:
             raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
@@ -162,3 +162,12 @@ def _stream_error(upstream: str, chunk: JSON) -> UpstreamStatusError:
         upstream_status=status,
         upstream_type=error.get("type"),
     )
+
+
+def _finishes(chunk: JSON) -> bool:
+    """Whether a chunk (its choices checked already) ends a choice. A loop: ``any()`` over a generator
+    costs several times more, on every chunk of every stream."""
+    for choice in chunk.get("choices") or ():  # noqa: SIM110 (see above)
+        if choice.get("finish_reason"):
+            return True
+    return False
