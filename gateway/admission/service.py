@@ -7,8 +7,9 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from gateway.admission import shortfall
 from gateway.admission.decision import Decision, SeedNeeded, rate_headers
@@ -57,8 +58,7 @@ class AdmissionUnavailable(TollgateError):
     default_code = "admission_unavailable"
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
+class Ticket(msgspec.Struct, frozen=True):
     """A reservation held by one request until it is settled."""
 
     scopes: list[ScopeLimits]
@@ -67,8 +67,7 @@ class Ticket:
     headers: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """The limits that apply to one principal's request, worked out once per request."""
 
     scopes: list[ScopeLimits]

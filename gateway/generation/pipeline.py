@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import msgspec
+
 from backends.base import JSON, Operation
 from gateway.admission.service import Admission, Plan, Ticket, plan_for
 from gateway.admission.shortfall import CreditShort, Priced, explained
@@ -38,8 +40,7 @@ T = TypeVar("T")
 Abandoned = tuple[str | None, JSON | None, MediaUsage]
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(msgspec.Struct, frozen=True):
     """A validated request, ready to be sent."""
 
     request_id: str
@@ -61,8 +62,7 @@ class Call:
     failure_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """A request that passed the checks made before anything is reserved or sent."""
 
     route: Route  # the model's first deployment, as the catalog resolves it for the operation

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from gateway.keys.principal import Principal
 from gateway.metering.journal import Journal
 from gateway.metering.media_units import NO_MEDIA, MediaUsage, media_cost_usd
@@ -34,8 +36,7 @@ class Metered:
     failure_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(msgspec.Struct, frozen=True):
     usage: TokenUsage
     cost_micros: int
     saved_micros: int = 0

@@ -10,12 +10,12 @@ chaining; another customer's id is unknown (404).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backends.base import JSON, Operation
@@ -63,14 +63,14 @@ class ResponsesService:
         keep: Keep = Keeper(self._sessions, principal, request, context, items) if request.store else forget
         if self._pipeline.router.table.catalog.serves_natively(request.model, Operation.RESPONSES):
             raw = passthrough.upstream_body(call.raw, context, given)
-            call = dataclasses.replace(call, op=Operation.RESPONSES, model=request.model, raw=raw, stream=stream)
+            call = msgspec.structs.replace(call, op=Operation.RESPONSES, model=request.model, raw=raw, stream=stream)
             return await self._passed(principal, request, call, keep)
-        call = dataclasses.replace(
+        call = msgspec.structs.replace(
             call, op=Operation.CHAT, model=request.model, raw=chat, stream=stream, endpoint=Operation.RESPONSES.value
         )
         skeleton = answer.skeleton(request, call.request_id, request.model, int(time.time()))
         if stream:
-            streaming = await self._pipeline.stream(principal, dataclasses.replace(call, wants_usage=True))
+            streaming = await self._pipeline.stream(principal, msgspec.structs.replace(call, wants_usage=True))
             events = ResponseEvents(streaming.relay, skeleton, call.request_id, keep)
             return Created(streaming.deployment, streaming.upstream_seconds, events=events, headers=streaming.headers)
         done = await self._pipeline.complete(principal, call)
@@ -85,7 +85,7 @@ class ResponsesService:
         """Pass the request through to a deployment that serves ``/v1/responses`` (gateway/responses/passthrough.py)."""
         response_id = answer.response_id(call.request_id)
         if call.stream:
-            streaming = await self._pipeline.stream(principal, dataclasses.replace(call, wants_usage=True))
+            streaming = await self._pipeline.stream(principal, msgspec.structs.replace(call, wants_usage=True))
             assert isinstance(streaming.relay, ResponsesRelay)  # the pipeline relays a passed-through stream so
             events = passthrough.PassedEvents(streaming.relay, response_id, request, keep)
             return Created(streaming.deployment, streaming.upstream_seconds, events=events, headers=streaming.headers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import msgspec
+
 from backends.base import Backend, Operation
 from backends.simulator import OWNER as SIMULATOR_OWNER
 from backends.simulator import SimulatorBackend
@@ -26,8 +28,7 @@ def model_not_found(name: str) -> ModelNotFound:
     return ModelNotFound.named(name)
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     """Where one request for a public model goes."""
 
     public_model: str

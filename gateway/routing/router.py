@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import msgspec
+
 from backends.base import JSON, Operation
 from gateway.config.routing import RoutingSettings
 from gateway.core.errors import Overloaded, TollgateError, UpstreamProtocolError, UpstreamTimeout
@@ -36,8 +38,7 @@ C = TypeVar("C")
 BACKEND_HEADER = "x-tollgate-backend"
 
 
-@dataclass(frozen=True, slots=True)
-class Traits:
+class Traits(msgspec.Struct, frozen=True):
     """What routing may know of a request besides its body: plain data, never the web request."""
 
     priority: int = 0  # the key's tier; lower goes first
