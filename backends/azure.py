@@ -73,9 +73,9 @@ class AzureBackend(OpenAICompatibleBackend):
     def supports(self, op: Operation) -> bool:
         return op in _SERVED
 
-    def _url(self, base_url: str, op: Operation, body: JSON) -> str:
+    def _url(self, op: Operation, body: JSON) -> str:
         deployment = quote(str(body.get("model") or ""), safe="")
-        return f"{base_url}/deployments/{deployment}/{op.value}?api-version={self._version}"
+        return f"{self._base_url}/deployments/{deployment}/{op.value}?api-version={self._version}"
 
     async def request(self, op: Operation, body: JSON) -> JSON:
         with _azure_errors():

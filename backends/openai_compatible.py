@@ -6,8 +6,7 @@ differs (which base URL serves a request, how readiness is probed).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -87,59 +86,50 @@ class OpenAICompatibleBackend:
     def supports(self, op: Operation) -> bool:
         return op is not Operation.RESPONSES or self._responses
 
-    @contextlib.contextmanager
-    def _replica(self) -> Iterator[str]:
-        """The base URL that serves one request; pools override this to balance replicas."""
-        yield self._base_url
-
-    def _url(self, base_url: str, op: Operation, body: JSON) -> str:
+    def _url(self, op: Operation, body: JSON) -> str:
         """Where one JSON request goes; Azure names the deployment and the API version in the URL."""
-        return f"{base_url}/{op.value}"
+        return f"{self._base_url}/{op.value}"
 
     async def request(self, op: Operation, body: JSON) -> JSON:
-        with self._replica() as base_url:
-            return await post_json(
-                self._http, self.name, self._url(base_url, op, body), body, headers=self._headers, timeout=self._timeout
-            )
+        url = self._url(op, body)
+        return await post_json(self._http, self.name, url, body, headers=self._headers, timeout=self._timeout)
 
     async def stream(self, op: Operation, body: JSON) -> AsyncIterator[JSON]:
         finished = False
-        with self._replica() as base_url:
-            url = self._url(base_url, op, body)
-            async with open_stream(
-                self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
-            ) as chunks:
-                if op is Operation.RESPONSES:  # its own events, not chunks (backends/responses_wire.py)
-                    async for item in read_events(self.name, chunks):
-                        yield item
+        url = self._url(op, body)
+        async with open_stream(
+            self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
+        ) as chunks:
+            if op is Operation.RESPONSES:  # its own events, not chunks (backends/responses_wire.py)
+                async for item in read_events(self.name, chunks):
+                    yield item
+                return
+            async for event in iter_events(chunks):
+                if event.payload.strip() == b"[DONE]":
                     return
-                async for event in iter_events(chunks):
-                    if event.payload.strip() == b"[DONE]":
-                        return
-                    chunk = decode_json(self.name, event.payload)
-                    if "error" in chunk:
-                        raise _stream_error(self.name, chunk)
-                    check_chunk(op, chunk, self.name)
-                    finished = finished or _finishes(chunk)
-                    yield chunk
+                chunk = decode_json(self.name, event.payload)
+                if "error" in chunk:
+                    raise _stream_error(self.name, chunk)
+                check_chunk(op, chunk, self.name)
+                finished = finished or _finishes(chunk)
+                yield chunk
         if not finished:
             raise UpstreamProtocolError(f"upstream {self.name} ended the stream before it was complete")
 
     async def upload(self, op: Operation, form: Form) -> Payload:
-        with self._replica() as base_url:
-            body, content_type = await post_form(
-                self._http, self.name, f"{base_url}/{op.value}", form, headers=self._headers, timeout=self._timeout
-            )
+        url = f"{self._base_url}/{op.value}"
+        body, content_type = await post_form(
+            self._http, self.name, url, form, headers=self._headers, timeout=self._timeout
+        )
         return Payload(body, content_type)
 
     async def audio(self, op: Operation, body: JSON) -> AsyncIterator[bytes]:
-        with self._replica() as base_url:
-            url = f"{base_url}/{op.value}"
-            async with open_stream(
-                self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
-            ) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+        url = f"{self._base_url}/{op.value}"
+        async with open_stream(
+            self._http, self.name, url, body, headers=self._headers, timeout=self._timeout
+        ) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     async def ready(self) -> bool:
         return await self._probe(f"{self._base_url}/models")
