@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True)
-class RateView:
+class RateView(msgspec.Struct, frozen=True):
     """One rate limit as OpenAI's ``x-ratelimit-*`` headers show it."""
 
     limit: int
@@ -14,16 +13,14 @@ class RateView:
     reset_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class CreditView:
+class CreditView(msgspec.Struct, frozen=True):
     """A prepaid customer's balance as the store held it when it refused a request."""
 
     balance_micros: int
     held_micros: int  # reserved by requests in flight
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     allowed: bool
     reason: str | None = None  # requests | tokens | concurrency | budget | credits | too_large
     scope: str | None = None
@@ -34,8 +31,7 @@ class Decision:
     credit: CreditView | None = None  # with reason "credits"
 
 
-@dataclass(frozen=True, slots=True)
-class SeedNeeded:
+class SeedNeeded(msgspec.Struct, frozen=True):
     """A budget or credit counter the store does not hold yet: the caller seeds it from the database."""
 
     kind: str  # budget | credits

@@ -10,7 +10,8 @@ moves it back (or further ahead) by the difference between what was reserved and
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+
+import msgspec
 
 from gateway.keys.principal import Principal
 
@@ -18,8 +19,7 @@ WINDOW_MS = 60_000
 LEASE_MS = 15 * 60_000  # a concurrency slot is freed by then even if its holder died
 
 
-@dataclass(frozen=True, slots=True)
-class ScopeLimits:
+class ScopeLimits(msgspec.Struct, frozen=True):
     """The limits of one key or one customer; None is unlimited."""
 
     scope: str  # "key:<id>" or "customer:<id>"
@@ -32,18 +32,18 @@ class ScopeLimits:
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.rpm, self.tpm, self.max_concurrency, self.budget_micros))
+        return not (
+            self.rpm is None and self.tpm is None and self.max_concurrency is None and self.budget_micros is None
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Credit:
+class Credit(msgspec.Struct, frozen=True):
     customer: str  # "customer:<id>"
     customer_id: int
     grace_micros: int
 
 
-@dataclass(frozen=True, slots=True)
-class Ask:
+class Ask(msgspec.Struct, frozen=True):
     """What one request reserves: one request, its estimated tokens, its worst-case cost."""
 
     request_id: str

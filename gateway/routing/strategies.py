@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from backends.vllm import Strategy
 
 
-@dataclass(frozen=True, slots=True)
-class ReplicaView:
+class ReplicaView(msgspec.Struct, frozen=True):
     """One replica as a strategy sees it."""
 
     key: str  # stable identity (its URL)
@@ -28,8 +28,7 @@ class ReplicaView:
     key_hash: int = 0  # stable_hash(key), computed once per replica: what affinity mixes with the request's
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
+class Choice(msgspec.Struct, frozen=True):
     """What a strategy may use about the request: its affinity key and two random draws."""
 
     turn: int
