@@ -21,11 +21,17 @@ class ClientGone(Exception):
     """The client disconnected before it was answered."""
 
 
+_BY_NAME = "tollgate.headers"  # the scope's own index of its headers, made by the first look-up
+
+
 def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+    """The value of the request header ``name`` (lower case, as ASGI gives names); of a repeated one,
+    the first. A request's headers are looked up half a dozen times: indexed once, not scanned each time."""
+    by_name = scope.get(_BY_NAME)
+    if by_name is None:
+        by_name = scope[_BY_NAME] = dict(reversed(list(scope["headers"])))
+    value = by_name.get(name)
+    return None if value is None else bytes(value).decode("latin-1")
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

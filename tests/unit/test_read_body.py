@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.core.errors import PayloadTooLarge
-from gateway.edge.asgi import ClientGone, read_body
+from gateway.edge.asgi import ClientGone, header, read_body
 
 
 def _receive(*messages: dict[str, Any]) -> Any:
@@ -50,3 +50,17 @@ async def test_a_body_over_the_limit_is_refused_declared_or_not() -> None:
 async def test_a_client_gone_before_its_body_came() -> None:
     with pytest.raises(ClientGone):
         await read_body(_scope(), _receive({"type": "http.disconnect"}), 10)
+
+
+def test_a_header_is_the_first_of_its_name_and_absent_is_none() -> None:
+    scope = {
+        "headers": [
+            (b"authorization", b"Bearer first"),
+            (b"x-session-id", bytearray(b"s\xe9ance")),  # latin-1, as HTTP header bytes are read
+            (b"authorization", b"Bearer second"),
+        ]
+    }
+    assert header(scope, b"authorization") == "Bearer first"
+    assert header(scope, b"x-session-id") == "s\xe9ance"
+    assert header(scope, b"cache-control") is None
+    assert header(scope, b"authorization") == "Bearer first"  # asked again: the same answer
