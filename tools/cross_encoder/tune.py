@@ -3,19 +3,19 @@
 Run:  OMP_NUM_THREADS=1 .venv/bin/python -m tools.cross_encoder.tune [--model /tmp/ce/model.onnx]
 
 The validation set is fow-cache's "validation" part (split.py: a third of the train half, by a hash of the
-cached question; the generator never reads it, so the model never saw its pairs) plus a fixed-seed sample
-of generated pairs drawn with another seed and not among the training pairs (templates the model did see,
-so only a check that the chosen point also holds on the generator's trap kinds), plus the "validation
-edits": the generator's derivations (generate.derived: one-slot edits as traps, near repeats, reworded
-openers, edits of a paraphrase against the original wording) of the validation part's own questions,
-which the model never saw (453 pairs, 147 traps). No "held out" pair is rated here (the generator reads
-them only to drop a generated pair equal to one). Every guard subset, similarity and accept of
-evaluate.py's grid is rated; the chosen point serves the most should-hit pairs of the fow validation part
-while at most 2 % of the traps are served in EACH part, ties going to the most should-hit pairs of all
-parts together (the 48 real should-hit pairs alone cannot tell neighbouring thresholds apart), then the
-higher similarity (fewer candidates read), the higher accept, then more guards. The same key compares
-models (epochs, ``--symmetric``): the best first row wins. What the choice is worth is told by the one
-held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
+cached question; the generator never reads it, so the model never saw its pairs) plus a fixed-seed sample of
+generated pairs drawn with another seed and not among the training pairs (templates the model did see, so
+only a check that the chosen point also holds on the generator's trap kinds), plus the "validation edits":
+the generator's derivations (generate.derived: one-slot edits as traps, near repeats, reworded openers,
+edits of a paraphrase against the original wording) of the validation part's own questions, which the model
+never saw (452 pairs, 146 traps, once a pair a training file holds is dropped). No "held out" pair is rated
+here (the generator reads them only to drop a generated pair equal to one). Every guard subset, similarity
+and accept of evaluate.py's grid is rated; the chosen point serves the most should-hit pairs of the fow
+validation part while at most 2 % of the traps are served in EACH part, ties going to the most should-hit
+pairs of all parts together (the 48 real should-hit pairs alone cannot tell neighbouring thresholds apart),
+then the higher similarity (fewer candidates read), the higher accept, then more guards. The same key
+compares models (epochs, ``--symmetric``): the best first row wins. What the choice is worth is told by the
+one held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
 """
 
 from __future__ import annotations
