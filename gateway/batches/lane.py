@@ -178,7 +178,7 @@ class BatchLane:
                 raise AuthenticationFailed("The API key that created this batch no longer exists.")
             cached = self._principals[key_id] = (now, found)
         principal = cached[1]
-        principal.check_usable(utcnow())
+        principal.check_usable()
         book = self._pipeline.meter.price_book
         return lines.lane_principal(principal, self._settings.priority, book.batch_discount_percent)
 

@@ -117,23 +117,15 @@ async def answer_errors(observed: Observed, scope: Scope, send: Send, handle: Ha
     """Run ``handle(request_id, started, send)``, rendering what it raises as OpenAI's error envelope."""
     request_id = observed.ids.new()
     started = time.perf_counter()
-    answered = False
-    begun: Message = {}  # the answer's start, once sent
-
-    async def answer(message: Message) -> None:
-        nonlocal answered, begun
-        if not answered:
-            answered, begun = True, message
-        await send(message)
-
+    answer = _Answer(send)
     try:
         await handle(request_id, started, answer)
     except ClientGone:
         return
     except asyncio.CancelledError:  # the server's shutdown grace ran out: the work was cancelled and metered
-        await _shutting_down(send, request_id, begun)
+        await _shutting_down(send, request_id, answer.begun)
     except Exception as exc:
-        if answered:  # too late for a status: the stream already ended the way it could
+        if answer.begun:  # too late for a status: the stream already ended the way it could
             log.exception("error after the answer began on %s", scope["path"])
             return
         error = exc if isinstance(exc, TollgateError) else _unexpected(scope, exc)
@@ -142,6 +134,23 @@ async def answer_errors(observed: Observed, scope: Scope, send: Send, handle: Ha
             observed.observer.refused(request_id, scope["path"], error.http_status, error.code, seconds)
         headers = {**error.headers, "x-request-id": request_id}
         await send_bytes(send, error.http_status, _encode(error.envelope()), headers)
+
+
+class _Answer:
+    """The server's ``send``, noting the answer's start (what an error after it can no longer change).
+    A plain call that hands back ``send``'s awaitable: no coroutine of its own for each message."""
+
+    __slots__ = ("_send", "begun")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.begun: Message = {}  # the answer's start, once sent
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if not self.begun:
+            self.begun = message
+        result: Awaitable[None] = self._send(message)
+        return result
 
 
 class ShuttingDown(TollgateError):

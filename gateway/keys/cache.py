@@ -12,7 +12,6 @@ is reloaded once, not once per request in flight.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import time
 import weakref
@@ -56,7 +55,7 @@ class KeyCache:
         # The dictionary found the entry by hash; compare again in constant time, as the contract says.
         if not hmac.compare_digest(principal.key_hash, key_hash):
             raise _invalid()
-        principal.check_usable(dt.datetime.now(dt.UTC))
+        principal.check_usable()
         return principal
 
     async def _miss(self, key_hash: str) -> Principal:

@@ -43,10 +43,11 @@ class Principal:
     priority: int = 0
     region: str | None = None
 
-    def check_usable(self, now: dt.datetime) -> None:
+    def check_usable(self) -> None:
         if self.revoked:
             raise AuthenticationFailed("This API key has been revoked.", code="invalid_api_key")
-        if self.expires_at is not None and self.expires_at <= now:
+        # The clock is read only for a key that expires: on every request, it cost more than the rest.
+        if self.expires_at is not None and self.expires_at <= dt.datetime.now(dt.UTC):
             raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
 
     def may_use(self, model: str) -> bool:
