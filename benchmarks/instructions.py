@@ -27,8 +27,9 @@ from pathlib import Path
 import yaml
 
 from benchmarks.load import Pool
-from benchmarks.procs import HOST, child_env, free_port, issue_key, log, running, upstream_command, wait_ready
-from benchmarks.run import _requests, write_config
+from benchmarks.procs import HOST, child_env, free_port, log, running, wait_ready
+from benchmarks.profile import upstream_and_config
+from benchmarks.run import _requests
 
 QUIET = {"key_poll_seconds": 3600, "price_poll_seconds": 3600, "credit_poll_seconds": 3600}
 QUIET_ROUTING = {"health_interval": 3600, "metrics_interval": 3600, "rollout_interval": 3600}
@@ -63,17 +64,12 @@ class _Counts:
 
 
 async def _measure(args: argparse.Namespace, workdir: Path) -> None:
-    upstream_port, port = free_port(), free_port()
-    env = dict(os.environ)
-    with running(upstream_command(upstream_port), child_env(env, None), workdir / "upstream.log") as upstream:
-        await wait_ready(upstream, upstream_port, "/v1/models", workdir / "upstream.log")
-        config = write_config(workdir, args.path, upstream_port, args.path)
-        _quiet(config)
-        key = issue_key(config, child_env(env, None)) if args.path == "metered" else None
+    port = free_port()
+    async with upstream_and_config(workdir, args.path, _quiet) as (config, key):
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes"]
         command += [f"--callgrind-out-file={workdir}/callgrind.out", sys.executable, "-m", "benchmarks.profile"]
         command += ["--serve", str(port)]
-        with running(command, child_env(env, config), workdir / "gateway.log") as gateway:
+        with running(command, child_env(dict(os.environ), config), workdir / "gateway.log") as gateway:
             await wait_ready(gateway, port, "/healthz", workdir / "gateway.log", within=300)
             plain, streamed = _requests(port, key)
             request = streamed if args.stream else plain

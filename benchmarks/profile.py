@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import os
@@ -20,12 +21,13 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.load import Pool, cpu_snapshot
 from benchmarks.procs import HOST, child_env, free_port, issue_key, log, running, upstream_command, wait_ready
+from benchmarks.results import PathKind
 from benchmarks.run import _requests, write_config
 
 _START, _STOP = signal.SIGUSR1, signal.SIGUSR2
@@ -90,13 +92,24 @@ def serve_profiled(port: int, output: Path | None) -> None:
     uvicorn.Server(config).run()
 
 
-async def _profile(args: argparse.Namespace, workdir: Path) -> None:
-    upstream_port, port = free_port(), free_port()
-    env = dict(os.environ)
+@contextlib.asynccontextmanager
+async def upstream_and_config(
+    workdir: Path, path: PathKind, adjust: Callable[[Path], None] | None = None
+) -> AsyncIterator[tuple[Path, str | None]]:
+    """The zero-latency upstream, running for the block, and a gateway config in front of it (changed by
+    ``adjust``, if given): the config's path, and a customer key on the metered path."""
+    upstream_port, env = free_port(), dict(os.environ)
     with running(upstream_command(upstream_port), child_env(env, None), workdir / "upstream.log") as upstream:
         await wait_ready(upstream, upstream_port, "/v1/models", workdir / "upstream.log")
-        config = write_config(workdir, args.path, upstream_port, args.path)
-        key = issue_key(config, child_env(env, None)) if args.path == "metered" else None
+        config = write_config(workdir, path, upstream_port, path)
+        if adjust is not None:
+            adjust(config)
+        yield config, issue_key(config, child_env(env, None)) if path == "metered" else None
+
+
+async def _profile(args: argparse.Namespace, workdir: Path) -> None:
+    port, env = free_port(), dict(os.environ)
+    async with upstream_and_config(workdir, args.path) as (config, key):
         stats = workdir / "gateway.prof"
         command = [sys.executable, "-m", "benchmarks.profile", "--serve", str(port)]
         command += [] if args.no_profile else ["--stats", str(stats)]
