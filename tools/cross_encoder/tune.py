@@ -114,6 +114,8 @@ def main() -> None:
     print(f"\n| rank | guards | similarity | accept | should-hit ({FOW}) | should-hit (all parts) |")
     print("|---:|---|---:|---:|---:|---:|")
     ranked = choose(parts)
+    best = ranked[0][0]
+    print(f"\nModel key (the rule's best point): should-hit {best[0]:.1%} ({FOW}), {best[1]:.1%} (all parts)")
     if args.margin:
         ranked = with_margin(ranked, sum(bool(s.item["same_answer"]) for s in parts[FOW]))
     for rank, (key, guards, threshold, accept) in enumerate(ranked[:15], 1):
