@@ -29,6 +29,17 @@ def test_the_generator_holds_no_validation_or_held_out_pair() -> None:
     assert any(frozenset((i["a"], i["b"])) in generated for i in fow_pairs("train"))
 
 
+def test_the_two_folds_cut_the_train_half_and_a_fold_trained_generator_never_holds_the_other_fold() -> None:
+    one, two, whole = fow_pairs("fold 1"), fow_pairs("fold 2"), fow_pairs("train half")
+    key = lambda i: frozenset((i["a"], i["b"]))  # noqa: E731
+    assert one and two and {key(i) for i in one} | {key(i) for i in two} == {key(i) for i in whole}
+    assert not {i["a"].lower() for i in one} & {i["a"].lower() for i in two}
+    assert len(whole) == len(fow_pairs("train")) + len(fow_pairs("validation"))
+    generated = {key(p) for p in build(real="fold 1")}
+    assert not [i for i in two + fow_pairs("held out") if key(i) in generated]
+    assert any(key(i) in generated for i in one)
+
+
 def test_an_unknown_part_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown part"):
-        fow_pairs("train half")
+        fow_pairs("train halves")

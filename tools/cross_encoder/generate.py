@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import fow_cache.data as fow
+
 from tools.cross_encoder import words as w
 from tools.cross_encoder.families import FAMILIES, REWORDED, Family, Value
 from tools.cross_encoder.split import fow_pairs
@@ -210,9 +212,8 @@ def rewords(text: str) -> list[str]:
     return [re.sub(p, r, text, count=1) for p, options in w.REWORDS if re.search(p, text) for r in options]
 
 
-def real_pairs(rng: random.Random) -> list[dict[str, Any]]:
-    """fow-cache's "train" part (never its validation part or held-out half), its edits and rewordings."""
-    items = fow_pairs("train")
+def real_pairs(rng: random.Random, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """fow-cache's pairs of the part trained on (never the held-out half), their edits and rewordings."""
     out = []
     for i in items:
         label, kind = int(i["same_answer"]), f"fow:{i['category']}"
@@ -267,16 +268,19 @@ def transitive(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def build(seed: int = SEED, reworded: bool = True) -> list[dict[str, Any]]:
-    """``reworded=False``: without the REWORDED families (the training file of the run before them)."""
+def build(seed: int = SEED, reworded: bool = True, real: str = "train") -> list[dict[str, Any]]:
+    """``reworded=False``: without the REWORDED families (the training file of the run before them); ``real``:
+    the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation)."""
     rng = random.Random(seed)
-    pairs = real_pairs(rng)
+    trained = fow_pairs(real)
+    pairs = real_pairs(rng, trained)
     for fam in FAMILIES + (REWORDED if reworded else ()):
         pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
     # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
     # "unlock my card"); such a pair is dropped, so that no pair the choice or the report is made on is trained on.
-    kept_out = {frozenset((i["a"], i["b"])) for name in ("validation", "held out") for i in fow_pairs(name)}
+    ours = {frozenset((i["a"], i["b"])) for i in trained}
+    kept_out = {frozenset((i["a"], i["b"])) for i in fow.load_questions()} - ours
     pairs = [p for p in pairs if frozenset((p["a"], p["b"])) not in kept_out]
     for p in pairs:
         if rng.random() < 0.5:  # the cached question may be either side
@@ -290,8 +294,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--no-reworded", action="store_true", help="without the REWORDED families")
+    parser.add_argument("--real", default="train", help='the fow part trained on: "train", "train half", "fold 1"...')
     args = parser.parse_args()
-    pairs = build(args.seed, reworded=not args.no_reworded)
+    pairs = build(args.seed, reworded=not args.no_reworded, real=args.real)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for p in pairs:

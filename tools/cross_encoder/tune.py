@@ -18,8 +18,13 @@ compares models (epochs, ``--symmetric``): the best first row wins. With ``--mar
 is then taken, among those serving at most ONE fow validation pair fewer than the best, with the highest
 accept (then all parts' should-hit, similarity, guards): validation traps are easier than unseen ones (run
 5's choice, accept 0.3, let through five held-out traps scored 0.3-0.9), so a point that costs at most one
-real pair buys a margin on the model's confidence. What the choice is worth is told by the
-one held-out report made after it (``evaluate --guards ... --similarity ... --accept ...``).
+real pair buys a margin on the model's confidence. ``--folds FOLD1 FOLD2`` (runs 10-12) rates two models
+trained on the train half's two folds (``generate --real "fold 1"``) on each other's fold instead: all 276 of
+the train half's real pairs (138 traps, so that <= 2 % allows two), the generator's edits of each fold's
+questions and half of the generated sample each, every pair by the model that never saw it; the point chosen
+there is then used with the model trained on the whole train half (``generate --real "train half"``).
+What the choice is worth is told by the one held-out report made after it
+(``evaluate --guards ... --similarity ... --accept ...``).
 """
 
 from __future__ import annotations
@@ -41,7 +46,21 @@ from tools.cross_encoder.split import fow_pairs
 
 SAMPLE = 600
 SAMPLE_SEED = 7
+MARGIN = 0.02
 FOW = "fow validation part"
+OUT_OF_FOLD = "fow train half, out of fold"
+
+
+def _labelled(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in pairs]
+
+
+def _sample(trained: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """600 generated pairs drawn with another seed, none of them in ``trained``, none derived from fow-cache."""
+    drawn = build(SEED + SAMPLE_SEED, reworded=False)
+    other = {(p["a"], p["b"]): p for p in drawn if not p["kind"].startswith(("fow:", "edit:"))}
+    rows = sorted((p for key, p in other.items() if key not in trained), key=lambda p: (p["a"], p["b"]))
+    return _labelled(random.Random(SAMPLE_SEED).sample(rows, SAMPLE))
 
 
 def validation() -> dict[str, list[dict[str, Any]]]:
@@ -50,14 +69,22 @@ def validation() -> dict[str, list[dict[str, Any]]]:
     # Absent from the training file with the REWORDED families and from the one without them, and drawn
     # without them, so that models trained on either are rated on the same pairs.
     trained = {(p["a"], p["b"]) for reworded in (False, True) for p in build(reworded=reworded)}
-    drawn = build(SEED + SAMPLE_SEED, reworded=False)
-    other = {(p["a"], p["b"]): p for p in drawn if not p["kind"].startswith(("fow:", "edit:"))}
-    rows = sorted((p for key, p in other.items() if key not in trained), key=lambda p: (p["a"], p["b"]))
-    sample = random.Random(SAMPLE_SEED).sample(rows, SAMPLE)
-    gen = [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in sample]
     edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if (p["a"], p["b"]) not in trained]
-    own = [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in edits]
-    return {FOW: fow, "validation edits": own, "generated sample": gen}
+    return {FOW: fow, "validation edits": _labelled(edits), "generated sample": _sample(trained)}
+
+
+def out_of_fold(models: tuple[CrossEncoder, CrossEncoder], embedder: Embedder) -> dict[str, list[Scored]]:
+    """Each fold's pairs (and the generator's edits of its questions) rated by the model trained on the other
+    fold, and half of the generated sample by each: every pair by a model that never saw it (``--folds``)."""
+    parts: dict[str, list[Scored]] = {OUT_OF_FOLD: [], "edits out of fold": [], "generated sample": []}
+    for n, (rated, model) in enumerate((("fold 2", models[0]), ("fold 1", models[1]))):
+        trained = {(p["a"], p["b"]) for p in build(reworded=False, real="fold 2" if n else "fold 1")}
+        fow = fow_pairs(rated)
+        edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if (p["a"], p["b"]) not in trained]
+        sample = _sample(trained)[n * SAMPLE // 2 : (n + 1) * SAMPLE // 2]
+        for name, items in ((OUT_OF_FOLD, fow), ("edits out of fold", _labelled(edits)), ("generated sample", sample)):
+            parts[name] += score([dict(i, part=name) for i in items], embedder, model)
+    return parts
 
 
 def _rate(mask: np.ndarray[Any, np.dtype[np.bool_]], rows: np.ndarray[Any, np.dtype[np.bool_]]) -> float:
@@ -68,10 +95,11 @@ Point = tuple[tuple[float, float, float, float, int], str, float, float | None]
 
 
 def with_margin(ranked: list[Point], fow_good: int) -> list[Point]:
-    """The points within one fow should-hit pair of the best, highest accept first, then the rest."""
+    """The points within one fow should-hit pair (at least MARGIN) of the best, highest accept first, then the
+    rest."""
     if not ranked:
         return ranked
-    floor = ranked[0][0][0] - 1 / fow_good - 1e-9
+    floor = ranked[0][0][0] - max(1 / fow_good, MARGIN) - 1e-9
     near = [p for p in ranked if p[0][0] >= floor]
     near.sort(key=lambda p: (p[0][3], p[0][1], p[0][2], p[0][4]), reverse=True)
     return near + [p for p in ranked if p[0][0] < floor]
@@ -80,6 +108,7 @@ def with_margin(ranked: list[Point], fow_good: int) -> list[Point]:
 def choose(parts: dict[str, list[Scored]]) -> list[Point]:
     """Every qualifying (guards, similarity, accept), best first, with its should-hit rate on the fow part."""
     scored = [s for rows in parts.values() for s in rows]
+    real = next(iter(parts))  # the fow-cache part, whose should-hit pairs decide
     sim = np.array([s.similarity for s in scored])
     prob = np.array([s.probability for s in scored])
     good = np.array([bool(s.item["same_answer"]) for s in scored])
@@ -95,7 +124,7 @@ def choose(parts: dict[str, list[Scored]]) -> list[Point]:
                 served = passed & (sim >= threshold) & (prob >= (0.0 if accept is None else accept))
                 wrongs = [_rate(served, ~good & (part_of == p)) for p in parts]
                 if max(wrongs) <= MAX_WRONG:
-                    hit = _rate(served, good & (part_of == FOW))
+                    hit = _rate(served, good & (part_of == real))
                     key = (hit, _rate(served, good), threshold, accept if accept is not None else 0.0, len(guards))
                     found.append((key, ",".join(guards) or "none", threshold, accept))
     return sorted(found, key=lambda f: f[0], reverse=True)
@@ -104,20 +133,34 @@ def choose(parts: dict[str, list[Scored]]) -> list[Point]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+    parser.add_argument(
+        "--folds", type=Path, nargs=2, metavar=("FOLD1", "FOLD2"),
+        help="cross-validation: the models trained on fold 1 and on fold 2 (generate --real 'fold 1')",
+    )  # fmt: skip
     parser.add_argument("--symmetric", action="store_true", help="read each pair in both orders, average the logits")
     parser.add_argument("--margin", action="store_true", help="within one fow pair of the best, highest accept")
     args = parser.parse_args()
-    embedder, encoder = Embedder(), CrossEncoder(args.model, symmetric=args.symmetric)
-    sets = validation()
-    parts = {name: score([dict(i, part=name) for i in items], embedder, encoder) for name, items in sets.items()}
+    embedder = Embedder()
+    if args.folds:
+        folds = (
+            CrossEncoder(args.folds[0], symmetric=args.symmetric),
+            CrossEncoder(args.folds[1], symmetric=args.symmetric),
+        )
+        parts = out_of_fold(folds, embedder)
+    else:
+        encoder = CrossEncoder(args.model, symmetric=args.symmetric)
+        parts = {
+            name: score([dict(i, part=name) for i in items], embedder, encoder) for name, items in validation().items()
+        }
+    real = next(iter(parts))
     print("validation: " + ", ".join(f"{name} {len(rows)} pairs" for name, rows in parts.items()))
-    print(f"\n| rank | guards | similarity | accept | should-hit ({FOW}) | should-hit (all parts) |")
-    print("|---:|---|---:|---:|---:|---:|")
     ranked = choose(parts)
     best = ranked[0][0]
-    print(f"\nModel key (the rule's best point): should-hit {best[0]:.1%} ({FOW}), {best[1]:.1%} (all parts)")
+    print(f"\nModel key (the rule's best point): should-hit {best[0]:.1%} ({real}), {best[1]:.1%} (all parts)")
     if args.margin:
-        ranked = with_margin(ranked, sum(bool(s.item["same_answer"]) for s in parts[FOW]))
+        ranked = with_margin(ranked, sum(bool(s.item["same_answer"]) for s in parts[real]))
+    print(f"\n| rank | guards | similarity | accept | should-hit ({real}) | should-hit (all parts) |")
+    print("|---:|---|---:|---:|---:|---:|")
     for rank, (key, guards, threshold, accept) in enumerate(ranked[:15], 1):
         shown = accept if accept is not None else "-"
         print(f"| {rank} | {guards} | {threshold:.2f} | {shown} | {key[0]:.1%} | {key[1]:.1%} |")
