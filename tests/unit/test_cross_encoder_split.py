@@ -4,9 +4,11 @@ tune.py's choice and evaluate.py's report are made on pairs the model never saw.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from tools.cross_encoder.generate import build
+from tools.cross_encoder.generate import build, edits
 from tools.cross_encoder.split import fow_pairs, half, part
 
 
@@ -43,3 +45,14 @@ def test_the_two_folds_cut_the_train_half_and_a_fold_trained_generator_never_hol
 def test_an_unknown_part_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown part"):
         fow_pairs("train halves")
+
+
+def test_an_edit_always_changes_the_question_and_reads_am_pm_only_after_a_time() -> None:
+    rng = random.Random(3)
+    for text in ["Can I book an appointment for 3pm tomorrow?", "When will I get my P60?", "How do I set up 2FA?"]:
+        assert all(edited != text for edited, _ in edits(rng, text)), text
+    booked = edits(rng, "Can I book an appointment for 3pm tomorrow?")
+    assert ("Can I book an appointment for 3am tomorrow?", "negation") in booked
+    assert any(kind == "number" and "pm" in e for e, kind in edits(rng, "Can I book for 3pm?"))
+    assert not [e for e, _ in edits(rng, "Am I entitled to a refund, am I?") if "pm" in e]
+    assert not [e for e, kind in edits(rng, "How do I set up 2FA?") if kind == "number"]

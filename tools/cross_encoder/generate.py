@@ -31,6 +31,7 @@ SEED = 20261206
 REAL_WEIGHT = 3
 PER_FAMILY_WEIGHT = 65
 ACTION_PAIRS = 1400
+UNIT = r"(?:am|pm|kg|g|GB|MB|TB|km|mph|ml|mg|k)?"
 
 
 def fill(frame: str, values: dict[str, Value]) -> str:
@@ -181,7 +182,8 @@ def action_pair(rng: random.Random) -> dict[str, Any]:
 EDITS: tuple[tuple[str, str], ...] = (
     (r"\bIs\b", "Isn't"), (r"\bAre\b", "Aren't"), (r"\bCan I\b", "Can't I"), (r"\bDoes\b", "Doesn't"),
     (r"\bDo I\b", "Don't I"), (r"\binclude\b", "exclude"), (r"\bwith\b", "without"), (r"\ballowed\b", "banned"),
-    (r"\bsafe\b", "unsafe"), (r"\bbefore\b", "after"), (r"\bmore\b", "less"), (r"\bam\b", "pm"), (r"\bpm\b", "am"),
+    (r"\bsafe\b", "unsafe"), (r"\bbefore\b", "after"), (r"\bmore\b", "less"),
+    (r"(?<=\d)( ?)am\b", r"\1pm"), (r"(?<=\d)( ?)pm\b", r"\1am"),  # a time's am/pm, never "am I"
 )  # fmt: skip
 
 
@@ -196,7 +198,10 @@ def edits(rng: random.Random, text: str) -> list[tuple[str, str]]:
             if re.search(rf"\b{x}\b", text):
                 out.append((re.sub(rf"\b{x}\b", y, text, count=1), "antonym"))
     for d in re.findall(r"\d+", text):
-        out.append((re.sub(rf"\b{d}\b", str(int(d) + rng.choice((1, 2, 5, 10))), text, count=1), "number"))
+        # A number on its own or before a unit ("3pm", "10GB"), never inside a name ("P60", "2FA").
+        out.append(
+            (re.sub(rf"(?<![\w.]){d}(?={UNIT}\b)", str(int(d) + rng.choice((1, 2, 5, 10))), text, count=1), "number")
+        )
     for names in (w.WEEKDAYS, w.MONTHS, w.CITIES, w.COUNTRIES, w.APPS, w.LANGUAGES, w.PROG_LANGS):
         for name in names:
             if re.search(rf"\b{re.escape(name)}", text):
@@ -204,7 +209,8 @@ def edits(rng: random.Random, text: str) -> list[tuple[str, str]]:
     for s, n in w.SCOPE_ADDITIONS:
         if re.search(rf"\b{s}\b", text) and n not in text:
             out.append((re.sub(rf"\b{s}\b", n, text, count=1), "scope"))
-    return out
+    # An edit that found nothing to change would label a question a trap against itself.
+    return [(edited, kind) for edited, kind in out if edited != text]
 
 
 def rewords(text: str) -> list[str]:
