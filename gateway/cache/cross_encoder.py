@@ -39,10 +39,11 @@ class CrossEncoder:
         tokenizer_path: Path | None = None,
         *,
         threads: int = 1,
-        symmetric: bool = False,
+        symmetric: bool = True,
     ) -> None:
-        """``symmetric``: read each pair in both orders (cached, new) and (new, cached), in the same batch, and
-        average the two logits, so that the score does not depend on which question was cached first."""
+        """``symmetric`` (the shipped model's operating point was chosen reading both orders): read each pair
+        in both orders (cached, new) and (new, cached), in the same batch, and average the two logits, so that
+        the score does not depend on which question was cached first; ``False`` reads (cached, new) only."""
         model = model_path or default_model_path()
         self._symmetric = symmetric
         tokens = tokenizer_path or default_tokenizer_path()

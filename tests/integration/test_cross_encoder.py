@@ -32,7 +32,7 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="module")
 def encoder() -> CrossEncoder:
-    return CrossEncoder(threads=1)
+    return CrossEncoder(threads=1)  # both orders, as the gateway reads
 
 
 @pytest.mark.parametrize(("stored", "asked"), REWORDINGS)
@@ -74,7 +74,7 @@ def test_a_batch_scores_each_pair_as_alone_and_long_questions_are_cut(encoder: C
 
 
 def test_symmetric_reading_scores_a_pair_the_same_whichever_question_was_cached(encoder: CrossEncoder) -> None:
-    symmetric = CrossEncoder(threads=1, symmetric=True)
+    symmetric, one_way_encoder = encoder, CrossEncoder(threads=1, symmetric=False)
     pairs = [
         ("What repairs is my landlord responsible for?", "Which repairs does the landlord have to do?"),
         ("Is the library open on Saturday?", "Is the library open on Sunday?"),
@@ -84,7 +84,7 @@ def test_symmetric_reading_scores_a_pair_the_same_whichever_question_was_cached(
         forward, backward = symmetric.scores([a], b)[0], symmetric.scores([b], a)[0]
         assert abs(forward - backward) < 0.02  # one batch each way; int8 activations move it by a little
         # The average of the two orders' logits, each read alone.
-        one_way = np.concatenate([encoder.scores([a], b), encoder.scores([b], a)]).astype(np.float64)
+        one_way = np.concatenate([one_way_encoder.scores([a], b), one_way_encoder.scores([b], a)]).astype(np.float64)
         expected = 1 / (1 + np.exp(-np.log(one_way / (1 - one_way)).mean()))
         assert abs(forward - expected) < 0.05
     many = symmetric.scores([a for a, _ in pairs], "Is the library open on Sunday?")

@@ -191,7 +191,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=Path, help="an operator's labelled pairs instead of the built-in sets")
     parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
-    parser.add_argument("--symmetric", action="store_true", help="read each pair in both orders, average the logits")
+    parser.add_argument(
+        "--symmetric", action=argparse.BooleanOptionalAction, default=True,
+        help="read each pair in both orders and average the logits, as the gateway does (--no-symmetric: one order)",
+    )  # fmt: skip
     parser.add_argument("--embedder-onnx", type=Path, help="an ONNX sentence encoder instead of MiniLM")
     parser.add_argument("--tokenizer", type=Path, help="the tokenizer.json of --embedder-onnx")
     parser.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD_WITH_CROSS_ENCODER)

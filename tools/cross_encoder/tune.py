@@ -137,7 +137,10 @@ def main() -> None:
         "--folds", type=Path, nargs=2, metavar=("FOLD1", "FOLD2"),
         help="cross-validation: the models trained on fold 1 and on fold 2 (generate --real 'fold 1')",
     )  # fmt: skip
-    parser.add_argument("--symmetric", action="store_true", help="read each pair in both orders, average the logits")
+    parser.add_argument(
+        "--symmetric", action=argparse.BooleanOptionalAction, default=True,
+        help="read each pair in both orders and average the logits, as the gateway does (--no-symmetric: one order)",
+    )  # fmt: skip
     parser.add_argument("--margin", action="store_true", help="within one fow pair of the best, highest accept")
     args = parser.parse_args()
     embedder = Embedder()
