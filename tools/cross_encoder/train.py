@@ -29,9 +29,14 @@ BANDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 BALANCE_CAP = 4.0
 
 
+def band(similarity: float) -> int:
+    """Which similarity band a pair is in: 0 below BANDS[0], len(BANDS) from the last edge on."""
+    return sum(similarity >= edge for edge in BANDS)
+
+
 def balance(labels: list[int], sims: list[float]) -> list[float]:
     """A weight per pair: within a similarity band both labels weigh the same, no weight above the cap."""
-    keys = [(sum(s >= edge for edge in BANDS), label) for s, label in zip(sims, labels, strict=True)]
+    keys = [(band(s), label) for s, label in zip(sims, labels, strict=True)]
     counts = Counter(keys)
     weights = [
         min(BALANCE_CAP, max(1 / BALANCE_CAP, (counts[k] + counts[(k[0], 1 - k[1])]) / (2 * counts[k]))) for k in keys
@@ -68,7 +73,7 @@ def main() -> None:
         weights = balance([int(p["label"]) for p in pairs], sims)
         for p, w in zip(pairs, weights, strict=True):
             p["weight"] = w
-        bands = Counter((sum(s >= edge for edge in BANDS), int(p["label"])) for s, p in zip(sims, pairs, strict=True))
+        bands = Counter((band(s), int(p["label"])) for s, p in zip(sims, pairs, strict=True))
         print("pairs per (similarity band, label):", dict(sorted(bands.items())), flush=True)
     steps = args.epochs * ((len(pairs) + args.batch - 1) // args.batch)
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
