@@ -187,14 +187,19 @@ def _pair(row: dict[str, Any], where: str) -> dict[str, Any]:
     return {"a": str(found["cached"]), "b": str(found["asked"]), "same_answer": hit, "category": category}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=Path, help="an operator's labelled pairs instead of the built-in sets")
-    parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+def add_symmetric(parser: argparse.ArgumentParser) -> None:
+    """``--symmetric`` (the default, as the gateway reads) / ``--no-symmetric``: both orders or one."""
     parser.add_argument(
         "--symmetric", action=argparse.BooleanOptionalAction, default=True,
         help="read each pair in both orders and average the logits, as the gateway does (--no-symmetric: one order)",
     )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=Path, help="an operator's labelled pairs instead of the built-in sets")
+    parser.add_argument("--model", type=Path, help="a cross-encoder ONNX file other than the shipped one")
+    add_symmetric(parser)
     parser.add_argument("--embedder-onnx", type=Path, help="an ONNX sentence encoder instead of MiniLM")
     parser.add_argument("--tokenizer", type=Path, help="the tokenizer.json of --embedder-onnx")
     parser.add_argument("--similarity", type=float, default=DEFAULT_THRESHOLD_WITH_CROSS_ENCODER)

@@ -15,7 +15,7 @@ validation part while at most 2 % of the traps are served in EACH part, ties goi
 pairs of all parts together (the 48 real should-hit pairs alone cannot tell neighbouring thresholds apart),
 then the higher similarity (fewer candidates read), the higher accept, then more guards. The same key
 compares models (epochs, ``--symmetric``): the best first row wins. With ``--margin`` (runs 8-9) the point
-is then taken, among those serving at most ONE fow validation pair fewer than the best, with the highest
+is then taken, among those serving at most one real pair (or 2 points, if more) fewer than the best, with the highest
 accept (then all parts' should-hit, similarity, guards): validation traps are easier than unseen ones (run
 5's choice, accept 0.3, let through five held-out traps scored 0.3-0.9), so a point that costs at most one
 real pair buys a margin on the model's confidence. ``--folds FOLD1 FOLD2`` (runs 10-12) rates two models
@@ -40,7 +40,7 @@ import numpy as np
 from gateway.cache.cross_encoder import CrossEncoder
 from gateway.cache.embedder import Embedder
 from gateway.cache.guards import GUARDS
-from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, rates, score
+from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, add_symmetric, rates, score
 from tools.cross_encoder.generate import SEED, build, derived
 from tools.cross_encoder.split import fow_pairs
 
@@ -137,11 +137,10 @@ def main() -> None:
         "--folds", type=Path, nargs=2, metavar=("FOLD1", "FOLD2"),
         help="cross-validation: the models trained on fold 1 and on fold 2 (generate --real 'fold 1')",
     )  # fmt: skip
+    add_symmetric(parser)
     parser.add_argument(
-        "--symmetric", action=argparse.BooleanOptionalAction, default=True,
-        help="read each pair in both orders and average the logits, as the gateway does (--no-symmetric: one order)",
-    )  # fmt: skip
-    parser.add_argument("--margin", action="store_true", help="within one fow pair of the best, highest accept")
+        "--margin", action="store_true", help="within one real pair (at least 2 points) of the best, highest accept"
+    )
     args = parser.parse_args()
     embedder = Embedder()
     if args.folds:
