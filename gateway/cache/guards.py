@@ -136,7 +136,8 @@ def _entities_differ(a: Signature, b: Signature) -> bool:
 
 
 def _missing(name: str, other: Signature) -> bool:
-    return not all(part in other.words for part in _WORD.findall(name.lower()))
+    """A name is present in another form too: "Sundays" / "Sunday", "Seattle's" / "Seattle"."""
+    return not all(part in other.words or _stem(part) in other.stems for part in _WORD.findall(name.lower()))
 
 
 def _first_order(names: tuple[str, ...]) -> list[str]:

@@ -86,6 +86,12 @@ def test_names_compare_regardless_of_case() -> None:
     assert veto("What's the speed limit in the UK?", "what's the speed limit in the uk", ("entity",)) is None
 
 
+def test_a_name_in_its_plural_or_possessive_form_is_the_same_name() -> None:
+    assert veto("Is the clinic open on Sundays?", "Can I come to the clinic on a Sunday?", ("entity",)) is None
+    assert veto("What is Seattle's weather like in January?", "Weather in Seattle in January?", ("entity",)) is None
+    assert veto("Is the clinic open on Sundays?", "Is the clinic open on Mondays?", ("entity",)) == "entity"
+
+
 def test_a_one_word_swap_is_vetoed_but_a_typo_is_not() -> None:
     assert veto("What does my home insurance cover?", "What does my car insurance cover?", ("substitution",))
     assert veto("How do I read my electricity meter?", "How do I read my electricty meter?") is None
