@@ -20,12 +20,14 @@ from gateway.cache.lexicon import (
     WRITTEN_NUMBERS,
 )
 
-GUARDS = ("number", "negation", "contrast", "prefix", "entity", "substitution")
+GUARDS = ("number", "negation", "contrast", "prefix", "entity", "direction", "substitution")
 
 _NUMBER = re.compile(r"\d[\d,]*(?:[.:]\d+)?\s?(%|am|pm|kg|g|gb|mb|tb|km|mi|k|m|st|nd|rd|th)?(?![a-z])", re.I)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{1,80})[\"“”]")
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+# "from <source> to <destination>": a transfer, a journey, a move; each side ends at punctuation.
+_FROM_TO = re.compile(r"\bfrom\s+([^?.!,;]+?)\s+(?:to|into|onto)\s+([^?.!,;]+)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Signature:
     words: frozenset[str]
     entities: tuple[str, ...]
     stems: frozenset[str]
+    directions: tuple[tuple[frozenset[str], frozenset[str]], ...]
 
 
 def signature(text: str) -> Signature:
@@ -49,7 +52,12 @@ def signature(text: str) -> Signature:
         words=frozenset(words),
         entities=_entities(text),
         stems=frozenset(_stem(w) for w in words if w not in STOP_WORDS and not _is_negation(w)),
+        directions=tuple((_content(source), _content(target)) for source, target in _FROM_TO.findall(text)),
     )
+
+
+def _content(phrase: str) -> frozenset[str]:
+    return frozenset(_stem(w) for w in (w.lower() for w in _WORD.findall(phrase)) if w not in STOP_WORDS)
 
 
 def _contrasts(words: list[str]) -> tuple[tuple[int, frozenset[str]], ...]:
@@ -135,6 +143,12 @@ def _entities_differ(a: Signature, b: Signature) -> bool:
     return order_a != order_b
 
 
+def _direction_flips(a: Signature, b: Signature) -> bool:
+    """What one side moves from, the other moves to, and the other way round: "from my ISA to my current
+    account" vs "from my current account into my ISA"."""
+    return any(sa & tb and ta & sb for sa, ta in a.directions for sb, tb in b.directions)
+
+
 def _missing(name: str, other: Signature) -> bool:
     """A name is present in another form too: "Sundays" / "Sunday", "Seattle's" / "Seattle"."""
     return not all(part in other.words or _stem(part) in other.stems for part in _WORD.findall(name.lower()))
@@ -177,5 +191,6 @@ _CHECKS = {
     "contrast": _contrast_differs,
     "prefix": _prefix_flips,
     "entity": _entities_differ,
+    "direction": _direction_flips,
     "substitution": _substitutes,
 }

@@ -82,7 +82,7 @@ def test_a_candidate_the_cross_encoder_refuses_is_not_served_though_similarity_a
 def test_a_model_may_skip_the_cross_encoder_or_ask_it_for_more_certainty() -> None:
     scorer = Scorer({"Can I swim in the pool on a Saturday?": 0.8, "Is the pool open on a Saturday?": 0.6})
     m = matcher(scorer)
-    # Skipped: similarity and all six guards alone, at the threshold the model sets.
+    # Skipped: similarity and all seven guards alone, at the threshold the model sets.
     assert m.match("scope", ASKED, 0.95, cross_encoder=False) is None and scorer.batches == []
     assert m.match("scope", ASKED, 0.85, cross_encoder=False) is not None and scorer.batches == []
     found = m.match("scope", ASKED, accept=0.7)

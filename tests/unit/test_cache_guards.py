@@ -92,6 +92,23 @@ def test_a_name_in_its_plural_or_possessive_form_is_the_same_name() -> None:
     assert veto("Is the clinic open on Sundays?", "Is the clinic open on Mondays?", ("entity",)) == "entity"
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I move money from my ISA to my credit card?", "How do I move money from my credit card to my ISA?"),
+        ("How can I transfer money from my joint account into my ISA?", "Moving funds from my ISA to my joint account?"),
+        ("How long is the train from London to Paris?", "How long does the train from Paris to London take?"),
+    ],
+)
+def test_a_transfer_or_journey_the_other_way_round_is_vetoed(a: str, b: str) -> None:
+    assert veto(a, b, ("direction",)) == "direction"
+
+
+def test_the_same_direction_in_other_words_passes() -> None:
+    same = ("How do I move money from my ISA to my credit card?", "Can I transfer cash from my ISA into my credit card?")
+    assert veto(*same, ("direction",)) is None
+    assert veto("Can I work from home to look after my kids?", "Can I work from home to care for them?", ("direction",)) is None
+
 def test_a_one_word_swap_is_vetoed_but_a_typo_is_not() -> None:
     assert veto("What does my home insurance cover?", "What does my car insurance cover?", ("substitution",))
     assert veto("How do I read my electricity meter?", "How do I read my electricty meter?") is None
