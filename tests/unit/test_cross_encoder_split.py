@@ -5,13 +5,10 @@ tune.py's choice and evaluate.py's report are made on pairs the model never saw.
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 import pytest
 
-import fow_cache.data as fow
-
-from tools.cross_encoder.generate import build, conversation_items, edits
+from tools.cross_encoder.generate import build, edits
 from tools.cross_encoder.split import fow_pairs, half, part
 
 
@@ -59,17 +56,3 @@ def test_an_edit_always_changes_the_question_and_reads_am_pm_only_after_a_time()
     assert any(kind == "number" and "pm" in e for e, kind in edits(rng, "Can I book for 3pm?"))
     assert not [e for e, _ in edits(rng, "Am I entitled to a refund, am I?") if "pm" in e]
     assert not [e for e, kind in edits(rng, "How do I set up 2FA?") if kind == "number"]
-
-
-def test_the_conversation_pairs_pair_chat_turns_that_no_question_pair_holds() -> None:
-    norm = lambda text: " ".join(text.lower().split())  # noqa: E731
-    items = conversation_items()
-    questions = {norm(t) for q in fow.load_questions() for t in (q["a"], q["b"])}
-    assert not [i for i in items if norm(i["a"]) in questions or norm(i["b"]) in questions]
-    assert all(norm(i["a"]) != norm(i["b"]) for i in items)
-    kinds = Counter((i["category"], i["same_answer"]) for i in items)
-    assert kinds[("conversation_same_context_reworded", True)] and kinds[("conversation_detail_swap", False)]
-    assert set(kinds) <= {(k, k.endswith("reworded")) for k, _ in kinds}
-    generated = build(reworded=False, real="fold 1", conversations=True)
-    assert any(p["kind"] == "fow:conversation_detail_swap" and p["label"] == 0 for p in generated)
-    assert not [p for p in build(reworded=False, real="fold 1") if p["kind"].startswith("fow:conversation")]

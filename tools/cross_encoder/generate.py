@@ -274,51 +274,15 @@ def transitive(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _user_turns(chat: list[dict[str, str]]) -> list[str]:
-    return [m["content"] for m in chat if m["role"] == "user"]
-
-
-def _same_text(x: str, y: str) -> bool:
-    return " ".join(x.lower().strip(" .?!").split()) == " ".join(y.lower().strip(" .?!").split())
-
-
-def conversation_items() -> list[dict[str, Any]]:
-    """Pairs of user turns from fow-cache's conversation set, in the question pairs' form (``--conversations``,
-    run 13): the first and the last user turn of two chats that say the same thing in other words (same
-    answer), and the first user turn two chats differ in when one detail is swapped, the topic changed or the
-    history is unrelated (different answers). No text of them is in the question pairs (tune.py and
-    evaluate.py rate those only), and the generator adds its edits and near repeats of them as of real pairs."""
-    out = []
-    for chat in fow.load_conversations():
-        a, b, subtype = _user_turns(chat["a"]), _user_turns(chat["b"]), chat["subtype"]
-        if subtype == "same_context_reworded":
-            chosen = [(a[0], b[0], True), (a[-1], b[-1], True)]
-        elif subtype in ("detail_swap", "context_swap", "irrelevant_history") and len(a) == len(b):
-            chosen = [(x, y, False) for x, y in zip(a, b, strict=True) if not _same_text(x, y)][:1]
-        else:
-            continue
-        out += [
-            {"a": x, "b": y, "same_answer": same, "category": f"conversation_{subtype}"}
-            for x, y, same in chosen
-            if not _same_text(x, y)
-        ]
-    return out
-
-
-def build(
-    seed: int = SEED, reworded: bool = True, real: str = "train", conversations: bool = False
-) -> list[dict[str, Any]]:
+def build(seed: int = SEED, reworded: bool = True, real: str = "train") -> list[dict[str, Any]]:
     """``reworded=False``: without the REWORDED families (the training file of the run before them); ``real``:
-    the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation);
-    ``conversations``: with the pairs of ``conversation_items``."""
+    the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation)."""
     rng = random.Random(seed)
     trained = fow_pairs(real)
     pairs = real_pairs(rng, trained)
     for fam in FAMILIES + (REWORDED if reworded else ()):
         pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
-    if conversations:
-        pairs += real_pairs(rng, conversation_items())
     # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
     # "unlock my card"); such a pair is dropped, so that no pair the choice or the report is made on is trained on.
     ours = {frozenset((i["a"], i["b"])) for i in trained}
@@ -337,9 +301,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--no-reworded", action="store_true", help="without the REWORDED families")
     parser.add_argument("--real", default="train", help='the fow part trained on: "train", "train half", "fold 1"...')
-    parser.add_argument("--conversations", action="store_true", help="with pairs of fow-cache's conversation turns")
     args = parser.parse_args()
-    pairs = build(args.seed, reworded=not args.no_reworded, real=args.real, conversations=args.conversations)
+    pairs = build(args.seed, reworded=not args.no_reworded, real=args.real)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for p in pairs:
