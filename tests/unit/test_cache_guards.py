@@ -96,7 +96,7 @@ def test_a_name_in_its_plural_or_possessive_form_is_the_same_name() -> None:
     ("a", "b"),
     [
         ("How do I move money from my ISA to my credit card?", "How do I move money from my credit card to my ISA?"),
-        ("How can I transfer money from my joint account into my ISA?", "Moving funds from my ISA to my joint account?"),
+        ("How can I transfer money from my joint account into my ISA?", "Moving funds from my ISA to my joint account"),
         ("How long is the train from London to Paris?", "How long does the train from Paris to London take?"),
     ],
 )
@@ -105,9 +105,11 @@ def test_a_transfer_or_journey_the_other_way_round_is_vetoed(a: str, b: str) -> 
 
 
 def test_the_same_direction_in_other_words_passes() -> None:
-    same = ("How do I move money from my ISA to my credit card?", "Can I transfer cash from my ISA into my credit card?")
-    assert veto(*same, ("direction",)) is None
-    assert veto("Can I work from home to look after my kids?", "Can I work from home to care for them?", ("direction",)) is None
+    moved = ("How do I move money from my ISA to my credit card?", "Can I transfer cash from my ISA into my card?")
+    assert veto(*moved, ("direction",)) is None
+    stayed = ("Can I work from home to look after my kids?", "Can I work from home to care for them?")
+    assert veto(*stayed, ("direction",)) is None
+
 
 def test_a_one_word_swap_is_vetoed_but_a_typo_is_not() -> None:
     assert veto("What does my home insurance cover?", "What does my car insurance cover?", ("substitution",))
