@@ -57,7 +57,9 @@ def signature(text: str) -> Signature:
 
 
 def _content(phrase: str) -> frozenset[str]:
-    return frozenset(_stem(w) for w in (w.lower() for w in _WORD.findall(phrase)) if w not in STOP_WORDS)
+    """One end of a "from ... to ..." phrase as stemmed content words: "my current accounts" -> current, account."""
+    words = (w.lower().replace("’", "'") for w in _WORD.findall(phrase))
+    return frozenset(_stem(w) for w in words if w not in STOP_WORDS)
 
 
 def _contrasts(words: list[str]) -> tuple[tuple[int, frozenset[str]], ...]:
