@@ -55,11 +55,22 @@ def _labelled(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in pairs]
 
 
-def _sample(trained: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    """600 generated pairs drawn with another seed, none of them in ``trained``, none derived from fow-cache."""
+def _pair(p: dict[str, Any]) -> frozenset[str]:
+    """A pair in either order: the generator puts the cached question on either side at random, so a pair
+    trained on as (b, a) is not one the model never saw when rated as (a, b)."""
+    return frozenset((p["a"], p["b"]))
+
+
+def _trained(pairs: list[dict[str, Any]]) -> set[frozenset[str]]:
+    return {_pair(p) for p in pairs}
+
+
+def _sample(trained: set[frozenset[str]]) -> list[dict[str, Any]]:
+    """600 generated pairs drawn with another seed, none of them in ``trained`` in either order, none derived
+    from fow-cache."""
     drawn = build(SEED + SAMPLE_SEED, reworded=False)
     other = {(p["a"], p["b"]): p for p in drawn if not p["kind"].startswith(("fow:", "edit:"))}
-    rows = sorted((p for key, p in other.items() if key not in trained), key=lambda p: (p["a"], p["b"]))
+    rows = sorted((p for p in other.values() if _pair(p) not in trained), key=lambda p: (p["a"], p["b"]))
     return _labelled(random.Random(SAMPLE_SEED).sample(rows, SAMPLE))
 
 
@@ -68,8 +79,8 @@ def validation() -> dict[str, list[dict[str, Any]]]:
     fow = fow_pairs("validation")
     # Absent from the training file with the REWORDED families and from the one without them, and drawn
     # without them, so that models trained on either are rated on the same pairs.
-    trained = {(p["a"], p["b"]) for reworded in (False, True) for p in build(reworded=reworded)}
-    edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if (p["a"], p["b"]) not in trained]
+    trained = _trained(build(reworded=False)) | _trained(build(reworded=True))
+    edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if _pair(p) not in trained]
     return {FOW: fow, "validation edits": _labelled(edits), "generated sample": _sample(trained)}
 
 
@@ -78,9 +89,9 @@ def out_of_fold(models: tuple[CrossEncoder, CrossEncoder], embedder: Embedder) -
     fold, and half of the generated sample by each: every pair by a model that never saw it (``--folds``)."""
     parts: dict[str, list[Scored]] = {OUT_OF_FOLD: [], "edits out of fold": [], "generated sample": []}
     for n, (rated, model) in enumerate((("fold 2", models[0]), ("fold 1", models[1]))):
-        trained = {(p["a"], p["b"]) for p in build(reworded=False, real="fold 2" if n else "fold 1")}
+        trained = _trained(build(reworded=False, real="fold 2" if n else "fold 1"))
         fow = fow_pairs(rated)
-        edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if (p["a"], p["b"]) not in trained]
+        edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if _pair(p) not in trained]
         sample = _sample(trained)[n * SAMPLE // 2 : (n + 1) * SAMPLE // 2]
         for name, items in ((OUT_OF_FOLD, fow), ("edits out of fold", _labelled(edits)), ("generated sample", sample)):
             parts[name] += score([dict(i, part=name) for i in items], embedder, model)
