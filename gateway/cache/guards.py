@@ -44,7 +44,7 @@ class Signature:
 
 
 def signature(text: str) -> Signature:
-    words = [sys.intern(w.lower().replace("’", "'")) for w in _WORD.findall(text)]
+    words = [sys.intern(w) for w in _words(text)]
     return Signature(
         numbers=_numbers(text, words),
         negations=sum(_is_negation(w) for w in words),
@@ -56,10 +56,13 @@ def signature(text: str) -> Signature:
     )
 
 
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
 def _content(phrase: str) -> frozenset[str]:
     """One end of a "from ... to ..." phrase as stemmed content words: "my current accounts" -> current, account."""
-    words = (w.lower().replace("’", "'") for w in _WORD.findall(phrase))
-    return frozenset(_stem(w) for w in words if w not in STOP_WORDS)
+    return frozenset(_stem(w) for w in _words(phrase) if w not in STOP_WORDS)
 
 
 def _contrasts(words: list[str]) -> tuple[tuple[int, frozenset[str]], ...]:

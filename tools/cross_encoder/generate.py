@@ -274,6 +274,12 @@ def transitive(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def unordered(pair: dict[str, Any]) -> frozenset[str]:
+    """A pair in either order: ``build`` puts the cached question on either side at random, so (b, a) and
+    (a, b) are one pair to keep apart from what a model is rated on."""
+    return frozenset((pair["a"], pair["b"]))
+
+
 def build(seed: int = SEED, reworded: bool = True, real: str = "train") -> list[dict[str, Any]]:
     """``reworded=False``: without the REWORDED families (the training file of the run before them); ``real``:
     the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation)."""
@@ -285,9 +291,9 @@ def build(seed: int = SEED, reworded: bool = True, real: str = "train") -> list[
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
     # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
     # "unlock my card"); such a pair is dropped, so that no pair the choice or the report is made on is trained on.
-    ours = {frozenset((i["a"], i["b"])) for i in trained}
-    kept_out = {frozenset((i["a"], i["b"])) for i in fow.load_questions()} - ours
-    pairs = [p for p in pairs if frozenset((p["a"], p["b"])) not in kept_out]
+    ours = {unordered(i) for i in trained}
+    kept_out = {unordered(i) for i in fow.load_questions()} - ours
+    pairs = [p for p in pairs if unordered(p) not in kept_out]
     for p in pairs:
         if rng.random() < 0.5:  # the cached question may be either side
             p["a"], p["b"] = p["b"], p["a"]

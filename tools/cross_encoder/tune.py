@@ -41,7 +41,7 @@ from gateway.cache.cross_encoder import CrossEncoder
 from gateway.cache.embedder import Embedder
 from gateway.cache.guards import GUARDS
 from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, add_symmetric, rates, score
-from tools.cross_encoder.generate import SEED, build, derived
+from tools.cross_encoder.generate import SEED, build, derived, unordered
 from tools.cross_encoder.split import fow_pairs
 
 SAMPLE = 600
@@ -55,14 +55,8 @@ def _labelled(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"a": p["a"], "b": p["b"], "same_answer": bool(p["label"]), "category": p["kind"]} for p in pairs]
 
 
-def _pair(p: dict[str, Any]) -> frozenset[str]:
-    """A pair in either order: the generator puts the cached question on either side at random, so a pair
-    trained on as (b, a) is not one the model never saw when rated as (a, b)."""
-    return frozenset((p["a"], p["b"]))
-
-
 def _trained(pairs: list[dict[str, Any]]) -> set[frozenset[str]]:
-    return {_pair(p) for p in pairs}
+    return {unordered(p) for p in pairs}
 
 
 def _sample(trained: set[frozenset[str]]) -> list[dict[str, Any]]:
@@ -70,7 +64,7 @@ def _sample(trained: set[frozenset[str]]) -> list[dict[str, Any]]:
     from fow-cache."""
     drawn = build(SEED + SAMPLE_SEED, reworded=False)
     other = {(p["a"], p["b"]): p for p in drawn if not p["kind"].startswith(("fow:", "edit:"))}
-    rows = sorted((p for p in other.values() if _pair(p) not in trained), key=lambda p: (p["a"], p["b"]))
+    rows = sorted((p for p in other.values() if unordered(p) not in trained), key=lambda p: (p["a"], p["b"]))
     return _labelled(random.Random(SAMPLE_SEED).sample(rows, SAMPLE))
 
 
@@ -80,7 +74,7 @@ def validation() -> dict[str, list[dict[str, Any]]]:
     # Absent from the training file with the REWORDED families and from the one without them, and drawn
     # without them, so that models trained on either are rated on the same pairs.
     trained = _trained(build(reworded=False)) | _trained(build(reworded=True))
-    edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if _pair(p) not in trained]
+    edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if unordered(p) not in trained]
     return {FOW: fow, "validation edits": _labelled(edits), "generated sample": _sample(trained)}
 
 
@@ -91,7 +85,7 @@ def out_of_fold(models: tuple[CrossEncoder, CrossEncoder], embedder: Embedder) -
     for n, (rated, model) in enumerate((("fold 2", models[0]), ("fold 1", models[1]))):
         trained = _trained(build(reworded=False, real="fold 2" if n else "fold 1"))
         fow = fow_pairs(rated)
-        edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if _pair(p) not in trained]
+        edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if unordered(p) not in trained]
         sample = _sample(trained)[n * SAMPLE // 2 : (n + 1) * SAMPLE // 2]
         for name, items in ((OUT_OF_FOLD, fow), ("edits out of fold", _labelled(edits)), ("generated sample", sample)):
             parts[name] += score([dict(i, part=name) for i in items], embedder, model)
