@@ -23,11 +23,9 @@ from typing import Any
 
 import fow_cache.data as fow
 
-from tools.cross_encoder import wordnet as wn
 from tools.cross_encoder import words as w
 from tools.cross_encoder.families import FAMILIES, REWORDED, Family, Value
 from tools.cross_encoder.split import fow_pairs
-from tools.cross_encoder.wordnet import WordNet
 
 SEED = 20261206
 REAL_WEIGHT = 3
@@ -282,27 +280,15 @@ def unordered(pair: dict[str, Any]) -> frozenset[str]:
     return frozenset((pair["a"], pair["b"]))
 
 
-def build(
-    seed: int = SEED, reworded: bool = True, real: str = "train", wordnet: WordNet | None = None
-) -> list[dict[str, Any]]:
+def build(seed: int = SEED, reworded: bool = True, real: str = "train") -> list[dict[str, Any]]:
     """``reworded=False``: without the REWORDED families (the training file of the run before them); ``real``:
-    the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation); ``wordnet``:
-    with WordNet's synonym, sister and antonym swaps of the real questions (wordnet.pairs, their own seed)."""
+    the part of fow-cache trained on ("train", or "train half" or a fold for cross-validation)."""
     rng = random.Random(seed)
     trained = fow_pairs(real)
     pairs = real_pairs(rng, trained)
     for fam in FAMILIES + (REWORDED if reworded else ()):
         pairs += [family_pair(rng, fam) for _ in range(PER_FAMILY_WEIGHT * fam.weight)]
     pairs += [action_pair(rng) for _ in range(ACTION_PAIRS)]
-    if wordnet is not None:
-        # The real questions (three swaps of each kind) and the templates' (one): their own seed, so the rest
-        # of the file is drawn as without them.
-        wn_rng = random.Random(seed + 1)
-        real = list(dict.fromkeys(t for i in trained for t in (i["a"], i["b"])))
-        made = list(
-            dict.fromkeys(t for p in pairs if not p["kind"].startswith(("fow:", "edit:")) for t in (p["a"], p["b"]))
-        )
-        pairs += wn.pairs(wn_rng, wordnet, real, per_text=3) + wn.pairs(wn_rng, wordnet, made, per_text=1)
     # A generic edit or template can spell out a validation or held-out pair word for word ("lock" /
     # "unlock my card"); such a pair is dropped, so that no pair the choice or the report is made on is trained on.
     ours = {unordered(i) for i in trained}
@@ -321,11 +307,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--no-reworded", action="store_true", help="without the REWORDED families")
     parser.add_argument("--real", default="train", help='the fow part trained on: "train", "train half", "fold 1"...')
-    parser.add_argument("--wordnet", action="store_true", help="with WordNet's swaps (Debian's wordnet-base)")
     args = parser.parse_args()
-    pairs = build(
-        args.seed, reworded=not args.no_reworded, real=args.real, wordnet=WordNet.load() if args.wordnet else None
-    )
+    pairs = build(args.seed, reworded=not args.no_reworded, real=args.real)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for p in pairs:

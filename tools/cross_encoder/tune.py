@@ -43,7 +43,6 @@ from gateway.cache.guards import GUARDS
 from tools.cross_encoder.evaluate import ACCEPTS, MAX_WRONG, SIMS, Scored, add_symmetric, rates, score
 from tools.cross_encoder.generate import SEED, build, derived, unordered
 from tools.cross_encoder.split import fow_pairs
-from tools.cross_encoder.wordnet import WordNet
 
 SAMPLE = 600
 SAMPLE_SEED = 7
@@ -79,14 +78,12 @@ def validation() -> dict[str, list[dict[str, Any]]]:
     return {FOW: fow, "validation edits": _labelled(edits), "generated sample": _sample(trained)}
 
 
-def out_of_fold(
-    models: tuple[CrossEncoder, CrossEncoder], embedder: Embedder, wordnet: WordNet | None = None
-) -> dict[str, list[Scored]]:
+def out_of_fold(models: tuple[CrossEncoder, CrossEncoder], embedder: Embedder) -> dict[str, list[Scored]]:
     """Each fold's pairs (and the generator's edits of its questions) rated by the model trained on the other
     fold, and half of the generated sample by each: every pair by a model that never saw it (``--folds``)."""
     parts: dict[str, list[Scored]] = {OUT_OF_FOLD: [], "edits out of fold": [], "generated sample": []}
     for n, (rated, model) in enumerate((("fold 2", models[0]), ("fold 1", models[1]))):
-        trained = _trained(build(reworded=False, real="fold 2" if n else "fold 1", wordnet=wordnet))
+        trained = _trained(build(reworded=False, real="fold 2" if n else "fold 1"))
         fow = fow_pairs(rated)
         edits = [p for p in derived(random.Random(SAMPLE_SEED), fow) if unordered(p) not in trained]
         sample = _sample(trained)[n * SAMPLE // 2 : (n + 1) * SAMPLE // 2]
@@ -149,7 +146,6 @@ def main() -> None:
     parser.add_argument(
         "--margin", action="store_true", help="within one real pair (at least 2 points) of the best, highest accept"
     )
-    parser.add_argument("--wordnet", action="store_true", help="the fold models were trained with generate --wordnet")
     args = parser.parse_args()
     embedder = Embedder()
     if args.folds:
@@ -157,7 +153,7 @@ def main() -> None:
             CrossEncoder(args.folds[0], symmetric=args.symmetric),
             CrossEncoder(args.folds[1], symmetric=args.symmetric),
         )
-        parts = out_of_fold(folds, embedder, WordNet.load() if args.wordnet else None)
+        parts = out_of_fold(folds, embedder)
     else:
         encoder = CrossEncoder(args.model, symmetric=args.symmetric)
         parts = {
